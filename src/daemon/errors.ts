@@ -1,0 +1,50 @@
+// Daemon errors that carry an honest HTTP status; the HTTP layer turns them into {"code","error"} bodies.
+
+export type ErrorKind =
+  | 'invalid' // 400
+  | 'unauthenticated' // 401
+  | 'forbidden' // 403
+  | 'not_found' // 404
+  | 'conflict' // 409
+  | 'too_many' // 429
+  | 'internal' // 500
+  | 'unavailable'; // 503
+
+export const STATUS: Record<ErrorKind, number> = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_many: 429,
+  internal: 500,
+  unavailable: 503,
+};
+
+/** gRPC code names, so error strings read like upstream's "rpc error: code = X desc = ...". */
+export const GRPC_CODE: Record<ErrorKind, string> = {
+  invalid: 'InvalidArgument',
+  unauthenticated: 'Unauthenticated',
+  forbidden: 'PermissionDenied',
+  not_found: 'NotFound',
+  conflict: 'AlreadyExists',
+  too_many: 'ResourceExhausted',
+  internal: 'Internal',
+  unavailable: 'Unavailable',
+};
+
+export class DaemonError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DaemonError';
+  }
+
+  get status(): number {
+    return STATUS[this.kind];
+  }
+}
+
+export const isDaemonError = (error: unknown): error is DaemonError => error instanceof DaemonError;

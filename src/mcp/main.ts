@@ -1,0 +1,28 @@
+// Entry point of mcp-server: --version and --help answer without loading the MCP SDK.
+import { VERSION } from '../shared/version.ts';
+
+const HELP = `mcp-server ${VERSION}: an MCP server (stdio) for managing Containarium containers.
+
+Usage: mcp-server [--version | --help]
+
+Environment:
+  CONTAINARIUM_SERVER_URL      REST API base URL, e.g. http://localhost:8080 (required)
+  CONTAINARIUM_JWT_TOKEN       JWT for the API (required unless CONTAINARIUM_JWT_TOKEN_FILE is set)
+  CONTAINARIUM_JWT_TOKEN_FILE  file holding the JWT, re-read when it changes (mode 600)
+  CONTAINARIUM_CA_CERT         PEM file of a private CA that signed the server's certificate
+  CONTAINARIUM_TIMEOUT         request timeout in seconds (create waits longer by default)
+  CONTAINARIUM_DEBUG           "true" logs every MCP message to stderr, tokens redacted
+`;
+
+const [command] = process.argv.slice(2);
+if (command === '--version' || command === '-v' || command === 'version') {
+  process.stdout.write(`mcp-server ${VERSION}\n`);
+} else if (command === '--help' || command === '-h' || command === 'help') {
+  process.stdout.write(HELP);
+} else if (command !== undefined) {
+  process.stderr.write(`mcp-server: unknown argument "${command}"\n\n${HELP}`);
+  process.exitCode = 2;
+} else {
+  const { serveStdio } = await import('./stdio.ts');
+  await serveStdio();
+}

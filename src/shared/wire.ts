@@ -1,0 +1,167 @@
+// The Containarium REST wire format (CONTAINARIUM-API.md §1): the exact shapes the daemon emits,
+// and lenient valibot schemas the client parses them with.
+//
+// Emitting: lowerCamelCase, every field present, int64 as JSON strings, int32 as numbers,
+// enums by their full names, unset messages as null.
+// Parsing: accept int64 as string or number, null for any message, missing fields from older
+// daemons, and ignore fields from newer ones (HEAD adds podmanEnabled, backendId, osType, ...).
+import * as v from 'valibot';
+
+export const CONTAINER_STATES = [
+  'CONTAINER_STATE_UNSPECIFIED',
+  'CONTAINER_STATE_RUNNING',
+  'CONTAINER_STATE_STOPPED',
+  'CONTAINER_STATE_FROZEN',
+  'CONTAINER_STATE_CREATING',
+  'CONTAINER_STATE_ERROR',
+] as const;
+export type ContainerState = (typeof CONTAINER_STATES)[number];
+
+/** An int64 on the wire: a decimal string. */
+export type Int64 = string;
+
+export type WireResources = { cpu: string; memory: string; disk: string };
+export type WireNetwork = { ipAddress: string; macAddress: string; interface: string; bridge: string };
+export type WireContainer = {
+  name: string;
+  username: string;
+  state: ContainerState;
+  resources: WireResources | null;
+  sshKeys: string[];
+  network: WireNetwork | null;
+  createdAt: Int64;
+  updatedAt: Int64;
+  labels: Record<string, string>;
+  image: string;
+  dockerEnabled: boolean;
+};
+export type WireMetrics = {
+  name: string;
+  cpuUsageSeconds: Int64;
+  memoryUsageBytes: Int64;
+  memoryPeakBytes: Int64;
+  diskUsageBytes: Int64;
+  networkRxBytes: Int64;
+  networkTxBytes: Int64;
+  processCount: number;
+};
+export type WireSystemInfo = {
+  incusVersion: string;
+  os: string;
+  kernelVersion: string;
+  totalCpus: number;
+  totalMemoryBytes: Int64;
+  availableMemoryBytes: Int64;
+  totalDiskBytes: Int64;
+  availableDiskBytes: Int64;
+  containersRunning: number;
+  containersStopped: number;
+  containersTotal: number;
+  hostname: string;
+  uptimeSeconds: Int64;
+};
+export type WireError = { code: number; error: string };
+
+// ---- Lenient parsing -------------------------------------------------------------------------
+
+/** int64 or int32: a decimal string or a number; null or absent read as 0. */
+const integer = v.nullish(
+  v.pipe(
+    v.union([v.pipe(v.string(), v.regex(/^-?\d+$/)), v.pipe(v.number(), v.integer())]),
+    v.transform(Number),
+  ),
+  0,
+);
+const text = v.nullish(v.string(), '');
+const flag = v.nullish(v.boolean());
+
+export const ResourcesSchema = v.object({ cpu: text, memory: text, disk: text });
+
+export const NetworkSchema = v.object({
+  ipAddress: text,
+  macAddress: text,
+  interface: text,
+  bridge: text,
+});
+
+export const ContainerSchema = v.object({
+  name: text,
+  username: text,
+  state: v.nullish(v.string(), 'CONTAINER_STATE_UNSPECIFIED'),
+  resources: v.nullish(ResourcesSchema, null),
+  sshKeys: v.nullish(v.array(v.string()), []),
+  network: v.nullish(NetworkSchema, null),
+  createdAt: integer,
+  updatedAt: integer,
+  labels: v.nullish(v.record(v.string(), v.string()), {}),
+  image: text,
+  /** v0.3 */
+  dockerEnabled: flag,
+  /** HEAD (renamed in Feb 2026) */
+  podmanEnabled: flag,
+});
+export type Container = v.InferOutput<typeof ContainerSchema>;
+
+export const MetricsSchema = v.object({
+  name: text,
+  cpuUsageSeconds: integer,
+  memoryUsageBytes: integer,
+  memoryPeakBytes: integer,
+  diskUsageBytes: integer,
+  networkRxBytes: integer,
+  networkTxBytes: integer,
+  processCount: integer,
+});
+export type Metrics = v.InferOutput<typeof MetricsSchema>;
+
+export const SystemInfoSchema = v.object({
+  incusVersion: text,
+  os: text,
+  kernelVersion: text,
+  totalCpus: integer,
+  totalMemoryBytes: integer,
+  availableMemoryBytes: integer,
+  totalDiskBytes: integer,
+  availableDiskBytes: integer,
+  containersRunning: integer,
+  containersStopped: integer,
+  containersTotal: integer,
+  hostname: text,
+  uptimeSeconds: integer,
+  /** HEAD only */
+  daemonVersion: text,
+});
+export type SystemInfo = v.InferOutput<typeof SystemInfoSchema>;
+
+export const CreateContainerResponseSchema = v.object({
+  container: v.nullish(ContainerSchema, null),
+  message: text,
+  sshCommand: text,
+});
+export const ListContainersResponseSchema = v.object({
+  containers: v.nullish(v.array(ContainerSchema), []),
+  totalCount: integer,
+});
+export const GetContainerResponseSchema = v.object({
+  container: v.nullish(ContainerSchema, null),
+  metrics: v.nullish(MetricsSchema, null),
+});
+export const DeleteContainerResponseSchema = v.object({ message: text, containerName: text });
+export const StartStopContainerResponseSchema = v.object({
+  message: text,
+  container: v.nullish(ContainerSchema, null),
+});
+export const GetMetricsResponseSchema = v.object({
+  metrics: v.nullish(v.array(MetricsSchema), []),
+});
+export const GetSystemInfoResponseSchema = v.object({ info: v.nullish(SystemInfoSchema, null) });
+
+/** The JSON error body: `{"code":N,"error":"..."}` (key order varies, 401s are text/plain). */
+export const ErrorBodySchema = v.object({
+  code: v.optional(v.number()),
+  error: v.optional(v.string()),
+  message: v.optional(v.string()),
+});
+
+/** Go's zero time.Time as unix seconds: a timestamp that means "unknown". */
+export const ZERO_TIME = -62135596800;

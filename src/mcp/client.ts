@@ -1,0 +1,152 @@
+// The Containarium REST client (ky): one method per route the tools use, each response checked with valibot.
+import ky, { HTTPError, type KyInstance, type Options } from 'ky';
+import type * as v from 'valibot';
+import { VERSION } from '../shared/version.ts';
+import {
+  CreateContainerResponseSchema,
+  DeleteContainerResponseSchema,
+  GetContainerResponseSchema,
+  GetMetricsResponseSchema,
+  GetSystemInfoResponseSchema,
+  ListContainersResponseSchema,
+  StartStopContainerResponseSchema,
+} from '../shared/wire.ts';
+import type { Config } from './config.ts';
+
+/** Read timeout; create waits far longer because a synchronous create provisions packages. */
+export const TIMEOUTS = { read: 30_000, change: 120_000, create: 600_000 };
+
+export type CreateInput = {
+  username: string;
+  cpu: string;
+  memory: string;
+  disk: string;
+  sshKeys: string[];
+  image: string;
+  enableDocker: boolean;
+};
+
+/**
+ * Which daemon generation we talk to. v0.3 takes `enableDocker` and ignores unknown fields;
+ * HEAD renamed it `enablePodman` and rejects unknown fields with 400. We start with v0.3's
+ * name and switch for good the first time a daemon rejects it as an unknown field.
+ */
+export type Dialect = 'v0.3' | 'head';
+
+type Call = { signal?: AbortSignal | undefined };
+
+export type ContainariumClient = ReturnType<typeof createClient>;
+
+export function createClient(config: Config, options: { fetch?: typeof fetch } = {}) {
+  const timeout = (kind: keyof typeof TIMEOUTS) => config.timeoutMs ?? TIMEOUTS[kind];
+  const base: Options = {
+    prefix: config.serverUrl,
+    headers: { 'user-agent': `containarium-mcp/${VERSION}` },
+    // GETs are safe to repeat; anything that changes state is never retried behind the user's back.
+    retry: {
+      limit: 2,
+      methods: ['get'],
+      statusCodes: [408, 429, 502, 503, 504],
+      backoffLimit: 2000,
+    },
+    hooks: {
+      beforeRequest: [
+        ({ request }) => {
+          request.headers.set('authorization', `Bearer ${config.token.get()}`);
+        },
+      ],
+    },
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(config.caCert ? ({ tls: { ca: config.caCert } } as Options) : {}),
+  };
+  const http: KyInstance = ky.create(base);
+  let dialect: Dialect = 'v0.3';
+  const user = (username: string) => `v1/containers/${encodeURIComponent(username)}`;
+
+  const get = <S extends v.GenericSchema>(path: string, schema: S, call: Call) =>
+    http.get(path, { timeout: timeout('read'), signal: call.signal ?? null }).json(schema);
+
+  return {
+    get dialect() {
+      return dialect;
+    },
+    timeoutFor: timeout,
+
+    async createContainer(input: CreateInput, call: Call = {}) {
+      const send = () => {
+        const body: Record<string, unknown> = {
+          username: input.username,
+          resources: { cpu: input.cpu, memory: input.memory, disk: input.disk },
+          image: input.image,
+        };
+        if (input.sshKeys.length > 0) body.sshKeys = input.sshKeys;
+        // false is every daemon's default, so it is left out and needs no dialect.
+        if (input.enableDocker) body[dialect === 'head' ? 'enablePodman' : 'enableDocker'] = true;
+        return http
+          .post('v1/containers', {
+            json: body,
+            timeout: timeout('create'),
+            signal: call.signal ?? null,
+          })
+          .json(CreateContainerResponseSchema);
+      };
+      try {
+        return await send();
+      } catch (error) {
+        // A 400 means nothing was created, so sending again in HEAD's dialect is safe.
+        if (dialect === 'v0.3' && input.enableDocker && rejectsEnableDocker(error)) {
+          dialect = 'head';
+          return await send();
+        }
+        throw error;
+      }
+    },
+
+    listContainers: (call: Call = {}) => get('v1/containers', ListContainersResponseSchema, call),
+
+    getContainer: (username: string, call: Call = {}) =>
+      get(user(username), GetContainerResponseSchema, call),
+
+    deleteContainer: (username: string, force: boolean, call: Call = {}) =>
+      http
+        .delete(user(username), {
+          searchParams: { force: String(force) },
+          timeout: timeout('change'),
+          signal: call.signal ?? null,
+        })
+        .json(DeleteContainerResponseSchema),
+
+    startContainer: (username: string, call: Call = {}) =>
+      http
+        .post(`${user(username)}/start`, {
+          json: {},
+          timeout: timeout('change'),
+          signal: call.signal ?? null,
+        })
+        .json(StartStopContainerResponseSchema),
+
+    stopContainer: (username: string, force: boolean, call: Call = {}) =>
+      http
+        .post(`${user(username)}/stop`, {
+          json: { force },
+          timeout: timeout('change'),
+          signal: call.signal ?? null,
+        })
+        .json(StartStopContainerResponseSchema),
+
+    getMetrics: (username: string | undefined, call: Call = {}) =>
+      get(
+        username ? `v1/metrics/${encodeURIComponent(username)}` : 'v1/metrics',
+        GetMetricsResponseSchema,
+        call,
+      ),
+
+    getSystemInfo: (call: Call = {}) => get('v1/system/info', GetSystemInfoResponseSchema, call),
+  };
+}
+
+function rejectsEnableDocker(error: unknown): boolean {
+  if (!(error instanceof HTTPError) || error.response.status !== 400) return false;
+  const body = typeof error.data === 'string' ? error.data : JSON.stringify(error.data ?? '');
+  return /unknown field.{0,4}enableDocker/i.test(body);
+}

@@ -1,0 +1,195 @@
+// The one module that reads mcp-server's environment: CONTAINARIUM_* variables, parsed with valibot.
+import { readFileSync, statSync } from 'node:fs';
+import { decodeJwt } from 'jose';
+import * as v from 'valibot';
+import { log } from './log.ts';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Where the token comes from: read on every request, so a rotated token file takes effect at once. */
+export interface TokenSource {
+  /** The current token; throws ConfigError when it can no longer be read. */
+  get(): string;
+  /** Expiry of the current token, when it carries one. */
+  expiresAt(): Date | undefined;
+  readonly origin: 'CONTAINARIUM_JWT_TOKEN' | 'CONTAINARIUM_JWT_TOKEN_FILE';
+}
+
+export type Config = {
+  serverUrl: string;
+  token: TokenSource;
+  debug: boolean;
+  /** PEM text of a private CA, from CONTAINARIUM_CA_CERT. */
+  caCert?: string;
+  /** Overrides every request timeout, from CONTAINARIUM_TIMEOUT (seconds). */
+  timeoutMs?: number;
+};
+
+const EnvSchema = v.object({
+  CONTAINARIUM_SERVER_URL: v.optional(v.string()),
+  CONTAINARIUM_JWT_TOKEN: v.optional(v.string()),
+  CONTAINARIUM_JWT_TOKEN_FILE: v.optional(v.string()),
+  CONTAINARIUM_DEBUG: v.optional(v.string()),
+  CONTAINARIUM_CA_CERT: v.optional(v.string()),
+  CONTAINARIUM_TIMEOUT: v.optional(v.string()),
+});
+type Env = Record<string, string | undefined>;
+
+/** Go's strconv.ParseBool, as upstream reads CONTAINARIUM_DEBUG: anything else is false. */
+export const isTrue = (value: string | undefined): boolean =>
+  ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(value?.trim() ?? '');
+
+const nonEmpty = (value: string | undefined) => (value?.trim() ? value.trim() : undefined);
+
+/** Reads and checks the environment; throws ConfigError with a message fit for stderr. */
+export function loadConfig(env: Env = process.env): Config {
+  const vars = v.parse(EnvSchema, env);
+  const url = nonEmpty(vars.CONTAINARIUM_SERVER_URL);
+  if (!url) {
+    throw new ConfigError(
+      'CONTAINARIUM_SERVER_URL environment variable is required\n' +
+        'Set it to the Containarium REST API, e.g. http://localhost:8080',
+    );
+  }
+  const serverUrl = parseServerUrl(url);
+  const tokenFile = nonEmpty(vars.CONTAINARIUM_JWT_TOKEN_FILE);
+  const tokenText = nonEmpty(vars.CONTAINARIUM_JWT_TOKEN);
+  let token: TokenSource;
+  if (tokenFile) token = fileToken(tokenFile);
+  else if (tokenText) token = staticToken(tokenText);
+  else {
+    throw new ConfigError(
+      'CONTAINARIUM_JWT_TOKEN environment variable is required\n' +
+        'Set it to a token from `containarium token generate`, or set CONTAINARIUM_JWT_TOKEN_FILE to a file holding one',
+    );
+  }
+  const config: Config = { serverUrl, token, debug: isTrue(vars.CONTAINARIUM_DEBUG) };
+  const caFile = nonEmpty(vars.CONTAINARIUM_CA_CERT);
+  if (caFile) config.caCert = readCaCert(caFile);
+  const timeout = nonEmpty(vars.CONTAINARIUM_TIMEOUT);
+  if (timeout) config.timeoutMs = parseTimeout(timeout);
+  return config;
+}
+
+/** Startup warnings that do not stop the server: an expired token, a token sent in clear text. */
+export function warnAboutConfig(config: Config): void {
+  const expiry = config.token.expiresAt();
+  if (expiry && expiry.getTime() <= Date.now()) {
+    log(
+      `warning: the API token from ${config.token.origin} expired at ${expiry.toISOString()}; ` +
+        'every call will fail until you generate a new one with `containarium token generate`',
+    );
+  }
+  const url = new URL(config.serverUrl);
+  if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
+    log(
+      `warning: ${url.origin} is plain http, so the API token travels in clear text; use https:// outside a trusted network`,
+    );
+  }
+}
+
+function parseServerUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(
+      `CONTAINARIUM_SERVER_URL is not a valid URL: "${text}"; expected something like http://localhost:8080`,
+    );
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(
+      `CONTAINARIUM_SERVER_URL must start with http:// or https://, got "${url.protocol}"`,
+    );
+  }
+  if (url.username || url.password || url.search || url.hash) {
+    throw new ConfigError(
+      'CONTAINARIUM_SERVER_URL must be a plain base URL without credentials, query or fragment, e.g. https://containarium.example.com',
+    );
+  }
+  return url.href.replace(/\/+$/, '');
+}
+
+export function isLoopback(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** Checks that text is shaped like a JWT and returns its expiry, if any. */
+function inspectToken(token: string, origin: string): Date | undefined {
+  if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)) {
+    throw new ConfigError(
+      `${origin} is not a JWT: expected three base64url parts separated by dots (a token starts with "eyJ"); generate one with \`containarium token generate\``,
+    );
+  }
+  try {
+    const { exp } = decodeJwt(token);
+    return typeof exp === 'number' ? new Date(exp * 1000) : undefined;
+  } catch {
+    throw new ConfigError(
+      `${origin} is not a JWT: its payload does not decode as JSON; generate one with \`containarium token generate\``,
+    );
+  }
+}
+
+function staticToken(token: string): TokenSource {
+  const expiry = inspectToken(token, 'CONTAINARIUM_JWT_TOKEN');
+  return { origin: 'CONTAINARIUM_JWT_TOKEN', get: () => token, expiresAt: () => expiry };
+}
+
+function fileToken(path: string): TokenSource {
+  let cached: { stamp: string; token: string; expiry: Date | undefined } | undefined;
+  const read = () => {
+    let stat: ReturnType<typeof statSync>;
+    try {
+      stat = statSync(path);
+    } catch {
+      throw new ConfigError(`CONTAINARIUM_JWT_TOKEN_FILE ${path} cannot be read; check the path`);
+    }
+    if (process.platform !== 'win32' && (stat.mode & 0o077) !== 0) {
+      const mode = (stat.mode & 0o777).toString(8);
+      throw new ConfigError(
+        `CONTAINARIUM_JWT_TOKEN_FILE ${path} can be read by other users (mode ${mode}); run chmod 600 ${path}`,
+      );
+    }
+    const stamp = `${stat.mtimeMs}:${stat.size}:${stat.ino}`;
+    if (cached?.stamp !== stamp) {
+      const token = readFileSync(path, 'utf8').trim();
+      cached = { stamp, token, expiry: inspectToken(token, `CONTAINARIUM_JWT_TOKEN_FILE ${path}`) };
+    }
+    return cached;
+  };
+  read();
+  return {
+    origin: 'CONTAINARIUM_JWT_TOKEN_FILE',
+    get: () => read().token,
+    expiresAt: () => read().expiry,
+  };
+}
+
+function readCaCert(path: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch {
+    throw new ConfigError(`CONTAINARIUM_CA_CERT ${path} cannot be read; check the path`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ConfigError(
+      `CONTAINARIUM_CA_CERT ${path} is not a PEM certificate (no "-----BEGIN CERTIFICATE-----" line)`,
+    );
+  }
+  return pem;
+}
+
+function parseTimeout(text: string): number {
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) {
+    throw new ConfigError(
+      `CONTAINARIUM_TIMEOUT must be a number of seconds from 1 to 3600, got "${text}"`,
+    );
+  }
+  return seconds * 1000;
+}

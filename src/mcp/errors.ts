@@ -1,0 +1,113 @@
+// Turns any failure of a tool call into one sentence a model can act on: the cause, then the next step.
+import { HTTPError, NetworkError, SchemaValidationError, TimeoutError } from 'ky';
+import { ConfigError, type TokenSource } from './config.ts';
+
+/** A failure the tool itself detected, already phrased for the model. */
+export class ToolFailure extends Error {
+  override name = 'ToolFailure';
+}
+
+export type FailureContext = {
+  /** What was being done, e.g. "create the container for alice". */
+  action: string;
+  username?: string | undefined;
+  serverUrl: string;
+  token: TokenSource;
+  /** True for create: a timeout leaves the outcome unknown. */
+  creates?: boolean;
+  timeoutMs: number;
+};
+
+/** The daemon's own words: the "desc" of a gRPC error string, or the raw text. */
+export function daemonMessage(data: unknown): string {
+  let text = '';
+  if (typeof data === 'string') {
+    try {
+      return daemonMessage(JSON.parse(data));
+    } catch {
+      text = data;
+    }
+  } else if (data && typeof data === 'object') {
+    const body = data as { error?: unknown; message?: unknown };
+    text = String(body.error ?? body.message ?? '');
+  }
+  const desc = /desc = ([\s\S]*)$/.exec(text);
+  return (desc?.[1] ?? text).trim().replace(/\s+/g, ' ').slice(0, 300);
+}
+
+export function describeFailure(error: unknown, ctx: FailureContext): string {
+  if (error instanceof ToolFailure || error instanceof ConfigError) return error.message;
+  if (error instanceof HTTPError)
+    return describeHttp(error.response.status, daemonMessage(error.data), ctx);
+  if (error instanceof TimeoutError) {
+    const seconds = Math.round(ctx.timeoutMs / 1000);
+    return ctx.creates
+      ? `The daemon did not finish the create within ${seconds} s, so the outcome is unknown: the container may still be being created. Call get_container for ${ctx.username} before trying again; do not create it twice.`
+      : `The daemon at ${ctx.serverUrl} did not answer within ${seconds} s while trying to ${ctx.action}. Retry, or raise CONTAINARIUM_TIMEOUT if the server is slow.`;
+  }
+  // Bun's fetch errors are not always recognised by ky as network errors: they carry a system code.
+  if (error instanceof NetworkError) return describeNetwork(error.cause, ctx);
+  if (error instanceof Error && typeof (error as { code?: unknown }).code === 'string') {
+    return describeNetwork(error, ctx);
+  }
+  if (error instanceof SchemaValidationError) {
+    const issue = error.issues[0];
+    const where = issue?.path?.map((p) => (typeof p === 'object' ? p.key : p)).join('.') ?? '';
+    return `The answer from ${ctx.serverUrl} is not a Containarium API response (${where ? `${where}: ` : ''}${issue?.message ?? 'unexpected shape'}). Check that CONTAINARIUM_SERVER_URL points at a Containarium daemon.`;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return `Could not ${ctx.action}: ${message}.`;
+}
+
+function describeHttp(status: number, said: string, ctx: FailureContext): string {
+  const who = ctx.username ? ` for user ${ctx.username}` : '';
+  if (status === 401) {
+    const expiry = ctx.token.expiresAt();
+    if ((expiry && expiry.getTime() <= Date.now()) || /expired/i.test(said)) {
+      const when = expiry ? ` at ${expiry.toISOString()}` : '';
+      return `The API token expired${when}. Generate a new one with \`containarium token generate\` and update ${ctx.token.origin}.`;
+    }
+    return `The daemon rejected the API token (401: ${said || 'invalid token'}). It was probably signed with a different secret than the daemon's, or is malformed; generate a new token with \`containarium token generate\` using the daemon's secret and update ${ctx.token.origin}.`;
+  }
+  if (status === 403) {
+    return `The API token is not allowed to ${ctx.action} (403: ${said || 'forbidden'}). Use a token with the admin role, or act only on the container of the token's own user.`;
+  }
+  if (status === 429) {
+    return `The daemon is refusing requests from this address after repeated failed logins (429). Fix the token, then retry in a minute.`;
+  }
+  // v0.3 daemons report a missing container as a 500 whose text says "not found".
+  if (status === 404 || /not found/i.test(said)) {
+    return ctx.username
+      ? `No container exists for user ${ctx.username}. Call list_containers to see which containers exist.`
+      : `The daemon at ${ctx.serverUrl} has no such route (404: ${said}). Check that CONTAINARIUM_SERVER_URL points at a Containarium daemon.`;
+  }
+  if (status === 409 || /already exists/i.test(said)) {
+    return `A container${who} already exists. Call get_container to inspect it, or delete_container first if it should be replaced.`;
+  }
+  if (/not implemented/i.test(said)) {
+    return `This daemon cannot ${ctx.action}: it says "${said}" (older upstream daemons lack this operation). Upgrade the Containarium daemon.`;
+  }
+  if (status === 400) {
+    return `The daemon rejected the request to ${ctx.action} as invalid: ${said || 'bad request'}. Correct the arguments and try again.`;
+  }
+  if (status === 503) {
+    return `The daemon could not reach its container backend while trying to ${ctx.action} (503: ${said || 'unavailable'}). Check that Incus is running on the server, then retry.`;
+  }
+  return `The daemon failed to ${ctx.action} (HTTP ${status}${said ? `: ${said}` : ''}). Retry, or check the daemon's logs.`;
+}
+
+function describeNetwork(error: unknown, ctx: FailureContext): string {
+  const cause = error as { code?: string; message?: string } | undefined;
+  const code = cause?.code ?? '';
+  const text = `${code} ${cause?.message ?? ''}`;
+  if (/ECONNREFUSED|ConnectionRefused|Unable to connect/i.test(text)) {
+    return `The Containarium daemon is not reachable at ${ctx.serverUrl} (connection refused). Start it with \`containarium daemon --rest\`, or fix the port in CONTAINARIUM_SERVER_URL.`;
+  }
+  if (/ENOTFOUND|EAI_AGAIN|DNS/i.test(text)) {
+    return `The host in CONTAINARIUM_SERVER_URL (${ctx.serverUrl}) cannot be resolved. Check the host name.`;
+  }
+  if (/CERT|certificate|SSL|TLS|self.signed/i.test(text)) {
+    return `The TLS certificate of ${ctx.serverUrl} is not trusted (${code || cause?.message}). If the server uses a private CA, set CONTAINARIUM_CA_CERT to its PEM file.`;
+  }
+  return `The Containarium daemon at ${ctx.serverUrl} could not be reached (${(code || cause?.message || 'network error').trim()}). Check that it is running and that CONTAINARIUM_SERVER_URL is right.`;
+}

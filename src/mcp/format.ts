@@ -1,0 +1,241 @@
+// What the model reads: wire objects turned into plain structured data and compact text in human units.
+import { formatBytes, parseSize } from '../shared/sizes.ts';
+import { type Container, type Metrics, type SystemInfo, ZERO_TIME } from '../shared/wire.ts';
+
+export type ContainerView = {
+  name: string;
+  username: string;
+  state: string;
+  cpu: string;
+  memory: string;
+  disk: string;
+  ipAddress: string;
+  image: string;
+  dockerEnabled: boolean | null;
+  sshKeys: string[];
+  labels: Record<string, string>;
+  createdAt: string | null;
+  updatedAt: string | null;
+};
+
+export type MetricsView = {
+  name: string;
+  cpuSeconds: number;
+  memoryBytes: number;
+  memoryPeakBytes: number;
+  diskBytes: number;
+  networkRxBytes: number;
+  networkTxBytes: number;
+  processes: number;
+  memoryLimitBytes: number | null;
+  diskLimitBytes: number | null;
+};
+
+/** "CONTAINER_STATE_RUNNING" → "running"; unknown names keep their last word. */
+export function stateName(state: string): string {
+  const word = state.replace(/^CONTAINER_STATE_/, '').toLowerCase();
+  return word === 'unspecified' || word === '' ? 'unknown' : word;
+}
+
+/** Unix seconds → ISO date-time; 0, Go's zero time and nonsense read as unknown (null). */
+export function timestamp(seconds: number): string | null {
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds === ZERO_TIME) return null;
+  return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+export function containerView(c: Container): ContainerView {
+  return {
+    name: c.name,
+    username: c.username,
+    state: stateName(c.state),
+    cpu: c.resources?.cpu ?? '',
+    memory: c.resources?.memory ?? '',
+    disk: c.resources?.disk ?? '',
+    ipAddress: c.network?.ipAddress ?? '',
+    image: c.image,
+    dockerEnabled: c.dockerEnabled ?? c.podmanEnabled ?? null,
+    sshKeys: c.sshKeys,
+    labels: c.labels,
+    createdAt: timestamp(c.createdAt),
+    updatedAt: timestamp(c.updatedAt),
+  };
+}
+
+/** Limits for people: "4GB" → "4 GB", "8GiB" → "8 GiB", "" → "?". */
+export function limit(text: string): string {
+  if (!text) return '?';
+  const match = /^(\d+(?:\.\d+)?)\s*([A-Za-z]+)$/.exec(text.trim());
+  return match ? `${match[1]} ${match[2]}` : text;
+}
+
+export const cores = (cpu: string): string =>
+  !cpu ? '? cores' : /^\d+$/.test(cpu) ? `${cpu} ${cpu === '1' ? 'core' : 'cores'}` : `cpus ${cpu}`;
+
+const day = (iso: string | null) => iso?.slice(0, 10) ?? 'unknown';
+
+export function limitBytes(text: string): number | null {
+  return parseSize(text)?.bytes ?? null;
+}
+
+export function metricsView(m: Metrics, container?: ContainerView): MetricsView {
+  return {
+    name: m.name,
+    cpuSeconds: m.cpuUsageSeconds,
+    memoryBytes: m.memoryUsageBytes,
+    memoryPeakBytes: m.memoryPeakBytes,
+    diskBytes: m.diskUsageBytes,
+    networkRxBytes: m.networkRxBytes,
+    networkTxBytes: m.networkTxBytes,
+    processes: m.processCount,
+    memoryLimitBytes: container ? limitBytes(container.memory) : null,
+    diskLimitBytes: container ? limitBytes(container.disk) : null,
+  };
+}
+
+/** "1234" seconds → "20m 34s". */
+export function duration(seconds: number): string {
+  if (seconds < 60) return `${seconds}s`;
+  const d = Math.floor(seconds / 86400);
+  const h = Math.floor((seconds % 86400) / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  if (d > 0) return `${d}d ${h}h`;
+  if (h > 0) return `${h}h ${m}m`;
+  return `${m}m ${s}s`;
+}
+
+const share = (used: number, total: number | null) =>
+  total ? ` of ${formatBytes(total)} (${Math.round((used / total) * 100)}%)` : '';
+
+// ---- Text -------------------------------------------------------------------------------------
+
+export function containerText(c: ContainerView): string {
+  const lines = [
+    `${c.name} (user ${c.username}): ${c.state}`,
+    `Resources: ${cores(c.cpu)}, ${limit(c.memory)} memory, ${limit(c.disk)} disk`,
+  ];
+  if (c.ipAddress) lines.push(`IP: ${c.ipAddress}`);
+  if (c.image) lines.push(`Image: ${c.image}`);
+  if (c.dockerEnabled !== null) lines.push(`Docker: ${c.dockerEnabled ? 'enabled' : 'disabled'}`);
+  if (c.sshKeys.length > 0) {
+    lines.push(`SSH keys (${c.sshKeys.length}): ${c.sshKeys.map(keySummary).join('; ')}`);
+  }
+  const labels = Object.entries(c.labels);
+  if (labels.length > 0) lines.push(`Labels: ${labels.map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  lines.push(`Created: ${day(c.createdAt)}${c.updatedAt ? `, updated ${day(c.updatedAt)}` : ''}`);
+  return lines.join('\n');
+}
+
+/** "ssh-ed25519 AAAA…xyz alice@laptop": type, the blob's ends, and the comment. */
+function keySummary(key: string): string {
+  const [type = '', blob = '', ...comment] = key.split(' ');
+  const short = blob.length > 16 ? `${blob.slice(0, 8)}…${blob.slice(-6)}` : blob;
+  return [type, short, ...comment].join(' ').trim();
+}
+
+export function metricsLine(m: MetricsView): string {
+  return [
+    `CPU time ${duration(m.cpuSeconds)}`,
+    `memory ${formatBytes(m.memoryBytes)}${share(m.memoryBytes, m.memoryLimitBytes)}, peak ${formatBytes(m.memoryPeakBytes)}`,
+    `disk ${formatBytes(m.diskBytes)}${share(m.diskBytes, m.diskLimitBytes)}`,
+    `network ↓${formatBytes(m.networkRxBytes)} ↑${formatBytes(m.networkTxBytes)}`,
+    `${m.processes} ${m.processes === 1 ? 'process' : 'processes'}`,
+  ].join(', ');
+}
+
+/** A table: one header, one row per container; columns padded to the widest cell. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .join(' ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+export function listText(containers: ContainerView[]): string {
+  if (containers.length === 0) return 'No containers found.';
+  const counts = new Map<string, number>();
+  for (const c of containers) counts.set(c.state, (counts.get(c.state) ?? 0) + 1);
+  const summary = [...counts].map(([state, n]) => `${n} ${state}`).join(', ');
+  const rows = containers.map((c) => [
+    c.name,
+    c.username,
+    c.state,
+    c.cpu || '?',
+    limit(c.memory).replace(' ', ''),
+    limit(c.disk).replace(' ', ''),
+    c.ipAddress || '-',
+    day(c.createdAt),
+  ]);
+  return `${containers.length} ${containers.length === 1 ? 'container' : 'containers'} (${summary}):\n${table(
+    ['NAME', 'USER', 'STATE', 'CPUS', 'MEMORY', 'DISK', 'IP', 'CREATED'],
+    rows,
+  )}`;
+}
+
+export type SystemInfoView = {
+  hostname: string;
+  os: string;
+  kernelVersion: string;
+  incusVersion: string;
+  daemonVersion: string;
+  totalCpus: number | null;
+  totalMemoryBytes: number | null;
+  availableMemoryBytes: number | null;
+  totalDiskBytes: number | null;
+  availableDiskBytes: number | null;
+  uptimeSeconds: number | null;
+  containersRunning: number;
+  containersStopped: number;
+  containersTotal: number;
+};
+
+/** v0.3 daemons declare the host figures but send 0: those read as unknown (null). */
+export function systemInfoView(info: SystemInfo): SystemInfoView {
+  const known = (n: number) => (n > 0 ? n : null);
+  return {
+    hostname: info.hostname,
+    os: info.os,
+    kernelVersion: info.kernelVersion,
+    incusVersion: info.incusVersion,
+    daemonVersion: info.daemonVersion,
+    totalCpus: known(info.totalCpus),
+    totalMemoryBytes: known(info.totalMemoryBytes),
+    availableMemoryBytes: known(info.availableMemoryBytes),
+    totalDiskBytes: known(info.totalDiskBytes),
+    availableDiskBytes: known(info.availableDiskBytes),
+    uptimeSeconds: known(info.uptimeSeconds),
+    containersRunning: info.containersRunning,
+    containersStopped: info.containersStopped,
+    containersTotal: info.containersTotal,
+  };
+}
+
+export function systemInfoText(s: SystemInfoView): string {
+  const or = (text: string) => text || 'unknown';
+  const lines = [
+    `Host ${or(s.hostname)}: ${or(s.os)}, kernel ${or(s.kernelVersion)}, Incus ${or(s.incusVersion)}${s.daemonVersion ? `, daemon ${s.daemonVersion}` : ''}`,
+    `Containers: ${s.containersRunning} running, ${s.containersStopped} stopped, ${s.containersTotal} total`,
+  ];
+  const host: string[] = [];
+  if (s.totalCpus !== null) host.push(`${s.totalCpus} CPUs`);
+  if (s.totalMemoryBytes !== null) {
+    host.push(
+      `memory ${s.availableMemoryBytes !== null ? `${formatBytes(s.availableMemoryBytes)} free of ` : ''}${formatBytes(s.totalMemoryBytes)}`,
+    );
+  }
+  if (s.totalDiskBytes !== null) {
+    host.push(
+      `disk ${s.availableDiskBytes !== null ? `${formatBytes(s.availableDiskBytes)} free of ` : ''}${formatBytes(s.totalDiskBytes)}`,
+    );
+  }
+  if (s.uptimeSeconds !== null) host.push(`up ${duration(s.uptimeSeconds)}`);
+  lines.push(
+    host.length > 0
+      ? `Host resources: ${host.join(', ')}`
+      : 'Host resources: not reported by this daemon',
+  );
+  return lines.join('\n');
+}

@@ -1,0 +1,125 @@
+// The one module that uses the MCP SDK's server API: tools/list and tools/call on the low-level Server.
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import {
+  CallToolRequestSchema,
+  type CallToolResult,
+  ErrorCode,
+  ListToolsRequestSchema,
+  type Tool as McpTool,
+} from '@modelcontextprotocol/sdk/types.js';
+import { toJsonSchema } from '@valibot/to-json-schema';
+import * as v from 'valibot';
+import { VERSION } from '../shared/version.ts';
+import type { ContainariumClient } from './client.ts';
+import type { Config } from './config.ts';
+import { describeFailure } from './errors.ts';
+import { ANNOTATIONS, type AnyTool } from './tools/define.ts';
+import { TOOLS } from './tools/index.ts';
+
+export const SERVER_NAME = 'containarium-mcp-server';
+
+const INSTRUCTIONS =
+  'Manages LXC containers on a Containarium server: one container per user, named <username>-container. ' +
+  'Call list_containers to see what exists before acting on a user. Deleting is permanent: confirm first.';
+
+/** JSON Schema of a valibot schema, as MCP wants it (no $schema key). */
+function jsonSchema(schema: v.GenericSchema): McpTool['inputSchema'] {
+  const { $schema: _, ...rest } = toJsonSchema(schema, {
+    typeMode: 'input',
+    errorMode: 'throw',
+    // Custom checks have no JSON Schema form; the server enforces them and names the field.
+    ignoreActions: ['trim', 'check'],
+  });
+  return rest as McpTool['inputSchema'];
+}
+
+/** tools/list: converted once, so a schema that cannot be expressed fails at startup (and in tests). */
+export function listTools(tools: readonly AnyTool[] = TOOLS): McpTool[] {
+  return tools.map((tool) => ({
+    name: tool.name,
+    title: tool.title,
+    description: tool.description,
+    inputSchema: jsonSchema(tool.input),
+    outputSchema: jsonSchema(tool.output) as McpTool['outputSchema'],
+    annotations: { title: tool.title, ...ANNOTATIONS[tool.effect] },
+  }));
+}
+
+/** One sentence naming each bad argument and the form it should take. */
+export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string {
+  const parts = issues.slice(0, 5).map((issue) => {
+    const path = issue.path?.map((p) => String(p.key)).join('.') ?? '';
+    if (!path)
+      return `the arguments ${issue.message.startsWith('must') ? issue.message : 'must be an object'}`;
+    if (issue.type === 'strict_object' || (issue.kind === 'schema' && issue.expected === 'never')) {
+      return `"${path}" is not an argument of this tool`;
+    }
+    if (issue.input === undefined) return `"${path}" is required and ${issue.message}`;
+    const got = JSON.stringify(issue.input) ?? String(issue.input);
+    return `"${path}" ${issue.message} (got ${got.length > 60 ? `${got.slice(0, 57)}...` : got})`;
+  });
+  return `Invalid arguments: ${parts.join('; ')}. Nothing was changed; correct the arguments and call the tool again.`;
+}
+
+const failure = (text: string): CallToolResult => ({
+  content: [{ type: 'text', text }],
+  isError: true,
+});
+
+export function createServer(deps: {
+  client: ContainariumClient;
+  config: Config;
+  tools?: readonly AnyTool[];
+}) {
+  const tools = deps.tools ?? TOOLS;
+  const listed = listTools(tools);
+  const byName = new Map(tools.map((tool) => [tool.name, tool]));
+  const server = new Server(
+    { name: SERVER_NAME, title: 'Containarium', version: VERSION },
+    { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS },
+  );
+
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: listed }));
+
+  server.setRequestHandler(
+    CallToolRequestSchema,
+    async (request, extra): Promise<CallToolResult> => {
+      const tool = byName.get(request.params.name);
+      if (!tool) {
+        // A protocol error, not a tool result: the SDK sends this code and message as they are.
+        throw Object.assign(
+          new Error(
+            `Unknown tool "${request.params.name}"; available tools: ${[...byName.keys()].join(', ')}`,
+          ),
+          { code: ErrorCode.InvalidParams },
+        );
+      }
+      const parsed = v.safeParse(tool.input, request.params.arguments ?? {});
+      if (!parsed.success) return failure(describeIssues(parsed.issues));
+      const input = parsed.output;
+      try {
+        const { text, structured } = await tool.handle(input, {
+          client: deps.client,
+          signal: extra.signal,
+        });
+        return { content: [{ type: 'text', text }], structuredContent: structured };
+      } catch (error) {
+        const action = tool.action(input);
+        return failure(
+          describeFailure(error, {
+            action,
+            username: (input as { username?: string }).username || undefined,
+            serverUrl: deps.config.serverUrl,
+            token: deps.config.token,
+            creates: tool.effect === 'create',
+            timeoutMs: deps.client.timeoutFor(
+              tool.effect === 'create' ? 'create' : tool.effect === 'read' ? 'read' : 'change',
+            ),
+          }),
+        );
+      }
+    },
+  );
+
+  return server;
+}

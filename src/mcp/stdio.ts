@@ -1,0 +1,191 @@
+// stdio for mcp-server: newline-delimited JSON-RPC that survives bad input, then the process wiring.
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { createClient } from './client.ts';
+import { ConfigError, loadConfig, warnAboutConfig } from './config.ts';
+import { log, redact } from './log.ts';
+
+/** Longest accepted line; a longer one is answered with an error and skipped, never fatal. */
+export const MAX_LINE_BYTES = 16 * 1024 * 1024;
+
+type Id = string | number;
+const isId = (id: unknown): id is Id =>
+  typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id));
+
+const errorReply = (id: Id | null, code: number, message: string) =>
+  ({ jsonrpc: '2.0', id, error: { code, message } }) as unknown as JSONRPCMessage;
+
+/**
+ * The SDK's stdio transport drops unparsable lines without an answer and closes on a long one;
+ * this one answers them as JSON-RPC requires (-32700, -32600) and keeps serving. It also lets
+ * requests in flight finish when stdin ends, so `printf '...' | mcp-server` gets its answers.
+ */
+export class LineTransport implements Transport {
+  onmessage?: (message: JSONRPCMessage) => void;
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private skipping = false;
+  private pending = new Set<Id>();
+  private ended = false;
+  private closed = false;
+
+  constructor(
+    private readonly input: NodeJS.ReadableStream = process.stdin,
+    private readonly output: NodeJS.WritableStream = process.stdout,
+    private readonly debug: ((line: string) => void) | undefined = undefined,
+  ) {}
+
+  async start(): Promise<void> {
+    this.input.on('data', this.onData);
+    this.input.on('end', this.onEnd);
+    this.input.on('error', (error: Error) => this.onerror?.(error));
+  }
+
+  private onData = (chunk: Buffer | string) => {
+    let data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    for (let newline = data.indexOf(10); newline !== -1; newline = data.indexOf(10)) {
+      this.push(data.subarray(0, newline));
+      const line = Buffer.concat(this.chunks, this.size);
+      const skipped = this.skipping;
+      this.chunks = [];
+      this.size = 0;
+      this.skipping = false;
+      if (!skipped) this.handleLine(line.toString('utf8'));
+      data = data.subarray(newline + 1);
+    }
+    this.push(data);
+  };
+
+  private push(part: Buffer) {
+    if (this.skipping || part.length === 0) return;
+    if (this.size + part.length > MAX_LINE_BYTES) {
+      this.chunks = [];
+      this.size = 0;
+      this.skipping = true;
+      this.reply(
+        errorReply(null, -32600, `Invalid Request: message longer than ${MAX_LINE_BYTES} bytes`),
+      );
+      return;
+    }
+    this.chunks.push(part);
+    this.size += part.length;
+  }
+
+  private handleLine(raw: string) {
+    const line = raw.trim();
+    if (line === '') return;
+    this.debug?.(`<- ${line}`);
+    let message: unknown;
+    try {
+      message = JSON.parse(line);
+    } catch (error) {
+      this.reply(errorReply(null, -32700, `Parse error: ${(error as Error).message}`));
+      return;
+    }
+    if (Array.isArray(message)) {
+      this.reply(errorReply(null, -32600, 'Invalid Request: batches are not supported'));
+      return;
+    }
+    const m = (message ?? {}) as Record<string, unknown>;
+    const hasId = 'id' in m && m.id !== null;
+    if (typeof m !== 'object' || m.jsonrpc !== '2.0' || (hasId && !isId(m.id))) {
+      // A notification is never answered, even a broken one.
+      if (typeof m.method === 'string' && !hasId) return;
+      this.reply(
+        errorReply(
+          isId(m.id) ? m.id : null,
+          -32600,
+          'Invalid Request: expected a JSON-RPC 2.0 message',
+        ),
+      );
+      return;
+    }
+    if (typeof m.method === 'string') {
+      if (m.params !== undefined && (typeof m.params !== 'object' || m.params === null)) {
+        if (hasId)
+          this.reply(errorReply(m.id as Id, -32602, 'Invalid params: params must be an object'));
+        return;
+      }
+      if (hasId) this.pending.add(m.id as Id);
+      // A cancelled request gets no answer, so it must not keep the process alive at EOF.
+      if (m.method === 'notifications/cancelled') {
+        const id = (m.params as { requestId?: unknown } | undefined)?.requestId;
+        if (isId(id)) queueMicrotask(() => this.forget(id));
+      }
+    } else if (!hasId || !('result' in m || 'error' in m)) {
+      this.reply(errorReply(hasId ? (m.id as Id) : null, -32600, 'Invalid Request: no method'));
+      return;
+    }
+    this.onmessage?.(m as JSONRPCMessage);
+  }
+
+  private onEnd = () => {
+    this.ended = true;
+    this.closeWhenIdle();
+  };
+
+  private closeWhenIdle() {
+    if (this.ended && this.pending.size === 0) void this.close();
+  }
+
+  private reply(message: JSONRPCMessage) {
+    void this.send(message);
+  }
+
+  async send(message: JSONRPCMessage): Promise<void> {
+    if (this.closed) return;
+    const line = JSON.stringify(message);
+    this.debug?.(`-> ${line}`);
+    const m = message as { id?: unknown; method?: unknown };
+    const flushed = this.output.write(`${line}\n`);
+    if (isId(m.id) && m.method === undefined && this.pending.delete(m.id)) this.closeWhenIdle();
+    if (!flushed) await new Promise<void>((resolve) => this.output.once('drain', () => resolve()));
+  }
+
+  private forget(id: Id) {
+    if (this.pending.delete(id)) this.closeWhenIdle();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.input.off('data', this.onData);
+    this.input.off('end', this.onEnd);
+    this.onclose?.();
+  }
+}
+
+/** mcp-server's main loop: config from the environment, then MCP over stdin/stdout. */
+export async function serveStdio(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  }
+  warnAboutConfig(config);
+  const secrets = () => {
+    try {
+      return [config.token.get()];
+    } catch {
+      return [];
+    }
+  };
+  const debug = config.debug
+    ? (line: string) =>
+        process.stderr.write(`containarium-mcp: ${redact(line.slice(0, 4000), secrets())}\n`)
+    : undefined;
+  const { createServer } = await import('./server.ts');
+  const client = createClient(config);
+  const server = createServer({ client, config });
+  const transport = new LineTransport(process.stdin, process.stdout, debug);
+  // Exit once the last answer has been flushed to the pipe.
+  transport.onclose = () => process.stdout.write('', () => process.exit(0));
+  await server.connect(transport);
+  log(`serving MCP on stdio for ${config.serverUrl}${config.debug ? ' (debug on)' : ''}`);
+}

@@ -1,0 +1,224 @@
+// Container lifecycle tools: create, list, get, delete, start, stop.
+import * as v from 'valibot';
+import {
+  containerText,
+  containerView,
+  cores,
+  limit,
+  listText,
+  metricsLine,
+  metricsView,
+} from '../format.ts';
+import {
+  ContainerOut,
+  cpu,
+  defineTool,
+  force,
+  MetricsOut,
+  size,
+  sshKeys,
+  username,
+} from './define.ts';
+
+const createContainer = defineTool({
+  name: 'create_container',
+  title: 'Create container',
+  description:
+    "Create a new LXC container for a user, with CPU, memory and disk limits, SSH keys and an image, and start it. Each user has at most one container, named <username>-container. Creating can take minutes while packages install; if it times out, call get_container before trying again. Returns the container's state, limits, IP address and SSH command.",
+  effect: 'create',
+  input: v.strictObject({
+    username: username('Linux user name that owns the container, e.g. "alice".'),
+    cpu,
+    memory: size(
+      'Memory limit with a unit, e.g. "4GB", "2048MB" or "8GiB". Default: "4GB".',
+      '4GB',
+    ),
+    disk: size('Root disk size with a unit, e.g. "50GB" or "100GiB". Default: "50GB".', '50GB'),
+    ssh_keys: sshKeys,
+    image: v.optional(
+      v.pipe(
+        v.string('must be an image name'),
+        v.trim(),
+        v.regex(
+          /^[\w.:/@+-]{1,200}$/,
+          'must be an image name like "images:ubuntu/24.04" or "debian/12"',
+        ),
+        v.description(
+          'Image to create from, e.g. "images:ubuntu/24.04", "images:debian/12" or a local alias. Default: "images:ubuntu/24.04".',
+        ),
+      ),
+      'images:ubuntu/24.04',
+    ),
+    enable_docker: v.optional(
+      v.pipe(
+        v.boolean('must be true or false'),
+        v.description('Allow Docker inside the container (nesting). Default: true.'),
+      ),
+      true,
+    ),
+  }),
+  output: v.object({ container: ContainerOut, message: v.string(), sshCommand: v.string() }),
+  action: (input) => `create the container for ${input.username}`,
+  async handle(input, { client, signal }) {
+    const response = await client.createContainer(
+      {
+        username: input.username,
+        cpu: input.cpu,
+        memory: input.memory,
+        disk: input.disk,
+        sshKeys: input.ssh_keys,
+        image: input.image,
+        enableDocker: input.enable_docker,
+      },
+      { signal },
+    );
+    const container = containerView(
+      response.container ?? {
+        name: `${input.username}-container`,
+        username: input.username,
+        state: 'CONTAINER_STATE_UNSPECIFIED',
+        resources: { cpu: input.cpu, memory: input.memory, disk: input.disk },
+        sshKeys: input.ssh_keys,
+        network: null,
+        createdAt: 0,
+        updatedAt: 0,
+        labels: {},
+        image: input.image,
+        dockerEnabled: input.enable_docker,
+        podmanEnabled: undefined,
+      },
+    );
+    const lines = [
+      container.state === 'creating'
+        ? `Creating ${container.name} for ${container.username}; call get_container to follow it.`
+        : `Created ${container.name} for ${container.username}: ${container.state}.`,
+      `Resources: ${cores(container.cpu)}, ${limit(container.memory)} memory, ${limit(container.disk)} disk`,
+    ];
+    if (container.ipAddress) lines.push(`IP: ${container.ipAddress}`);
+    if (response.sshCommand) lines.push(`SSH: ${response.sshCommand}`);
+    if (response.message) lines.push(`Daemon: ${response.message}`);
+    return {
+      text: lines.join('\n'),
+      structured: { container, message: response.message, sshCommand: response.sshCommand },
+    };
+  },
+});
+
+const listContainers = defineTool({
+  name: 'list_containers',
+  title: 'List containers',
+  description:
+    'List every container with its user, state, CPU, memory and disk limits, IP address and creation date. Use it to find out which users have containers before acting on one.',
+  effect: 'read',
+  input: v.strictObject({}),
+  output: v.object({ containers: v.array(ContainerOut), totalCount: v.number() }),
+  action: () => 'list containers',
+  async handle(_input, { client, signal }) {
+    const response = await client.listContainers({ signal });
+    const containers = (response.containers ?? []).map(containerView);
+    // The array is the truth: some daemons leave totalCount at 0 (upstream #1214).
+    return {
+      text: listText(containers),
+      structured: { containers, totalCount: containers.length },
+    };
+  },
+});
+
+const getContainer = defineTool({
+  name: 'get_container',
+  title: 'Get container',
+  description:
+    "Get everything about one user's container: state, limits, IP address, image, SSH keys, labels, dates, and current CPU, memory, disk and network usage when it is running.",
+  effect: 'read',
+  input: v.strictObject({ username: username('User whose container to show, e.g. "alice".') }),
+  output: v.object({ container: ContainerOut, metrics: v.nullable(MetricsOut) }),
+  action: (input) => `get the container for ${input.username}`,
+  async handle(input, { client, signal }) {
+    // Older daemons never fill metrics in this response, so ask for them alongside.
+    const [response, extra] = await Promise.all([
+      client.getContainer(input.username, { signal }),
+      client.getMetrics(input.username, { signal }).catch(() => undefined),
+    ]);
+    if (!response.container)
+      throw new Error(`the daemon returned no container for ${input.username}`);
+    const container = containerView(response.container);
+    const raw = response.metrics ?? extra?.metrics?.[0] ?? null;
+    const metrics = raw && container.state === 'running' ? metricsView(raw, container) : null;
+    const text = containerText(container) + (metrics ? `\nUsage: ${metricsLine(metrics)}` : '');
+    return { text, structured: { container, metrics } };
+  },
+});
+
+const deleteContainer = defineTool({
+  name: 'delete_container',
+  title: 'Delete container',
+  description:
+    "Delete a user's container and all its data, permanently. A running container is only deleted with force=true (which stops it first); confirm with the user before deleting.",
+  effect: 'destroy',
+  input: v.strictObject({
+    username: username('User whose container to delete, e.g. "alice".'),
+    force: force('Stop the container first if it is running. Default: false.'),
+  }),
+  output: v.object({ username: v.string(), containerName: v.string(), message: v.string() }),
+  action: (input) => `delete the container for ${input.username}`,
+  async handle(input, { client, signal }) {
+    const response = await client.deleteContainer(input.username, input.force, { signal });
+    const containerName = response.containerName || `${input.username}-container`;
+    return {
+      text: `Deleted ${containerName} (user ${input.username}).`,
+      structured: { username: input.username, containerName, message: response.message },
+    };
+  },
+});
+
+const StartStopOut = v.object({ container: v.nullable(ContainerOut), message: v.string() });
+
+const startContainer = defineTool({
+  name: 'start_container',
+  title: 'Start container',
+  description:
+    "Start a user's stopped container. Starting a running container changes nothing. Returns the new state.",
+  effect: 'change',
+  input: v.strictObject({ username: username('User whose container to start, e.g. "alice".') }),
+  output: StartStopOut,
+  action: (input) => `start the container for ${input.username}`,
+  async handle(input, { client, signal }) {
+    const response = await client.startContainer(input.username, { signal });
+    const container = response.container ? containerView(response.container) : null;
+    return {
+      text: `Started the container for ${input.username}${container ? `: ${container.state}${container.ipAddress ? `, IP ${container.ipAddress}` : ''}` : ''}.`,
+      structured: { container, message: response.message },
+    };
+  },
+});
+
+const stopContainer = defineTool({
+  name: 'stop_container',
+  title: 'Stop container',
+  description:
+    "Stop a user's running container, gracefully by default; force=true kills it at once. Stopping a stopped container changes nothing. Data on disk is kept.",
+  effect: 'change',
+  input: v.strictObject({
+    username: username('User whose container to stop, e.g. "alice".'),
+    force: force('Kill the container instead of shutting it down gracefully. Default: false.'),
+  }),
+  output: StartStopOut,
+  action: (input) => `stop the container for ${input.username}`,
+  async handle(input, { client, signal }) {
+    const response = await client.stopContainer(input.username, input.force, { signal });
+    const container = response.container ? containerView(response.container) : null;
+    return {
+      text: `Stopped the container for ${input.username}${container ? `: ${container.state}` : ''}.`,
+      structured: { container, message: response.message },
+    };
+  },
+});
+
+export default [
+  createContainer,
+  listContainers,
+  getContainer,
+  deleteContainer,
+  startContainer,
+  stopContainer,
+];

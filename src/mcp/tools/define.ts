@@ -1,0 +1,142 @@
+// What a tool is: plain data plus a handler. defineTool exists only for type inference.
+import * as v from 'valibot';
+import { CPU_FORM, parseCpu, parseSize, SIZE_FORM } from '../../shared/sizes.ts';
+import { normalizeSshKey, SSH_KEY_FORM } from '../../shared/ssh-key.ts';
+import { isValidUsername, USERNAME_FORM } from '../../shared/username.ts';
+import type { ContainariumClient } from '../client.ts';
+import type { ContainerView, MetricsView } from '../format.ts';
+
+export type ToolContext = {
+  client: ContainariumClient;
+  signal: AbortSignal;
+};
+
+/** The four MCP annotations, always all set: derived from what the tool does. */
+export type Effect = 'read' | 'create' | 'destroy' | 'change';
+export const ANNOTATIONS = {
+  read: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  create: {
+    readOnlyHint: false,
+    destructiveHint: false,
+    idempotentHint: false,
+    openWorldHint: false,
+  },
+  destroy: {
+    readOnlyHint: false,
+    destructiveHint: true,
+    idempotentHint: true,
+    openWorldHint: false,
+  },
+  change: {
+    readOnlyHint: false,
+    destructiveHint: false,
+    idempotentHint: true,
+    openWorldHint: false,
+  },
+} as const;
+
+export type Tool<I extends v.GenericSchema, O extends v.GenericSchema> = {
+  name: string;
+  title: string;
+  /** Written for the model: what it does, when to use it, what comes back. */
+  description: string;
+  effect: Effect;
+  input: I;
+  output: O;
+  /** What this call is doing, for error sentences ("delete the container for alice"). */
+  action(input: v.InferOutput<I>): string;
+  handle(
+    input: v.InferOutput<I>,
+    ctx: ToolContext,
+  ): Promise<{ text: string; structured: v.InferOutput<O> }>;
+};
+
+// biome-ignore lint/suspicious/noExplicitAny: the registry holds tools of every input type
+export type AnyTool = Tool<any, any>;
+
+export const defineTool = <I extends v.GenericSchema, O extends v.GenericSchema>(
+  tool: Tool<I, O>,
+): Tool<I, O> => tool;
+
+// ---- Shared argument schemas --------------------------------------------------------------------
+
+export const username = (description: string) =>
+  v.pipe(
+    v.string(`must be ${USERNAME_FORM}`),
+    v.description(description),
+    v.trim(),
+    v.check(isValidUsername, `must be ${USERNAME_FORM}`),
+  );
+
+export const size = (description: string, fallback: string) =>
+  v.optional(
+    v.pipe(
+      v.string(`must be ${SIZE_FORM}`),
+      v.description(description),
+      v.check((s) => parseSize(s) !== undefined, `must be ${SIZE_FORM}`),
+      v.transform((s) => parseSize(s)!.incus),
+    ),
+    fallback,
+  );
+
+export const cpu = v.optional(
+  v.pipe(
+    v.union([v.string(), v.number()], `must be ${CPU_FORM}`),
+    v.description('Number of CPU cores, e.g. "4". Default: "4".'),
+    v.check((c) => parseCpu(c) !== undefined, `must be ${CPU_FORM}`),
+    v.transform((c) => String(parseCpu(c))),
+  ),
+  '4',
+);
+
+export const sshKeys = v.optional(
+  v.pipe(
+    v.array(
+      v.pipe(
+        v.string(`must be ${SSH_KEY_FORM}`),
+        v.check((k) => normalizeSshKey(k) !== undefined, `must be ${SSH_KEY_FORM}`),
+        v.transform((k) => normalizeSshKey(k)!),
+      ),
+      'must be a list of SSH public keys',
+    ),
+    v.maxLength(32, 'may hold at most 32 keys'),
+    v.description(
+      'OpenSSH public keys to authorize for the user, one key per item. Default: none.',
+    ),
+  ),
+  [],
+);
+
+export const force = (description: string) =>
+  v.optional(v.pipe(v.boolean('must be true or false'), v.description(description)), false);
+
+// ---- Shared output schemas ----------------------------------------------------------------------
+
+export const ContainerOut = v.object({
+  name: v.string(),
+  username: v.string(),
+  state: v.pipe(v.string(), v.description('running, stopped, frozen, creating, error or unknown')),
+  cpu: v.string(),
+  memory: v.string(),
+  disk: v.string(),
+  ipAddress: v.string(),
+  image: v.string(),
+  dockerEnabled: v.nullable(v.boolean()),
+  sshKeys: v.array(v.string()),
+  labels: v.record(v.string(), v.string()),
+  createdAt: v.nullable(v.pipe(v.string(), v.description('ISO 8601; null when unknown'))),
+  updatedAt: v.nullable(v.string()),
+}) satisfies v.GenericSchema<ContainerView>;
+
+export const MetricsOut = v.object({
+  name: v.string(),
+  cpuSeconds: v.number(),
+  memoryBytes: v.number(),
+  memoryPeakBytes: v.number(),
+  diskBytes: v.number(),
+  networkRxBytes: v.number(),
+  networkTxBytes: v.number(),
+  processes: v.number(),
+  memoryLimitBytes: v.nullable(v.number()),
+  diskLimitBytes: v.nullable(v.number()),
+}) satisfies v.GenericSchema<MetricsView>;

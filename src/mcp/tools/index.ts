@@ -1,0 +1,6 @@
+// The registry: every tool mcp-server offers, in the order tools/list shows them.
+import containers from './containers.ts';
+import type { AnyTool } from './define.ts';
+import monitoring from './monitoring.ts';
+
+export const TOOLS: readonly AnyTool[] = [...containers, ...monitoring];

@@ -1,0 +1,121 @@
+// Monitoring tools: container metrics and host information.
+import * as v from 'valibot';
+import { formatBytes } from '../../shared/sizes.ts';
+import {
+  type ContainerView,
+  containerView,
+  duration,
+  metricsView,
+  systemInfoText,
+  systemInfoView,
+  table,
+} from '../format.ts';
+import { defineTool, MetricsOut, username } from './define.ts';
+
+const percent = (used: number, total: number | null) =>
+  total ? `${Math.round((used / total) * 100)}%` : '-';
+
+const getMetrics = defineTool({
+  name: 'get_metrics',
+  title: 'Get metrics',
+  description:
+    'Get current resource usage of one container or of all of them: CPU time, memory (and peak), disk, network traffic and processes, with memory and disk as a share of their limits. Leave username empty for all containers; use it to find the heaviest users.',
+  effect: 'read',
+  input: v.strictObject({
+    username: v.optional(
+      v.union(
+        [v.literal(''), username('User whose container to measure; empty for all containers.')],
+        'must be empty or a username',
+      ),
+      '',
+    ),
+  }),
+  output: v.object({ metrics: v.array(MetricsOut) }),
+  action: (input) =>
+    input.username ? `get metrics for ${input.username}` : 'get metrics for all containers',
+  async handle(input, { client, signal }) {
+    const one = input.username || undefined;
+    // Limits come from the container records; without them usage is still shown, just not as a share.
+    const [response, limits] = await Promise.all([
+      client.getMetrics(one, { signal }),
+      (one
+        ? client.getContainer(one, { signal }).then((r) => (r.container ? [r.container] : []))
+        : client.listContainers({ signal }).then((r) => r.containers ?? [])
+      ).catch(() => []),
+    ]);
+    const byName = new Map<string, ContainerView>(
+      limits.map((c) => [c.name, containerView(c)] as const),
+    );
+    const metrics = (response.metrics ?? []).map((m) => metricsView(m, byName.get(m.name)));
+    if (metrics.length === 0) {
+      return {
+        text: one
+          ? `No metrics for ${one}'s container (is it running?).`
+          : 'No metrics available: no containers are running.',
+        structured: { metrics },
+      };
+    }
+    const rows = metrics.map((m) => [
+      m.name,
+      duration(m.cpuSeconds),
+      formatBytes(m.memoryBytes),
+      percent(m.memoryBytes, m.memoryLimitBytes),
+      formatBytes(m.memoryPeakBytes),
+      formatBytes(m.diskBytes),
+      percent(m.diskBytes, m.diskLimitBytes),
+      `${formatBytes(m.networkRxBytes)}/${formatBytes(m.networkTxBytes)}`,
+      String(m.processes),
+    ]);
+    const header = [
+      'NAME',
+      'CPU TIME',
+      'MEMORY',
+      'MEM%',
+      'PEAK',
+      'DISK',
+      'DISK%',
+      'NET IN/OUT',
+      'PROCS',
+    ];
+    return {
+      text: `Usage of ${metrics.length} ${metrics.length === 1 ? 'container' : 'containers'} (% of limit):\n${table(header, rows)}`,
+      structured: { metrics },
+    };
+  },
+});
+
+const getSystemInfo = defineTool({
+  name: 'get_system_info',
+  title: 'Get system info',
+  description:
+    'Get information about the Containarium host: host name, OS, kernel and Incus versions, how many containers are running and stopped, and host CPU, memory and disk where the daemon reports them.',
+  effect: 'read',
+  input: v.strictObject({}),
+  output: v.object({
+    info: v.object({
+      hostname: v.string(),
+      os: v.string(),
+      kernelVersion: v.string(),
+      incusVersion: v.string(),
+      daemonVersion: v.string(),
+      totalCpus: v.nullable(v.number()),
+      totalMemoryBytes: v.nullable(v.number()),
+      availableMemoryBytes: v.nullable(v.number()),
+      totalDiskBytes: v.nullable(v.number()),
+      availableDiskBytes: v.nullable(v.number()),
+      uptimeSeconds: v.nullable(v.number()),
+      containersRunning: v.number(),
+      containersStopped: v.number(),
+      containersTotal: v.number(),
+    }),
+  }),
+  action: () => 'get system information',
+  async handle(_input, { client, signal }) {
+    const response = await client.getSystemInfo({ signal });
+    if (!response.info) throw new Error('the daemon returned no system information');
+    const info = systemInfoView(response.info);
+    return { text: systemInfoText(info), structured: { info } };
+  },
+});
+
+export default [getMetrics, getSystemInfo];

@@ -9,9 +9,34 @@ export const USERNAME_FORM =
 
 /** Accounts that already exist in every image, so a container user cannot take their name. */
 const SYSTEM_ACCOUNTS = new Set([
-  'root', 'daemon', 'bin', 'sys', 'sync', 'games', 'man', 'lp', 'mail', 'news', 'uucp', 'proxy',
-  'backup', 'list', 'irc', 'gnats', 'nobody', 'messagebus', 'sshd', 'systemd-network',
-  'systemd-resolve', 'systemd-timesync', 'ubuntu', 'debian', 'admin', 'operator', 'sudo', 'docker',
+  'root',
+  'daemon',
+  'bin',
+  'sys',
+  'sync',
+  'games',
+  'man',
+  'lp',
+  'mail',
+  'news',
+  'uucp',
+  'proxy',
+  'backup',
+  'list',
+  'irc',
+  'gnats',
+  'nobody',
+  'messagebus',
+  'sshd',
+  'systemd-network',
+  'systemd-resolve',
+  'systemd-timesync',
+  'ubuntu',
+  'debian',
+  'admin',
+  'operator',
+  'sudo',
+  'docker',
 ]);
 
 export function isValidUsername(name: string): boolean {

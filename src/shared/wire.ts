@@ -21,7 +21,12 @@ export type ContainerState = (typeof CONTAINER_STATES)[number];
 export type Int64 = string;
 
 export type WireResources = { cpu: string; memory: string; disk: string };
-export type WireNetwork = { ipAddress: string; macAddress: string; interface: string; bridge: string };
+export type WireNetwork = {
+  ipAddress: string;
+  macAddress: string;
+  interface: string;
+  bridge: string;
+};
 export type WireContainer = {
   name: string;
   username: string;

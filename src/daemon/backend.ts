@@ -1,11 +1,6 @@
 // The seam between the daemon's HTTP layer (routes, auth) and its Incus layer (containers).
 // Every method throws DaemonError for expected failures; input arrives already validated.
-import type {
-  ContainerState,
-  WireContainer,
-  WireMetrics,
-  WireSystemInfo,
-} from '../shared/wire.ts';
+import type { ContainerState, WireContainer, WireMetrics, WireSystemInfo } from '../shared/wire.ts';
 
 export type CreateRequest = {
   username: string;

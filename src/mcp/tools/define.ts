@@ -2,7 +2,7 @@
 import * as v from 'valibot';
 import { CPU_FORM, parseCpu, parseSize, SIZE_FORM } from '../../shared/sizes.ts';
 import { normalizeSshKey, SSH_KEY_FORM } from '../../shared/ssh-key.ts';
-import { isValidUsername, USERNAME_FORM } from '../../shared/username.ts';
+import { USERNAME, USERNAME_FORM } from '../../shared/username.ts';
 import type { ContainariumClient } from '../client.ts';
 import type { ContainerView, MetricsView } from '../format.ts';
 
@@ -65,7 +65,7 @@ export const username = (description: string) =>
     v.string(`must be ${USERNAME_FORM}`),
     v.description(description),
     v.trim(),
-    v.check(isValidUsername, `must be ${USERNAME_FORM}`),
+    v.regex(USERNAME, `must be ${USERNAME_FORM}`),
   );
 
 export const size = (description: string, fallback: string) =>

@@ -1,0 +1,130 @@
+// mcp-server as a real process: framing, bad input, notifications, stdout hygiene.
+import { describe, expect, test } from 'bun:test';
+import { makeToken } from '../support/mcp.ts';
+import { spawnMcp } from '../support/stdio.ts';
+
+const token = await makeToken();
+// Port 9 (discard) on loopback: nothing listens, so API calls fail fast; these tests need no daemon.
+const env = { CONTAINARIUM_SERVER_URL: 'http://127.0.0.1:9', CONTAINARIUM_JWT_TOKEN: token };
+
+describe('stdio', () => {
+  test('answers initialize and ping, never a notification', async () => {
+    const mcp = spawnMcp(env);
+    const init = await mcp.initialize();
+    expect((init.result as { serverInfo: { name: string } }).serverInfo.name).toBe(
+      'containarium-mcp-server',
+    );
+    mcp.send({
+      jsonrpc: '2.0',
+      method: 'notifications/cancelled',
+      params: { requestId: 'nothing' },
+    });
+    mcp.send({ jsonrpc: '2.0', method: 'notifications/unknown' });
+    mcp.send({ jsonrpc: '2.0', id: 1, method: 'ping' });
+    expect((await mcp.reply(1)).result).toEqual({});
+    await mcp.close();
+    // Only the two answers: initialize and ping.
+    expect(mcp.lines.length).toBe(2);
+  });
+
+  test('answers bad input with JSON-RPC errors and keeps serving', async () => {
+    const mcp = spawnMcp(env);
+    await mcp.initialize();
+    mcp.send('this is not json');
+    expect((await mcp.reply(null)).error?.code).toBe(-32700);
+    mcp.send({ jsonrpc: '1.0', id: 2, method: 'ping' });
+    expect((await mcp.reply(2)).error?.code).toBe(-32600);
+    mcp.send({ jsonrpc: '2.0', id: 3, method: 'no/such/method' });
+    expect((await mcp.reply(3)).error?.code).toBe(-32601);
+    mcp.send({
+      jsonrpc: '2.0',
+      id: 4,
+      method: 'tools/call',
+      params: { name: 'no_such_tool', arguments: {} },
+    });
+    const unknown = await mcp.reply(4);
+    expect(unknown.error?.code).toBe(-32602);
+    expect(unknown.error?.message).toContain('no_such_tool');
+    mcp.send('[{"jsonrpc":"2.0","id":5,"method":"ping"}]');
+    mcp.send({ jsonrpc: '2.0', id: 6, method: 'ping' });
+    expect((await mcp.reply(6)).result).toEqual({});
+    const { code } = await mcp.close();
+    expect(code).toBe(0);
+    for (const line of mcp.lines) expect(JSON.parse(line).jsonrpc).toBe('2.0');
+  });
+
+  test('handles a 1 MB line, and skips a line over the limit without dying', async () => {
+    const mcp = spawnMcp(env);
+    await mcp.initialize();
+    const big = 'a'.repeat(1024 * 1024);
+    mcp.send({
+      jsonrpc: '2.0',
+      id: 'big',
+      method: 'tools/call',
+      params: { name: 'get_container', arguments: { username: big } },
+    });
+    const reply = (await mcp.reply('big')).result as {
+      isError: boolean;
+      content: { text: string }[];
+    };
+    expect(reply.isError).toBe(true);
+    expect(reply.content[0]!.text).toContain('"username"');
+    mcp.send(
+      `{"jsonrpc":"2.0","id":"huge","method":"ping","params":{"x":"${'b'.repeat(17 * 1024 * 1024)}"}}`,
+    );
+    expect((await mcp.reply(null, 30_000)).error?.code).toBe(-32600);
+    mcp.send({ jsonrpc: '2.0', id: 'after', method: 'ping' });
+    expect((await mcp.reply('after')).result).toEqual({});
+    await mcp.close();
+  }, 60_000);
+
+  test('answers requests still in flight when stdin closes', async () => {
+    const mcp = spawnMcp(env);
+    await mcp.initialize();
+    mcp.send({
+      jsonrpc: '2.0',
+      id: 7,
+      method: 'tools/call',
+      params: { name: 'list_containers', arguments: {} },
+    });
+    const { code } = await mcp.close();
+    expect(code).toBe(0);
+    const reply = JSON.parse(mcp.lines.at(-1)!);
+    expect(reply.id).toBe(7);
+    expect(reply.result.isError).toBe(true);
+    expect(reply.result.content[0].text).toContain('not reachable at http://127.0.0.1:9');
+  });
+
+  test('debug logs go to stderr with the token redacted', async () => {
+    const mcp = spawnMcp({ ...env, CONTAINARIUM_DEBUG: 'true' });
+    await mcp.initialize();
+    mcp.send({ jsonrpc: '2.0', id: 8, method: 'ping', params: { _meta: { echo: token } } });
+    await mcp.reply(8);
+    const { stderr } = await mcp.close();
+    expect(stderr).toContain('"method":"ping"');
+    expect(stderr).toContain('[redacted]');
+    expect(stderr).not.toContain(token);
+    for (const line of mcp.lines) expect(() => JSON.parse(line)).not.toThrow();
+  });
+
+  test('exits 1 with the seed message when the URL is missing', async () => {
+    const mcp = spawnMcp({ CONTAINARIUM_JWT_TOKEN: token });
+    const { code, stderr } = await mcp.close();
+    expect(code).toBe(1);
+    expect(stderr).toContain('CONTAINARIUM_SERVER_URL environment variable is required');
+    expect(mcp.lines).toEqual([]);
+  });
+
+  test('warns about an expired token and plain http to another host, without the token', async () => {
+    const expired = await makeToken({ expiresIn: Math.floor(Date.now() / 1000) - 3600 });
+    const mcp = spawnMcp({
+      CONTAINARIUM_SERVER_URL: 'http://containarium.invalid:8080',
+      CONTAINARIUM_JWT_TOKEN: expired,
+    });
+    await mcp.initialize();
+    const { stderr } = await mcp.close();
+    expect(stderr).toMatch(/expired at \d{4}-\d\d-\d\dT/);
+    expect(stderr).toContain('clear text');
+    expect(stderr).not.toContain(expired);
+  });
+});

@@ -1,0 +1,69 @@
+// tools/list is a public contract: compared with a reviewed golden file, never rewritten silently.
+import { expect, test } from 'bun:test';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { connectMcp, makeToken } from '../support/mcp.ts';
+
+const GOLDEN = resolve(import.meta.dir, '__snapshots__/tools-list.golden.json');
+
+test('tools/list matches the reviewed golden file', async () => {
+  await using mcp = await connectMcp({
+    CONTAINARIUM_SERVER_URL: 'http://127.0.0.1:9',
+    CONTAINARIUM_JWT_TOKEN: await makeToken(),
+  });
+  const { tools } = await mcp.client.listTools();
+  const actual = `${JSON.stringify(tools, null, 2)}\n`;
+  // UPDATE_GOLDEN=1 rewrites it locally for review; CI never does (it runs with CI=true).
+  if (process.env.UPDATE_GOLDEN === '1' && process.env.CI !== 'true') writeFileSync(GOLDEN, actual);
+  expect(existsSync(GOLDEN)).toBe(true);
+  expect(actual).toBe(readFileSync(GOLDEN, 'utf8'));
+});
+
+test('every tool is fully described', async () => {
+  await using mcp = await connectMcp({
+    CONTAINARIUM_SERVER_URL: 'http://127.0.0.1:9',
+    CONTAINARIUM_JWT_TOKEN: await makeToken(),
+  });
+  const { tools } = await mcp.client.listTools();
+  expect(tools.map((t) => t.name)).toEqual([
+    'create_container',
+    'list_containers',
+    'get_container',
+    'delete_container',
+    'start_container',
+    'stop_container',
+    'get_metrics',
+    'get_system_info',
+  ]);
+  for (const tool of tools) {
+    expect(tool.title).toBeTruthy();
+    expect(tool.outputSchema?.type).toBe('object');
+    const a = tool.annotations!;
+    for (const hint of [
+      'readOnlyHint',
+      'destructiveHint',
+      'idempotentHint',
+      'openWorldHint',
+    ] as const) {
+      expect(typeof a[hint]).toBe('boolean');
+    }
+  }
+  const hints = Object.fromEntries(tools.map((t) => [t.name, t.annotations]));
+  for (const name of ['list_containers', 'get_container', 'get_metrics', 'get_system_info']) {
+    expect(hints[name]?.readOnlyHint).toBe(true);
+  }
+  expect(hints.delete_container?.destructiveHint).toBe(true);
+  expect(hints.start_container?.idempotentHint).toBe(true);
+  expect(hints.stop_container?.idempotentHint).toBe(true);
+  const create = tools[0]!.inputSchema as {
+    required: string[];
+    properties: Record<string, { default?: unknown }>;
+  };
+  expect(create.required).toEqual(['username']);
+  expect(create.properties.cpu?.default).toBe('4');
+  expect(create.properties.memory?.default).toBe('4GB');
+  expect(create.properties.disk?.default).toBe('50GB');
+  expect(create.properties.image?.default).toBe('images:ubuntu/24.04');
+  expect(create.properties.enable_docker?.default).toBe(true);
+  expect(create.properties.ssh_keys?.default).toEqual([]);
+});

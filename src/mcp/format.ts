@@ -61,6 +61,13 @@ export function containerView(c: Container): ContainerView {
   };
 }
 
+/** "4 cores, 8 GB memory, 50 GB disk"; a limit the daemon did not report says so. */
+export function resources(c: { cpu: string; memory: string; disk: string }): string {
+  const part = (text: string, what: string) =>
+    text ? `${limit(text)} ${what}` : `${what} not reported`;
+  return `${c.cpu ? cores(c.cpu) : 'cores not reported'}, ${part(c.memory, 'memory')}, ${part(c.disk, 'disk')}`;
+}
+
 /** Limits for people: "4GB" → "4 GB", "8GiB" → "8 GiB", "" → "?". */
 export function limit(text: string): string {
   if (!text) return '?';
@@ -110,10 +117,7 @@ const share = (used: number, total: number | null) =>
 // ---- Text -------------------------------------------------------------------------------------
 
 export function containerText(c: ContainerView): string {
-  const lines = [
-    `${c.name} (user ${c.username}): ${c.state}`,
-    `Resources: ${cores(c.cpu)}, ${limit(c.memory)} memory, ${limit(c.disk)} disk`,
-  ];
+  const lines = [`${c.name} (user ${c.username}): ${c.state}`, `Resources: ${resources(c)}`];
   if (c.ipAddress) lines.push(`IP: ${c.ipAddress}`);
   if (c.image) lines.push(`Image: ${c.image}`);
   if (c.dockerEnabled !== null) lines.push(`Docker: ${c.dockerEnabled ? 'enabled' : 'disabled'}`);

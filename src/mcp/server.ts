@@ -46,15 +46,21 @@ export function listTools(tools: readonly AnyTool[] = TOOLS): McpTool[] {
 }
 
 /** One sentence naming each bad argument and the form it should take. */
-export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string {
+export function describeIssues(
+  issues: readonly v.BaseIssue<unknown>[],
+  input?: v.GenericSchema,
+): string {
+  const entries =
+    (input as { entries?: Record<string, v.GenericSchema> } | undefined)?.entries ?? {};
   const parts = issues.slice(0, 5).map((issue) => {
     const path = issue.path?.map((p) => String(p.key)).join('.') ?? '';
-    if (!path)
-      return `the arguments ${issue.message.startsWith('must') ? issue.message : 'must be an object'}`;
-    if (issue.type === 'strict_object' || (issue.kind === 'schema' && issue.expected === 'never')) {
-      return `"${path}" is not an argument of this tool`;
+    if (!path) return 'the arguments must be an object';
+    if (issue.expected === 'never') return `"${path}" is not an argument of this tool`;
+    if (issue.input === undefined) {
+      const entry = entries[path];
+      const about = entry ? v.getDescription(entry) : undefined;
+      return `"${path}" is required${about ? ` (${about.replace(/\.$/, '')})` : ''}`;
     }
-    if (issue.input === undefined) return `"${path}" is required and ${issue.message}`;
     const got = JSON.stringify(issue.input) ?? String(issue.input);
     return `"${path}" ${issue.message} (got ${got.length > 60 ? `${got.slice(0, 57)}...` : got})`;
   });
@@ -95,7 +101,7 @@ export function createServer(deps: {
         );
       }
       const parsed = v.safeParse(tool.input, request.params.arguments ?? {});
-      if (!parsed.success) return failure(describeIssues(parsed.issues));
+      if (!parsed.success) return failure(describeIssues(parsed.issues, tool.input));
       const input = parsed.output;
       try {
         const { text, structured } = await tool.handle(input, {

@@ -70,7 +70,13 @@ describe('format', () => {
   });
 
   test('a list is a table with a state summary', () => {
-    const stopped = { ...container, name: 'bob-container', username: 'bob', state: 'CONTAINER_STATE_STOPPED', network: null };
+    const stopped = {
+      ...container,
+      name: 'bob-container',
+      username: 'bob',
+      state: 'CONTAINER_STATE_STOPPED',
+      network: null,
+    };
     const text = listText([containerView(container), containerView(stopped)]);
     expect(text.split('\n')[0]).toBe('2 containers (1 running, 1 stopped):');
     expect(text).toMatch(/alice-container +alice +running +4 +8GB +50GB +10\.0\.3\.15 +2026-02-15/);

@@ -31,6 +31,8 @@ export async function connectMcp(env: Record<string, string>) {
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
   const client = new Client({ name: 'test-client', version: '1.0.0' });
   await Promise.all([server.connect(serverSide), client.connect(clientSide)]);
+  // Listing once makes the SDK client check every structuredContent against its outputSchema.
+  await client.listTools();
   return {
     client,
     server,

@@ -3,11 +3,10 @@ import * as v from 'valibot';
 import {
   containerText,
   containerView,
-  cores,
-  limit,
   listText,
   metricsLine,
   metricsView,
+  resources,
 } from '../format.ts';
 import {
   ContainerOut,
@@ -92,7 +91,7 @@ const createContainer = defineTool({
       container.state === 'creating'
         ? `Creating ${container.name} for ${container.username}; call get_container to follow it.`
         : `Created ${container.name} for ${container.username}: ${container.state}.`,
-      `Resources: ${cores(container.cpu)}, ${limit(container.memory)} memory, ${limit(container.disk)} disk`,
+      `Resources: ${resources(container)}`,
     ];
     if (container.ipAddress) lines.push(`IP: ${container.ipAddress}`);
     if (response.sshCommand) lines.push(`SSH: ${response.sshCommand}`);

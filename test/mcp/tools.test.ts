@@ -1,0 +1,416 @@
+// Every tool through a real MCP client against the fake daemon, in both wire generations:
+// the happy path, invalid arguments (nothing sent), and each API error path.
+import { describe, expect, test } from 'bun:test';
+import { ED25519 } from '../shared/rules.test.ts';
+import { type Generation, startFakeDaemon } from '../support/fake-daemon.ts';
+import { connectMcp, makeToken } from '../support/mcp.ts';
+
+const token = await makeToken();
+
+async function setup(
+  generation: Generation,
+  options: Partial<Parameters<typeof startFakeDaemon>[0]> = {},
+  env: Record<string, string> = {},
+) {
+  const fake = startFakeDaemon({
+    generation,
+    token,
+    containers: [
+      { username: 'alice', memory: '8GB', disk: '50GB', labels: { team: 'demo' } },
+      { username: 'bob', state: 'CONTAINER_STATE_STOPPED', ipAddress: '' },
+    ],
+    ...options,
+  });
+  const mcp = await connectMcp({
+    CONTAINARIUM_SERVER_URL: `${fake.url}/`,
+    CONTAINARIUM_JWT_TOKEN: token,
+    ...env,
+  });
+  return {
+    fake,
+    mcp,
+    async [Symbol.asyncDispose]() {
+      await mcp[Symbol.asyncDispose]();
+      await fake.stop();
+    },
+  };
+}
+
+const routes = (fake: { requests: { method: string; path: string }[] }) =>
+  fake.requests.map((r) => `${r.method} ${r.path}`);
+
+for (const generation of ['v0.3', 'head'] as const) {
+  describe(`against a ${generation} daemon`, () => {
+    test('create_container sends the seed defaults and reports the container', async () => {
+      await using t = await setup(generation);
+      const result = await t.mcp.call('create_container', {
+        username: 'carol',
+        ssh_keys: [ED25519],
+      });
+      expect(result.isError).toBeFalsy();
+      expect(result.text).toContain('Created carol-container for carol: running.');
+      expect(result.text).toContain(
+        generation === 'head'
+          ? '4 cores, 4 GB memory, 50 GB disk'
+          : '4 cores, 4 GB memory, disk not reported',
+      );
+      expect(result.text).toMatch(/SSH: ssh carol@10\.0\.3\.\d+/);
+      const posts = t.fake.requests.filter((r) => r.method === 'POST');
+      const last = posts.at(-1)!;
+      expect(last.headers.authorization).toBe(`Bearer ${token}`);
+      expect(last.headers['user-agent']).toMatch(/^containarium-mcp\/\d+\.\d+\.\d+/);
+      const body = last.body as Record<string, unknown>;
+      expect(body.username).toBe('carol');
+      expect(body.resources).toEqual({ cpu: '4', memory: '4GB', disk: '50GB' });
+      expect(body.sshKeys).toEqual([ED25519]);
+      expect(body.image).toBe('images:ubuntu/24.04');
+      if (generation === 'v0.3') {
+        expect(posts.length).toBe(1);
+        expect(body.enableDocker).toBe(true);
+      } else {
+        // HEAD rejects enableDocker with 400; the client switches to enablePodman once.
+        expect(posts.length).toBe(2);
+        expect(posts[0]!.status).toBe(400);
+        expect(body.enablePodman).toBe(true);
+        expect(body.enableDocker).toBeUndefined();
+        const again = await t.mcp.call('create_container', { username: 'dave' });
+        expect(again.isError).toBeFalsy();
+        expect(t.fake.requests.filter((r) => r.method === 'POST').length).toBe(3);
+      }
+      const structured = result.structuredContent as {
+        container: { username: string; state: string; memory: string };
+      };
+      expect(structured.container).toMatchObject({
+        username: 'carol',
+        state: 'running',
+        memory: '4GB',
+      });
+    });
+
+    test('create_container passes limits in the unit given and leaves docker out when false', async () => {
+      await using t = await setup(generation);
+      const result = await t.mcp.call('create_container', {
+        username: 'erin',
+        cpu: 8,
+        memory: '512mib',
+        disk: '100GB',
+        enable_docker: false,
+        image: 'debian/12',
+      });
+      expect(result.isError).toBeFalsy();
+      const body = t.fake.requests.at(-1)!.body as Record<string, unknown>;
+      expect(body.resources).toEqual({ cpu: '8', memory: '512MiB', disk: '100GB' });
+      expect(body.image).toBe('debian/12');
+      expect('enableDocker' in body || 'enablePodman' in body).toBe(false);
+      expect('sshKeys' in body).toBe(false);
+    });
+
+    test('create_container refuses bad arguments before sending anything', async () => {
+      await using t = await setup(generation);
+      for (const [args, field] of [
+        [{}, '"username" is required (Linux user name that owns the container, e.g. "alice")'],
+        [{ username: '../admin' }, '"username" must be 1 to 32 characters'],
+        [{ username: 'Alice' }, '"username"'],
+        [{ username: 'frank', memory: 'lots' }, '"memory" must be a size with a unit'],
+        [{ username: 'frank', memory: '-1GB' }, '"memory"'],
+        [{ username: 'frank', disk: '0' }, '"disk"'],
+        [{ username: 'frank', cpu: '0' }, '"cpu" must be a whole number'],
+        [
+          { username: 'frank', ssh_keys: ['not a key'] },
+          '"ssh_keys.0" must be one OpenSSH public key',
+        ],
+        [{ username: 'frank', ssh_keys: [`${ED25519}\n${ED25519}`] }, '"ssh_keys.0"'],
+        [{ username: 'frank', enable_docker: 'yes' }, '"enable_docker" must be true or false'],
+        [{ username: 'frank', colour: 'blue' }, '"colour" is not an argument'],
+      ] as const) {
+        const result = await t.mcp.call('create_container', args);
+        expect(result.isError).toBe(true);
+        expect(result.text).toContain(field);
+        expect(result.text).toContain('Nothing was changed');
+      }
+      expect(t.fake.requests.length).toBe(0);
+    });
+
+    test('create_container for an existing user says so', async () => {
+      await using t = await setup(generation);
+      const result = await t.mcp.call('create_container', {
+        username: 'alice',
+        enable_docker: false,
+      });
+      expect(result.isError).toBe(true);
+      expect(result.text).toContain('A container for user alice already exists');
+      expect(result.text).toContain('get_container');
+    });
+
+    test('list_containers shows a table of every container', async () => {
+      await using t = await setup(generation);
+      const result = await t.mcp.call('list_containers');
+      expect(result.isError).toBeFalsy();
+      const lines = result.text.split('\n');
+      expect(lines[0]).toBe('2 containers (1 running, 1 stopped):');
+      expect(lines[1]).toMatch(/^NAME +USER +STATE +CPUS +MEMORY +DISK +IP +CREATED$/);
+      expect(result.text).toMatch(/alice-container +alice +running +4 +8GB/);
+      expect(result.text).toMatch(/bob-container +bob +stopped/);
+      expect((result.structuredContent as { totalCount: number }).totalCount).toBe(2);
+      expect(routes(t.fake)).toEqual(['GET /v1/containers']);
+    });
+
+    test('get_container shows details and usage as a share of the limit', async () => {
+      await using t = await setup(generation);
+      const result = await t.mcp.call('get_container', { username: 'alice' });
+      expect(result.isError).toBeFalsy();
+      expect(result.text).toContain('alice-container (user alice): running');
+      // v0.3 daemons never filled labels or the disk size (CONTAINARIUM-API.md §1.3).
+      if (generation === 'head') expect(result.text).toContain('Labels: team=demo');
+      expect(result.text).toContain(
+        generation === 'head' ? '8 GB memory, 50 GB disk' : '8 GB memory, disk not reported',
+      );
+      expect(result.text).toContain('memory 512 MiB of 7.5 GiB (7%)');
+      expect(result.text).toContain('Created: 2025-01-15');
+      const structured = result.structuredContent as { metrics: { memoryBytes: number } | null };
+      expect(structured.metrics?.memoryBytes).toBe(536870912);
+      expect(routes(t.fake).sort()).toEqual(['GET /v1/containers/alice', 'GET /v1/metrics/alice']);
+    });
+
+    test('get_container of a missing user names it and suggests list_containers', async () => {
+      await using t = await setup(generation);
+      const result = await t.mcp.call('get_container', { username: 'nobody-here' });
+      expect(result.isError).toBe(true);
+      expect(result.text).toBe(
+        'No container exists for user nobody-here. Call list_containers to see which containers exist.',
+      );
+    });
+
+    test('delete_container passes force and reports the deletion', async () => {
+      await using t = await setup(generation);
+      const result = await t.mcp.call('delete_container', { username: 'bob' });
+      expect(result.isError).toBeFalsy();
+      expect(result.text).toBe('Deleted bob-container (user bob).');
+      expect(t.fake.requests[0]!.query).toEqual({ force: 'false' });
+      await t.mcp.call('delete_container', { username: 'alice', force: true });
+      expect(t.fake.requests[1]!.query).toEqual({ force: 'true' });
+      const gone = await t.mcp.call('delete_container', { username: 'bob' });
+      expect(gone.isError).toBe(true);
+      expect(gone.text).toContain('No container exists for user bob');
+    });
+
+    test('stop_container and start_container report the new state', async () => {
+      await using t = await setup(generation);
+      const stop = await t.mcp.call('stop_container', { username: 'alice', force: true });
+      expect(stop.isError).toBeFalsy();
+      expect(stop.text).toBe('Stopped the container for alice: stopped.');
+      expect(t.fake.requests[0]!.body).toEqual({ force: true });
+      const start = await t.mcp.call('start_container', { username: 'alice' });
+      expect(start.isError).toBeFalsy();
+      expect(start.text).toMatch(/^Started the container for alice: running/);
+      expect(routes(t.fake)).toEqual([
+        'POST /v1/containers/alice/stop',
+        'POST /v1/containers/alice/start',
+      ]);
+    });
+
+    test('get_metrics covers all containers or one', async () => {
+      await using t = await setup(generation);
+      const all = await t.mcp.call('get_metrics');
+      expect(all.isError).toBeFalsy();
+      expect(all.text).toMatch(/^Usage of \d+ containers? \(% of limit\):/);
+      expect(all.text).toMatch(/alice-container +12s +512 MiB +7%/);
+      const one = await t.mcp.call('get_metrics', { username: 'alice' });
+      expect(one.text).toContain('Usage of 1 container');
+      expect(routes(t.fake)).toContain('GET /v1/metrics/alice');
+      const bad = await t.mcp.call('get_metrics', { username: 'BAD NAME' });
+      expect(bad.isError).toBe(true);
+      expect(bad.text).toContain('"username"');
+    });
+
+    test('get_system_info reports the host', async () => {
+      await using t = await setup(generation, {
+        systemInfo: { hostname: 'myhost', incusVersion: '6.20' },
+      });
+      const result = await t.mcp.call('get_system_info');
+      expect(result.isError).toBeFalsy();
+      expect(result.text).toContain('Host myhost:');
+      expect(result.text).toContain('Incus 6.20');
+      expect(result.text).toMatch(/Containers: 1 running, 1 stopped, 2 total/);
+    });
+
+    test('a token signed with another secret is a 401 the model can act on', async () => {
+      await using t = await setup(generation);
+      t.fake.state.token = await makeToken({ username: 'someone-else' });
+      const result = await t.mcp.call('list_containers');
+      expect(result.isError).toBe(true);
+      expect(result.text).toContain('The daemon rejected the API token (401');
+      expect(result.text).toContain('containarium token generate');
+      expect(result.text).not.toContain(token);
+    });
+
+    test('an expired token says it expired, with the date', async () => {
+      const expired = await makeToken({ expiresIn: Math.floor(Date.now() / 1000) - 60 });
+      const fake = startFakeDaemon({ generation, token, expiredToken: expired });
+      await using mcp = await connectMcp({
+        CONTAINARIUM_SERVER_URL: fake.url,
+        CONTAINARIUM_JWT_TOKEN: expired,
+      });
+      const result = await mcp.call('list_containers');
+      await fake.stop();
+      expect(result.isError).toBe(true);
+      expect(result.text).toMatch(/^The API token expired at \d{4}-\d\d-\d\dT/);
+    });
+
+    test('start and stop on a daemon that never implemented them', async () => {
+      await using t = await setup(generation, { v03StartStopUnimplemented: true });
+      const result = await t.mcp.call('start_container', { username: 'bob' });
+      if (generation === 'v0.3') {
+        expect(result.isError).toBe(true);
+        expect(result.text).toContain('Upgrade the Containarium daemon');
+      } else {
+        expect(result.isError).toBeFalsy();
+      }
+    });
+  });
+}
+
+describe('API errors', () => {
+  test('403 asks for an admin token', async () => {
+    await using t = await setup('head', { forbiddenUsernames: ['alice'] });
+    const result = await t.mcp.call('get_container', { username: 'alice' });
+    expect(result.isError).toBe(true);
+    expect(result.text).toContain('not allowed to get the container for alice (403');
+    expect(result.text).toContain('admin role');
+  });
+
+  test('503 points at Incus', async () => {
+    await using t = await setup('head');
+    t.fake.fail('deleteContainer', {
+      status: 503,
+      body: { code: 503, error: 'rpc error: code = Unavailable desc = incus is not reachable' },
+    });
+    const result = await t.mcp.call('delete_container', { username: 'alice' });
+    expect(result.isError).toBe(true);
+    expect(result.text).toContain('could not reach its container backend');
+    expect(result.text).toContain('incus is not reachable');
+    expect(t.fake.requests.length).toBe(1);
+  });
+
+  test('429 says to fix the token and wait', async () => {
+    await using t = await setup('head');
+    t.fake.fail(
+      'listContainers',
+      {
+        status: 429,
+        contentType: 'text/plain; charset=utf-8',
+        body: '{"error": "too many failed authentication attempts; try again later", "code": 429}\n',
+      },
+      3,
+    );
+    const result = await t.mcp.call('list_containers');
+    expect(result.isError).toBe(true);
+    expect(result.text).toContain('after repeated failed logins (429)');
+  });
+
+  test('reads are retried after a passing failure; changes are not', async () => {
+    await using t = await setup('head');
+    t.fake.fail('listContainers', {
+      status: 503,
+      body: { code: 503, error: 'rpc error: code = Unavailable desc = busy' },
+    });
+    const list = await t.mcp.call('list_containers');
+    expect(list.isError).toBeFalsy();
+    expect(routes(t.fake)).toEqual(['GET /v1/containers', 'GET /v1/containers']);
+    t.fake.fail('stopContainer', {
+      status: 503,
+      body: { code: 503, error: 'rpc error: code = Unavailable desc = busy' },
+    });
+    const stop = await t.mcp.call('stop_container', { username: 'alice' });
+    expect(stop.isError).toBe(true);
+    expect(routes(t.fake).filter((r) => r.endsWith('/stop')).length).toBe(1);
+  });
+
+  test('a create that times out is not retried, and the model is told to check first', async () => {
+    await using t = await setup('v0.3', {}, { CONTAINARIUM_TIMEOUT: '1' });
+    t.fake.fail('createContainer', { hang: true });
+    const result = await t.mcp.call('create_container', { username: 'slow' });
+    expect(result.isError).toBe(true);
+    expect(result.text).toContain('the outcome is unknown');
+    expect(result.text).toContain('Call get_container for slow before trying again');
+    expect(t.fake.requests.filter((r) => r.method === 'POST').length).toBe(1);
+  });
+
+  test('a daemon that is not running: connection refused names the URL', async () => {
+    const fake = startFakeDaemon({ generation: 'head', token });
+    const url = fake.url;
+    await fake.stop();
+    await using mcp = await connectMcp({
+      CONTAINARIUM_SERVER_URL: url,
+      CONTAINARIUM_JWT_TOKEN: token,
+    });
+    const result = await mcp.call('get_system_info');
+    expect(result.isError).toBe(true);
+    expect(result.text).toBe(
+      `The Containarium daemon is not reachable at ${url} (connection refused). Start it with \`containarium daemon --rest\`, or fix the port in CONTAINARIUM_SERVER_URL.`,
+    );
+  });
+
+  test('a server that is not a Containarium daemon is named as such', async () => {
+    await using server = Bun.serve({
+      port: 0,
+      hostname: '127.0.0.1',
+      fetch: () => Response.json({ containers: 'nope' }),
+    });
+    await using mcp = await connectMcp({
+      CONTAINARIUM_SERVER_URL: server.url.href,
+      CONTAINARIUM_JWT_TOKEN: token,
+    });
+    const result = await mcp.call('list_containers');
+    expect(result.isError).toBe(true);
+    expect(result.text).toContain('is not a Containarium API response');
+  });
+});
+
+describe('concurrency and cancellation', () => {
+  test('calls overlap: a slow create does not hold up a list', async () => {
+    await using t = await setup('v0.3');
+    t.fake.fail('createContainer', { hang: true });
+    const create = t.mcp.call('create_container', { username: 'slow', enable_docker: false });
+    for (let i = 0; i < 100 && t.fake.requests.length === 0; i++) await Bun.sleep(10);
+    const list = await t.mcp.call('list_containers');
+    expect(list.isError).toBeFalsy();
+    expect(routes(t.fake)).toEqual(['POST /v1/containers', 'GET /v1/containers']);
+    await t.fake.stop();
+    await create.catch(() => undefined);
+  });
+
+  test('many calls are in flight at once', async () => {
+    await using t = await setup('head');
+    t.fake.fail('getContainer', { hang: true }, 10);
+    const controller = new AbortController();
+    const calls = Array.from({ length: 10 }, () =>
+      t.mcp
+        .call('get_container', { username: 'alice' }, { signal: controller.signal })
+        .catch(() => undefined),
+    );
+    for (
+      let i = 0;
+      i < 300 && t.fake.requests.filter((r) => r.path === '/v1/containers/alice').length < 10;
+      i++
+    ) {
+      await Bun.sleep(10);
+    }
+    // A sequential server would have at most one of them pending at the daemon.
+    expect(t.fake.requests.filter((r) => r.path === '/v1/containers/alice').length).toBe(10);
+    controller.abort();
+    await Promise.all(calls);
+  });
+
+  test('notifications/cancelled aborts the HTTP request', async () => {
+    await using t = await setup('head');
+    t.fake.fail('listContainers', { hang: true });
+    const controller = new AbortController();
+    const call = t.mcp.call('list_containers', {}, { signal: controller.signal });
+    for (let i = 0; i < 100 && t.fake.requests.length === 0; i++) await Bun.sleep(10);
+    controller.abort();
+    await expect(call).rejects.toThrow();
+    for (let i = 0; i < 100 && !t.fake.requests[0]?.aborted; i++) await Bun.sleep(10);
+    expect(t.fake.requests[0]?.aborted).toBe(true);
+  });
+});

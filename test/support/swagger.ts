@@ -1,0 +1,85 @@
+// A small validator for the Swagger 2.0 subset in containarium.swagger.json, strict where protojson is.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export type Schema = {
+  $ref?: string;
+  type?: 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean';
+  format?: string;
+  enum?: string[];
+  properties?: Record<string, Schema>;
+  items?: Schema;
+  additionalProperties?: Schema;
+};
+type Operation = { responses: Record<string, { schema?: Schema }> };
+export type Swagger = {
+  paths: Record<string, Record<string, Operation>>;
+  definitions: Record<string, Schema>;
+};
+
+/**
+ * `complete`: every declared property must be present (protojson's EmitUnpopulated), except
+ * `renamed` ones; `closed`: no undeclared property (a v0.3 daemon). HEAD bodies add fields,
+ * renamed `dockerEnabled`, and its wire fixtures leave some out.
+ */
+export type Strictness = { complete: boolean; closed: boolean; renamed?: string[] };
+export const V03: Strictness = { complete: true, closed: true };
+export const HEAD: Strictness = { complete: false, closed: false };
+
+/** The committed copy, so tests need nothing outside the repository. */
+export const SWAGGER_PATH = path.resolve(import.meta.dir, '../fixtures/containarium.swagger.json');
+export const loadSwagger = (): Swagger => JSON.parse(readFileSync(SWAGGER_PATH, 'utf8'));
+
+/** The definition named by an operation's 200 response, e.g. ('get', '/v1/containers') → ListContainersResponse. */
+export function responseDefinition(doc: Swagger, method: string, route: string): string {
+  const ref = doc.paths[route]?.[method]?.responses['200']?.schema?.$ref;
+  if (!ref) throw new Error(`no 200 schema for ${method} ${route}`);
+  return ref.replace('#/definitions/', '');
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Returns one line per violation ("$.container.createdAt: ..."); empty when `value` conforms. */
+export function validate(doc: Swagger, definition: string, value: unknown, strict: Strictness) {
+  const errors: string[] = [];
+  const resolve = (s: Schema) =>
+    s.$ref ? doc.definitions[s.$ref.replace('#/definitions/', '')] : s;
+  const walk = (schema: Schema | undefined, v: unknown, at: string, nullable: boolean): void => {
+    const s = schema && resolve(schema);
+    const fail = (why: string) => errors.push(`${at}: ${why}, got ${JSON.stringify(v)}`);
+    if (!s) {
+      errors.push(`${at}: no schema ${schema?.$ref}`);
+    } else if (v === null && nullable && schema?.$ref && s.type === 'object') {
+      // protojson writes an unset message field as null; never an unset scalar, list or map.
+    } else if (s.type === 'object') {
+      if (!isObject(v)) return void fail('expected an object');
+      for (const [key, prop] of Object.entries(s.properties ?? {})) {
+        if (key in v) walk(prop, v[key], `${at}.${key}`, true);
+        else if (strict.complete && !strict.renamed?.includes(key))
+          errors.push(`${at}.${key}: missing`);
+      }
+      for (const key of Object.keys(v)) {
+        if (s.properties?.[key]) continue;
+        if (s.additionalProperties) walk(s.additionalProperties, v[key], `${at}[${key}]`, false);
+        else if (strict.closed) errors.push(`${at}.${key}: not in the contract`);
+      }
+    } else if (s.type === 'array') {
+      if (!Array.isArray(v)) return void fail('expected an array');
+      for (const [i, item] of v.entries()) walk(s.items, item, `${at}[${i}]`, false);
+    } else if (s.type === 'string') {
+      if (typeof v !== 'string') return void fail('expected a string');
+      if (/^u?int64$/.test(s.format ?? '') && !/^-?\d+$/.test(v)) fail('expected an int64 string');
+      if (s.enum && !s.enum.includes(v)) fail(`expected one of ${s.enum.join(', ')}`);
+    } else if (s.type === 'integer') {
+      const int32 = (n: number) => s.format !== 'int32' || (n >= -(2 ** 31) && n < 2 ** 31);
+      if (!Number.isInteger(v) || !int32(v as number)) fail(`expected an integer (${s.format})`);
+    } else if (s.type === 'number' && typeof v !== 'number') {
+      fail('expected a number');
+    } else if (s.type === 'boolean' && typeof v !== 'boolean') {
+      fail('expected a boolean');
+    } // No type (Any's values): anything goes.
+  };
+  walk({ $ref: `#/definitions/${definition}` }, value, '$', false);
+  return errors;
+}

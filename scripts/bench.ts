@@ -1,0 +1,308 @@
+// `bun run bench`: performance figures measured side by side in one run. A report, never a
+// pass/fail test: these machines are shared and noisy, so only ratios measured together count.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { SignJWT } from 'jose';
+import { startFakeDaemon } from '../test/support/fake-daemon.ts';
+
+const ROOT = resolve(import.meta.dir, '..');
+const BINARY = join(ROOT, 'dist/mcp-server');
+const RUNS = Number(process.env.BENCH_RUNS ?? 15);
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+};
+const ms = (n: number) => `${n.toFixed(2)} ms`;
+const rows: string[][] = [];
+const report = (what: string, measured: string, target: string, ok: boolean | undefined) =>
+  rows.push([what, measured, target, ok === undefined ? '' : ok ? 'meets' : 'MISSES']);
+
+if (!(await Bun.file(BINARY).exists())) {
+  console.error('dist/mcp-server is missing: run `bun run build` first');
+  process.exit(1);
+}
+
+const token = await new SignJWT({ username: 'bench', roles: ['admin'] })
+  .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+  .setIssuer('containarium')
+  .setExpirationTime('1h')
+  .sign(new TextEncoder().encode('bench-secret-bench-secret-bench-secret'));
+
+// ---- The floor: a compiled Bun program that exits at once ---------------------------------------
+const work = mkdtempSync(join(tmpdir(), 'containarium-bench-'));
+writeFileSync(join(work, 'floor.ts'), 'process.exit(0);\n');
+const floorBuild = Bun.spawnSync(
+  [
+    'bun',
+    'build',
+    '--compile',
+    '--minify',
+    '--bytecode',
+    join(work, 'floor.ts'),
+    '--outfile',
+    join(work, 'floor'),
+  ],
+  { stdout: 'ignore', stderr: 'pipe' },
+);
+if (floorBuild.exitCode !== 0) throw new Error(floorBuild.stderr.toString());
+const FLOOR = join(work, 'floor');
+
+async function timeExit(cmd: string[]): Promise<number> {
+  const start = performance.now();
+  const proc = Bun.spawn(cmd, { stdout: 'ignore', stderr: 'ignore', stdin: 'ignore' });
+  await proc.exited;
+  return performance.now() - start;
+}
+
+/** An mcp-server process with a line reader: send requests, await replies by id. */
+function spawnServer(url: string) {
+  const proc = Bun.spawn([BINARY], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      CONTAINARIUM_SERVER_URL: url,
+      CONTAINARIUM_JWT_TOKEN: token,
+    },
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'ignore',
+  });
+  const waiting = new Map<unknown, (line: string) => void>();
+  let firstLine: ((t: number) => void) | undefined;
+  const firstLineAt = new Promise<number>((r) => {
+    firstLine = r;
+  });
+  (async () => {
+    const decoder = new TextDecoder();
+    let buffer = '';
+    for await (const chunk of proc.stdout) {
+      buffer += decoder.decode(chunk, { stream: true });
+      for (let i = buffer.indexOf('\n'); i !== -1; i = buffer.indexOf('\n')) {
+        const line = buffer.slice(0, i);
+        buffer = buffer.slice(i + 1);
+        firstLine?.(performance.now());
+        firstLine = undefined;
+        const { id } = JSON.parse(line);
+        waiting.get(id)?.(line);
+        waiting.delete(id);
+      }
+    }
+  })();
+  let next = 1;
+  const server = {
+    proc,
+    firstLineAt,
+    write(lines: string[]) {
+      proc.stdin.write(lines.join(''));
+      proc.stdin.flush();
+    },
+    request(method: string, params: unknown): { line: string; reply: Promise<string> } {
+      const id = next++;
+      const reply = new Promise<string>((r) => waiting.set(id, r));
+      return { line: `${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`, reply };
+    },
+    async call(method: string, params: unknown) {
+      const { line, reply } = server.request(method, params);
+      server.write([line]);
+      return reply;
+    },
+    async initialize() {
+      await server.call('initialize', {
+        protocolVersion: '2025-06-18',
+        capabilities: {},
+        clientInfo: { name: 'bench', version: '1' },
+      });
+      server.write([
+        `${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' })}\n`,
+      ]);
+    },
+    tool: (name: string, args: Record<string, unknown> = {}) =>
+      server.call('tools/call', { name, arguments: args }),
+    async stop() {
+      proc.stdin.end();
+      await proc.exited;
+    },
+  };
+  return server;
+}
+
+const fake = startFakeDaemon({ generation: 'head', token, containers: [{ username: 'alice' }] });
+
+// ---- Cold start -----------------------------------------------------------------------------------
+{
+  const floor: number[] = [];
+  const version: number[] = [];
+  const init: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    floor.push(await timeExit([FLOOR]));
+    version.push(await timeExit([BINARY, '--version']));
+    const start = performance.now();
+    const server = spawnServer(fake.url);
+    const { line } = server.request('initialize', {
+      protocolVersion: '2025-06-18',
+      capabilities: {},
+      clientInfo: { name: 'bench', version: '1' },
+    });
+    server.write([line]);
+    init.push((await server.firstLineAt) - start);
+    await server.stop();
+  }
+  const f = median(floor);
+  report('floor: bare compiled Bun program, spawn to exit', ms(f), '', undefined);
+  report(
+    'cold start: spawn to initialize response',
+    `${ms(median(init))} = ${(median(init) / f).toFixed(1)}× floor`,
+    '≤ 12× floor',
+    median(init) / f <= 12,
+  );
+  report(
+    '--version: spawn to exit',
+    `${ms(median(version))} = ${(median(version) / f).toFixed(1)}× floor`,
+    '≤ 3× floor',
+    median(version) / f <= 3,
+  );
+}
+
+// ---- Concurrency: 50 calls at once against a 100 ms API ------------------------------------------
+{
+  fake.setLatency(100);
+  const server = spawnServer(fake.url);
+  await server.initialize();
+  const single: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const start = performance.now();
+    await server.tool('get_container', { username: 'alice' });
+    single.push(performance.now() - start);
+  }
+  const batches: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const requests = Array.from({ length: 50 }, () =>
+      server.request('tools/call', { name: 'get_container', arguments: { username: 'alice' } }),
+    );
+    const start = performance.now();
+    server.write(requests.map((r) => r.line));
+    await Promise.all(requests.map((r) => r.reply));
+    batches.push(performance.now() - start);
+  }
+  const ratio = median(batches) / median(single);
+  report('concurrency: one get_container, API latency 100 ms', ms(median(single)), '', undefined);
+  report(
+    'concurrency: 50 get_container written at once',
+    `${ms(median(batches))} = ${ratio.toFixed(2)}× one call`,
+    '≤ 3× one call',
+    ratio <= 3,
+  );
+  await server.stop();
+  fake.setLatency(0);
+}
+
+// ---- Overhead: a tool call against a direct GET of the same route --------------------------------
+{
+  const server = spawnServer(fake.url);
+  await server.initialize();
+  const direct: number[] = [];
+  const tool: number[] = [];
+  const headers = { authorization: `Bearer ${token}` };
+  for (let i = 0; i < 50; i++) {
+    await fetch(`${fake.url}/v1/containers/alice`, { headers }).then((r) => r.text());
+    await server.tool('get_container', { username: 'alice' });
+  }
+  for (let i = 0; i < 400; i++) {
+    let start = performance.now();
+    await fetch(`${fake.url}/v1/containers/alice`, { headers }).then((r) => r.text());
+    direct.push(performance.now() - start);
+    start = performance.now();
+    await server.tool('get_container', { username: 'alice' });
+    tool.push(performance.now() - start);
+  }
+  const overhead = median(tool) - median(direct);
+  report('overhead: direct GET /v1/containers/alice, p50', ms(median(direct)), '', undefined);
+  report(
+    'overhead: tools/call get_container, p50',
+    `${ms(median(tool))} (+${ms(overhead)})`,
+    '≤ +1 ms',
+    overhead <= 1,
+  );
+  await server.stop();
+}
+
+// ---- Output size: list_containers for 1,000 containers -------------------------------------------
+{
+  const many = startFakeDaemon({
+    generation: 'head',
+    token,
+    containers: Array.from({ length: 1000 }, (_, i) => ({
+      username: `user-${String(i).padStart(4, '0')}`,
+      memory: i % 2 ? '8GB' : '4GB',
+      state: i % 3 ? ('CONTAINER_STATE_RUNNING' as const) : ('CONTAINER_STATE_STOPPED' as const),
+      ipAddress: i % 3 ? `10.0.${Math.floor(i / 250)}.${(i % 250) + 2}` : '',
+    })),
+  });
+  const server = spawnServer(many.url);
+  await server.initialize();
+  const reply = JSON.parse(await server.tool('list_containers'));
+  const ours = Buffer.byteLength(reply.result.content[0].text);
+  const wire = await fetch(`${many.url}/v1/containers`, {
+    headers: { authorization: `Bearer ${token}` },
+  }).then((r) => r.json() as Promise<Parameters<typeof upstreamListText>[0]>);
+  const upstream = Buffer.byteLength(upstreamListText(wire));
+  report(
+    'list_containers text per container (1,000)',
+    `${(ours / 1000).toFixed(1)} bytes`,
+    `≤ upstream ${(upstream / 1000).toFixed(1)} bytes`,
+    ours <= upstream,
+  );
+  const tools = await server.call('tools/list', {});
+  report('tools/list response', `${Buffer.byteLength(tools)} bytes`, '', undefined);
+  await server.stop();
+  await many.stop();
+}
+
+// ---- Idle RSS -------------------------------------------------------------------------------------
+{
+  const server = spawnServer(fake.url);
+  await server.initialize();
+  await server.tool('list_containers');
+  await Bun.sleep(1000);
+  const status = await Bun.file(`/proc/${server.proc.pid}/status`).text();
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
+  report('idle RSS of dist/mcp-server', `${(kb / 1024).toFixed(1)} MB`, '≤ 50 MB', kb / 1024 <= 50);
+  await server.stop();
+}
+
+await fake.stop();
+rmSync(work, { recursive: true, force: true });
+
+/** The upstream v0.3 MCP server's list format (CONTAINARIUM-API.md §4.6), for comparison. */
+function upstreamListText(body: {
+  containers: Array<{
+    name: string;
+    username: string;
+    state: string;
+    network: { ipAddress: string } | null;
+    resources: { cpu: string; memory: string; disk: string } | null;
+  }>;
+  totalCount: number;
+}): string {
+  if (body.containers.length === 0) return 'No containers found.';
+  let out = `Found ${body.totalCount} container(s):\n\n`;
+  for (const c of body.containers) {
+    out += `📦 ${c.name}\n   Username: ${c.username}\n   State: ${c.state}\n`;
+    if (c.network?.ipAddress) out += `   IP: ${c.network.ipAddress}\n`;
+    if (c.resources)
+      out += `   Resources: CPU=${c.resources.cpu}, Memory=${c.resources.memory}, Disk=${c.resources.disk}\n`;
+    out += '\n';
+  }
+  return out;
+}
+
+const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
+console.log(`\nContainarium MCP benchmark (${RUNS} cold-start runs each; medians)\n`);
+for (const r of rows)
+  console.log(
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );

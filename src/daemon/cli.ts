@@ -1,0 +1,413 @@
+// The containarium command line: flags (--flag value or --flag=value) and the environment, read once
+// into a checked Command. Nothing here starts servers or prints; main.ts does.
+import { readFileSync } from 'node:fs';
+import { DURATION_FORM, parseDuration } from '../shared/duration.ts';
+import { secretProblem } from '../shared/jwt.ts';
+import { isValidUsername, USERNAME_FORM } from '../shared/username.ts';
+import { VERSION } from '../shared/version.ts';
+
+/** A command line that cannot run; exit code 2 for usage mistakes, 1 for bad configuration. */
+export class CliError extends Error {
+  override name = 'CliError';
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+export type TokenCommand = {
+  kind: 'token';
+  username: string;
+  roles: string[];
+  lifetimeMs: number;
+  secret: string;
+};
+
+export type IncusTarget =
+  | { socket?: string }
+  /** Remote Incus over HTTPS; cert, key and ca are PEM text read from the given files. */
+  | { url: string; cert: string; key: string; ca?: string };
+
+export type DaemonCommand = {
+  kind: 'daemon';
+  hostname: string;
+  port: number;
+  secret: string;
+  /** Where the secret came from, for the startup log. */
+  secretSource: string;
+  incus: IncusTarget;
+  storagePool: string;
+  corsOrigins: string[];
+  /** Non-fatal notes for stderr (e.g. a secret given twice). */
+  warnings: string[];
+};
+
+export type Command =
+  | { kind: 'help'; text: string }
+  | { kind: 'version'; text: string }
+  | TokenCommand
+  | DaemonCommand;
+
+type Env = Record<string, string | undefined>;
+
+export const MAIN_HELP = `containarium ${VERSION}: manage per-user LXC containers on Incus over a REST API.
+
+Usage:
+  containarium daemon --rest [flags]     serve the REST API (see containarium daemon --help)
+  containarium token generate [flags]    mint an API token (see containarium token generate --help)
+  containarium --version | --help
+`;
+
+export const DAEMON_HELP = `Usage: containarium daemon --rest [flags]
+
+Serves the Containarium REST API (v0.3 routes plus /health) on top of Incus.
+
+Flags:
+  --rest                    accepted for compatibility: REST is the only mode
+  --http-port N, --port N   REST port (default 8080; 0 picks a free one). Synonyms: this daemon has
+                            no gRPC listener, so upstream's "--port 8080" example means the REST port
+  --address ADDR            address the REST API listens on (default 0.0.0.0)
+  --jwt-secret S            token signing secret, at least 32 bytes
+  --jwt-secret-file F       file holding the secret (surrounding whitespace ignored)
+                            Precedence: CONTAINARIUM_JWT_SECRET, then --jwt-secret-file, then --jwt-secret
+  --incus-socket PATH       Incus unix socket (default /var/lib/incus/unix.socket, else LXD's)
+  --incus-url URL           remote Incus over HTTPS instead, with:
+    --incus-cert F --incus-key F [--incus-ca F]   client certificate, key and server CA (PEM files)
+  --storage-pool NAME       pool for root disks (default "default")
+  --cors-origin ORIGIN      browser origin allowed to call the API (repeat or comma-separate; default none)
+  --help
+
+Environment:
+  CONTAINARIUM_JWT_SECRET   the signing secret (wins over the flags)
+
+Make a secret with: openssl rand -base64 32
+`;
+
+export const TOKEN_HELP = `Usage: containarium token generate --username U [--roles admin] [--expiry 24h] (--secret S | --secret-file F)
+
+Prints an HS256 API token on stdout (only the token, so TOKEN=$(containarium token generate ...) works);
+its expiry goes to stderr. The token works with this daemon and with upstream v0.3 and current daemons.
+
+Flags:
+  --username U       who the token is for: ${USERNAME_FORM}
+  --roles R[,R...]   comma-separated roles (default "user"); "admin" may act on every container,
+                     any other role only on the container of its own username
+  --expiry D         lifetime as a Go duration, like 8760h, 24h, 1h30m or 90s (default 24h)
+  --secret S         the daemon's signing secret, at least 32 bytes
+  --secret-file F    file holding the secret (surrounding whitespace ignored)
+  --help
+`;
+
+type FlagKind = 'string' | 'boolean' | 'list';
+type Spec = Record<string, FlagKind>;
+type Flags = Map<string, string[]>;
+
+const DAEMON_FLAGS: Spec = {
+  rest: 'boolean',
+  'http-port': 'string',
+  port: 'string',
+  address: 'string',
+  'jwt-secret': 'string',
+  'jwt-secret-file': 'string',
+  'incus-socket': 'string',
+  'incus-url': 'string',
+  'incus-cert': 'string',
+  'incus-key': 'string',
+  'incus-ca': 'string',
+  'storage-pool': 'string',
+  'cors-origin': 'list',
+};
+
+const TOKEN_FLAGS: Spec = {
+  username: 'string',
+  roles: 'string',
+  expiry: 'string',
+  secret: 'string',
+  'secret-file': 'string',
+};
+
+const isHelp = (arg: string) => arg === '--help' || arg === '-h' || arg === 'help';
+
+/** Parses `--name value`, `--name=value` and boolean `--name`; the last of a repeated flag wins. */
+function parseFlags(args: readonly string[], spec: Spec, command: string): Flags {
+  const flags: Flags = new Map();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (!arg.startsWith('--') || arg === '--') {
+      throw new CliError(`unexpected argument "${arg}" for ${command}; see ${command} --help`, 2);
+    }
+    const equals = arg.indexOf('=');
+    const name = arg.slice(2, equals === -1 ? undefined : equals);
+    const kind = spec[name];
+    if (kind === undefined) {
+      throw new CliError(`unknown flag --${name} for ${command}; see ${command} --help`, 2);
+    }
+    let value: string;
+    if (equals !== -1) value = arg.slice(equals + 1);
+    else if (kind === 'boolean') value = 'true';
+    else {
+      const next = args[i + 1];
+      if (next === undefined || next.startsWith('--')) {
+        throw new CliError(`--${name} needs a value (write --${name} VALUE or --${name}=VALUE)`, 2);
+      }
+      value = next;
+      i += 1;
+    }
+    const values = kind === 'list' ? [...(flags.get(name) ?? []), value] : [value];
+    flags.set(name, values);
+  }
+  return flags;
+}
+
+const one = (flags: Flags, name: string): string | undefined => flags.get(name)?.at(-1);
+
+/** Reads a file named by a flag; the content is trimmed (a secret file usually ends in a newline). */
+function readFlagFile(path: string, flag: string, trim: boolean): string {
+  try {
+    const text = readFileSync(path, 'utf8');
+    return trim ? text.trim() : text;
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? 'read error';
+    throw new CliError(`cannot read ${flag} ${path} (${code}); check the path and its permissions`);
+  }
+}
+
+function checkSecret(secret: string, source: string): string {
+  const problem = secretProblem(secret);
+  if (problem) throw new CliError(`${source}: ${problem}`);
+  return secret;
+}
+
+/** Turns argv (without the runtime and script) and the environment into a checked Command. */
+export function parseCommandLine(argv: readonly string[], env: Env = {}): Command {
+  const [first, ...rest] = argv;
+  if (first === undefined || isHelp(first)) return { kind: 'help', text: MAIN_HELP };
+  if (first === '--version' || first === '-v' || first === 'version') {
+    return { kind: 'version', text: `containarium ${VERSION}\n` };
+  }
+  if (first === 'daemon') {
+    if (rest.some(isHelp)) return { kind: 'help', text: DAEMON_HELP };
+    return parseDaemon(parseFlags(rest, DAEMON_FLAGS, 'containarium daemon'), env);
+  }
+  if (first === 'token') {
+    const [sub, ...flags] = rest;
+    if (sub === undefined || isHelp(sub) || (sub === 'generate' && flags.some(isHelp))) {
+      return { kind: 'help', text: TOKEN_HELP };
+    }
+    if (sub !== 'generate') {
+      throw new CliError(`unknown command "token ${sub}"; only "token generate" exists`, 2);
+    }
+    return parseToken(parseFlags(flags, TOKEN_FLAGS, 'containarium token generate'));
+  }
+  throw new CliError(`unknown command "${first}"\n\n${MAIN_HELP}`, 2);
+}
+
+function parseToken(flags: Flags): TokenCommand {
+  const username = one(flags, 'username');
+  if (!username) throw new CliError(`--username is required: ${USERNAME_FORM}`, 2);
+  if (!isValidUsername(username)) {
+    throw new CliError(`invalid --username "${username}": expected ${USERNAME_FORM}`);
+  }
+
+  const roles = (one(flags, 'roles') ?? 'user')
+    .split(',')
+    .map((role) => role.trim())
+    .filter((role) => role !== '');
+  if (roles.length === 0)
+    throw new CliError('--roles needs at least one role, like "admin" or "user"');
+  const badRole = roles.find((role) => !/^[A-Za-z0-9_.:-]{1,64}$/.test(role));
+  if (badRole !== undefined) {
+    throw new CliError(
+      `invalid role "${badRole}" in --roles: expected letters, digits, ".", "_", ":" or "-" (like "admin")`,
+    );
+  }
+
+  const expiry = one(flags, 'expiry') ?? '24h';
+  const lifetimeMs = parseDuration(expiry);
+  if (lifetimeMs === undefined) {
+    throw new CliError(`invalid --expiry "${expiry}": expected ${DURATION_FORM}`);
+  }
+  if (lifetimeMs < 1000) {
+    throw new CliError(
+      `invalid --expiry "${expiry}": tokens must expire, at least 1s from now (never-expiring tokens are refused); try 24h or 8760h`,
+    );
+  }
+
+  const secretFlag = one(flags, 'secret');
+  const secretFile = one(flags, 'secret-file');
+  if (secretFlag !== undefined && secretFile !== undefined) {
+    throw new CliError('give either --secret or --secret-file, not both', 2);
+  }
+  let secret: string;
+  if (secretFile !== undefined) {
+    secret = checkSecret(
+      readFlagFile(secretFile, '--secret-file', true),
+      `--secret-file ${secretFile}`,
+    );
+  } else if (secretFlag !== undefined) {
+    secret = checkSecret(secretFlag, '--secret');
+  } else {
+    throw new CliError(
+      '--secret or --secret-file is required: the same secret the daemon verifies tokens with',
+      2,
+    );
+  }
+  return { kind: 'token', username, roles, lifetimeMs, secret };
+}
+
+function parsePort(text: string, flag: string): number {
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) {
+    throw new CliError(`invalid ${flag} "${text}": expected a port number from 0 to 65535`);
+  }
+  return Number(text);
+}
+
+function parseDaemon(flags: Flags, env: Env): DaemonCommand {
+  const warnings: string[] = [];
+
+  const rest = one(flags, 'rest');
+  if (rest !== undefined && !['true', '1', 't', 'TRUE', 'True'].includes(rest)) {
+    throw new CliError(`--rest=${rest} is not possible: REST is this daemon's only API`);
+  }
+
+  // --port and --http-port are one setting here: upstream's --port was gRPC, which we do not serve.
+  const httpPort = one(flags, 'http-port');
+  const port = one(flags, 'port');
+  if (
+    httpPort !== undefined &&
+    port !== undefined &&
+    parsePort(httpPort, '--http-port') !== parsePort(port, '--port')
+  ) {
+    throw new CliError(
+      `--port ${port} and --http-port ${httpPort} disagree; they are the same setting here (the REST port), give one`,
+    );
+  }
+  const portNumber =
+    httpPort !== undefined
+      ? parsePort(httpPort, '--http-port')
+      : port !== undefined
+        ? parsePort(port, '--port')
+        : 8080;
+
+  const hostname = one(flags, 'address') ?? '0.0.0.0';
+  if (hostname.trim() === '')
+    throw new CliError('--address needs a value, like 0.0.0.0 or 127.0.0.1');
+
+  // Secret precedence as upstream: environment, then file, then flag.
+  const fromEnv = env.CONTAINARIUM_JWT_SECRET;
+  const file = one(flags, 'jwt-secret-file');
+  const flag = one(flags, 'jwt-secret');
+  const given = [
+    fromEnv !== undefined && fromEnv !== '' ? 'CONTAINARIUM_JWT_SECRET' : undefined,
+    file !== undefined ? '--jwt-secret-file' : undefined,
+    flag !== undefined ? '--jwt-secret' : undefined,
+  ].filter((source): source is string => source !== undefined);
+  let secret: string;
+  let secretSource: string;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    secret = fromEnv;
+    secretSource = 'CONTAINARIUM_JWT_SECRET';
+  } else if (file !== undefined) {
+    secret = readFlagFile(file, '--jwt-secret-file', true);
+    secretSource = `--jwt-secret-file ${file}`;
+  } else if (flag !== undefined) {
+    secret = flag;
+    secretSource = '--jwt-secret';
+  } else {
+    throw new CliError(
+      'a JWT secret is required: set CONTAINARIUM_JWT_SECRET, or pass --jwt-secret-file F or --jwt-secret S ' +
+        '(at least 32 bytes; make one with: openssl rand -base64 32)',
+    );
+  }
+  if (given.length > 1) {
+    warnings.push(
+      `${given.join(' and ')} are all set; using ${given[0]} (ignoring ${given.slice(1).join(', ')})`,
+    );
+  }
+  checkSecret(secret, secretSource);
+
+  const incus = parseIncus(flags);
+
+  const storagePool = one(flags, 'storage-pool') ?? 'default';
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(storagePool)) {
+    throw new CliError(
+      `invalid --storage-pool "${storagePool}": expected an Incus storage pool name`,
+    );
+  }
+
+  const corsOrigins = (flags.get('cors-origin') ?? [])
+    .flatMap((value) => value.split(','))
+    .map((value) => value.trim())
+    .filter((value) => value !== '');
+  for (const origin of corsOrigins) {
+    if (origin === '*') {
+      throw new CliError(
+        '--cors-origin "*" is refused: list the exact origins, like https://admin.example.com',
+      );
+    }
+    let parsed: URL;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      throw new CliError(
+        `invalid --cors-origin "${origin}": expected an origin like https://admin.example.com`,
+      );
+    }
+    if (parsed.origin !== origin) {
+      throw new CliError(
+        `invalid --cors-origin "${origin}": expected just the origin, like ${parsed.origin}`,
+      );
+    }
+  }
+
+  return {
+    kind: 'daemon',
+    hostname,
+    port: portNumber,
+    secret,
+    secretSource,
+    incus,
+    storagePool,
+    corsOrigins,
+    warnings,
+  };
+}
+
+function parseIncus(flags: Flags): IncusTarget {
+  const socket = one(flags, 'incus-socket');
+  const url = one(flags, 'incus-url');
+  const cert = one(flags, 'incus-cert');
+  const key = one(flags, 'incus-key');
+  const ca = one(flags, 'incus-ca');
+  if (url === undefined) {
+    if (cert !== undefined || key !== undefined || ca !== undefined) {
+      throw new CliError('--incus-cert, --incus-key and --incus-ca go with --incus-url');
+    }
+    return socket === undefined ? {} : { socket };
+  }
+  if (socket !== undefined)
+    throw new CliError('give either --incus-socket or --incus-url, not both');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new CliError(`invalid --incus-url "${url}": expected https://HOST:8443`);
+  }
+  if (parsed.protocol !== 'https:') {
+    throw new CliError(`invalid --incus-url "${url}": remote Incus is reached over https:// only`);
+  }
+  if (cert === undefined || key === undefined) {
+    throw new CliError(
+      '--incus-url needs --incus-cert and --incus-key (the client certificate Incus trusts)',
+    );
+  }
+  const target: IncusTarget = {
+    url: parsed.href.replace(/\/+$/, ''),
+    cert: readFlagFile(cert, '--incus-cert', false),
+    key: readFlagFile(key, '--incus-key', false),
+  };
+  if (ca !== undefined) target.ca = readFlagFile(ca, '--incus-ca', false);
+  return target;
+}

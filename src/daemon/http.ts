@@ -1,0 +1,511 @@
+// The daemon's REST API on Bun.serve: the 11 v0.3 routes plus /health, upstream's wire format,
+// auth on every /v1 route, CORS for listed origins only, one log line per request.
+import type { Server } from 'bun';
+import { isValidUsername } from '../shared/username.ts';
+import type {
+  WireContainer,
+  WireMetrics,
+  WireNetwork,
+  WireResources,
+  WireSystemInfo,
+} from '../shared/wire.ts';
+import { type Authenticator, authorizeUser, type Principal, requireAdmin } from './auth.ts';
+import type { Backend } from './backend.ts';
+import { DaemonError, GRPC_CODE, isDaemonError } from './errors.ts';
+import {
+  CreateBody,
+  parseBody,
+  parseBoolParam,
+  parseListQuery,
+  parseSshKeySegment,
+  parseUsername,
+  parseUsernameParam,
+  SshKeyBody,
+  StartBody,
+  StopBody,
+} from './requests.ts';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export type AppOptions = {
+  backend: Backend;
+  auth: Authenticator;
+  /** Origins allowed to call from a browser; none by default, never "*". */
+  corsOrigins?: readonly string[];
+  maxBodyBytes?: number;
+  /** One line per request and every server-side failure (default: stderr). */
+  log?: (line: string) => void;
+  /** How long /health waits for Incus (default 2 s). */
+  healthTimeoutMs?: number;
+};
+
+type Context = {
+  request: Request;
+  url: URL;
+  /** Path parameters, still URL-encoded. */
+  params: Record<string, string>;
+  principal: Principal;
+  body(): Promise<unknown>;
+};
+
+type Route = {
+  method: string;
+  /** Literal segments, ":name" for one segment, "*name" for the rest of the path. */
+  segments: string[];
+  handle(context: Context): Promise<unknown>;
+};
+
+/** A body over the size limit: 413, read no further. */
+class TooLarge extends Error {}
+
+const JSON_TYPE = 'application/json';
+
+/** upstream's error body: `{"code":N,"error":"rpc error: code = X desc = ..."}` plus Go's newline. */
+function errorBody(
+  status: number,
+  grpcCode: string,
+  message: string,
+  headers?: Record<string, string>,
+) {
+  const body = JSON.stringify({
+    code: status,
+    error: `rpc error: code = ${grpcCode} desc = ${message}`,
+  });
+  return new Response(`${body}\n`, { status, headers: { 'Content-Type': JSON_TYPE, ...headers } });
+}
+
+// ---- Wire output: proto field order, every field present, int64 as strings -------------------
+
+const int64 = (value: unknown): string => {
+  if (typeof value === 'string' && /^-?\d+$/.test(value)) return value;
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'number' && Number.isFinite(value))
+    return BigInt(Math.trunc(value)).toString();
+  return '0';
+};
+const int32 = (value: unknown): number => {
+  const n = Number(value);
+  return Number.isFinite(n) ? Math.trunc(n) : 0;
+};
+const text = (value: unknown): string => (typeof value === 'string' ? value : '');
+
+function emitResources(r: WireResources | null | undefined): WireResources | null {
+  return r ? { cpu: text(r.cpu), memory: text(r.memory), disk: text(r.disk) } : null;
+}
+
+function emitNetwork(n: WireNetwork | null | undefined): WireNetwork | null {
+  if (!n) return null;
+  return {
+    ipAddress: text(n.ipAddress),
+    macAddress: text(n.macAddress),
+    interface: text(n.interface),
+    bridge: text(n.bridge),
+  };
+}
+
+export function emitContainer(c: WireContainer): WireContainer {
+  return {
+    name: text(c.name),
+    username: text(c.username),
+    state: c.state || 'CONTAINER_STATE_UNSPECIFIED',
+    resources: emitResources(c.resources),
+    sshKeys: Array.isArray(c.sshKeys) ? c.sshKeys.map(text) : [],
+    network: emitNetwork(c.network),
+    createdAt: int64(c.createdAt),
+    updatedAt: int64(c.updatedAt),
+    labels: { ...(c.labels ?? {}) },
+    image: text(c.image),
+    dockerEnabled: c.dockerEnabled === true,
+  };
+}
+
+export function emitMetrics(m: WireMetrics): WireMetrics {
+  return {
+    name: text(m.name),
+    cpuUsageSeconds: int64(m.cpuUsageSeconds),
+    memoryUsageBytes: int64(m.memoryUsageBytes),
+    memoryPeakBytes: int64(m.memoryPeakBytes),
+    diskUsageBytes: int64(m.diskUsageBytes),
+    networkRxBytes: int64(m.networkRxBytes),
+    networkTxBytes: int64(m.networkTxBytes),
+    processCount: int32(m.processCount),
+  };
+}
+
+export function emitSystemInfo(i: WireSystemInfo): WireSystemInfo {
+  return {
+    incusVersion: text(i.incusVersion),
+    os: text(i.os),
+    kernelVersion: text(i.kernelVersion),
+    totalCpus: int32(i.totalCpus),
+    totalMemoryBytes: int64(i.totalMemoryBytes),
+    availableMemoryBytes: int64(i.availableMemoryBytes),
+    totalDiskBytes: int64(i.totalDiskBytes),
+    availableDiskBytes: int64(i.availableDiskBytes),
+    containersRunning: int32(i.containersRunning),
+    containersStopped: int32(i.containersStopped),
+    containersTotal: int32(i.containersTotal),
+    hostname: text(i.hostname),
+    uptimeSeconds: int64(i.uptimeSeconds),
+  };
+}
+
+// ---- Routes -----------------------------------------------------------------------------------
+
+function defineRoutes(backend: Backend): Route[] {
+  const route = (method: string, path: string, handle: Route['handle']): Route => ({
+    method,
+    segments: path.split('/').slice(1),
+    handle,
+  });
+  const user = (c: Context) => {
+    const username = parseUsername(c.params.username ?? '');
+    authorizeUser(c.principal, username);
+    return username;
+  };
+
+  return [
+    route('POST', '/v1/containers', async (c) => {
+      const { request, async } = parseBody(CreateBody, await c.body());
+      authorizeUser(c.principal, request.username);
+      const result = await backend.create(request, { async });
+      return {
+        container: result.container ? emitContainer(result.container) : null,
+        message: text(result.message),
+        sshCommand: text(result.sshCommand),
+      };
+    }),
+
+    route('GET', '/v1/containers', async (c) => {
+      const filter = parseListQuery(c.url.searchParams);
+      if (!c.principal.admin) {
+        // Silently narrowed to the caller's own container, as HEAD does.
+        // (A token name that is not a valid username owns no container.)
+        if (
+          (filter.username !== undefined && filter.username !== c.principal.username) ||
+          !isValidUsername(c.principal.username)
+        ) {
+          return { containers: [], totalCount: 0 };
+        }
+        filter.username = c.principal.username;
+      }
+      let containers = await backend.list(filter);
+      if (!c.principal.admin)
+        containers = containers.filter((x) => x.username === c.principal.username);
+      // totalCount is the length of the list sent, so a summary can never contradict it (#1214).
+      return { containers: containers.map(emitContainer), totalCount: containers.length };
+    }),
+
+    route('GET', '/v1/containers/:username', async (c) => {
+      const { container, metrics } = await backend.get(user(c));
+      return {
+        container: emitContainer(container),
+        metrics: metrics ? emitMetrics(metrics) : null,
+      };
+    }),
+
+    route('DELETE', '/v1/containers/:username', async (c) => {
+      const username = user(c);
+      const force = parseBoolParam(c.url.searchParams, 'force');
+      const { containerName } = await backend.delete(username, { force });
+      return { message: `Container for user ${username} deleted successfully`, containerName };
+    }),
+
+    route('POST', '/v1/containers/:username/start', async (c) => {
+      const username = user(c);
+      // waitForReady/readyTimeoutSeconds (HEAD) are checked but not needed: start returns when running.
+      parseBody(StartBody, await c.body());
+      const container = await backend.start(username);
+      return {
+        message: `Container for user ${username} started successfully`,
+        container: emitContainer(container),
+        readyTimedOut: false,
+      };
+    }),
+
+    route('POST', '/v1/containers/:username/stop', async (c) => {
+      const username = user(c);
+      const options = parseBody(StopBody, await c.body());
+      const container = await backend.stop(username, options);
+      return {
+        message: `Container for user ${username} stopped successfully`,
+        container: emitContainer(container),
+      };
+    }),
+
+    route('POST', '/v1/containers/:username/ssh-keys', async (c) => {
+      const username = user(c);
+      const key = parseBody(SshKeyBody, await c.body());
+      const { totalKeys } = await backend.addSshKey(username, key);
+      return { message: `SSH key added to the container of user ${username}`, totalKeys };
+    }),
+
+    route('DELETE', '/v1/containers/:username/ssh-keys/*key', async (c) => {
+      const username = user(c);
+      const key = parseSshKeySegment(c.params.key ?? '');
+      const { totalKeys } = await backend.removeSshKey(username, key);
+      return { message: `SSH key removed from the container of user ${username}`, totalKeys };
+    }),
+
+    route('GET', '/v1/metrics', async (c) => {
+      const username = parseUsernameParam(c.url.searchParams);
+      if (!c.principal.admin) {
+        const own = c.principal.username;
+        if ((username !== undefined && username !== own) || !isValidUsername(own)) {
+          return { metrics: [] };
+        }
+        try {
+          return { metrics: (await backend.metrics(own)).map(emitMetrics) };
+        } catch (error) {
+          // "All metrics" for someone without a container is an empty list, not an error.
+          if (username === undefined && isDaemonError(error) && error.kind === 'not_found') {
+            return { metrics: [] };
+          }
+          throw error;
+        }
+      }
+      return { metrics: (await backend.metrics(username)).map(emitMetrics) };
+    }),
+
+    route('GET', '/v1/metrics/:username', async (c) => {
+      return { metrics: (await backend.metrics(user(c))).map(emitMetrics) };
+    }),
+
+    route('GET', '/v1/system/info', async (c) => {
+      requireAdmin(c.principal);
+      return { info: emitSystemInfo(await backend.systemInfo()) };
+    }),
+  ];
+}
+
+type Match = { route: Route; params: Record<string, string> } | { allowed: string[] } | undefined;
+
+function matchRoute(routes: Route[], method: string, pathname: string): Match {
+  const parts = pathname.split('/').slice(1);
+  const allowed: string[] = [];
+  for (const route of routes) {
+    const params: Record<string, string> = {};
+    let matched = true;
+    for (let i = 0; i < route.segments.length; i++) {
+      const segment = route.segments[i] as string;
+      const part = parts[i];
+      if (segment.startsWith('*')) {
+        // The rest of the path, so a key whose "/" was left unencoded still arrives whole.
+        const rest = parts.slice(i).join('/');
+        if (rest === '') matched = false;
+        else params[segment.slice(1)] = rest;
+        break;
+      }
+      if (
+        part === undefined ||
+        (i === route.segments.length - 1 && parts.length !== route.segments.length)
+      ) {
+        matched = false;
+        break;
+      }
+      if (segment.startsWith(':')) {
+        if (part === '') {
+          matched = false;
+          break;
+        }
+        params[segment.slice(1)] = part;
+      } else if (segment !== part) {
+        matched = false;
+        break;
+      }
+    }
+    if (!matched) continue;
+    if (route.method === method) return { route, params };
+    allowed.push(route.method);
+  }
+  return allowed.length > 0 ? { allowed } : undefined;
+}
+
+// ---- Bodies -----------------------------------------------------------------------------------
+
+/** Reads at most `limit` bytes of JSON; an empty body is `{}` (grpc-gateway tolerates EOF). */
+async function readJson(request: Request, limit: number): Promise<unknown> {
+  const declared = Number(request.headers.get('content-length') ?? '0');
+  if (declared > limit) throw new TooLarge();
+  if (!request.body) return {};
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel().catch(() => {});
+      throw new TooLarge();
+    }
+    chunks.push(value);
+  }
+  const source = new TextDecoder('utf-8', { fatal: true });
+  let text: string;
+  try {
+    text = source.decode(Buffer.concat(chunks));
+  } catch {
+    throw new DaemonError('invalid', 'malformed JSON body: not UTF-8 text');
+  }
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : 'syntax error';
+    throw new DaemonError('invalid', `malformed JSON body: ${detail}`);
+  }
+}
+
+// ---- The app ----------------------------------------------------------------------------------
+
+const CORS_METHODS = 'GET, POST, PUT, DELETE, OPTIONS';
+const CORS_HEADERS = 'Authorization, Content-Type';
+
+const stderrLog = (line: string) => process.stderr.write(`containarium: ${line}\n`);
+
+/** Builds the request handler; `serve` puts it on a port. */
+export function createApp(options: AppOptions) {
+  const { backend, auth } = options;
+  const routes = defineRoutes(backend);
+  const origins = new Set(options.corsOrigins ?? []);
+  const limit = options.maxBodyBytes ?? MAX_BODY_BYTES;
+  const log = options.log ?? stderrLog;
+  const healthTimeoutMs = options.healthTimeoutMs ?? 2000;
+
+  const cors = (request: Request, response: Response): Response => {
+    const origin = request.headers.get('origin');
+    response.headers.append('Vary', 'Origin');
+    if (origin && origins.has(origin)) {
+      response.headers.set('Access-Control-Allow-Origin', origin);
+    }
+    return response;
+  };
+
+  const preflight = (request: Request): Response => {
+    const origin = request.headers.get('origin');
+    const headers = new Headers({
+      Vary: 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers',
+    });
+    if (origin && origins.has(origin)) {
+      headers.set('Access-Control-Allow-Origin', origin);
+      headers.set('Access-Control-Allow-Methods', CORS_METHODS);
+      headers.set('Access-Control-Allow-Headers', CORS_HEADERS);
+      headers.set('Access-Control-Max-Age', '600');
+    }
+    return new Response(null, { status: 204, headers });
+  };
+
+  const health = async (): Promise<Response> => {
+    const reachable = await Promise.race([
+      backend.ping().catch(() => false),
+      Bun.sleep(healthTimeoutMs).then(() => false),
+    ]);
+    return Response.json(
+      { status: 'healthy', incus: reachable ? 'reachable' : 'unreachable' },
+      { headers: { 'Content-Type': JSON_TYPE } },
+    );
+  };
+
+  const failure = (error: unknown, where: string): Response => {
+    if (error instanceof TooLarge) {
+      return errorBody(413, GRPC_CODE.too_many, `request body is larger than ${limit} bytes`);
+    }
+    if (isDaemonError(error)) return errorBody(error.status, GRPC_CODE[error.kind], error.message);
+    const message = error instanceof Error ? error.message : String(error);
+    log(`error: ${where}: ${message}`);
+    return errorBody(500, GRPC_CODE.internal, message || 'internal error');
+  };
+
+  const handle = async (request: Request, address: string, server?: Server<unknown>) => {
+    const url = new URL(request.url);
+    const method = request.method;
+    if (method === 'OPTIONS') return { response: preflight(request) };
+    if (url.pathname === '/health') {
+      if (method !== 'GET' && method !== 'HEAD') {
+        return {
+          response: errorBody(405, 'Unimplemented', `method ${method} not allowed`, {
+            Allow: 'GET',
+          }),
+        };
+      }
+      return { response: await health() };
+    }
+    const match = matchRoute(routes, method, url.pathname);
+    if (match === undefined) {
+      return {
+        response: errorBody(404, 'NotFound', `no route for ${method} ${shorten(url.pathname)}`),
+      };
+    }
+    if ('allowed' in match) {
+      const allow = [...new Set(match.allowed)].join(', ');
+      return {
+        response: errorBody(405, 'Unimplemented', `method ${method} not allowed; use ${allow}`, {
+          Allow: allow,
+        }),
+      };
+    }
+    const verdict = await auth.authenticate(request, address);
+    if (!verdict.ok) return { response: verdict.response };
+    const principal = verdict.principal;
+    // A trusted caller's create can take minutes (image download, provisioning): no idle cut-off.
+    server?.timeout(request, 0);
+    try {
+      const body = await match.route.handle({
+        request,
+        url,
+        params: match.params,
+        principal,
+        body: () => readJson(request, limit),
+      });
+      return {
+        response: new Response(JSON.stringify(body), {
+          status: 200,
+          headers: { 'Content-Type': JSON_TYPE },
+        }),
+        user: principal.username,
+      };
+    } catch (error) {
+      return {
+        response: failure(error, `${method} ${shorten(url.pathname)}`),
+        user: principal.username,
+      };
+    }
+  };
+
+  return {
+    /** Bun.serve's fetch handler. */
+    async fetch(request: Request, server: Server<unknown>): Promise<Response> {
+      const started = performance.now();
+      const address = server.requestIP(request)?.address ?? 'unknown';
+      let outcome: { response: Response; user?: string };
+      try {
+        outcome = await handle(request, address, server);
+      } catch (error) {
+        outcome = { response: failure(error, 'request') };
+      }
+      const ms = Math.round(performance.now() - started);
+      const path = shorten(new URL(request.url).pathname);
+      const who = outcome.user ? ` user=${outcome.user}` : '';
+      log(`${address} ${request.method} ${path} ${outcome.response.status} ${ms}ms${who}`);
+      return cors(request, outcome.response);
+    },
+  };
+}
+
+const shorten = (path: string) => (path.length > 200 ? `${path.slice(0, 200)}…` : path);
+
+export type ServeOptions = AppOptions & { hostname: string; port: number };
+
+/** Starts the REST API; `server.port` is the bound port (useful with port 0). */
+export function serve(options: ServeOptions): Server<unknown> {
+  const app = createApp(options);
+  const limit = options.maxBodyBytes ?? MAX_BODY_BYTES;
+  return Bun.serve({
+    hostname: options.hostname,
+    port: options.port,
+    // Bun's own cap only stops absurd bodies; readJson answers anything over `limit` with a 413.
+    maxRequestBodySize: limit * 4,
+    fetch: app.fetch,
+  });
+}

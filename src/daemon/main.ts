@@ -1,0 +1,96 @@
+// Entry point of `containarium`: daemon (REST API over Incus), token generate, --version, --help.
+import { createAuthenticator } from './auth.ts';
+import { CliError, type DaemonCommand, parseCommandLine } from './cli.ts';
+
+const log = (line: string) => process.stderr.write(`containarium: ${line}\n`);
+
+async function runDaemon(command: DaemonCommand): Promise<void> {
+  // Loaded here so `token generate` and --help never touch the Incus layer.
+  const { createIncusClient } = await import('./incus.ts');
+  const { createIncusBackend } = await import('./incus-backend.ts');
+  const { serve } = await import('./http.ts');
+
+  for (const warning of command.warnings) log(`warning: ${warning}`);
+  const client = createIncusClient(command.incus);
+  const backend = createIncusBackend(client, { pool: command.storagePool, log });
+  const auth = createAuthenticator({ secret: command.secret, log });
+
+  let server: ReturnType<typeof serve>;
+  try {
+    server = serve({
+      backend,
+      auth,
+      corsOrigins: command.corsOrigins,
+      hostname: command.hostname,
+      port: command.port,
+      log,
+    });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new CliError(`cannot listen on ${command.hostname}:${command.port}: ${reason}`);
+  }
+  const host = command.hostname.includes(':') ? `[${command.hostname}]` : command.hostname;
+  log(`listening on http://${host}:${server.port}`);
+  log(
+    `incus: ${client.target}; storage pool ${command.storagePool}; JWT secret from ${command.secretSource}`,
+  );
+  void backend.ping().then(
+    (up) => {
+      if (!up)
+        log(
+          `warning: Incus does not answer at ${client.target}; container calls will fail with 503 until it does`,
+        );
+    },
+    () => {},
+  );
+
+  // First signal: stop taking requests and let running ones finish (10 s at most); second: leave now.
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    log(`${signal}: shutting down`);
+    const force = setTimeout(() => {
+      log('requests still running after 10s; closing them');
+      void server.stop(true).finally(() => process.exit(0));
+    }, 10_000);
+    void server.stop(false).then(() => {
+      clearTimeout(force);
+      process.exit(0);
+    });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+async function main(): Promise<void> {
+  const command = parseCommandLine(process.argv.slice(2), process.env);
+  switch (command.kind) {
+    case 'help':
+    case 'version':
+      process.stdout.write(command.text);
+      return;
+    case 'token': {
+      const { generateToken } = await import('./token.ts');
+      await generateToken(command);
+      return;
+    }
+    case 'daemon':
+      await runDaemon(command);
+      return;
+  }
+}
+
+try {
+  await main();
+} catch (error) {
+  if (error instanceof CliError) {
+    process.stderr.write(`containarium: ${error.message}\n`);
+    process.exitCode = error.exitCode;
+  } else {
+    process.stderr.write(
+      `containarium: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,283 @@
+import { describe, expect, test } from 'bun:test';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import {
+  CliError,
+  type Command,
+  type DaemonCommand,
+  parseCommandLine,
+} from '../../src/daemon/cli.ts';
+import { signToken } from '../../src/shared/jwt.ts';
+
+const ROOT = resolve(import.meta.dir, '../..');
+const ENV_SECRET = 'E'.repeat(32);
+const FILE_SECRET = 'F'.repeat(40);
+const FLAG_SECRET = 'G'.repeat(33);
+
+const dir = mkdtempSync(join(tmpdir(), 'containarium-cli-'));
+const secretFile = join(dir, 'jwt.secret');
+writeFileSync(secretFile, `${FILE_SECRET}\n`);
+
+function daemon(args: string[], env: Record<string, string> = {}): DaemonCommand {
+  const command: Command = parseCommandLine(['daemon', ...args], env);
+  if (command.kind !== 'daemon') throw new Error(`expected a daemon command, got ${command.kind}`);
+  return command;
+}
+
+function refused(argv: string[], env: Record<string, string> = {}): CliError {
+  try {
+    parseCommandLine(argv, env);
+  } catch (error) {
+    if (error instanceof CliError) return error;
+    throw error;
+  }
+  throw new Error(`${argv.join(' ')} was accepted`);
+}
+
+describe('daemon flags', () => {
+  test('defaults: REST on 0.0.0.0:8080, local Incus socket, pool "default", no CORS', () => {
+    const command = daemon(['--rest', '--jwt-secret', FLAG_SECRET]);
+    expect(command).toMatchObject({
+      hostname: '0.0.0.0',
+      port: 8080,
+      secret: FLAG_SECRET,
+      incus: {},
+      storagePool: 'default',
+      corsOrigins: [],
+      warnings: [],
+    });
+  });
+
+  test('secret precedence: environment, then --jwt-secret-file, then --jwt-secret', () => {
+    const all = daemon(['--jwt-secret', FLAG_SECRET, '--jwt-secret-file', secretFile], {
+      CONTAINARIUM_JWT_SECRET: ENV_SECRET,
+    });
+    expect(all.secret).toBe(ENV_SECRET);
+    expect(all.secretSource).toBe('CONTAINARIUM_JWT_SECRET');
+    expect(all.warnings[0]).toContain('using CONTAINARIUM_JWT_SECRET');
+    expect(all.warnings.join(' ')).not.toContain(ENV_SECRET);
+    const fileAndFlag = daemon(['--jwt-secret', FLAG_SECRET, '--jwt-secret-file', secretFile]);
+    expect(fileAndFlag.secret).toBe(FILE_SECRET); // trimmed
+    expect(daemon(['--jwt-secret', FLAG_SECRET]).secret).toBe(FLAG_SECRET);
+    // An empty variable is as good as unset.
+    expect(daemon(['--jwt-secret', FLAG_SECRET], { CONTAINARIUM_JWT_SECRET: '' }).secret).toBe(
+      FLAG_SECRET,
+    );
+  });
+
+  test('a missing or short secret is refused with how to make one', () => {
+    const missing = refused(['daemon', '--rest']);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.message).toContain('a JWT secret is required');
+    expect(missing.message).toContain('openssl rand -base64 32');
+    // The seed's own quick-start command: 15 bytes is not a secret.
+    const seed = refused(['daemon', '--rest', '--jwt-secret', 'your-secret-key']);
+    expect(seed.message).toBe(
+      '--jwt-secret: the JWT secret is 15 bytes; it must be at least 32 bytes so tokens cannot be guessed (make one with: openssl rand -base64 32)',
+    );
+    const shortEnv = refused(['daemon'], { CONTAINARIUM_JWT_SECRET: 'short' });
+    expect(shortEnv.message).toStartWith('CONTAINARIUM_JWT_SECRET: the JWT secret is 5 bytes');
+    const missingFile = refused(['daemon', '--jwt-secret-file', join(dir, 'nope')]);
+    expect(missingFile.message).toContain('cannot read --jwt-secret-file');
+  });
+
+  test("the seed's production line works: --port is the REST port, a synonym of --http-port", () => {
+    // export CONTAINARIUM_JWT_SECRET="$(openssl rand -base64 32)"; containarium daemon --rest --address 0.0.0.0 --port 8080
+    const env = { CONTAINARIUM_JWT_SECRET: 'q83vEjHGLTr0Yo5PlCD3nVnO3k1xQbUXLxwNqk9y1yQ=' };
+    expect(daemon(['--rest', '--address', '0.0.0.0', '--port', '8080'], env)).toMatchObject({
+      hostname: '0.0.0.0',
+      port: 8080,
+    });
+    expect(daemon(['--port=9090'], env).port).toBe(9090);
+    expect(daemon(['--http-port', '9091'], env).port).toBe(9091);
+    expect(daemon(['--http-port', '0', '--port=0'], env).port).toBe(0);
+    expect(refused(['daemon', '--port', '80', '--http-port', '8080'], env).message).toContain(
+      'disagree',
+    );
+    expect(refused(['daemon', '--port', '70000'], env).message).toContain('invalid --port "70000"');
+  });
+
+  test('Incus target: socket, or URL with certificate files read as PEM text', () => {
+    const env = { CONTAINARIUM_JWT_SECRET: ENV_SECRET };
+    expect(daemon(['--incus-socket', '/var/lib/lxd/unix.socket'], env).incus).toEqual({
+      socket: '/var/lib/lxd/unix.socket',
+    });
+    const cert = join(dir, 'client.crt');
+    const key = join(dir, 'client.key');
+    writeFileSync(cert, '-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----\n');
+    writeFileSync(key, '-----BEGIN PRIVATE KEY-----\nY\n-----END PRIVATE KEY-----\n');
+    const remote = daemon(
+      [
+        '--incus-url',
+        'https://incus.example:8443/',
+        '--incus-cert',
+        cert,
+        '--incus-key',
+        key,
+        '--storage-pool',
+        'fast',
+      ],
+      env,
+    );
+    expect(remote.incus).toEqual({
+      url: 'https://incus.example:8443',
+      cert: '-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----\n',
+      key: '-----BEGIN PRIVATE KEY-----\nY\n-----END PRIVATE KEY-----\n',
+    });
+    expect(remote.storagePool).toBe('fast');
+    expect(refused(['daemon', '--incus-url', 'https://x:8443'], env).message).toContain(
+      'needs --incus-cert and --incus-key',
+    );
+    expect(
+      refused(
+        ['daemon', '--incus-url', 'http://x:8443', '--incus-cert', cert, '--incus-key', key],
+        env,
+      ).message,
+    ).toContain('https:// only');
+    expect(refused(['daemon', '--incus-cert', cert], env).message).toContain('go with --incus-url');
+  });
+
+  test('CORS origins: a list, never "*"', () => {
+    const env = { CONTAINARIUM_JWT_SECRET: ENV_SECRET };
+    expect(
+      daemon(
+        [
+          '--cors-origin',
+          'https://a.example,https://b.example',
+          '--cors-origin=http://localhost:3000',
+        ],
+        env,
+      ).corsOrigins,
+    ).toEqual(['https://a.example', 'https://b.example', 'http://localhost:3000']);
+    expect(refused(['daemon', '--cors-origin', '*'], env).message).toContain('refused');
+    expect(refused(['daemon', '--cors-origin', 'https://a.example/path'], env).message).toContain(
+      'just the origin',
+    );
+  });
+
+  test('usage mistakes exit 2 and name the problem', () => {
+    const env = { CONTAINARIUM_JWT_SECRET: ENV_SECRET };
+    expect(refused(['daemon', '--grpc'], env)).toMatchObject({
+      exitCode: 2,
+      message: expect.stringContaining('unknown flag --grpc'),
+    });
+    expect(refused(['daemon', '--address'], env)).toMatchObject({
+      exitCode: 2,
+      message: expect.stringContaining('--address needs a value'),
+    });
+    expect(refused(['daemon', 'now'], env).exitCode).toBe(2);
+    expect(refused(['serve'], env).exitCode).toBe(2);
+    expect(refused(['daemon', '--rest=false'], env).message).toContain(
+      "REST is this daemon's only API",
+    );
+  });
+
+  test('help and version', () => {
+    expect(parseCommandLine([])).toMatchObject({ kind: 'help' });
+    expect(parseCommandLine(['--version'])).toMatchObject({
+      kind: 'version',
+      text: expect.stringMatching(/^containarium \d+\.\d+\.\d+\n$/),
+    });
+    const help = parseCommandLine(['daemon', '--help']);
+    expect(help.kind === 'help' && help.text).toContain('--http-port N, --port N');
+  });
+});
+
+describe('containarium daemon (real process)', () => {
+  test('starts, prints the bound port, answers /health and a token, stops cleanly on SIGTERM', async () => {
+    const secret = 'q83vEjHGLTr0Yo5PlCD3nVnO3k1xQbUXLxwNqk9y1yQ=';
+    const proc = Bun.spawn(
+      // A socket that does not exist keeps the test off any real Incus: /health reports it unreachable.
+      [
+        'bun',
+        resolve(ROOT, 'src/daemon/main.ts'),
+        'daemon',
+        '--rest',
+        '--address',
+        '127.0.0.1',
+        '--http-port',
+        '0',
+        '--incus-socket',
+        join(dir, 'no-incus.socket'),
+      ],
+      {
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: process.env.HOME ?? '/tmp',
+          CONTAINARIUM_JWT_SECRET: secret,
+        },
+        stdout: 'pipe',
+        stderr: 'pipe',
+      },
+    );
+    let stderr = '';
+    const decoder = new TextDecoder();
+    const reader = proc.stderr.getReader();
+    const deadline = Date.now() + 10_000;
+    let port: string | undefined;
+    while (!port && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      stderr += decoder.decode(value);
+      port = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr)?.[1];
+    }
+    try {
+      expect(port).toBeDefined();
+      const base = `http://127.0.0.1:${port}`;
+      expect(await (await fetch(`${base}/health`)).json()).toEqual({
+        status: 'healthy',
+        incus: 'unreachable',
+      });
+      const { token } = await signToken({
+        username: 'ops',
+        roles: ['admin'],
+        lifetimeMs: 60_000,
+        secret,
+      });
+      const response = await fetch(`${base}/v1/containers`, {
+        headers: { Authorization: `Bearer ${token}` },
+      });
+      // Past auth, into the Incus layer, which cannot reach its socket.
+      expect(response.status).toBe(503);
+      expect(((await response.json()) as { error: string }).error).toStartWith(
+        'rpc error: code = Unavailable desc = ',
+      );
+      const unauthorized = await fetch(`${base}/v1/containers`);
+      expect(await unauthorized.text()).toBe(
+        '{"error": "missing authorization header", "code": 401}\n',
+      );
+    } finally {
+      proc.kill('SIGTERM');
+    }
+    expect(await proc.exited).toBe(0);
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      stderr += decoder.decode(value);
+    }
+    expect(await new Response(proc.stdout).text()).toBe('');
+    expect(stderr).toMatch(/127\.0\.0\.1 GET \/health 200 \d+ms/);
+    expect(stderr).toContain('SIGTERM: shutting down');
+    expect(stderr).not.toContain(secret);
+  });
+
+  test('the seed quick-start secret makes the daemon exit 1 with the hint', () => {
+    const proc = Bun.spawnSync(
+      [
+        'bun',
+        resolve(ROOT, 'src/daemon/main.ts'),
+        'daemon',
+        '--rest',
+        '--jwt-secret',
+        'your-secret-key',
+      ],
+      {
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
+      },
+    );
+    expect(proc.exitCode).toBe(1);
+    expect(proc.stdout.toString()).toBe('');
+    expect(proc.stderr.toString()).toContain('openssl rand -base64 32');
+  });
+});

@@ -1,0 +1,56 @@
+// Smoke test of the compiled dist/mcp-server over stdio, against the fake daemon.
+import { describe, expect, test } from 'bun:test';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startFakeDaemon } from '../support/fake-daemon.ts';
+import { makeToken } from '../support/mcp.ts';
+import { BINARY, spawnMcp } from '../support/stdio.ts';
+
+const built = existsSync(BINARY);
+// CI builds before testing, so there the binary must exist; on a laptop, say why this is skipped.
+if (!built && process.env.CI === 'true')
+  throw new Error('dist/mcp-server is missing: run `bun run build`');
+if (!built)
+  console.warn('skipping the binary smoke test: dist/mcp-server is missing (run `bun run build`)');
+
+describe.skipIf(!built)('dist/mcp-server', () => {
+  test('--version and --help answer without a config', async () => {
+    const version = Bun.spawnSync([BINARY, '--version'], { env: {} });
+    expect(version.exitCode).toBe(0);
+    expect(version.stdout.toString()).toMatch(/^mcp-server \d+\.\d+\.\d+\n$/);
+    const help = Bun.spawnSync([BINARY, '--help'], { env: {} });
+    expect(help.stdout.toString()).toContain('CONTAINARIUM_SERVER_URL');
+  });
+
+  test('serves the tools over stdio from any folder, ignoring a .env there', async () => {
+    const token = await makeToken();
+    await using fake = startFakeDaemon({
+      generation: 'v0.3',
+      token,
+      containers: [{ username: 'alice' }],
+    });
+    const folder = mkdtempSync(join(tmpdir(), 'mcp-cwd-'));
+    // A binary run from someone's project must not read that project's .env.
+    writeFileSync(join(folder, '.env'), 'CONTAINARIUM_SERVER_URL=http://127.0.0.1:9\n');
+    const proc = spawnMcp({ CONTAINARIUM_SERVER_URL: fake.url, CONTAINARIUM_JWT_TOKEN: token }, [
+      BINARY,
+    ]);
+    const init = await proc.initialize();
+    expect(init.result).toMatchObject({ serverInfo: { name: 'containarium-mcp-server' } });
+    proc.send({ jsonrpc: '2.0', id: 2, method: 'tools/list' });
+    const tools = (await proc.reply(2)).result as { tools: { name: string }[] };
+    expect(tools.tools.length).toBe(8);
+    proc.send({
+      jsonrpc: '2.0',
+      id: 3,
+      method: 'tools/call',
+      params: { name: 'list_containers', arguments: {} },
+    });
+    const list = (await proc.reply(3)).result as { content: { text: string }[] };
+    expect(list.content[0]!.text).toContain('alice-container');
+    const { code, stderr } = await proc.close();
+    expect(code).toBe(0);
+    expect(stderr).not.toContain(token);
+  });
+});

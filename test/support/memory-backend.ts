@@ -1,0 +1,165 @@
+// An in-memory Backend for the daemon's HTTP tests: real state, recorded calls, injectable failures.
+import type { Backend, CreateRequest, ListFilter } from '../../src/daemon/backend.ts';
+import { DaemonError } from '../../src/daemon/errors.ts';
+import { containerName } from '../../src/shared/username.ts';
+import type { WireContainer, WireMetrics, WireSystemInfo } from '../../src/shared/wire.ts';
+
+type Call = { method: keyof Backend; args: unknown[] };
+
+export class MemoryBackend implements Backend {
+  readonly containers = new Map<string, WireContainer>();
+  readonly calls: Call[] = [];
+  /** When set, every call throws it (e.g. DaemonError('unavailable', ...)). */
+  failWith: Error | undefined;
+  reachable = true;
+  private clock = 1_736_930_000;
+
+  private enter(method: keyof Backend, ...args: unknown[]) {
+    this.calls.push({ method, args });
+    if (this.failWith) throw this.failWith;
+  }
+
+  private find(username: string): WireContainer {
+    const container = this.containers.get(username);
+    if (!container) throw new DaemonError('not_found', `container for user ${username} not found`);
+    return container;
+  }
+
+  /** Adds a container directly, as if created earlier. */
+  seed(username: string, overrides: Partial<WireContainer> = {}): WireContainer {
+    const container: WireContainer = {
+      name: containerName(username),
+      username,
+      state: 'CONTAINER_STATE_RUNNING',
+      resources: { cpu: '4', memory: '4GB', disk: '50GB' },
+      sshKeys: [],
+      network: { ipAddress: '10.98.0.10', macAddress: '', interface: 'eth0', bridge: '' },
+      createdAt: String(this.clock++),
+      updatedAt: '0',
+      labels: {},
+      image: 'images:ubuntu/24.04',
+      dockerEnabled: false,
+      ...overrides,
+    };
+    this.containers.set(username, container);
+    return container;
+  }
+
+  async create(request: CreateRequest, options: { async: boolean }) {
+    this.enter('create', request, options);
+    if (this.containers.has(request.username)) {
+      throw new DaemonError(
+        'conflict',
+        `container ${containerName(request.username)} already exists`,
+      );
+    }
+    const container = this.seed(request.username, {
+      state: options.async ? 'CONTAINER_STATE_CREATING' : 'CONTAINER_STATE_RUNNING',
+      resources: { cpu: String(request.cpu), memory: request.memory, disk: request.disk },
+      sshKeys: [...request.sshKeys],
+      labels: { ...request.labels },
+      image: request.image,
+      dockerEnabled: request.enableDocker,
+    });
+    return {
+      container,
+      message: `Container ${container.name} created successfully`,
+      sshCommand: `ssh ${request.username}@10.98.0.10`,
+    };
+  }
+
+  async list(filter: ListFilter) {
+    this.enter('list', filter);
+    return [...this.containers.values()].filter(
+      (c) =>
+        (filter.username === undefined || c.username === filter.username) &&
+        (filter.state === undefined || c.state === filter.state) &&
+        Object.entries(filter.labels ?? {}).every(([k, v]) => c.labels[k] === v),
+    );
+  }
+
+  async get(username: string) {
+    this.enter('get', username);
+    return { container: this.find(username), metrics: null };
+  }
+
+  async delete(username: string, options: { force: boolean }) {
+    this.enter('delete', username, options);
+    const container = this.find(username);
+    this.containers.delete(username);
+    return { containerName: container.name };
+  }
+
+  async start(username: string) {
+    this.enter('start', username);
+    const container = this.find(username);
+    container.state = 'CONTAINER_STATE_RUNNING';
+    return container;
+  }
+
+  async stop(username: string, options: { force: boolean; timeout?: number }) {
+    this.enter('stop', username, options);
+    const container = this.find(username);
+    container.state = 'CONTAINER_STATE_STOPPED';
+    return container;
+  }
+
+  async metrics(username?: string): Promise<WireMetrics[]> {
+    this.enter('metrics', username);
+    const containers =
+      username === undefined ? [...this.containers.values()] : [this.find(username)];
+    return containers.map((c) => ({
+      name: c.name,
+      cpuUsageSeconds: '12',
+      memoryUsageBytes: '536870912',
+      memoryPeakBytes: '1073741824',
+      diskUsageBytes: '5368709120',
+      networkRxBytes: '104857600',
+      networkTxBytes: '52428800',
+      processCount: 42,
+    }));
+  }
+
+  async systemInfo(): Promise<WireSystemInfo> {
+    this.enter('systemInfo');
+    const all = [...this.containers.values()];
+    const running = all.filter((c) => c.state === 'CONTAINER_STATE_RUNNING').length;
+    return {
+      incusVersion: '6.0.4',
+      os: 'Debian GNU/Linux',
+      kernelVersion: '6.1.0-test',
+      totalCpus: 2,
+      totalMemoryBytes: '4294967296',
+      availableMemoryBytes: '2147483648',
+      totalDiskBytes: '10737418240',
+      availableDiskBytes: '5368709120',
+      containersRunning: running,
+      containersStopped: all.length - running,
+      containersTotal: all.length,
+      hostname: 'testhost',
+      uptimeSeconds: '3600',
+    };
+  }
+
+  async addSshKey(username: string, key: string) {
+    this.enter('addSshKey', username, key);
+    const container = this.find(username);
+    if (!container.sshKeys.includes(key)) container.sshKeys.push(key);
+    return { totalKeys: container.sshKeys.length };
+  }
+
+  async removeSshKey(username: string, key: string) {
+    this.enter('removeSshKey', username, key);
+    const container = this.find(username);
+    const before = container.sshKeys.length;
+    container.sshKeys = container.sshKeys.filter((k) => k !== key);
+    if (container.sshKeys.length === before) {
+      throw new DaemonError('not_found', `that key is not authorized for user ${username}`);
+    }
+    return { totalKeys: container.sshKeys.length };
+  }
+
+  async ping() {
+    return this.reachable;
+  }
+}

@@ -111,6 +111,7 @@ for (const generation of ['v0.3', 'head'] as const) {
         [{}, '"username" is required (Linux user name that owns the container, e.g. "alice")'],
         [{ username: '../admin' }, '"username" must be 1 to 32 characters'],
         [{ username: 'Alice' }, '"username"'],
+        [{ username: 'root' }, '"username" must not be a system account'],
         [{ username: 'frank', memory: 'lots' }, '"memory" must be a size with a unit'],
         [{ username: 'frank', memory: '-1GB' }, '"memory"'],
         [{ username: 'frank', disk: '0' }, '"disk"'],

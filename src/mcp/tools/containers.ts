@@ -1,5 +1,6 @@
 // Container lifecycle tools: create, list, get, delete, start, stop.
 import * as v from 'valibot';
+import { isSystemAccount } from '../../shared/username.ts';
 import {
   containerText,
   containerView,
@@ -26,7 +27,13 @@ const createContainer = defineTool({
     "Create a new LXC container for a user, with CPU, memory and disk limits, SSH keys and an image, and start it. Each user has at most one container, named <username>-container. Creating can take minutes while packages install; if it times out, call get_container before trying again. Returns the container's state, limits, IP address and SSH command.",
   effect: 'create',
   input: v.strictObject({
-    username: username('Linux user name that owns the container, e.g. "alice".'),
+    username: v.pipe(
+      username('Linux user name that owns the container, e.g. "alice".'),
+      v.check(
+        (name) => !isSystemAccount(name),
+        'must not be a system account of the image (like root, admin or ubuntu)',
+      ),
+    ),
     cpu,
     memory: size(
       'Memory limit with a unit, e.g. "4GB", "2048MB" or "8GiB". Default: "4GB".',

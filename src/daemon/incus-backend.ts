@@ -1,0 +1,666 @@
+// The daemon's Backend over Incus: containers are `<username>-container` instances and all of
+// Containarium's own state (labels, keys, image, create status) lives in their `user.*` keys.
+import { readFileSync } from 'node:fs';
+import * as v from 'valibot';
+import { containerName, usernameOf } from '../shared/username.ts';
+import type { WireContainer, WireMetrics, WireSystemInfo } from '../shared/wire.ts';
+import type { Backend, CreateRequest, CreateResult, ListFilter } from './backend.ts';
+import { DaemonError } from './errors.ts';
+import type { IncusClient } from './incus.ts';
+import {
+  type ImageSource,
+  type Instance,
+  InstanceSchema,
+  InstanceStateSchema,
+  imageSource,
+  isOurs,
+  KEY,
+  primaryAddress,
+  sshKeysOf,
+  toWireContainer,
+  toWireMetrics,
+} from './incus-wire.ts';
+
+export type IncusBackendOptions = {
+  /** Storage pool for root disks. */
+  pool?: string;
+  /** How long a new container may take to get an IPv4 address. */
+  ipTimeoutSeconds?: number;
+  /** Diagnostics (stderr by default). */
+  log?: (line: string) => void;
+};
+
+const DEFAULT_IMAGE = 'images:ubuntu/24.04';
+const APT_ENV = { DEBIAN_FRONTEND: 'noninteractive' };
+
+const ServerSchema = v.object({
+  environment: v.object({
+    server_version: v.optional(v.string(), ''),
+    os_name: v.optional(v.string(), ''),
+    kernel_version: v.optional(v.string(), ''),
+    server_name: v.optional(v.string(), ''),
+  }),
+});
+const ResourcesSchema = v.object({
+  cpu: v.object({ total: v.optional(v.number(), 0) }),
+  memory: v.object({ used: v.optional(v.number(), 0), total: v.optional(v.number(), 0) }),
+});
+const PoolResourcesSchema = v.object({
+  space: v.object({ used: v.optional(v.number(), 0), total: v.optional(v.number(), 0) }),
+});
+const AliasesSchema = v.array(v.object({ name: v.string() }));
+
+const notFound = (username: string) =>
+  new DaemonError('not_found', `container for user ${username} not found`);
+const exists = (username: string) =>
+  new DaemonError('conflict', `container for user ${username} already exists`);
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+export function createIncusBackend(client: IncusClient, options: IncusBackendOptions = {}) {
+  const pool = options.pool ?? 'default';
+  const ipTimeout = options.ipTimeoutSeconds ?? 60;
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const path = (name: string) => `1.0/instances/${encodeURIComponent(name)}`;
+
+  /** Creates in flight in this process, by username; an instance still marked creating that is
+   * not in here was left by an earlier daemon process and reads as ERROR. */
+  const creating = new Map<string, WireContainer>();
+  /** Async creates that failed before their instance existed: nothing in Incus to mark. */
+  const failedEarly = new Map<string, WireContainer>();
+  const locks = new Map<string, Promise<unknown>>();
+
+  const wire = (instance: Instance) =>
+    toWireContainer(instance, creating.has(usernameOf(instance.name)));
+
+  /** The instance with its state, or undefined when Incus has none by that name. */
+  async function find(username: string): Promise<Instance | undefined> {
+    const name = path(containerName(username));
+    try {
+      return await withoutState(
+        () => client.get(`${name}?recursion=1`, InstanceSchema),
+        () => client.get(name, InstanceSchema),
+      );
+    } catch (error) {
+      if (error instanceof DaemonError && error.kind === 'not_found') return undefined;
+      throw error;
+    }
+  }
+
+  /** A container that exists only in this process: being created, or failed before Incus had it. */
+  const ghost = (username: string) => creating.get(username) ?? failedEarly.get(username);
+
+  async function mustFind(username: string): Promise<Instance> {
+    const instance = await find(username);
+    if (!instance) {
+      if (creating.has(username)) throw stillCreating(username);
+      throw notFound(username);
+    }
+    return instance;
+  }
+
+  const stillCreating = (username: string) =>
+    new DaemonError(
+      'conflict',
+      `container for user ${username} is still being created; try again when it is ready`,
+    );
+
+  async function listInstances(recursion: 1 | 2): Promise<Instance[]> {
+    const list = (depth: number) =>
+      client.get(`1.0/instances?recursion=${depth}`, v.array(InstanceSchema));
+    const all = await (recursion === 2
+      ? withoutState(
+          () => list(2),
+          () => list(1),
+        )
+      : list(1));
+    return all.filter(isOurs);
+  }
+
+  const setConfig = (name: string, config: Record<string, string>) =>
+    client.request('PATCH', path(name), { json: { config } });
+
+  const changeState = (name: string, action: string, extra: Record<string, unknown> = {}) => {
+    const timeout = typeof extra.timeout === 'number' ? extra.timeout : 30;
+    return client.operate('PUT', `${path(name)}/state`, {
+      json: { action, timeout, ...extra },
+      wait: timeout + 30,
+    });
+  };
+
+  /** Force-stops a failed create's instance. After a failed start Incus reports it Stopped,
+   * briefly Running, then Stopped again; so it must read Stopped for a full second. */
+  async function forceStop(name: string) {
+    let stoppedSince = 0;
+    for (let attempt = 1; attempt <= 40; attempt++) {
+      const instance = await client.get(path(name), InstanceSchema);
+      if (instance.status !== 'Stopped') {
+        stoppedSince = 0;
+        await changeState(name, 'stop', { force: true }).catch(() => undefined);
+      } else if (!stoppedSince) {
+        stoppedSince = Date.now();
+      } else if (Date.now() - stoppedSince >= 1000) {
+        return;
+      }
+      await Bun.sleep(250);
+    }
+    throw new DaemonError('internal', `container ${name} could not be stopped`);
+  }
+
+  /** Force stop and delete; for cleaning up after a failed create. */
+  async function remove(name: string) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await forceStop(name);
+        await client.operate('DELETE', path(name));
+        return;
+      } catch (error) {
+        if (error instanceof DaemonError && error.kind === 'not_found') return;
+        // Delete can still say "Instance is running" just after Incus reported it stopped.
+        if (attempt === 10) throw error;
+        await Bun.sleep(500);
+      }
+    }
+  }
+
+  /** Runs a command that must succeed; the error names the command and shows its stderr. */
+  async function run(name: string, argv: string[], environment: Record<string, string> = {}) {
+    const result = await client.exec(name, argv, { environment, timeout: 600 });
+    if (result.exitCode !== 0) {
+      const detail = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' ');
+      throw new DaemonError(
+        'internal',
+        `"${argv.join(' ')}" failed in ${name} (exit ${result.exitCode}): ${detail}`,
+      );
+    }
+    return result.stdout;
+  }
+
+  const has = async (name: string, file: string) =>
+    (await client.exec(name, ['test', '-x', file])).exitCode === 0;
+
+  // ---- Create ---------------------------------------------------------------------------------
+
+  async function resolveImage(image: string): Promise<ImageSource> {
+    const aliases = await client.get('1.0/images/aliases?recursion=1', AliasesSchema);
+    const local = new Set(aliases.map((a) => a.name));
+    const source = imageSource(image, local);
+    if (!('server' in source) && !local.has(source.alias)) {
+      const known = [...local].sort().join(', ') || 'none';
+      throw new DaemonError(
+        'invalid',
+        `image "${image}" not found: it is not a local image alias (local aliases: ${known}) and names no image server`,
+      );
+    }
+    return source;
+  }
+
+  function createConfig(request: CreateRequest, image: string): Record<string, string> {
+    return {
+      'limits.cpu': String(request.cpu),
+      'limits.memory': request.memory,
+      'boot.autostart': 'true',
+      [KEY.username]: request.username,
+      [KEY.labels]: JSON.stringify(request.labels),
+      [KEY.sshKeys]: JSON.stringify(request.sshKeys),
+      [KEY.image]: image,
+      [KEY.docker]: String(request.enableDocker),
+      [KEY.status]: 'creating',
+      ...(request.enableDocker
+        ? {
+            'security.nesting': 'true',
+            'security.syscalls.intercept.mknod': 'true',
+            'security.syscalls.intercept.setxattr': 'true',
+          }
+        : {}),
+    };
+  }
+
+  async function createInstance(request: CreateRequest, image: string, source: ImageSource) {
+    const name = containerName(request.username);
+    // Marks the instance as this create's own, so a failure never deletes a racing winner's.
+    const createId = crypto.randomUUID();
+    try {
+      await client.operate('POST', '1.0/instances', {
+        json: {
+          name,
+          type: 'container',
+          source,
+          config: { ...createConfig(request, image), [KEY.createId]: createId },
+          devices: { root: { type: 'disk', path: '/', pool, size: request.disk } },
+        },
+        wait: 'server' in source ? 900 : 300,
+      });
+    } catch (error) {
+      if (error instanceof DaemonError && error.kind === 'unavailable') throw error;
+      const text = message(error);
+      // Another create of the same name got there first: Incus's 409, a failed unique
+      // constraint, or "Instance is busy running a create operation", depending on timing.
+      if (
+        /already exists|UNIQUE constraint|is busy/i.test(text) ||
+        (error instanceof DaemonError && error.kind === 'conflict')
+      ) {
+        throw exists(request.username);
+      }
+      const left = await find(request.username).catch(() => undefined);
+      if (left?.config[KEY.createId] === createId) await remove(name).catch(() => undefined);
+      if ('server' in source) {
+        if (/couldn't be found|not found/i.test(text)) {
+          throw new DaemonError(
+            'invalid',
+            `image "${image}" not found on ${source.server}: ${text}`,
+          );
+        }
+        throw new DaemonError(
+          'unavailable',
+          `image server ${source.server} is unreachable for image "${image}": ${text}`,
+        );
+      }
+      throw new DaemonError('internal', `failed to create container ${name}: ${text}`);
+    }
+  }
+
+  async function waitForAddress(name: string): Promise<string> {
+    const deadline = Date.now() + ipTimeout * 1000;
+    for (;;) {
+      const state = await client.get(`${path(name)}/state`, InstanceStateSchema);
+      const found = primaryAddress(state.network);
+      if (found) return found.address;
+      if (Date.now() > deadline) {
+        throw new DaemonError(
+          'internal',
+          `container ${name} got no IPv4 address within ${ipTimeout} s`,
+        );
+      }
+      await Bun.sleep(300);
+    }
+  }
+
+  /** The user's uid and gid: `id` while running, /etc/passwd through the file API otherwise. */
+  async function accountIds(name: string, username: string, running: boolean) {
+    if (running) {
+      const uid = await client.exec(name, ['id', '-u', username]);
+      const gid = await client.exec(name, ['id', '-g', username]);
+      if (uid.exitCode !== 0 || gid.exitCode !== 0) return undefined;
+      return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+    }
+    const passwd = await client.readFile(name, '/etc/passwd').catch(() => undefined);
+    const line = passwd?.content.split('\n').find((l) => l.startsWith(`${username}:`));
+    const [, , uid, gid] = line?.split(':') ?? [];
+    return uid && gid ? { uid: Number(uid), gid: Number(gid) } : undefined;
+  }
+
+  /** Rewrites ~/.ssh/authorized_keys; false when the image has no such user account. */
+  async function installKeys(name: string, username: string, keys: string[], running: boolean) {
+    const ids = await accountIds(name, username, running);
+    if (!ids) return false;
+    const home = `/home/${username}`;
+    await client.makeDirectory(name, `${home}/.ssh`, { ...ids, mode: 0o700 });
+    const content = keys.map((key) => `${key}\n`).join('');
+    await client.writeFile(name, `${home}/.ssh/authorized_keys`, content, { ...ids, mode: 0o600 });
+    return true;
+  }
+
+  /** Packages, account, sudo and keys. Returns a note for the message when steps were skipped. */
+  async function provision(name: string, request: CreateRequest): Promise<string> {
+    const { username } = request;
+    if (await has(name, '/usr/bin/apt-get')) {
+      await run(name, ['apt-get', 'update'], APT_ENV);
+      const packages = ['openssh-server', 'sudo', ...(request.enableDocker ? ['docker.io'] : [])];
+      await run(
+        name,
+        ['apt-get', 'install', '-y', '--no-install-recommends', ...packages],
+        APT_ENV,
+      );
+      if (await has(name, '/usr/bin/systemctl')) {
+        await run(name, ['systemctl', 'enable', '--now', 'ssh']);
+      }
+    }
+    if (!(await has(name, '/usr/sbin/useradd'))) {
+      return ' (the image has no useradd, so no user account was made and no SSH keys were installed)';
+    }
+    await run(name, ['useradd', '-m', '-s', '/bin/bash', username]);
+    if (await has(name, '/usr/bin/sudo')) {
+      const sudoers = `${username} ALL=(ALL) NOPASSWD:ALL\n`;
+      await client.writeFile(name, `/etc/sudoers.d/${username}`, sudoers, {
+        uid: 0,
+        gid: 0,
+        mode: 0o440,
+      });
+    }
+    if (request.enableDocker && (await has(name, '/usr/bin/docker'))) {
+      await run(name, ['usermod', '-aG', 'docker', username]);
+    }
+    await installKeys(name, username, request.sshKeys, true);
+    return '';
+  }
+
+  /** Everything after the instance exists: start, address, provisioning, status ready. */
+  async function build(
+    request: CreateRequest,
+  ): Promise<{ container: WireContainer; note: string }> {
+    const name = containerName(request.username);
+    await changeState(name, 'start').catch((error) => {
+      throw new DaemonError('internal', `failed to start container ${name}: ${message(error)}`);
+    });
+    await waitForAddress(name);
+    const note = await provision(name, request);
+    await setConfig(name, { [KEY.status]: 'ready' });
+    const instance = await find(request.username);
+    if (!instance) throw new DaemonError('internal', `container ${name} vanished during create`);
+    return { container: wire(instance), note };
+  }
+
+  /** Async failure: keep the instance (stopped) marked as error, so GET shows ERROR durably. */
+  async function recordFailure(request: CreateRequest, error: unknown, instanceExists: boolean) {
+    const name = containerName(request.username);
+    log(`containarium: async create of ${name} failed: ${message(error)}`);
+    if (!instanceExists) {
+      if (!(error instanceof DaemonError && error.kind === 'conflict')) {
+        failedEarly.set(request.username, {
+          ...creatingContainer(request),
+          state: 'CONTAINER_STATE_ERROR',
+        });
+      }
+      return;
+    }
+    await forceStop(name).catch(() => undefined);
+    await setConfig(name, {
+      [KEY.status]: 'error',
+      [KEY.error]: message(error).slice(0, 1000),
+    }).catch((failure) =>
+      log(`containarium: could not mark ${name} as failed: ${message(failure)}`),
+    );
+  }
+
+  function creatingContainer(request: CreateRequest): WireContainer {
+    return {
+      name: containerName(request.username),
+      username: request.username,
+      state: 'CONTAINER_STATE_CREATING',
+      resources: { cpu: String(request.cpu), memory: request.memory, disk: request.disk },
+      sshKeys: request.sshKeys,
+      network: null,
+      createdAt: '0',
+      updatedAt: '0',
+      labels: request.labels,
+      image: request.image || DEFAULT_IMAGE,
+      dockerEnabled: request.enableDocker,
+    };
+  }
+
+  async function create(
+    request: CreateRequest,
+    { async }: { async: boolean },
+  ): Promise<CreateResult> {
+    const { username } = request;
+    const name = containerName(username);
+    const image = request.image || DEFAULT_IMAGE;
+    // Claimed before the first await, so a second create in this process loses at once.
+    if (creating.has(username)) throw exists(username);
+    creating.set(username, creatingContainer(request));
+    let source: ImageSource;
+    try {
+      if (await find(username)) throw exists(username);
+      source = await resolveImage(image);
+      failedEarly.delete(username);
+    } catch (error) {
+      creating.delete(username);
+      throw error;
+    }
+
+    if (async) {
+      const snapshot = creating.get(username) as WireContainer;
+      void (async () => {
+        let instanceExists = false;
+        try {
+          await createInstance(request, image, source);
+          instanceExists = true;
+          await build(request);
+        } catch (error) {
+          await recordFailure(request, error, instanceExists);
+        } finally {
+          creating.delete(username);
+        }
+      })();
+      return {
+        container: snapshot,
+        message: `Container creation started for user ${username}. Poll GET /v1/containers/${username} to check status.`,
+        sshCommand: '',
+      };
+    }
+
+    try {
+      await createInstance(request, image, source);
+      try {
+        const { container, note } = await build(request);
+        const ip = container.network?.ipAddress ?? '';
+        return {
+          container,
+          message: `Container ${name} created successfully${note}`,
+          sshCommand: ip ? `ssh ${username}@${ip}` : '',
+        };
+      } catch (error) {
+        await remove(name).catch((failure) =>
+          log(`containarium: could not remove half-made ${name}: ${message(failure)}`),
+        );
+        throw error instanceof DaemonError
+          ? error
+          : new DaemonError('internal', `failed to create container ${name}: ${message(error)}`);
+      }
+    } finally {
+      creating.delete(username);
+    }
+  }
+
+  // ---- Read -----------------------------------------------------------------------------------
+
+  async function list(filter: ListFilter): Promise<WireContainer[]> {
+    const containers = (await listInstances(2)).map(wire);
+    const seen = new Set(containers.map((c) => c.username));
+    for (const [username, container] of [...failedEarly, ...creating]) {
+      if (!seen.has(username)) containers.push(container);
+      seen.add(username);
+    }
+    return containers
+      .filter((c) => matches(c, filter))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async function get(username: string) {
+    const instance = await find(username);
+    if (!instance) {
+      const container = ghost(username);
+      if (container) return { container, metrics: null };
+      throw notFound(username);
+    }
+    const running = instance.status === 'Running' && instance.state;
+    return {
+      container: wire(instance),
+      metrics: running && instance.state ? toWireMetrics(instance.name, instance.state) : null,
+    };
+  }
+
+  async function metrics(username?: string): Promise<WireMetrics[]> {
+    if (username === undefined) {
+      return (await listInstances(2))
+        .filter((i) => i.state)
+        .map((i) => toWireMetrics(i.name, i.state as NonNullable<Instance['state']>))
+        .sort((a, b) => a.name.localeCompare(b.name));
+    }
+    const name = containerName(username);
+    try {
+      return [toWireMetrics(name, await client.get(`${path(name)}/state`, InstanceStateSchema))];
+    } catch (error) {
+      if (error instanceof DaemonError && error.kind === 'not_found') throw notFound(username);
+      throw error;
+    }
+  }
+
+  async function systemInfo(): Promise<WireSystemInfo> {
+    const [server, resources, space, instances] = await Promise.all([
+      client.get('1.0', ServerSchema),
+      client.get('1.0/resources', ResourcesSchema),
+      client
+        .get(`1.0/storage-pools/${encodeURIComponent(pool)}/resources`, PoolResourcesSchema)
+        .catch(() => ({ space: { used: 0, total: 0 } })),
+      listInstances(1),
+    ]);
+    const running = instances.filter((i) => i.status === 'Running').length;
+    return {
+      incusVersion: server.environment.server_version,
+      os: server.environment.os_name,
+      kernelVersion: server.environment.kernel_version,
+      totalCpus: resources.cpu.total,
+      totalMemoryBytes: String(resources.memory.total),
+      availableMemoryBytes: String(Math.max(0, resources.memory.total - resources.memory.used)),
+      totalDiskBytes: String(space.space.total),
+      availableDiskBytes: String(Math.max(0, space.space.total - space.space.used)),
+      containersRunning: running,
+      containersStopped: instances.length - running,
+      containersTotal: instances.length,
+      hostname: server.environment.server_name,
+      uptimeSeconds: client.local ? hostUptime() : '0',
+    };
+  }
+
+  // ---- Change ---------------------------------------------------------------------------------
+
+  async function destroy(username: string, { force }: { force: boolean }) {
+    const name = containerName(username);
+    if (creating.has(username)) throw stillCreating(username);
+    const instance = await find(username);
+    if (!instance) {
+      if (failedEarly.delete(username)) return { containerName: name };
+      throw notFound(username);
+    }
+    if (instance.status !== 'Stopped') {
+      if (!force) {
+        throw new DaemonError(
+          'invalid',
+          `container ${name} is running; stop it first or delete with force`,
+        );
+      }
+      await changeState(name, 'stop', { force: true });
+    }
+    await client.operate('DELETE', path(name));
+    return { containerName: name };
+  }
+
+  async function start(username: string): Promise<WireContainer> {
+    const instance = await mustFind(username);
+    if (instance.status !== 'Running') {
+      await changeState(instance.name, instance.status === 'Frozen' ? 'unfreeze' : 'start');
+    }
+    return wire(await mustFind(username));
+  }
+
+  async function stop(username: string, options: { force: boolean; timeout?: number }) {
+    const instance = await mustFind(username);
+    if (instance.status !== 'Stopped') {
+      await changeState(instance.name, 'stop', {
+        force: options.force,
+        timeout: options.timeout ?? 30,
+      });
+    }
+    return wire(await mustFind(username));
+  }
+
+  /** Key changes for one user run one at a time: each is a read-modify-write of one config key. */
+  function serial<T>(username: string, work: () => Promise<T>): Promise<T> {
+    const previous = locks.get(username) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(work);
+    locks.set(username, next);
+    void next
+      .finally(() => {
+        if (locks.get(username) === next) locks.delete(username);
+      })
+      .catch(() => undefined);
+    return next;
+  }
+
+  const changeKeys = (username: string, change: (keys: string[]) => string[]) =>
+    serial(username, async () => {
+      // Provisioning writes authorized_keys itself; a change now could be overwritten.
+      if (creating.has(username)) throw stillCreating(username);
+      const instance = await mustFind(username);
+      const keys = change(sshKeysOf(instance.config));
+      await setConfig(instance.name, { [KEY.sshKeys]: JSON.stringify(keys) });
+      await installKeys(instance.name, username, keys, instance.status === 'Running');
+      return { totalKeys: keys.length };
+    });
+
+  const backend: Backend = {
+    create,
+    list,
+    get,
+    delete: destroy,
+    start,
+    stop,
+    metrics,
+    systemInfo,
+    addSshKey: (username, key) =>
+      changeKeys(username, (keys) => (keys.some((k) => sameKey(k, key)) ? keys : [...keys, key])),
+    removeSshKey: (username, key) =>
+      changeKeys(username, (keys) => {
+        const left = keys.filter((k) => !sameKey(k, key));
+        if (left.length === keys.length) {
+          throw new DaemonError(
+            'not_found',
+            `SSH key not found in the container for user ${username}`,
+          );
+        }
+        return left;
+      }),
+    async ping() {
+      try {
+        await client.request('GET', '1.0');
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  };
+  return backend;
+}
+
+/** Two keys are the same when type and key material match; comments do not matter. */
+function sameKey(a: string, b: string): boolean {
+  const material = (key: string) => key.trim().split(/\s+/).slice(0, 2).join(' ');
+  return material(a) === material(b);
+}
+
+/**
+ * Reading an instance's state can fail on its own (Incus answers "Invalid PID" while a failed
+ * start settles); the instance is still there, so read it again without state.
+ */
+async function withoutState<T>(withState: () => Promise<T>, plain: () => Promise<T>): Promise<T> {
+  try {
+    return await withState();
+  } catch (error) {
+    if (error instanceof DaemonError && error.kind === 'internal') return plain();
+    throw error;
+  }
+}
+
+function matches(container: WireContainer, filter: ListFilter): boolean {
+  if (filter.username && container.username !== filter.username) return false;
+  if (
+    filter.state &&
+    filter.state !== 'CONTAINER_STATE_UNSPECIFIED' &&
+    container.state !== filter.state
+  ) {
+    return false;
+  }
+  for (const [key, value] of Object.entries(filter.labels ?? {})) {
+    if (container.labels[key] !== value) return false;
+  }
+  return true;
+}
+
+function hostUptime(): string {
+  try {
+    return String(Math.floor(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0])));
+  } catch {
+    return '0';
+  }
+}

@@ -1,0 +1,222 @@
+// Incus instance JSON → Containarium wire objects, plus the image-name → Incus source rule.
+// Pure functions over valibot-checked Incus shapes, so they are tested without Incus.
+import * as v from 'valibot';
+import { usernameOf } from '../shared/username.ts';
+import type { ContainerState, WireContainer, WireMetrics, WireNetwork } from '../shared/wire.ts';
+
+/** The instance config keys that hold Containarium's own state (Incus is the only database). */
+export const KEY = {
+  username: 'user.containarium.username',
+  labels: 'user.containarium.labels',
+  sshKeys: 'user.containarium.ssh-keys',
+  image: 'user.containarium.image',
+  docker: 'user.containarium.docker',
+  status: 'user.containarium.status',
+  error: 'user.containarium.error',
+  /** A random id per create call: tells our own half-made instance from a racing create's. */
+  createId: 'user.containarium.create-id',
+} as const;
+
+export type CreateStatus = 'creating' | 'error' | 'ready';
+
+const count = v.nullish(v.number(), 0);
+const strings = v.nullish(v.record(v.string(), v.string()), {});
+const devices = v.nullish(v.record(v.string(), v.record(v.string(), v.string())), {});
+
+const NetworkInterface = v.object({
+  addresses: v.nullish(
+    v.array(v.object({ family: v.string(), address: v.string(), scope: v.string() })),
+    [],
+  ),
+  counters: v.nullish(v.object({ bytes_received: count, bytes_sent: count }), {
+    bytes_received: 0,
+    bytes_sent: 0,
+  }),
+  hwaddr: v.nullish(v.string(), ''),
+});
+
+export const InstanceStateSchema = v.object({
+  status: v.string(),
+  cpu: v.nullish(v.object({ usage: count }), { usage: 0 }),
+  memory: v.nullish(v.object({ usage: count, usage_peak: count }), { usage: 0, usage_peak: 0 }),
+  disk: v.nullish(v.record(v.string(), v.object({ usage: count })), {}),
+  network: v.nullish(v.record(v.string(), NetworkInterface), {}),
+  processes: count,
+});
+export type InstanceState = v.InferOutput<typeof InstanceStateSchema>;
+
+export const InstanceSchema = v.object({
+  name: v.string(),
+  type: v.nullish(v.string(), 'container'),
+  status: v.string(),
+  created_at: v.nullish(v.string(), ''),
+  last_used_at: v.nullish(v.string(), ''),
+  config: strings,
+  expanded_config: strings,
+  expanded_devices: devices,
+  state: v.nullish(InstanceStateSchema),
+});
+export type Instance = v.InferOutput<typeof InstanceSchema>;
+
+/** Instances this daemon manages: containers named like upstream's `<username>-container`. */
+export function isOurs(instance: Pick<Instance, 'name' | 'type'>): boolean {
+  return instance.type === 'container' && instance.name.endsWith('-container');
+}
+
+export function incusState(status: string): ContainerState {
+  switch (status) {
+    case 'Running':
+      return 'CONTAINER_STATE_RUNNING';
+    case 'Stopped':
+      return 'CONTAINER_STATE_STOPPED';
+    case 'Frozen':
+      return 'CONTAINER_STATE_FROZEN';
+    default:
+      return 'CONTAINER_STATE_UNSPECIFIED';
+  }
+}
+
+/**
+ * The create status first (creating/error), then Incus's own status. A "creating" mark that no
+ * create in this process owns was left by a daemon that stopped mid-create: that is an error.
+ */
+export function containerState(instance: Instance, creatingHere: boolean): ContainerState {
+  const status = instance.config[KEY.status];
+  if (status === 'creating')
+    return creatingHere ? 'CONTAINER_STATE_CREATING' : 'CONTAINER_STATE_ERROR';
+  if (status === 'error') return 'CONTAINER_STATE_ERROR';
+  return incusState(instance.status);
+}
+
+/** Unix seconds of an Incus timestamp as an int64 string; Go's zero time and junk are "0". */
+export function unixSeconds(timestamp: string): string {
+  const ms = Date.parse(timestamp);
+  return Number.isFinite(ms) && ms > 0 ? String(Math.floor(ms / 1000)) : '0';
+}
+
+function json<T>(text: string | undefined, schema: v.GenericSchema<unknown, T>, fallback: T): T {
+  if (!text) return fallback;
+  try {
+    const parsed = v.safeParse(schema, JSON.parse(text));
+    return parsed.success ? parsed.output : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+export const sshKeysOf = (config: Record<string, string>): string[] =>
+  json(config[KEY.sshKeys], v.array(v.string()), []);
+
+export const labelsOf = (config: Record<string, string>): Record<string, string> =>
+  json(config[KEY.labels], v.record(v.string(), v.string()), {});
+
+/** The size of the disk device mounted at / (usually "root", from the profile or the instance). */
+export function rootDiskSize(expandedDevices: Record<string, Record<string, string>>): string {
+  const root = Object.values(expandedDevices).find((d) => d.type === 'disk' && d.path === '/');
+  return root?.size ?? '';
+}
+
+/** eth0's global IPv4 first, then any other interface's (not lo, not docker's bridge). */
+export function primaryAddress(
+  network: InstanceState['network'],
+): { iface: string; address: string } | undefined {
+  const names = Object.keys(network).filter((n) => n !== 'lo' && n !== 'docker0');
+  names.sort((a, b) => (a === 'eth0' ? -1 : b === 'eth0' ? 1 : a.localeCompare(b)));
+  for (const iface of names) {
+    const ipv4 = network[iface]?.addresses.find((a) => a.family === 'inet' && a.scope === 'global');
+    if (ipv4) return { iface, address: ipv4.address };
+  }
+  return undefined;
+}
+
+export function networkOf(instance: Instance): WireNetwork | null {
+  const network = instance.state?.network ?? {};
+  const primary = primaryAddress(network);
+  if (!primary) return null;
+  const nic = instance.expanded_devices[primary.iface];
+  return {
+    ipAddress: primary.address,
+    macAddress:
+      instance.config[`volatile.${primary.iface}.hwaddr`] ?? network[primary.iface]?.hwaddr ?? '',
+    interface: primary.iface,
+    bridge: nic?.network ?? nic?.parent ?? '',
+  };
+}
+
+export function toWireContainer(instance: Instance, creatingHere = false): WireContainer {
+  const config = instance.expanded_config;
+  const docker = config[KEY.docker] ?? config['security.nesting'];
+  return {
+    name: instance.name,
+    username: usernameOf(instance.name),
+    state: containerState(instance, creatingHere),
+    resources: {
+      cpu: config['limits.cpu'] ?? '',
+      memory: config['limits.memory'] ?? '',
+      disk: rootDiskSize(instance.expanded_devices),
+    },
+    sshKeys: sshKeysOf(config),
+    network: instance.status === 'Running' ? networkOf(instance) : null,
+    createdAt: unixSeconds(instance.created_at),
+    updatedAt: unixSeconds(instance.last_used_at),
+    labels: labelsOf(config),
+    image: config[KEY.image] ?? '',
+    dockerEnabled: docker === 'true',
+  };
+}
+
+export function toWireMetrics(name: string, state: InstanceState): WireMetrics {
+  let rx = 0;
+  let tx = 0;
+  for (const [iface, data] of Object.entries(state.network)) {
+    if (iface === 'lo') continue;
+    rx += data.counters.bytes_received;
+    tx += data.counters.bytes_sent;
+  }
+  const whole = (n: number) => String(Math.max(0, Math.floor(n)));
+  return {
+    name,
+    cpuUsageSeconds: whole(state.cpu.usage / 1e9),
+    memoryUsageBytes: whole(state.memory.usage),
+    memoryPeakBytes: whole(state.memory.usage_peak),
+    diskUsageBytes: whole(state.disk.root?.usage ?? 0),
+    networkRxBytes: whole(rx),
+    networkTxBytes: whole(tx),
+    processCount: Math.max(0, state.processes),
+  };
+}
+
+// ---- Image sources ---------------------------------------------------------------------------
+
+export const REMOTES: Record<string, string> = {
+  images: 'https://images.linuxcontainers.org',
+  ubuntu: 'https://cloud-images.ubuntu.com/releases',
+  'ubuntu-daily': 'https://cloud-images.ubuntu.com/daily',
+};
+
+export type ImageSource =
+  | { type: 'image'; alias: string }
+  | { type: 'image'; alias: string; mode: 'pull'; server: string; protocol: 'simplestreams' };
+
+/**
+ * Upstream's rule: `images:`/`ubuntu:`/`ubuntu-daily:` name a remote; a local alias wins over
+ * the `distro/version` shorthand for the images server; anything else is a local alias.
+ */
+export function imageSource(image: string, localAliases: ReadonlySet<string>): ImageSource {
+  const colon = image.indexOf(':');
+  const server = colon > 0 ? REMOTES[image.slice(0, colon)] : undefined;
+  if (server) return remoteSource(image.slice(colon + 1), server);
+  if (localAliases.has(image)) return { type: 'image', alias: image };
+  if (colon < 0 && /^[^/]+\/[^/]+/.test(image)) {
+    return remoteSource(image, REMOTES.images as string);
+  }
+  return { type: 'image', alias: image };
+}
+
+const remoteSource = (alias: string, server: string): ImageSource => ({
+  type: 'image',
+  alias,
+  mode: 'pull',
+  server,
+  protocol: 'simplestreams',
+});

@@ -1,0 +1,286 @@
+// The Incus REST client (ky over the local unix socket, or HTTPS with a client certificate):
+// envelopes checked with valibot, async operations awaited, errors turned into DaemonErrors.
+import { existsSync } from 'node:fs';
+import ky, { type KyInstance, type Options, TimeoutError } from 'ky';
+import * as v from 'valibot';
+import { DaemonError } from './errors.ts';
+
+export const INCUS_SOCKET = '/var/lib/incus/unix.socket';
+export const LXD_SOCKET = '/var/lib/lxd/unix.socket';
+
+export type IncusClientOptions =
+  | { socket?: string }
+  | { url: string; cert: string; key: string; ca?: string };
+
+const Envelope = v.object({
+  type: v.picklist(['sync', 'async', 'error']),
+  status: v.optional(v.string(), ''),
+  status_code: v.optional(v.number(), 0),
+  operation: v.optional(v.string(), ''),
+  metadata: v.optional(v.unknown()),
+  error: v.optional(v.string(), ''),
+  error_code: v.optional(v.number(), 0),
+});
+
+export const OperationSchema = v.object({
+  id: v.string(),
+  status: v.string(),
+  status_code: v.number(),
+  err: v.optional(v.string(), ''),
+  metadata: v.nullish(v.record(v.string(), v.unknown()), {}),
+});
+export type Operation = v.InferOutput<typeof OperationSchema>;
+
+const ExecResult = v.object({
+  return: v.number(),
+  output: v.nullish(v.record(v.string(), v.string()), {}),
+});
+
+export type ExecResult = { exitCode: number; stdout: string; stderr: string };
+export type FileOptions = { uid: number; gid: number; mode: number };
+export type FileContent = FileOptions & { content: string };
+
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+type RequestOptions = {
+  json?: unknown;
+  body?: string;
+  headers?: Record<string, string>;
+  /** Seconds before the HTTP call itself gives up. */
+  timeout?: number;
+};
+
+export type IncusClient = ReturnType<typeof createIncusClient>;
+
+/** The socket a local daemon should use: Incus's, else LXD's if only that one exists. */
+export function defaultSocket(candidates: string[] = [INCUS_SOCKET, LXD_SOCKET]): string {
+  return candidates.find((socket) => existsSync(socket)) ?? candidates[0] ?? INCUS_SOCKET;
+}
+
+export function createIncusClient(options: IncusClientOptions = {}) {
+  const remote = 'url' in options ? options : undefined;
+  const socket = remote ? undefined : ('socket' in options && options.socket) || defaultSocket();
+  const target = remote ? remote.url : (socket as string);
+  let calls = 0;
+
+  // ky forwards options it does not know (Bun's `unix` and `tls`) to fetch as its second argument.
+  const transport = remote
+    ? { tls: { cert: remote.cert, key: remote.key, ...(remote.ca ? { ca: remote.ca } : {}) } }
+    : { unix: socket };
+  const http: KyInstance = ky.create({
+    prefix: remote ? remote.url : 'http://incus/',
+    retry: 0,
+    throwHttpErrors: false,
+    fetch: (input, init) => {
+      calls += 1;
+      return globalThis.fetch(input, init);
+    },
+    ...(transport as Options),
+  });
+
+  const unreachable = (error: unknown): DaemonError => {
+    if (error instanceof DaemonError) return error;
+    if (error instanceof TimeoutError) {
+      return new DaemonError('unavailable', `Incus at ${target} did not answer in time`);
+    }
+    const cause = error instanceof Error ? (error.cause ?? error) : error;
+    const text = cause instanceof Error ? cause.message : String(cause);
+    return new DaemonError('unavailable', `Incus is not reachable at ${target}: ${text}`);
+  };
+
+  /** One HTTP call; returns the raw Response (files and logs are not JSON). */
+  async function send(method: Method, path: string, options: RequestOptions = {}) {
+    try {
+      return await http(path.replace(/^\/+/, ''), {
+        method,
+        timeout: (options.timeout ?? 30) * 1000,
+        ...(options.json !== undefined ? { json: options.json } : {}),
+        ...(options.body !== undefined ? { body: options.body } : {}),
+        ...(options.headers ? { headers: options.headers } : {}),
+      });
+    } catch (error) {
+      throw unreachable(error);
+    }
+  }
+
+  /** One call that answers with an Incus envelope; error envelopes become DaemonErrors. */
+  async function request(method: Method, path: string, options: RequestOptions = {}) {
+    const response = await send(method, path, options);
+    const text = await response.text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new DaemonError(
+        'internal',
+        `Incus answered ${method} ${path} with HTTP ${response.status} and no JSON: ${text.slice(0, 200)}`,
+      );
+    }
+    const parsed = v.safeParse(Envelope, body);
+    if (!parsed.success) {
+      throw new DaemonError('internal', `Incus answered ${method} ${path} with an unknown shape`);
+    }
+    const envelope = parsed.output;
+    if (envelope.type === 'error' || response.status >= 400) {
+      throw incusError(
+        envelope.error_code || response.status,
+        envelope.error || response.statusText,
+      );
+    }
+    return envelope;
+  }
+
+  /** GET and validate the metadata. */
+  async function get<S extends v.GenericSchema>(path: string, schema: S) {
+    const envelope = await request('GET', path);
+    return parseMetadata(schema, envelope.metadata, path);
+  }
+
+  /** Waits for an operation; a failed or cancelled one throws with Incus's message. */
+  async function wait(id: string, timeoutSeconds: number): Promise<Operation> {
+    const path = `1.0/operations/${encodeURIComponent(id)}/wait?timeout=${timeoutSeconds}`;
+    const envelope = await request('GET', path, { timeout: timeoutSeconds + 15 });
+    const operation = parseMetadata(OperationSchema, envelope.metadata, path);
+    if (operation.status_code === 200) return operation;
+    if (operation.status_code === 103 || operation.status_code === 105) {
+      throw new DaemonError(
+        'unavailable',
+        `Incus operation did not finish within ${timeoutSeconds} s; it may still complete`,
+      );
+    }
+    // Failure (400) or Cancelled (401): the operation's own error text is the useful part.
+    throw new DaemonError('internal', operation.err || `Incus operation ${operation.status}`);
+  }
+
+  /** A call that starts an async operation, then waits for it. Sync answers pass through. */
+  async function operate(
+    method: Method,
+    path: string,
+    options: RequestOptions & { wait?: number } = {},
+  ): Promise<Operation | undefined> {
+    const envelope = await request(method, path, options);
+    if (envelope.type !== 'async') return undefined;
+    const id = v.safeParse(v.object({ id: v.string() }), envelope.metadata);
+    const opId = id.success ? id.output.id : envelope.operation.split('/').pop();
+    if (!opId)
+      throw new DaemonError('internal', `Incus gave no operation id for ${method} ${path}`);
+    return wait(opId, options.wait ?? 60);
+  }
+
+  const instance = (name: string) => `1.0/instances/${encodeURIComponent(name)}`;
+
+  return {
+    /** The socket path or URL, for messages. */
+    target,
+    /** True when Incus runs on this host (so host facts like /proc/uptime are Incus's). */
+    local: !remote,
+    /** HTTP calls made so far, for the benchmark's calls-per-request figure. */
+    get calls() {
+      return calls;
+    },
+    request,
+    get,
+    operate,
+    wait,
+
+    /** Runs argv inside an instance and collects its output; never a shell string. */
+    async exec(
+      name: string,
+      command: string[],
+      options: { environment?: Record<string, string>; timeout?: number } = {},
+    ): Promise<ExecResult> {
+      const operation = await operate('POST', `${instance(name)}/exec`, {
+        json: {
+          command,
+          environment: options.environment ?? {},
+          interactive: false,
+          'wait-for-websocket': false,
+          'record-output': true,
+        },
+        wait: options.timeout ?? 120,
+      });
+      const result = parseMetadata(ExecResult, operation?.metadata, 'exec');
+      const log = async (path: string | undefined) => {
+        if (!path) return '';
+        const response = await send('GET', path);
+        const text = response.ok ? await response.text() : '';
+        // Logs stay on the host until deleted; failing to delete one is not worth failing for.
+        await send('DELETE', path).catch(() => undefined);
+        return text;
+      };
+      const [stdout, stderr] = await Promise.all([
+        log(result.output['1']),
+        log(result.output['2']),
+      ]);
+      return { exitCode: result.return, stdout, stderr };
+    },
+
+    /** Writes a file (overwriting) with the given owner and mode. */
+    async writeFile(name: string, path: string, content: string, file: FileOptions) {
+      await request('POST', `${instance(name)}/files?path=${encodeURIComponent(path)}`, {
+        body: content,
+        headers: fileHeaders(file, 'file'),
+      });
+    },
+
+    /** Creates a directory, or updates its owner and mode when it exists. */
+    async makeDirectory(name: string, path: string, file: FileOptions) {
+      await request('POST', `${instance(name)}/files?path=${encodeURIComponent(path)}`, {
+        headers: fileHeaders(file, 'directory'),
+      });
+    },
+
+    /** Reads a file with its owner and mode; not_found when it does not exist. */
+    async readFile(name: string, path: string): Promise<FileContent> {
+      const response = await send(
+        'GET',
+        `${instance(name)}/files?path=${encodeURIComponent(path)}`,
+      );
+      if (!response.ok) {
+        const body = v.safeParse(Envelope, await response.json().catch(() => ({})));
+        throw incusError(response.status, body.success ? body.output.error : response.statusText);
+      }
+      const header = (key: string) =>
+        response.headers.get(`x-incus-${key}`) ?? response.headers.get(`x-lxd-${key}`) ?? '';
+      return {
+        content: await response.text(),
+        uid: Number(header('uid') || -1),
+        gid: Number(header('gid') || -1),
+        mode: Number.parseInt(header('mode') || '0', 8),
+      };
+    },
+  };
+}
+
+function fileHeaders(file: FileOptions, type: 'file' | 'directory'): Record<string, string> {
+  const headers: Record<string, string> = {
+    uid: String(file.uid),
+    gid: String(file.gid),
+    mode: `0${file.mode.toString(8)}`,
+    type,
+    write: 'overwrite',
+  };
+  return {
+    // Any form-like content type makes Incus read the body as a form and write an empty file.
+    'content-type': 'application/octet-stream',
+    // LXD (the socket fallback) spells the same headers X-LXD-*.
+    ...Object.fromEntries(Object.entries(headers).map(([k, v]) => [`x-incus-${k}`, v])),
+    ...Object.fromEntries(Object.entries(headers).map(([k, v]) => [`x-lxd-${k}`, v])),
+  };
+}
+
+function parseMetadata<S extends v.GenericSchema>(schema: S, metadata: unknown, what: string) {
+  const parsed = v.safeParse(schema, metadata);
+  if (parsed.success) return parsed.output as v.InferOutput<S>;
+  const issue = parsed.issues[0];
+  const where = issue?.path?.map((p) => String(p.key)).join('.') ?? '';
+  throw new DaemonError(
+    'internal',
+    `Incus answered ${what} with an unexpected shape (${where ? `${where}: ` : ''}${issue?.message ?? ''})`,
+  );
+}
+
+/** Incus's HTTP-like status codes to our error kinds; the message stays Incus's own. */
+export function incusError(code: number, message: string): DaemonError {
+  const kind = code === 404 ? 'not_found' : code === 409 ? 'conflict' : 'internal';
+  return new DaemonError(kind, message || `Incus error ${code}`);
+}

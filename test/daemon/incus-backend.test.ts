@@ -1,0 +1,336 @@
+// The Incus backend against the real Incus on this machine (scripts/incus-setup.sh): busybox for
+// speed, one debian/12 create with apt, and every check inside a container through exec/file APIs.
+import { afterAll, describe, expect, test } from 'bun:test';
+import { existsSync } from 'node:fs';
+import * as v from 'valibot';
+import type { CreateRequest } from '../../src/daemon/backend.ts';
+import { DaemonError } from '../../src/daemon/errors.ts';
+import { createIncusClient, INCUS_SOCKET } from '../../src/daemon/incus.ts';
+import { createIncusBackend } from '../../src/daemon/incus-backend.ts';
+import { InstanceSchema } from '../../src/daemon/incus-wire.ts';
+import { normalizeSshKey } from '../../src/shared/ssh-key.ts';
+
+const present = existsSync(INCUS_SOCKET);
+const ci = process.env.CI === 'true' || process.env.CI === '1';
+if (!present && !ci) {
+  console.warn(
+    `incus-backend.test.ts: SKIPPED — no Incus socket at ${INCUS_SOCKET} (run scripts/incus-setup.sh; with CI=true these tests run and fail instead)`,
+  );
+}
+
+const run = Math.random().toString(36).slice(2, 7);
+const made = new Set<string>();
+const user = (tag: string) => {
+  const name = `t${run}${tag}`;
+  made.add(name);
+  return name;
+};
+
+/** A real-shaped ed25519 public key (random key material), valid for normalizeSshKey. */
+function sshKey(comment: string): string {
+  const type = Buffer.from('ssh-ed25519');
+  const blob = Buffer.alloc(4 + type.length + 4 + 32);
+  blob.writeUInt32BE(type.length, 0);
+  type.copy(blob, 4);
+  blob.writeUInt32BE(32, 4 + type.length);
+  crypto.getRandomValues(blob.subarray(8 + type.length));
+  const key = `ssh-ed25519 ${blob.toString('base64')} ${comment}`;
+  if (!normalizeSshKey(key)) throw new Error('test key is malformed');
+  return key;
+}
+
+const request = (username: string, over: Partial<CreateRequest> = {}): CreateRequest => ({
+  username,
+  cpu: 1,
+  memory: '128MB',
+  disk: '1GB',
+  sshKeys: [],
+  labels: {},
+  image: 'busybox',
+  enableDocker: false,
+  ...over,
+});
+
+const rejection = async (promise: Promise<unknown>): Promise<DaemonError> => {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(DaemonError);
+    return error as DaemonError;
+  }
+  throw new Error('expected a rejection');
+};
+
+describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
+  const client = createIncusClient({ socket: INCUS_SOCKET });
+  const backend = createIncusBackend(client, { log: () => undefined });
+  const instanceNames = async () =>
+    (await client.get('1.0/instances?recursion=1', v.array(InstanceSchema))).map((i) => i.name);
+
+  afterAll(async () => {
+    for (const username of made) {
+      // A create still running in the background refuses delete (conflict) until it is done.
+      for (let attempt = 0; attempt < 60; attempt++) {
+        const error = await backend.delete(username, { force: true }).then(
+          () => undefined,
+          (failure: unknown) => failure,
+        );
+        if (!(error instanceof DaemonError && error.kind === 'conflict')) break;
+        await Bun.sleep(500);
+      }
+    }
+  }, 60_000);
+
+  test('busybox: create, get, list, metrics, stop, start, delete', async () => {
+    const username = user('bb');
+    const created = await backend.create(
+      request(username, { labels: { suite: run, kind: 'busybox' } }),
+      { async: false },
+    );
+    const ip = created.container.network?.ipAddress ?? '';
+    expect(ip).toMatch(/^10\.98\.0\.\d+$/);
+    expect(created.container).toMatchObject({
+      name: `${username}-container`,
+      username,
+      state: 'CONTAINER_STATE_RUNNING',
+      resources: { cpu: '1', memory: '128MB', disk: '1GB' },
+      labels: { suite: run, kind: 'busybox' },
+      image: 'busybox',
+      dockerEnabled: false,
+    });
+    expect(Number(created.container.createdAt)).toBeGreaterThan(1_700_000_000);
+    expect(created.message).toStartWith(`Container ${username}-container created successfully`);
+    expect(created.sshCommand).toBe(`ssh ${username}@${ip}`);
+
+    const { container, metrics } = await backend.get(username);
+    expect(container.network?.macAddress).toMatch(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+    expect(container.network?.bridge).toBe('incusbr0');
+    expect(metrics?.name).toBe(`${username}-container`);
+    expect(Number(metrics?.memoryUsageBytes)).toBeGreaterThan(0);
+    expect(metrics?.processCount).toBeGreaterThan(0);
+
+    const listed = await backend.list({ labels: { suite: run, kind: 'busybox' } });
+    expect(listed.map((c) => c.name)).toEqual([`${username}-container`]);
+    const calls = client.calls;
+    const all = await backend.metrics();
+    expect(client.calls - calls).toBe(1);
+    expect(all.find((m) => m.name === `${username}-container`)?.memoryUsageBytes).toMatch(
+      /^[1-9]\d*$/,
+    );
+
+    const info = await backend.systemInfo();
+    expect(info.incusVersion).toMatch(/^\d+\.\d+/);
+    expect(info.totalCpus).toBeGreaterThan(0);
+    expect(Number(info.totalMemoryBytes)).toBeGreaterThan(0);
+    expect(Number(info.totalDiskBytes)).toBeGreaterThan(0);
+    expect(info.containersTotal).toBeGreaterThanOrEqual(1);
+    expect(Number(info.uptimeSeconds)).toBeGreaterThan(0);
+
+    expect((await rejection(backend.delete(username, { force: false }))).kind).toBe('invalid');
+    const stopped = await backend.stop(username, { force: false, timeout: 10 });
+    expect(stopped.state).toBe('CONTAINER_STATE_STOPPED');
+    expect(stopped.network).toBeNull();
+    expect((await backend.stop(username, { force: false })).state).toBe('CONTAINER_STATE_STOPPED');
+    expect((await backend.list({ username, state: 'CONTAINER_STATE_STOPPED' })).length).toBe(1);
+    expect((await backend.start(username)).state).toBe('CONTAINER_STATE_RUNNING');
+    expect((await backend.start(username)).state).toBe('CONTAINER_STATE_RUNNING');
+
+    // SSH keys are kept in Incus even where the image has no account to install them for.
+    const key = sshKey('a@b');
+    expect(await backend.addSshKey(username, key)).toEqual({ totalKeys: 1 });
+    expect(await backend.addSshKey(username, key)).toEqual({ totalKeys: 1 });
+    expect((await backend.get(username)).container.sshKeys).toEqual([key]);
+    expect(await backend.removeSshKey(username, key)).toEqual({ totalKeys: 0 });
+    expect((await rejection(backend.removeSshKey(username, key))).kind).toBe('not_found');
+
+    expect(await backend.delete(username, { force: true })).toEqual({
+      containerName: `${username}-container`,
+    });
+    expect((await rejection(backend.get(username))).message).toBe(
+      `container for user ${username} not found`,
+    );
+    expect(await instanceNames()).not.toContain(`${username}-container`);
+  }, 60_000);
+
+  test('two creates for one user at once: exactly one wins, the other is a conflict', async () => {
+    const username = user('race');
+    // Same process (the pending set) and a second daemon on the same Incus (Incus's own check).
+    const other = createIncusBackend(createIncusClient({ socket: INCUS_SOCKET }), {
+      log: () => undefined,
+    });
+    const results = await Promise.allSettled([
+      backend.create(request(username), { async: false }),
+      backend.create(request(username), { async: false }),
+      other.create(request(username), { async: false }),
+    ]);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+    expect(won.length).toBe(1);
+    expect(lost.length).toBe(2);
+    for (const error of lost) {
+      expect(error).toBeInstanceOf(DaemonError);
+      expect((error as DaemonError).kind).toBe('conflict');
+      expect((error as DaemonError).message).toBe(`container for user ${username} already exists`);
+    }
+    // The winner's container survived the losers.
+    expect((await backend.get(username)).container.state).toBe('CONTAINER_STATE_RUNNING');
+    expect((await rejection(backend.create(request(username), { async: false }))).kind).toBe(
+      'conflict',
+    );
+    await backend.delete(username, { force: true });
+  }, 60_000);
+
+  test('async create shows CREATING at once, then RUNNING', async () => {
+    const username = user('async');
+    const result = await backend.create(request(username, { memory: '96MB' }), { async: true });
+    expect(result).toEqual({
+      container: {
+        name: `${username}-container`,
+        username,
+        state: 'CONTAINER_STATE_CREATING',
+        resources: { cpu: '1', memory: '96MB', disk: '1GB' },
+        sshKeys: [],
+        network: null,
+        createdAt: '0',
+        updatedAt: '0',
+        labels: {},
+        image: 'busybox',
+        dockerEnabled: false,
+      },
+      message: `Container creation started for user ${username}. Poll GET /v1/containers/${username} to check status.`,
+      sshCommand: '',
+    });
+    expect((await backend.get(username)).container.state).toBe('CONTAINER_STATE_CREATING');
+    expect((await rejection(backend.create(request(username), { async: true }))).kind).toBe(
+      'conflict',
+    );
+    let state = 'CONTAINER_STATE_CREATING';
+    const deadline = Date.now() + 30_000;
+    while (state === 'CONTAINER_STATE_CREATING' && Date.now() < deadline) {
+      await Bun.sleep(200);
+      state = (await backend.get(username)).container.state;
+    }
+    expect(state).toBe('CONTAINER_STATE_RUNNING');
+    const { container } = await backend.get(username);
+    expect(container.resources).toEqual({ cpu: '1', memory: '96MB', disk: '1GB' });
+    expect(Number(container.createdAt)).toBeGreaterThan(0);
+    await backend.delete(username, { force: true });
+  }, 60_000);
+
+  test('an unknown image is a clear error and leaves no instance', async () => {
+    const username = user('bad');
+    const error = await rejection(
+      backend.create(request(username, { image: 'no-such-image' }), { async: false }),
+    );
+    expect(error.kind).toBe('invalid');
+    expect(error.message).toContain('image "no-such-image" not found');
+    // A remote image cannot be fetched here (no internet): unavailable or invalid, never a leftover.
+    const remote = await rejection(
+      backend.create(request(username, { image: 'images:alpine/3.20' }), { async: false }),
+    );
+    expect(['unavailable', 'invalid']).toContain(remote.kind);
+    expect(remote.message).toContain('https://images.linuxcontainers.org');
+    expect(await instanceNames()).not.toContain(`${username}-container`);
+    expect((await rejection(backend.get(username))).kind).toBe('not_found');
+  }, 60_000);
+
+  test('a failure after the instance exists: sync removes it, async keeps it stopped as ERROR', async () => {
+    // 1MB of memory passes Incus's validation but the container cannot start with it.
+    const username = user('fail');
+    const name = `${username}-container`;
+    const error = await rejection(
+      backend.create(request(username, { memory: '1MB' }), { async: false }),
+    );
+    expect(error.message).toStartWith(`failed to start container ${name}: `);
+    expect(await instanceNames()).not.toContain(name);
+
+    await backend.create(request(username, { memory: '1MB' }), { async: true });
+    let state = 'CONTAINER_STATE_CREATING';
+    const deadline = Date.now() + 30_000;
+    while (state === 'CONTAINER_STATE_CREATING' && Date.now() < deadline) {
+      await Bun.sleep(200);
+      state = (await backend.get(username)).container.state;
+    }
+    expect(state).toBe('CONTAINER_STATE_ERROR');
+    const kept = await client.get(`1.0/instances/${name}`, InstanceSchema);
+    expect(kept.status).toBe('Stopped');
+    expect(kept.config['user.containarium.status']).toBe('error');
+    expect(kept.config['user.containarium.error']).toStartWith(`failed to start container ${name}`);
+    // A fresh daemon process sees the same.
+    const restarted = createIncusBackend(createIncusClient({ socket: INCUS_SOCKET }));
+    expect((await restarted.get(username)).container.state).toBe('CONTAINER_STATE_ERROR');
+    await backend.delete(username, { force: false });
+    expect(await instanceNames()).not.toContain(name);
+  }, 60_000);
+
+  test('debian/12 with apt: limits, root disk size, account, sudo and authorized_keys', async () => {
+    const username = user('deb');
+    const name = `${username}-container`;
+    const key = sshKey(`${username}@laptop`);
+    const started = performance.now();
+    const created = await backend.create(
+      request(username, {
+        image: 'debian/12',
+        cpu: 1,
+        memory: '256MB',
+        disk: '2GB',
+        sshKeys: [key],
+      }),
+      { async: false },
+    );
+    const seconds = (performance.now() - started) / 1000;
+    console.warn(
+      `incus-backend.test.ts: debian/12 sync create with apt took ${seconds.toFixed(1)} s`,
+    );
+    expect(created.message).toBe(`Container ${name} created successfully`);
+    expect(created.container.resources).toEqual({ cpu: '1', memory: '256MB', disk: '2GB' });
+    expect(created.container.sshKeys).toEqual([key]);
+
+    // The limits Incus enforces, read from Incus and from inside the container.
+    const instance = await client.get(`1.0/instances/${name}?recursion=1`, v.any());
+    expect(instance.expanded_config['limits.memory']).toBe('256MB');
+    expect(instance.expanded_config['limits.cpu']).toBe('1');
+    expect(instance.expanded_devices.root).toMatchObject({ path: '/', size: '2GB', type: 'disk' });
+    expect(instance.state.disk.root.total).toBe(2_000_000_000);
+    const limit = await client.exec(name, [
+      'cat',
+      '/sys/fs/cgroup/memory/memory.limit_in_bytes',
+      '/sys/fs/cgroup/memory.max',
+    ]);
+    expect(limit.stdout.trim()).toBe('256000000');
+
+    // The account, its passwordless sudo and its keys, with the right owner and modes.
+    const uid = Number((await client.exec(name, ['id', '-u', username])).stdout.trim());
+    expect(uid).toBeGreaterThanOrEqual(1000);
+    const keys = await client.readFile(name, `/home/${username}/.ssh/authorized_keys`);
+    expect(keys).toMatchObject({ content: `${key}\n`, uid, mode: 0o600 });
+    const stat = await client.exec(name, ['stat', '-c', '%a %U', `/home/${username}/.ssh`]);
+    expect(stat.stdout.trim()).toBe(`700 ${username}`);
+    const sudoers = await client.readFile(name, `/etc/sudoers.d/${username}`);
+    expect(sudoers).toMatchObject({
+      content: `${username} ALL=(ALL) NOPASSWD:ALL\n`,
+      uid: 0,
+      mode: 0o440,
+    });
+    const sudo = await client.exec(name, ['su', '-', username, '-c', 'sudo -n id -u']);
+    expect(sudo).toMatchObject({ exitCode: 0, stdout: '0\n' });
+    const shell = await client.exec(name, ['getent', 'passwd', username]);
+    expect(shell.stdout.trim()).toEndWith(':/bin/bash');
+    const ssh = await client.exec(name, ['systemctl', 'is-active', 'ssh']);
+    expect(ssh.stdout.trim()).toBe('active');
+
+    // Key changes rewrite authorized_keys, running or stopped.
+    const second = sshKey('second@host');
+    expect(await backend.addSshKey(username, second)).toEqual({ totalKeys: 2 });
+    expect((await client.readFile(name, `/home/${username}/.ssh/authorized_keys`)).content).toBe(
+      `${key}\n${second}\n`,
+    );
+    await backend.stop(username, { force: true });
+    expect(await backend.removeSshKey(username, key)).toEqual({ totalKeys: 1 });
+    const after = await client.readFile(name, `/home/${username}/.ssh/authorized_keys`);
+    expect(after).toMatchObject({ content: `${second}\n`, uid, mode: 0o600 });
+
+    await backend.delete(username, { force: false });
+    expect(await instanceNames()).not.toContain(name);
+  }, 150_000);
+});

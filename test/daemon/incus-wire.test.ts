@@ -1,0 +1,215 @@
+import { describe, expect, test } from 'bun:test';
+import * as v from 'valibot';
+import {
+  containerState,
+  type Instance,
+  InstanceSchema,
+  InstanceStateSchema,
+  imageSource,
+  incusState,
+  isOurs,
+  KEY,
+  primaryAddress,
+  toWireContainer,
+  toWireMetrics,
+  unixSeconds,
+} from '../../src/daemon/incus-wire.ts';
+
+// Real answers captured from Incus 6.0 on this project's machine (a busybox container).
+const fixture = async (name: string) =>
+  (await Bun.file(`${import.meta.dir}/../fixtures/incus/${name}.json`).json()).metadata;
+const instance = async (name: string): Promise<Instance> =>
+  v.parse(InstanceSchema, await fixture(name));
+
+describe('toWireContainer', () => {
+  test('a running instance maps field by field, every field present', async () => {
+    const container = toWireContainer(await instance('instance-running'));
+    expect(container).toEqual({
+      name: 'fixture-container',
+      username: 'fixture',
+      state: 'CONTAINER_STATE_RUNNING',
+      resources: { cpu: '1', memory: '64MB', disk: '1GB' },
+      sshKeys: [
+        'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq5sFq2wA0hB3xG8cW1Wq2lXzQ2l0cO0z9d3vP6e7Gk alice@laptop',
+      ],
+      network: {
+        ipAddress: '10.98.0.81',
+        macAddress: '10:66:6a:f3:0d:a1',
+        interface: 'eth0',
+        bridge: 'incusbr0',
+      },
+      createdAt: String(Math.floor(Date.parse('2026-11-21T16:29:57.575759572Z') / 1000)),
+      updatedAt: String(Math.floor(Date.parse('2026-11-21T16:29:57.733440478Z') / 1000)),
+      labels: { team: 'ml' },
+      image: 'busybox',
+      dockerEnabled: true,
+    });
+  });
+
+  test('"creating" left by an earlier daemon process reads as ERROR, in this one as CREATING', async () => {
+    const running = await instance('instance-running');
+    running.config[KEY.status] = 'creating';
+    expect(toWireContainer(running, false).state).toBe('CONTAINER_STATE_ERROR');
+    expect(toWireContainer(running, true).state).toBe('CONTAINER_STATE_CREATING');
+  });
+
+  test('a stopped instance has no network and reads STOPPED once ready', async () => {
+    const stopped = await instance('instance-stopped');
+    const container = toWireContainer(stopped);
+    expect(container.state).toBe('CONTAINER_STATE_STOPPED');
+    expect(container.network).toBeNull();
+    expect(container.resources).toEqual({ cpu: '1', memory: '64MB', disk: '1GB' });
+  });
+
+  test('an instance made elsewhere (no user.* keys) still maps, docker from security.nesting', async () => {
+    const running = await instance('instance-running');
+    for (const key of Object.values(KEY)) delete running.expanded_config[key];
+    delete running.config[KEY.status];
+    const container = toWireContainer(running);
+    expect(container.state).toBe('CONTAINER_STATE_RUNNING');
+    expect(container.labels).toEqual({});
+    expect(container.sshKeys).toEqual([]);
+    expect(container.image).toBe('');
+    expect(container.dockerEnabled).toBe(true);
+    delete running.expanded_config['security.nesting'];
+    expect(toWireContainer(running).dockerEnabled).toBe(false);
+  });
+
+  test('broken user.* JSON reads as empty, not as a crash', async () => {
+    const running = await instance('instance-running');
+    running.expanded_config[KEY.labels] = '{not json';
+    running.expanded_config[KEY.sshKeys] = '[1,2]';
+    expect(toWireContainer(running).labels).toEqual({});
+    expect(toWireContainer(running).sshKeys).toEqual([]);
+  });
+
+  test('a running instance without a global IPv4 has network null', async () => {
+    const running = await instance('instance-running');
+    const eth0 = running.state?.network.eth0;
+    if (eth0) eth0.addresses = eth0.addresses.filter((a) => a.family !== 'inet');
+    expect(toWireContainer(running).network).toBeNull();
+  });
+});
+
+describe('states and times', () => {
+  test.each([
+    ['Running', 'CONTAINER_STATE_RUNNING'],
+    ['Stopped', 'CONTAINER_STATE_STOPPED'],
+    ['Frozen', 'CONTAINER_STATE_FROZEN'],
+    ['Error', 'CONTAINER_STATE_UNSPECIFIED'],
+    ['Starting', 'CONTAINER_STATE_UNSPECIFIED'],
+  ])('Incus %p is %p', (status, state) => {
+    expect(incusState(status)).toBe(state as ReturnType<typeof incusState>);
+  });
+
+  test('an error status wins over Incus status', async () => {
+    const running = await instance('instance-running');
+    running.config[KEY.status] = 'error';
+    expect(containerState(running, true)).toBe('CONTAINER_STATE_ERROR');
+    running.config[KEY.status] = 'ready';
+    expect(containerState(running, false)).toBe('CONTAINER_STATE_RUNNING');
+  });
+
+  test('timestamps are unix seconds as strings; Go zero time and junk are "0"', () => {
+    expect(unixSeconds('2026-01-15T08:33:20Z')).toBe('1768466000');
+    expect(unixSeconds('0001-01-01T00:00:00Z')).toBe('0');
+    expect(unixSeconds('')).toBe('0');
+    expect(unixSeconds('yesterday')).toBe('0');
+  });
+});
+
+describe('metrics', () => {
+  test('state maps to wire metrics, lo left out of network, int64 as strings', async () => {
+    const state = v.parse(InstanceStateSchema, await fixture('state-running'));
+    const raw = await fixture('state-running');
+    const metrics = toWireMetrics('fixture-container', state);
+    expect(metrics).toEqual({
+      name: 'fixture-container',
+      cpuUsageSeconds: String(Math.floor(raw.cpu.usage / 1e9)),
+      memoryUsageBytes: String(raw.memory.usage),
+      memoryPeakBytes: String(raw.memory.usage_peak),
+      diskUsageBytes: String(raw.disk.root.usage),
+      networkRxBytes: String(raw.network.eth0.counters.bytes_received),
+      networkTxBytes: String(raw.network.eth0.counters.bytes_sent),
+      processCount: raw.processes,
+    });
+    expect(Number(metrics.memoryUsageBytes)).toBeGreaterThan(0);
+  });
+
+  test('sums every interface but lo, truncates CPU seconds', () => {
+    const state = v.parse(InstanceStateSchema, {
+      status: 'Running',
+      cpu: { usage: 12_999_999_999 },
+      memory: { usage: 5, usage_peak: 7 },
+      disk: {},
+      network: {
+        lo: { addresses: [], counters: { bytes_received: 1000, bytes_sent: 1000 } },
+        eth0: { addresses: [], counters: { bytes_received: 10, bytes_sent: 20 } },
+        docker0: { addresses: [], counters: { bytes_received: 1, bytes_sent: 2 } },
+      },
+      processes: -1,
+    });
+    expect(toWireMetrics('x', state)).toMatchObject({
+      cpuUsageSeconds: '12',
+      diskUsageBytes: '0',
+      networkRxBytes: '11',
+      networkTxBytes: '22',
+      processCount: 0,
+    });
+  });
+
+  test('a stopped instance (network null) has zero metrics', async () => {
+    const stopped = await instance('instance-stopped');
+    expect(stopped.state).toBeTruthy();
+    const metrics = toWireMetrics(stopped.name, stopped.state as NonNullable<Instance['state']>);
+    expect(metrics.memoryUsageBytes).toBe('0');
+    expect(metrics.networkRxBytes).toBe('0');
+  });
+});
+
+describe('instances we list', () => {
+  test('containers named <user>-container only', () => {
+    expect(isOurs({ name: 'alice-container', type: 'container' })).toBe(true);
+    expect(isOurs({ name: 'alice-container', type: 'virtual-machine' })).toBe(false);
+    expect(isOurs({ name: 'build-runner', type: 'container' })).toBe(false);
+  });
+
+  test('eth0 is preferred; docker0 and lo never count', () => {
+    const iface = (address: string) => ({
+      addresses: [{ family: 'inet', address, scope: 'global' }],
+      counters: { bytes_received: 0, bytes_sent: 0 },
+      hwaddr: '',
+    });
+    expect(primaryAddress({ docker0: iface('172.17.0.1'), eth1: iface('10.1.0.2') })).toEqual({
+      iface: 'eth1',
+      address: '10.1.0.2',
+    });
+    expect(primaryAddress({ eth1: iface('10.1.0.2'), eth0: iface('10.98.0.5') })?.address).toBe(
+      '10.98.0.5',
+    );
+  });
+});
+
+describe('imageSource', () => {
+  const local = new Set(['debian/12', 'busybox']);
+  const remote = (alias: string, server: string) => ({
+    type: 'image',
+    alias,
+    mode: 'pull',
+    server,
+    protocol: 'simplestreams',
+  });
+
+  test.each([
+    ['images:ubuntu/24.04', remote('ubuntu/24.04', 'https://images.linuxcontainers.org')],
+    ['ubuntu:24.04', remote('24.04', 'https://cloud-images.ubuntu.com/releases')],
+    ['ubuntu-daily:noble', remote('noble', 'https://cloud-images.ubuntu.com/daily')],
+    ['alpine/3.20', remote('alpine/3.20', 'https://images.linuxcontainers.org')],
+    ['debian/12', { type: 'image', alias: 'debian/12' }],
+    ['busybox', { type: 'image', alias: 'busybox' }],
+    ['my-golden', { type: 'image', alias: 'my-golden' }],
+    ['other:thing', { type: 'image', alias: 'other:thing' }],
+  ])('%p', (image, source) => {
+    expect(imageSource(image, local)).toEqual(source as ReturnType<typeof imageSource>);
+  });
+});

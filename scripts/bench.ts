@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SignJWT } from 'jose';
 import { startFakeDaemon } from '../test/support/fake-daemon.ts';
+import { benchIncus } from './bench-incus.ts';
 
 const ROOT = resolve(import.meta.dir, '..');
 const BINARY = join(ROOT, 'dist/mcp-server');
@@ -273,6 +274,8 @@ const fake = startFakeDaemon({ generation: 'head', token, containers: [{ usernam
 
 await fake.stop();
 rmSync(work, { recursive: true, force: true });
+
+if (process.env.BENCH_INCUS !== '0') await benchIncus(report);
 
 /** The upstream v0.3 MCP server's list format (CONTAINARIUM-API.md §4.6), for comparison. */
 function upstreamListText(body: {

@@ -1,0 +1,69 @@
+# Thin wrappers around the bun scripts, so the commands in the docs work as written.
+# The work happens in scripts/build.ts and scripts/bundle.ts; see `bun scripts/build.ts --help`.
+
+BUN ?= bun
+DIST ?= dist
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+.PHONY: build build-all bundle test bench clean \
+	build-mcp build-mcp-linux build-mcp-all install-mcp \
+	build-containarium build-containarium-linux build-containarium-all install-containarium
+
+# Both binaries for this machine: dist/mcp-server and dist/containarium.
+build:
+	$(BUN) scripts/build.ts --dist $(DIST)
+
+# Both binaries for every release target, packed, with dist/SHA256SUMS.
+build-all:
+	$(BUN) scripts/build.ts --dist $(DIST) --target all --archive
+
+# dist/containarium.mcpb for Claude Desktop, and dist/server.json for the MCP registry.
+bundle:
+	$(BUN) scripts/bundle.ts --dist $(DIST)
+
+test:
+	$(BUN) test
+
+bench:
+	$(BUN) run bench
+
+clean:
+	rm -rf $(DIST)
+
+# ---- mcp-server ----------------------------------------------------------------------------------
+
+build-mcp:
+	$(BUN) scripts/build.ts --dist $(DIST) --bin mcp-server
+
+build-mcp-linux:
+	$(BUN) scripts/build.ts --dist $(DIST) --bin mcp-server --target linux-x64,linux-arm64
+
+build-mcp-all:
+	$(BUN) scripts/build.ts --dist $(DIST) --bin mcp-server --target all --archive
+
+# Builds only if there is no binary yet, so `sudo make install-mcp` after `make build-mcp` needs no bun.
+$(DIST)/mcp-server:
+	$(BUN) scripts/build.ts --dist $(DIST) --bin mcp-server
+
+install-mcp: $(DIST)/mcp-server
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(DIST)/mcp-server $(DESTDIR)$(PREFIX)/bin/mcp-server
+
+# ---- containarium --------------------------------------------------------------------------------
+
+build-containarium:
+	$(BUN) scripts/build.ts --dist $(DIST) --bin containarium
+
+build-containarium-linux:
+	$(BUN) scripts/build.ts --dist $(DIST) --bin containarium --target linux-x64,linux-arm64
+
+build-containarium-all:
+	$(BUN) scripts/build.ts --dist $(DIST) --bin containarium --target all --archive
+
+$(DIST)/containarium:
+	$(BUN) scripts/build.ts --dist $(DIST) --bin containarium
+
+install-containarium: $(DIST)/containarium
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(DIST)/containarium $(DESTDIR)$(PREFIX)/bin/containarium

@@ -1,0 +1,214 @@
+// The release tooling: a compiled binary ignores the user's .env and bunfig.toml, archives are
+// reproducible and keep modes, SHA256SUMS verifies, and the MCP bundle's manifest runs the right binary.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { chmodSync, existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pkg from '../../package.json' with { type: 'json' };
+import { tarGz, zip } from '../../scripts/archive.ts';
+import {
+  BINARIES,
+  compile,
+  pack,
+  parseTargets,
+  RELEASE_TARGETS,
+  writeChecksums,
+} from '../../scripts/build.ts';
+import {
+  BUNDLE_TARGETS,
+  bundledBinary,
+  LAUNCHER,
+  manifest,
+  serverJson,
+} from '../../scripts/bundle.ts';
+import { TOOLS } from '../../src/mcp/tools/index.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'containarium-build-test-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const run = (cmd: string[], cwd: string, env: Record<string, string> = {}) => {
+  const proc = Bun.spawnSync(cmd, { cwd, env: { PATH: process.env.PATH ?? '', ...env } });
+  return { code: proc.exitCode, stdout: proc.stdout.toString(), stderr: proc.stderr.toString() };
+};
+
+describe('compiled mcp-server', () => {
+  const binary = join(tmp, 'mcp-server');
+  beforeAll(async () => {
+    await compile({ bin: 'mcp-server', outfile: binary });
+  }, 60_000);
+
+  test('prints the version from any directory', () => {
+    const result = run([binary, '--version'], tmpdir());
+    expect(result).toMatchObject({ code: 0, stdout: `mcp-server ${pkg.version}\n` });
+  });
+
+  test("reads neither .env nor bunfig.toml from the user's folder", () => {
+    // A project folder whose .env would configure the server and whose bunfig.toml would run a
+    // preload. A default `bun build --compile` binary reads both; ours must read neither.
+    const project = mkdtempSync(join(tmp, 'project-'));
+    const marker = join(project, 'preload-ran');
+    writeFileSync(
+      join(project, '.env'),
+      'CONTAINARIUM_SERVER_URL=http://127.0.0.1:9\nCONTAINARIUM_JWT_TOKEN=from-dotenv\n',
+    );
+    writeFileSync(join(project, 'bunfig.toml'), 'preload = ["./preload.ts"]\n');
+    writeFileSync(
+      join(project, 'preload.ts'),
+      `require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'ran');\n`,
+    );
+    const result = run([binary], project, { HOME: project });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('CONTAINARIUM_SERVER_URL environment variable is required');
+    expect(existsSync(marker)).toBe(false);
+  });
+});
+
+describe('targets', () => {
+  test('accepts names with or without the bun- prefix, and all', () => {
+    expect(parseTargets('linux-x64,bun-darwin-arm64')).toEqual([
+      'bun-linux-x64',
+      'bun-darwin-arm64',
+    ]);
+    expect(parseTargets('all')).toEqual([...RELEASE_TARGETS]);
+    expect(parseTargets('native')).toBe('native');
+    expect(() => parseTargets('linux-386')).toThrow('unknown target "linux-386"');
+  });
+
+  test('every binary has an entry module', () => {
+    const root = resolve(import.meta.dir, '../..');
+    for (const entry of Object.values(BINARIES)) expect(existsSync(join(root, entry))).toBe(true);
+  });
+});
+
+describe('archives', () => {
+  const fake = join(tmp, 'fake-binary');
+  beforeAll(() => {
+    writeFileSync(fake, '#!/bin/sh\necho fake binary "$@"\n');
+    chmodSync(fake, 0o600);
+  });
+
+  test('a .tar.gz holds the executable under its plain name, owned by 0, and is reproducible', async () => {
+    const dist = mkdtempSync(join(tmp, 'dist-'));
+    const first = await pack(fake, 'mcp-server', 'bun-linux-x64', dist);
+    expect(first).toBe(join(dist, 'mcp-server-linux-x64.tar.gz'));
+    const bytes = await Bun.file(first).bytes();
+    utimesSync(fake, 1, 1); // the binary's own time must not leak into the archive
+    await pack(fake, 'mcp-server', 'bun-linux-x64', dist);
+    expect(await Bun.file(first).bytes()).toEqual(bytes);
+
+    const listing = run(['tar', '-tvzf', first], dist).stdout;
+    expect(listing).toMatch(/^-rwxr-xr-x 0\/0 .* mcp-server$/m);
+    expect(listing).toMatch(/^-rw-r--r-- 0\/0 .* README\.md$/m);
+    const out = mkdtempSync(join(tmp, 'x-'));
+    expect(run(['tar', '-xzf', first, '-C', out], dist).code).toBe(0);
+    expect(run([join(out, 'mcp-server'), 'ok'], out).stdout).toBe('fake binary ok\n');
+  });
+
+  test('a Windows .zip holds name.exe and passes unzip -t', async () => {
+    const dist = mkdtempSync(join(tmp, 'dist-'));
+    const archive = await pack(fake, 'containarium', 'bun-windows-x64', dist);
+    expect(archive).toBe(join(dist, 'containarium-windows-x64.zip'));
+    expect(run(['unzip', '-t', archive], dist).code).toBe(0);
+    const listing = run(['unzip', '-Z', archive], dist).stdout;
+    expect(listing).toMatch(/^-rwxr-xr-x .* containarium\.exe$/m);
+    expect(run(['unzip', '-p', archive, 'containarium.exe'], dist).stdout).toBe(
+      await Bun.file(fake).text(),
+    );
+  });
+
+  test('zip and tar.gz depend only on their inputs and time', () => {
+    const entries = [
+      { name: 'b', data: new TextEncoder().encode('second'), mode: 0o644 },
+      { name: 'a', data: new TextEncoder().encode('first'), mode: 0o755 },
+    ];
+    expect(zip(entries, 1_700_000_000)).toEqual(zip([...entries].reverse(), 1_700_000_000));
+    expect(tarGz(entries, 1_700_000_000)).toEqual(tarGz([...entries].reverse(), 1_700_000_000));
+    expect(zip(entries, 1_700_000_000)).not.toEqual(zip(entries, 1_800_000_000));
+  });
+
+  test('SHA256SUMS lists every release asset and sha256sum -c accepts it', async () => {
+    const dist = mkdtempSync(join(tmp, 'dist-'));
+    await pack(fake, 'mcp-server', 'bun-darwin-arm64', dist);
+    await pack(fake, 'mcp-server', 'bun-windows-x64', dist);
+    writeFileSync(join(dist, 'containarium.mcpb'), 'bundle');
+    writeFileSync(join(dist, 'mcp-server-darwin-arm64'), 'not an asset');
+    await writeChecksums(dist);
+    const sums = await Bun.file(join(dist, 'SHA256SUMS')).text();
+    expect(
+      sums
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => line.split('  ')[1]),
+    ).toEqual([
+      'containarium.mcpb',
+      'mcp-server-darwin-arm64.tar.gz',
+      'mcp-server-windows-x64.zip',
+    ]);
+    expect(run(['sha256sum', '-c', 'SHA256SUMS'], dist).code).toBe(0);
+    writeFileSync(join(dist, 'containarium.mcpb'), 'tampered');
+    expect(run(['sha256sum', '-c', '--quiet', 'SHA256SUMS'], dist).code).not.toBe(0);
+  });
+});
+
+describe('MCP bundle', () => {
+  const m = manifest(BUNDLE_TARGETS);
+
+  test('declares the eight tools of the registry', () => {
+    expect(m.tools.map((t) => t.name)).toEqual(TOOLS.map((t) => t.name));
+    expect(m.tools).toHaveLength(8);
+    expect(m.version).toBe(pkg.version);
+  });
+
+  test('maps the server URL and the sensitive token into the environment', () => {
+    expect(m.server.type).toBe('binary');
+    expect(m.server.mcp_config.env).toEqual({
+      CONTAINARIUM_SERVER_URL: `\${user_config.server_url}`,
+      CONTAINARIUM_JWT_TOKEN: `\${user_config.jwt_token}`,
+      CONTAINARIUM_DEBUG: `\${user_config.debug}`,
+    });
+    expect(m.user_config.server_url).toMatchObject({ type: 'string', required: true });
+    expect(m.user_config.jwt_token).toMatchObject({
+      type: 'string',
+      required: true,
+      sensitive: true,
+    });
+    expect(m.compatibility.platforms).toEqual(['darwin', 'win32', 'linux']);
+  });
+
+  test('on Windows runs the bundled .exe', () => {
+    expect(m.server.mcp_config.platform_overrides?.win32.command).toBe(
+      `\${__dirname}\${/}server\${/}mcp-server-windows-x64.exe`,
+    );
+    expect(bundledBinary('bun-windows-x64')).toBe('server/mcp-server-windows-x64.exe');
+  });
+
+  test("elsewhere the launcher execs the binary for this machine's OS and CPU", () => {
+    const dir = mkdtempSync(join(tmp, 'bundle-'));
+    writeFileSync(join(dir, 'mcp-server'), LAUNCHER);
+    const os = process.platform === 'darwin' ? 'darwin' : 'linux';
+    const arch = process.arch === 'arm64' ? 'arm64' : 'x64';
+    const missing = run(['/bin/sh', join(dir, 'mcp-server'), '--version'], dir);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`this bundle has no binary for ${os}-${arch}`);
+
+    // Unpackers may drop the mode bits: the launcher restores them.
+    writeFileSync(join(dir, `mcp-server-${os}-${arch}`), '#!/bin/sh\necho "picked $*"\n');
+    chmodSync(join(dir, `mcp-server-${os}-${arch}`), 0o644);
+    const picked = run(['/bin/sh', join(dir, 'mcp-server'), '--version'], dir);
+    expect(picked).toMatchObject({ code: 0, stdout: 'picked --version\n' });
+  });
+
+  test('server.json points at this version of the bundle and carries its sha256', () => {
+    const sha = 'ab'.repeat(32);
+    const server = serverJson(sha);
+    expect(server.version).toBe(pkg.version);
+    expect(server.packages[0]).toMatchObject({
+      registryType: 'mcpb',
+      identifier: `https://github.com/containarium/containarium-mcp/releases/download/v${pkg.version}/containarium.mcpb`,
+      fileSha256: sha,
+    });
+    expect(server.description.length).toBeLessThanOrEqual(100);
+    expect(serverJson(sha, 'someone/fork').name).toBe('io.github.someone/fork');
+    expect(() => serverJson('not-a-sha')).toThrow();
+  });
+});

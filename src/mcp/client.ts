@@ -43,10 +43,13 @@ export function createClient(config: Config, options: { fetch?: typeof fetch } =
     prefix: config.serverUrl,
     headers: { 'user-agent': `containarium-mcp/${VERSION}` },
     // GETs are safe to repeat; anything that changes state is never retried behind the user's back.
+    // Not 429: the daemon sends it to lock out bad tokens, and waiting it out helps nobody.
+    // A server's Retry-After counts only up to 2 s, so a tool call never stalls for a minute.
     retry: {
       limit: 2,
       methods: ['get'],
-      statusCodes: [408, 429, 502, 503, 504],
+      statusCodes: [408, 502, 503, 504],
+      maxRetryAfter: 2000,
       backoffLimit: 2000,
     },
     hooks: {

@@ -293,13 +293,14 @@ describe('API errors', () => {
     expect(t.fake.requests.length).toBe(1);
   });
 
-  test('429 says to fix the token and wait', async () => {
+  test('429 says to fix the token and wait, at once whatever Retry-After says', async () => {
     await using t = await setup('head');
     t.fake.fail(
       'listContainers',
       {
         status: 429,
         contentType: 'text/plain; charset=utf-8',
+        headers: { 'retry-after': '60' },
         body: '{"error": "too many failed authentication attempts; try again later", "code": 429}\n',
       },
       3,
@@ -307,6 +308,7 @@ describe('API errors', () => {
     const result = await t.mcp.call('list_containers');
     expect(result.isError).toBe(true);
     expect(result.text).toContain('after repeated failed logins (429)');
+    expect(t.fake.requests.length).toBe(1);
   });
 
   test('reads are retried after a passing failure; changes are not', async () => {

@@ -1,0 +1,533 @@
+// The whole stack on real Incus: a real MCP client → compiled dist/mcp-server over stdio → compiled
+// dist/containarium daemon → Incus → LXC containers. What happened is checked in Incus itself.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CONTAINARIUM,
+  connectMcp,
+  type Daemon,
+  generateToken,
+  MCP_SERVER,
+  type Mcp,
+  startDaemon,
+  stopAll,
+  type ToolResult,
+} from './harness.ts';
+import { exec, INCUS_SOCKET, incus, instance, ipv4, readFile, removeInstance } from './incus.ts';
+
+// ---- Prerequisites: skipped with a reason on a laptop, a hard failure in CI ----------------------
+
+const ci = process.env.CI === 'true' || process.env.CI === '1';
+const missing = [
+  existsSync(INCUS_SOCKET)
+    ? undefined
+    : `no Incus socket at ${INCUS_SOCKET} (run scripts/incus-setup.sh as root)`,
+  existsSync(MCP_SERVER) ? undefined : `no ${MCP_SERVER} (run bun run build)`,
+  existsSync(CONTAINARIUM) ? undefined : `no ${CONTAINARIUM} (run bun run build)`,
+].filter((reason): reason is string => reason !== undefined);
+if (missing.length > 0) {
+  if (ci) throw new Error(`stack.test.ts cannot run in CI: ${missing.join('; ')}`);
+  console.warn(`stack.test.ts: SKIPPED — ${missing.join('; ')}. With CI=true this fails instead.`);
+}
+
+// ---- Run-wide names and state ---------------------------------------------------------------------
+
+const run = Array.from(crypto.getRandomValues(new Uint8Array(4)), (b) =>
+  'abcdefghijklmnopqrstuvwxyz0123456789'.charAt(b % 36),
+).join('');
+/** Every username this run may create, so afterAll removes its container whatever happened. */
+const usernames = new Set<string>();
+const user = (suffix = '') => {
+  const name = `e2e${run}${suffix}`;
+  usernames.add(name);
+  return name;
+};
+const containerOf = (username: string) => `${username}-container`;
+
+// Made in beforeAll, so a skipped run leaves nothing behind.
+let tmp = '';
+let secretFile = '';
+let otherSecretFile = '';
+const randomSecret = () =>
+  Buffer.from(crypto.getRandomValues(new Uint8Array(48))).toString('base64');
+
+/** A real ed25519 key from ssh-keygen when it exists, else a fixed valid one. */
+function makeSshKey(): string {
+  if (Bun.which('ssh-keygen')) {
+    const file = join(tmp, 'key');
+    const made = Bun.spawnSync([
+      'ssh-keygen',
+      '-q',
+      '-t',
+      'ed25519',
+      '-N',
+      '',
+      '-f',
+      file,
+      '-C',
+      'e2e@test',
+    ]);
+    if (made.exitCode === 0) return readFileSync(`${file}.pub`, 'utf8').trim();
+  }
+  return 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGk3l2mWv8pH7m0nQK3fWb0dRZL7d0u9V9WJ6e2JX3s8 e2e@test';
+}
+
+/** The structured part of a successful tool result (fails the test with the text otherwise). */
+function ok<T = Record<string, unknown>>(result: ToolResult): T {
+  if (result.isError) throw new Error(`tool failed: ${result.text}`);
+  expect(result.structuredContent).toBeDefined();
+  return result.structuredContent as T;
+}
+
+type Container = {
+  name: string;
+  username: string;
+  state: string;
+  cpu: string;
+  memory: string;
+  disk: string;
+  ipAddress: string;
+  image: string;
+  dockerEnabled: boolean | null;
+  sshKeys: string[];
+  labels: Record<string, string>;
+};
+type Metrics = {
+  name: string;
+  memoryBytes: number;
+  processes: number;
+  diskBytes: number;
+  memoryLimitBytes: number | null;
+  diskLimitBytes: number | null;
+};
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
+  let daemon: Daemon;
+  let admin: Mcp;
+  let sshKey: string;
+
+  beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'containarium-e2e-'));
+    secretFile = join(tmp, 'jwt.secret');
+    otherSecretFile = join(tmp, 'other.secret');
+    writeFileSync(secretFile, `${randomSecret()}\n`, { mode: 0o600 });
+    writeFileSync(otherSecretFile, `${randomSecret()}\n`, { mode: 0o600 });
+    sshKey = makeSshKey();
+    daemon = await startDaemon({ secretFile });
+    admin = await connectMcp(
+      daemon.url,
+      generateToken({ username: 'e2e-admin', roles: 'admin', secretFile }),
+    );
+  }, 30_000);
+
+  afterAll(async () => {
+    await stopAll();
+    // Straight through Incus, so cleanup works even when the daemon is what broke.
+    const problems = (
+      await Promise.all([...usernames].map((name) => removeInstance(containerOf(name))))
+    ).filter(Boolean);
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    if (problems.length > 0) throw new Error(`cleanup: ${problems.join('; ')}`);
+  }, 120_000);
+
+  /** On failure, the daemon's own account of what happened. */
+  const context = (d: Daemon = daemon) => `\n--- daemon stderr ---\n${d.log().slice(-4000)}`;
+
+  describe('a debian/12 container through its whole life', () => {
+    const alice = user();
+    const name = containerOf(alice);
+    let ip = '';
+
+    test('create_container makes it with the limits, the key and openssh, running with an address', async () => {
+      const result = await admin.call(
+        'create_container',
+        {
+          username: alice,
+          cpu: 1,
+          memory: '256MB',
+          disk: '2GB',
+          ssh_keys: [sshKey],
+          image: 'debian/12',
+          enable_docker: false,
+        },
+        330_000,
+      );
+      if (result.isError) throw new Error(`${result.text}${context()}`);
+      const created = ok<{ container: Container; sshCommand: string; message: string }>(result);
+      expect(result.text).toContain(`Created ${name} for ${alice}: running.`);
+      expect(result.text).toContain('1 core, 256 MB memory, 2 GB disk');
+      expect(created.container).toMatchObject({
+        name,
+        username: alice,
+        state: 'running',
+        cpu: '1',
+        memory: '256MB',
+        disk: '2GB',
+        image: 'debian/12',
+        dockerEnabled: false,
+        sshKeys: [sshKey],
+      });
+      ip = created.container.ipAddress;
+      expect(ip).toMatch(IPV4);
+      expect(result.text).toContain(`IP: ${ip}`);
+      expect(created.sshCommand).toBe(`ssh ${alice}@${ip}`);
+      // The address is the one Incus reports for eth0.
+      expect(await ipv4(name)).toBe(ip);
+    }, 330_000);
+
+    test('Incus holds the limits, autostart and no nesting', async () => {
+      const found = await instance(name);
+      expect(found.status).toBe(200);
+      const { config, expanded_devices: devices } = found.metadata;
+      expect(found.metadata.status).toBe('Running');
+      expect(config['limits.cpu']).toBe('1');
+      expect(config['limits.memory']).toBe('256MB');
+      expect(devices.root?.size).toBe('2GB');
+      expect(devices.root?.path).toBe('/');
+      expect(config['boot.autostart']).toBe('true');
+      expect(config['security.nesting']).not.toBe('true');
+    }, 30_000);
+
+    test('inside: the user exists, sshd is installed, authorized_keys is exactly the key, 600, owned by the user', async () => {
+      const id = await exec(name, ['id', '-u', alice]);
+      expect(id.exitCode).toBe(0);
+      const uid = Number(id.stdout.trim());
+      expect(uid).toBeGreaterThan(0);
+      const gid = Number((await exec(name, ['id', '-g', alice])).stdout.trim());
+      expect((await exec(name, ['id', alice])).stdout).toContain(`(${alice})`);
+
+      expect((await exec(name, ['test', '-x', '/usr/sbin/sshd'])).exitCode).toBe(0);
+
+      const keys = await readFile(name, `/home/${alice}/.ssh/authorized_keys`);
+      expect(keys.content).toBe(`${sshKey}\n`);
+      expect(keys.uid).toBe(uid);
+      expect(keys.gid).toBe(gid);
+      expect(keys.mode & 0o777).toBe(0o600);
+      const dir = await exec(name, ['stat', '-c', '%u %a', `/home/${alice}/.ssh`]);
+      expect(dir.stdout.trim()).toBe(`${uid} 700`);
+    }, 60_000);
+
+    test('list_containers shows it running with its address', async () => {
+      const result = await admin.call('list_containers');
+      const { containers, totalCount } = ok<{ containers: Container[]; totalCount: number }>(
+        result,
+      );
+      expect(totalCount).toBe(containers.length);
+      const mine = containers.find((c) => c.name === name);
+      expect(mine).toMatchObject({ username: alice, state: 'running', ipAddress: ip, cpu: '1' });
+      const row = result.text.split('\n').find((line) => line.startsWith(name));
+      expect(row).toContain('running');
+      expect(row).toContain(ip);
+    }, 60_000);
+
+    test('get_container shows the limits and real usage', async () => {
+      const result = await admin.call('get_container', { username: alice });
+      const { container, metrics } = ok<{ container: Container; metrics: Metrics | null }>(result);
+      expect(container).toMatchObject({
+        name,
+        state: 'running',
+        cpu: '1',
+        memory: '256MB',
+        disk: '2GB',
+        ipAddress: ip,
+        image: 'debian/12',
+        dockerEnabled: false,
+        sshKeys: [sshKey],
+      });
+      expect(metrics).not.toBeNull();
+      expect(metrics?.memoryBytes).toBeGreaterThan(0);
+      expect(metrics?.processes).toBeGreaterThan(0);
+      expect(metrics?.memoryLimitBytes).toBe(256_000_000);
+      expect(result.text).toContain('Usage: CPU time');
+      expect(result.text).toContain('Docker: disabled');
+    }, 60_000);
+
+    test('get_metrics reports real figures, for everyone and for the user', async () => {
+      const all = ok<{ metrics: Metrics[] }>(await admin.call('get_metrics'));
+      const mine = all.metrics.find((m) => m.name === name);
+      expect(mine?.memoryBytes).toBeGreaterThan(0);
+      expect(mine?.processes).toBeGreaterThan(0);
+
+      const result = await admin.call('get_metrics', { username: alice });
+      const { metrics } = ok<{ metrics: Metrics[] }>(result);
+      expect(metrics).toHaveLength(1);
+      expect(metrics[0]).toMatchObject({
+        name,
+        memoryLimitBytes: 256_000_000,
+        diskLimitBytes: 2_000_000_000,
+      });
+      expect(metrics[0]?.memoryBytes).toBeGreaterThan(0);
+      expect(metrics[0]?.processes).toBeGreaterThan(0);
+      expect(metrics[0]?.diskBytes).toBeGreaterThan(0);
+      expect(result.text).toContain('Usage of 1 container');
+      expect(result.text).toContain(name);
+    }, 60_000);
+
+    test('get_system_info counts it and reports the Incus version', async () => {
+      const result = await admin.call('get_system_info');
+      const { info } = ok<{
+        info: { incusVersion: string; containersRunning: number; containersTotal: number };
+      }>(result);
+      const server = await incus<{ environment: { server_version: string } }>('GET', '/1.0');
+      expect(info.incusVersion).toBe(server.metadata.environment.server_version);
+      expect(info.containersRunning).toBeGreaterThanOrEqual(1);
+      expect(info.containersTotal).toBeGreaterThanOrEqual(info.containersRunning);
+      expect(result.text).toContain(`Incus ${info.incusVersion}`);
+    }, 30_000);
+
+    test('stop_container stops it, start_container starts it again', async () => {
+      const stopped = await admin.call('stop_container', { username: alice }, 120_000);
+      if (stopped.isError) throw new Error(`${stopped.text}${context()}`);
+      expect(ok<{ container: Container }>(stopped).container.state).toBe('stopped');
+      expect(stopped.text).toBe(`Stopped the container for ${alice}: stopped.`);
+      expect((await instance(name)).metadata.status).toBe('Stopped');
+
+      const started = await admin.call('start_container', { username: alice }, 120_000);
+      if (started.isError) throw new Error(`${started.text}${context()}`);
+      expect(ok<{ container: Container }>(started).container.state).toBe('running');
+      expect(started.text).toStartWith(`Started the container for ${alice}: running`);
+      expect((await instance(name)).metadata.status).toBe('Running');
+    }, 150_000);
+
+    test('delete_container with force removes it from Incus and from the list', async () => {
+      const result = await admin.call(
+        'delete_container',
+        { username: alice, force: true },
+        120_000,
+      );
+      if (result.isError) throw new Error(`${result.text}${context()}`);
+      expect(ok<{ containerName: string }>(result).containerName).toBe(name);
+      expect(result.text).toBe(`Deleted ${name} (user ${alice}).`);
+      expect((await instance(name)).status).toBe(404);
+
+      const list = ok<{ containers: Container[] }>(await admin.call('list_containers'));
+      expect(list.containers.map((c) => c.name)).not.toContain(name);
+      const gone = await admin.call('get_container', { username: alice });
+      expect(gone.isError).toBe(true);
+      expect(gone.text).toContain(`No container exists for user ${alice}`);
+    }, 150_000);
+  });
+
+  describe('a token without the admin role', () => {
+    const owner = user('-a');
+    const other = user('-b');
+    const stranger = user('-c');
+    let mine: Mcp;
+
+    beforeAll(async () => {
+      // busybox keeps this cheap: no apt, so the daemon makes the container without packages.
+      for (const username of [owner, other]) {
+        const made = await admin.call('create_container', {
+          username,
+          cpu: 1,
+          memory: '128MB',
+          disk: '1GB',
+          image: 'busybox',
+          enable_docker: false,
+        });
+        if (made.isError) throw new Error(`${made.text}${context()}`);
+        expect(made.text).toContain(`Created ${containerOf(username)} for ${username}: running.`);
+      }
+      mine = await connectMcp(
+        daemon.url,
+        generateToken({ username: owner, roles: 'user', secretFile }),
+      );
+    }, 90_000);
+
+    const refused = (result: ToolResult) => {
+      expect(result.isError).toBe(true);
+      expect(result.text).toContain('is not allowed to');
+      expect(result.text).toContain('(403:');
+      expect(result.text).toContain('admin role');
+    };
+
+    test('sees only its own container in list and metrics', async () => {
+      const list = ok<{ containers: Container[] }>(await mine.call('list_containers'));
+      expect(list.containers.map((c) => c.name)).toEqual([containerOf(owner)]);
+      // The admin sees both, so the narrowing is the role's doing.
+      const everything = ok<{ containers: Container[] }>(await admin.call('list_containers'));
+      expect(everything.containers.map((c) => c.name)).toContain(containerOf(other));
+
+      const metrics = ok<{ metrics: Metrics[] }>(await mine.call('get_metrics'));
+      expect(metrics.metrics.map((m) => m.name)).toEqual([containerOf(owner)]);
+      expect(metrics.metrics[0]?.memoryBytes).toBeGreaterThan(0);
+
+      const own = ok<{ container: Container }>(
+        await mine.call('get_container', { username: owner }),
+      );
+      expect(own.container).toMatchObject({ name: containerOf(owner), state: 'running' });
+    }, 60_000);
+
+    test("gets 403 on another user's container, and changes nothing", async () => {
+      refused(await mine.call('get_container', { username: other }));
+      refused(await mine.call('get_metrics', { username: other }));
+      refused(await mine.call('stop_container', { username: other, force: true }));
+      refused(await mine.call('delete_container', { username: other, force: true }));
+      expect((await instance(containerOf(other))).metadata.status).toBe('Running');
+
+      refused(
+        await mine.call('create_container', {
+          username: stranger,
+          cpu: 1,
+          memory: '128MB',
+          disk: '1GB',
+          image: 'busybox',
+          enable_docker: false,
+        }),
+      );
+      expect((await instance(containerOf(stranger))).status).toBe(404);
+    }, 60_000);
+
+    test('is refused system info', async () => {
+      const result = await mine.call('get_system_info');
+      refused(result);
+      expect(result.text).toContain('get system information');
+    }, 30_000);
+  });
+
+  describe('a token signed with another secret', () => {
+    test('gets the 401 sentence from every tool, then 429 once it keeps trying', async () => {
+      // Its own daemon: the failures lock out 127.0.0.1 there, which must not hit the other tests.
+      const guarded = await startDaemon({ secretFile });
+      const forged = await connectMcp(
+        guarded.url,
+        generateToken({ username: 'e2e-admin', roles: 'admin', secretFile: otherSecretFile }),
+      );
+      const nobody = user('-x');
+      const calls: [string, Record<string, unknown>][] = [
+        ['create_container', { username: nobody, image: 'busybox', enable_docker: false }],
+        ['list_containers', {}],
+        ['get_container', { username: nobody }],
+        ['delete_container', { username: nobody, force: true }],
+        ['start_container', { username: nobody }],
+        ['stop_container', { username: nobody }],
+        ['get_metrics', {}],
+        ['get_system_info', {}],
+      ];
+      for (const [tool, args] of calls) {
+        const result = await forged.call(tool, args);
+        expect(result.isError, tool).toBe(true);
+        expect(result.text, tool).toContain(
+          'The daemon rejected the API token (401: invalid token)',
+        );
+      }
+      expect((await instance(containerOf(nobody))).status).toBe(404);
+      expect(guarded.log()).toContain('auth: refused 127.0.0.1');
+
+      // Ten failures within a minute lock the address out. Probed with start_container, a POST:
+      // mcp-server retries GETs on 429 after the daemon's Retry-After (60 s), which would stall.
+      let locked: ToolResult | undefined;
+      for (let attempt = 0; attempt < 12 && !locked; attempt++) {
+        const result = await forged.call('start_container', { username: nobody });
+        if (result.text.includes('(429)')) locked = result;
+        else expect(result.text).toContain('rejected the API token');
+      }
+      expect(locked?.isError).toBe(true);
+      expect(locked?.text).toContain('refusing requests from this address');
+      await forged.close();
+      expect(await guarded.stop()).toBe(0);
+    }, 90_000);
+  });
+
+  describe('a daemon whose Incus is down', () => {
+    test('answers 503 and mcp-server says the backend is unreachable', async () => {
+      // Stopping the machine's real Incus would disturb everyone else using it, so this daemon is
+      // pointed at a socket that does not exist: to the daemon that is exactly "Incus is down".
+      const deadSocket = join(tmp, 'none.sock');
+      const down = await startDaemon({ secretFile, incusSocket: deadSocket });
+      const mcp = await connectMcp(
+        down.url,
+        generateToken({ username: 'e2e-admin', roles: 'admin', secretFile }),
+      );
+      const nobody = user('-y');
+      const calls: [string, Record<string, unknown>][] = [
+        ['create_container', { username: nobody, image: 'busybox', enable_docker: false }],
+        ['list_containers', {}],
+        ['get_container', { username: nobody }],
+        ['delete_container', { username: nobody, force: true }],
+        ['start_container', { username: nobody }],
+        ['stop_container', { username: nobody }],
+        ['get_metrics', {}],
+        ['get_system_info', {}],
+      ];
+      for (const [tool, args] of calls) {
+        const result = await mcp.call(tool, args);
+        expect(result.isError, tool).toBe(true);
+        expect(result.text, tool).toContain('could not reach its container backend');
+        expect(result.text, tool).toContain('(503:');
+        expect(result.text, tool).toContain('Incus');
+      }
+      // The daemon says so at startup too, naming the socket.
+      expect(down.log()).toContain(`Incus does not answer at ${deadSocket}`);
+      await mcp.close();
+      expect(await down.stop()).toBe(0);
+    }, 90_000);
+  });
+
+  describe('a daemon restarted midway', () => {
+    test('loses nothing: limits, keys, labels, image and the docker flag come back from Incus', async () => {
+      let first = await startDaemon({ secretFile });
+      const token = generateToken({ username: 'e2e-admin', roles: 'admin', secretFile });
+      const mcp = await connectMcp(first.url, token);
+      const bob = user('-r');
+      // Labels have no create_container argument, so this one container is made over REST directly.
+      const response = await fetch(`${first.url}/v1/containers`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          username: bob,
+          resources: { cpu: '1', memory: '128MB', disk: '1GB' },
+          sshKeys: [sshKey],
+          labels: { team: 'e2e', run },
+          image: 'busybox',
+          enableDocker: true,
+        }),
+      });
+      if (response.status !== 200) {
+        throw new Error(`create: ${response.status} ${await response.text()}${context(first)}`);
+      }
+
+      const before = ok<{ container: Container }>(
+        await mcp.call('get_container', { username: bob }),
+      );
+      expect(before.container).toMatchObject({
+        cpu: '1',
+        memory: '128MB',
+        disk: '1GB',
+        sshKeys: [sshKey],
+        labels: { team: 'e2e', run },
+        image: 'busybox',
+        dockerEnabled: true,
+      });
+      expect((await instance(containerOf(bob))).metadata.config['security.nesting']).toBe('true');
+
+      expect(await first.stop('SIGTERM')).toBe(0);
+      expect(first.log()).toContain('SIGTERM: shutting down');
+      const meanwhile = await mcp.call('get_container', { username: bob });
+      expect(meanwhile.isError).toBe(true);
+      expect(meanwhile.text).toContain('not reachable');
+
+      // A new process on the same port: the same mcp-server carries on as if nothing happened.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          first = await startDaemon({ secretFile, port: first.port });
+          break;
+        } catch (error) {
+          if (attempt === 10) throw error;
+          await Bun.sleep(300);
+        }
+      }
+      const after = ok<{ container: Container }>(
+        await mcp.call('get_container', { username: bob }),
+      );
+      expect(after.container).toEqual(before.container);
+      const listed = ok<{ containers: Container[] }>(await mcp.call('list_containers'));
+      expect(listed.containers.find((c) => c.username === bob)).toEqual(before.container);
+      await mcp.close();
+    }, 90_000);
+  });
+});

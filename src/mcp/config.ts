@@ -1,5 +1,6 @@
 // The one module that reads mcp-server's environment: CONTAINARIUM_* variables, parsed with valibot.
 import { readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { decodeJwt } from 'jose';
 import * as v from 'valibot';
 import { log } from './log.ts';
@@ -71,6 +72,37 @@ export function loadConfig(env: Env = process.env): Config {
   const timeout = nonEmpty(vars.CONTAINARIUM_TIMEOUT);
   if (timeout) config.timeoutMs = parseTimeout(timeout);
   return config;
+}
+
+export type SettingName = keyof v.InferOutput<typeof EnvSchema>;
+export type Settings = Partial<Record<SettingName, string>>;
+
+/** The CONTAINARIUM_* settings that are set (trimmed, empty ones left out): `install`'s defaults. */
+export function currentSettings(env: Env = process.env): Settings {
+  const vars = v.parse(EnvSchema, env);
+  const settings: Settings = {};
+  for (const [name, value] of Object.entries(vars) as [SettingName, string | undefined][]) {
+    const text = nonEmpty(value);
+    if (text) settings[name] = text;
+  }
+  return settings;
+}
+
+export type UserDirs = {
+  home: string;
+  /** %APPDATA% on Windows. */
+  appData: string | undefined;
+  /** $XDG_CONFIG_HOME on Linux. */
+  configHome: string | undefined;
+};
+
+/** The folders MCP clients keep their config under: HOME (USERPROFILE on Windows), APPDATA, XDG_CONFIG_HOME. */
+export function userDirs(env: Env = process.env): UserDirs {
+  return {
+    home: nonEmpty(env.HOME) ?? nonEmpty(env.USERPROFILE) ?? homedir(),
+    appData: nonEmpty(env.APPDATA),
+    configHome: nonEmpty(env.XDG_CONFIG_HOME),
+  };
 }
 
 /** Startup warnings that do not stop the server: an expired token, a token sent in clear text. */

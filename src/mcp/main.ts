@@ -3,7 +3,11 @@ import { VERSION } from '../shared/version.ts';
 
 const HELP = `mcp-server ${VERSION}: an MCP server (stdio) for managing Containarium containers.
 
-Usage: mcp-server [--version | --help]
+Usage: mcp-server                   serve MCP on stdin/stdout (what the client starts)
+       mcp-server install [flags]   add this server to Claude Desktop, Claude Code or Cursor
+       mcp-server doctor [flags]    check the settings, the token, the daemon and client configs
+       mcp-server --version | --help
+"install --help" and "doctor --help" list their flags.
 
 Environment:
   CONTAINARIUM_SERVER_URL      REST API base URL, e.g. http://localhost:8080 (required)
@@ -19,6 +23,12 @@ if (command === '--version' || command === '-v' || command === 'version') {
   process.stdout.write(`mcp-server ${VERSION}\n`);
 } else if (command === '--help' || command === '-h' || command === 'help') {
   process.stdout.write(HELP);
+} else if (command === 'install' || command === 'doctor') {
+  const args = process.argv.slice(3);
+  process.exitCode =
+    command === 'install'
+      ? await (await import('./install.ts')).runInstall(args)
+      : await (await import('./doctor.ts')).runDoctor(args);
 } else if (command !== undefined) {
   process.stderr.write(`mcp-server: unknown argument "${command}"\n\n${HELP}`);
   process.exitCode = 2;

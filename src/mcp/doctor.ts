@@ -1,0 +1,513 @@
+// `mcp-server doctor`: the seed's Troubleshooting section as a command, one line per check, no secrets.
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import ky, { HTTPError, type Options } from 'ky';
+import { AUDIENCE, ISSUER, readClaims } from '../shared/jwt.ts';
+import { VERSION } from '../shared/version.ts';
+import { createClient } from './client.ts';
+import {
+  CLIENT_IDS,
+  CLIENTS,
+  type ClientId,
+  configCandidates,
+  containariumEntries,
+  entryCommand,
+  entryEnv,
+  type Io,
+  isClientId,
+  isMcpServerPath,
+  placeOf,
+  processIo,
+  readConfigFile,
+  type ServerEntry,
+} from './clients.ts';
+import { type Config, ConfigError, currentSettings, loadConfig } from './config.ts';
+import { describeFailure } from './errors.ts';
+import { redact } from './log.ts';
+
+export const DOCTOR_HELP = `Usage: mcp-server doctor [--client NAME] [--config PATH]
+
+Checks what the seed's Troubleshooting section checks by hand: the CONTAINARIUM_* settings,
+the token (decoded locally: expiry, roles, issuer, audience), the daemon's /health, one
+authenticated API call, and each MCP client's config file with its mcp-server entry.
+Without CONTAINARIUM_* variables in this shell it checks the settings in the clients' entries.
+Exits 0 only when no check fails; never prints a token.
+
+  --client NAME   check only this client: ${CLIENT_IDS.join(', ')}
+  --config PATH   check this config file instead of the clients' standard ones
+`;
+
+/** How long /health may take: a daemon that is up answers at once. */
+export const HEALTH_TIMEOUT_MS = 5_000;
+/** The authenticated call's limit, unless CONTAINARIUM_TIMEOUT says otherwise. */
+export const API_TIMEOUT_MS = 10_000;
+
+type Mark = 'ok' | 'warn' | 'fail' | 'skip';
+const MARKS: Record<Mark, string> = { ok: '✓', warn: '!', fail: '✗', skip: '-' };
+
+/** Prints check lines as they complete, counting failures, with every known secret redacted. */
+class Report {
+  failures = 0;
+  warnings = 0;
+  private readonly secrets: string[] = [];
+  constructor(private readonly io: Io) {}
+
+  hide(secret: string) {
+    this.secrets.push(secret);
+  }
+
+  line(mark: Mark, text: string, fix?: string) {
+    if (mark === 'fail') this.failures++;
+    if (mark === 'warn') this.warnings++;
+    const out = `${MARKS[mark]} ${text}\n${fix ? `  → ${fix}\n` : ''}`;
+    this.io.stdout(redact(out, this.secrets));
+  }
+
+  heading(text: string) {
+    this.io.stdout(redact(`\n${text}\n`, this.secrets));
+  }
+}
+
+type Flags = { client?: ClientId | undefined; config?: string | undefined };
+
+class UsageError extends Error {}
+
+function parseFlags(argv: string[]): Flags | 'help' {
+  let values: { client?: string | undefined; config?: string | undefined; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        client: { type: 'string' },
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) return 'help';
+  if (values.client !== undefined && !isClientId(values.client)) {
+    throw new UsageError(
+      `--client must be one of ${CLIENT_IDS.join(', ')}, not "${values.client}"`,
+    );
+  }
+  if (values.config !== undefined && values.config.trim() === '') {
+    throw new UsageError('--config needs a path');
+  }
+  return { client: values.client, config: values.config };
+}
+
+/** `mcp-server doctor ...`: returns the exit code (0 all checks pass, 1 a check failed, 2 usage). */
+export async function runDoctor(argv: string[], io: Io = processIo()): Promise<number> {
+  let flags: Flags | 'help';
+  try {
+    flags = parseFlags(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr(`mcp-server doctor: ${error.message}\n\n${DOCTOR_HELP}`);
+    return 2;
+  }
+  if (flags === 'help') {
+    io.stdout(DOCTOR_HELP);
+    return 0;
+  }
+  const report = new Report(io);
+  io.stdout(`mcp-server doctor ${VERSION}\n`);
+  const files = configFiles(flags, io);
+  const checked = new Set<string>();
+
+  const shell = currentSettings(io.env);
+  const shellConfigured = Boolean(
+    shell.CONTAINARIUM_SERVER_URL ||
+      shell.CONTAINARIUM_JWT_TOKEN ||
+      shell.CONTAINARIUM_JWT_TOKEN_FILE,
+  );
+  const anyEntry = files.some((f) => f.entries.length > 0);
+  if (shellConfigured || !anyEntry) {
+    report.heading("Settings in this shell's environment");
+    checked.add(settingsKey(shell));
+    await checkSettings(
+      io.env,
+      report,
+      anyEntry
+        ? ''
+        : 'Or run `mcp-server install --server-url URL --token-file FILE` to set up Claude Desktop.',
+    );
+  } else {
+    report.line(
+      'skip',
+      "this shell sets no CONTAINARIUM_* variables, so the settings in each client's entry are checked below",
+    );
+  }
+
+  for (const file of files) await checkConfigFile(file, report, checked);
+  if (files.length === 0) {
+    const looked = CLIENT_IDS.flatMap((id) => configCandidates(id, placeOf(io)));
+    report.heading('MCP clients');
+    report.line(
+      'warn',
+      `no Claude Desktop, Claude Code or Cursor config found (looked for ${looked.join(', ')})`,
+      'run `mcp-server install` to add this server to one (--client claude-code or cursor for the others)',
+    );
+  }
+
+  io.stdout(
+    report.failures === 0
+      ? `\nAll checks passed${report.warnings ? ` (${report.warnings} warning${report.warnings === 1 ? '' : 's'})` : ''}.\n`
+      : `\n${report.failures} check${report.failures === 1 ? '' : 's'} failed: apply the fixes marked → above, then run \`mcp-server doctor\` again.\n`,
+  );
+  return report.failures === 0 ? 0 : 1;
+}
+
+// ---- Checks 1 to 4: settings, token, /health, one authenticated call ---------------------------
+
+type Env = Record<string, string | undefined>;
+
+const settingsKey = (env: Env) => {
+  const s = currentSettings(env);
+  return JSON.stringify([
+    s.CONTAINARIUM_SERVER_URL,
+    s.CONTAINARIUM_JWT_TOKEN,
+    s.CONTAINARIUM_JWT_TOKEN_FILE,
+    s.CONTAINARIUM_CA_CERT,
+    s.CONTAINARIUM_TIMEOUT,
+  ]);
+};
+
+/** `env` undefined means this process's environment (read by config.ts). */
+async function checkSettings(env: Env | undefined, report: Report, where: string): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const [problem = '', ...fix] = error.message.split('\n');
+    const sentences = [...fix, where].filter(Boolean).map((s) => (/[.)]$/.test(s) ? s : `${s}.`));
+    report.line('fail', problem, sentences.join(' ') || undefined);
+    report.line('skip', 'the token and the daemon are checked once the settings are fixed');
+    return;
+  }
+  const token = config.token.get();
+  report.hide(token);
+  const origin =
+    config.token.origin === 'CONTAINARIUM_JWT_TOKEN_FILE'
+      ? `CONTAINARIUM_JWT_TOKEN_FILE (${currentSettings(env).CONTAINARIUM_JWT_TOKEN_FILE})`
+      : 'CONTAINARIUM_JWT_TOKEN';
+  report.line(
+    'ok',
+    `CONTAINARIUM_SERVER_URL is ${config.serverUrl}; the token comes from ${origin}`,
+  );
+  checkToken(token, origin, report);
+  if (await checkHealth(config, report)) await checkApiCall(config, report);
+  else report.line('skip', 'the authenticated call is skipped while the daemon is unreachable');
+}
+
+const DAY_MS = 86_400_000;
+
+/** "2026-11-21 16:37 UTC" */
+export const formatDate = (date: Date) =>
+  `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+
+/** Check 2: the token's claims, decoded locally (the daemon alone can check the signature). */
+function checkToken(token: string, origin: string, report: Report): void {
+  const claims = readClaims(token);
+  const renew = (username = 'mcp-client') =>
+    `generate a new one with \`containarium token generate --username ${username} --roles admin --expiry 720h\` and update ${origin} (or rerun \`mcp-server install\`)`;
+  if (!claims) {
+    report.line('fail', `the token from ${origin} has claims of the wrong types`, renew());
+    return;
+  }
+  const roles = claims.roles ?? [];
+  const audiences = claims.aud === undefined ? [] : [claims.aud].flat();
+  const who = `user ${claims.username ?? '(none)'}, roles ${roles.join(', ') || '(none)'}, issuer ${claims.iss ?? '(none)'}, audience ${audiences.join(', ') || '(none)'}`;
+  const now = Date.now();
+  if (claims.exp === undefined) {
+    report.line(
+      'warn',
+      `token (${who}) never expires`,
+      `newer daemons refuse it; ${renew(claims.username)}`,
+    );
+  } else {
+    const expiry = new Date(claims.exp * 1000);
+    const days = Math.floor((expiry.getTime() - now) / DAY_MS);
+    if (expiry.getTime() <= now) {
+      report.line(
+        'fail',
+        `token expired on ${formatDate(expiry)} (${who})`,
+        renew(claims.username),
+      );
+    } else if (days < 7) {
+      report.line(
+        'warn',
+        `token expires soon, on ${formatDate(expiry)} (${who})`,
+        renew(claims.username),
+      );
+    } else {
+      report.line('ok', `token: ${who}; expires on ${formatDate(expiry)} (in ${days} days)`);
+    }
+  }
+  if (!claims.username) {
+    report.line('fail', 'the token has no username claim, so every daemon refuses it', renew());
+  }
+  if (claims.tt !== undefined && claims.tt !== 'access') {
+    report.line(
+      'fail',
+      `the token is a ${claims.tt} token, which the API refuses`,
+      renew(claims.username),
+    );
+  }
+  if (!roles.includes('admin')) {
+    report.line(
+      'warn',
+      "the token has no admin role: the daemon will refuse get_system_info and any action on other users' containers",
+      'for full access, generate a token with --roles admin',
+    );
+  }
+  if (claims.iss !== ISSUER) {
+    report.line(
+      'warn',
+      `the token's issuer is not "${ISSUER}", so newer daemons refuse it`,
+      renew(claims.username),
+    );
+  }
+  if (!audiences.includes(AUDIENCE)) {
+    report.line(
+      'warn',
+      `the token has no audience "${AUDIENCE}": v0.3 daemons accept it, newer ones refuse it`,
+      renew(claims.username),
+    );
+  }
+  if (claims.nbf !== undefined && claims.nbf * 1000 > now + 30_000) {
+    report.line(
+      'warn',
+      `the token is not valid before ${formatDate(new Date(claims.nbf * 1000))}`,
+      "check this machine's clock and the server's",
+    );
+  }
+}
+
+/** Check 3: GET /health, no token. Returns false when nothing answered at all. */
+async function checkHealth(config: Config, report: Report): Promise<boolean> {
+  const url = `${config.serverUrl}/health`;
+  const timeoutMs = config.timeoutMs ?? HEALTH_TIMEOUT_MS;
+  const ctx = {
+    action: 'reach /health',
+    serverUrl: config.serverUrl,
+    token: config.token,
+    timeoutMs,
+  };
+  try {
+    const text = await ky
+      .get(url, {
+        timeout: timeoutMs,
+        retry: 0,
+        ...(config.caCert ? ({ tls: { ca: config.caCert } } as Options) : {}),
+      })
+      .text();
+    let status: unknown;
+    try {
+      status = (JSON.parse(text) as { status?: unknown }).status;
+    } catch {}
+    if (status === 'healthy') report.line('ok', `GET ${url}: healthy`);
+    else {
+      report.line(
+        'warn',
+        `GET ${url} answered, but not as a Containarium daemon does (${JSON.stringify(text.slice(0, 60))})`,
+        "check that CONTAINARIUM_SERVER_URL is the daemon's base URL, e.g. http://host:8080",
+      );
+    }
+    return true;
+  } catch (error) {
+    if (error instanceof HTTPError) {
+      const status = error.response.status;
+      report.line(
+        'fail',
+        `GET ${url} answered HTTP ${status}`,
+        status === 404
+          ? "nothing serves /health there: set CONTAINARIUM_SERVER_URL to the daemon's base URL (e.g. http://host:8080, without /v1)"
+          : describeFailure(error, ctx),
+      );
+      return true;
+    }
+    report.line('fail', `cannot reach ${url}`, describeFailure(error, ctx));
+    return false;
+  }
+}
+
+/** Check 4: GET /v1/containers with the token, through the server's own client. */
+async function checkApiCall(config: Config, report: Report): Promise<void> {
+  const timeoutMs = config.timeoutMs ?? API_TIMEOUT_MS;
+  const client = createClient({ ...config, timeoutMs });
+  const url = `${config.serverUrl}/v1/containers`;
+  try {
+    const { containers } = await client.listContainers();
+    const n = containers.length;
+    report.line('ok', `GET ${url} with the token: ${n} container${n === 1 ? '' : 's'}`);
+  } catch (error) {
+    const status = error instanceof HTTPError ? ` (HTTP ${error.response.status})` : '';
+    report.line(
+      'fail',
+      `GET ${url} with the token failed${status}`,
+      describeFailure(error, {
+        action: 'list containers',
+        serverUrl: config.serverUrl,
+        token: config.token,
+        timeoutMs,
+      }),
+    );
+  }
+}
+
+// ---- Check 5: each client's config file and its mcp-server entry -------------------------------
+
+type ConfigTarget = {
+  title: string;
+  client: ClientId | undefined;
+  path: string;
+  /** Named by --config or --client, so a missing file or entry is a failure, not a note. */
+  explicit: boolean;
+  file: ReturnType<typeof readConfigFile>;
+  entries: [string, ServerEntry][];
+};
+
+function configFiles(flags: Flags, io: Io): ConfigTarget[] {
+  const target = (client: ClientId | undefined, path: string, explicit: boolean): ConfigTarget => {
+    const file = readConfigFile(path);
+    return {
+      title: client ? CLIENTS[client].title : 'MCP client config',
+      client,
+      path,
+      explicit,
+      file,
+      entries: file.state === 'ok' ? containariumEntries(file.servers) : [],
+    };
+  };
+  if (flags.config) return [target(flags.client, resolve(io.cwd, flags.config), true)];
+  const place = placeOf(io);
+  return (flags.client ? [flags.client] : CLIENT_IDS).flatMap((client) => {
+    const candidates = configCandidates(client, place);
+    const found = candidates.filter((path) => existsSync(path));
+    if (found.length === 0 && flags.client) return [target(client, candidates[0]!, true)];
+    return found.map((path) => target(client, path, Boolean(flags.client)));
+  });
+}
+
+async function checkConfigFile(
+  target: ConfigTarget,
+  report: Report,
+  checked: Set<string>,
+): Promise<void> {
+  const { file, path } = target;
+  const install = `mcp-server install${target.client ? ` --client ${target.client}` : ` --config '${path}'`}`;
+  report.heading(`${target.title}: ${path}`);
+  if (file.state === 'missing') {
+    report.line('fail', `${path} does not exist`, `run \`${install}\``);
+    return;
+  }
+  if (file.state === 'invalid') {
+    report.line(
+      'fail',
+      `${path} ${file.problem}`,
+      `the client ignores a config it cannot parse: fix it (\`jq . '${path}'\` shows where)`,
+    );
+    return;
+  }
+  if (process.platform !== 'win32' && (file.mode & 0o077) !== 0) {
+    report.line('ok', 'valid JSON');
+    report.line(
+      'warn',
+      `other users can read it (mode ${file.mode.toString(8)}), and it may hold a token`,
+      `chmod 600 '${path}'`,
+    );
+  } else {
+    report.line('ok', 'valid JSON, readable only by you');
+  }
+  if (target.entries.length === 0) {
+    report.line(
+      target.explicit ? 'fail' : 'warn',
+      'no mcpServers entry runs mcp-server',
+      `run \`${install}\``,
+    );
+    return;
+  }
+  for (const [name, entry] of target.entries) {
+    await checkCommand(name, entry, report);
+    const env = entryEnv(entry);
+    const key = settingsKey(env);
+    if (checked.has(key)) {
+      report.line('skip', `mcpServers.${name} has the same settings as checked above`);
+      continue;
+    }
+    checked.add(key);
+    await checkSettings(
+      env,
+      report,
+      `Change the "env" of mcpServers.${name} in ${path}, or rerun \`${install}\`.`,
+    );
+  }
+}
+
+/** The entry's command: an mcp-server path that exists, is executable, and answers --version. */
+async function checkCommand(name: string, entry: ServerEntry, report: Report): Promise<void> {
+  const command = entryCommand(entry);
+  const rerun = 'rerun `mcp-server install` from the binary the client should start';
+  if (!command) {
+    report.line('fail', `mcpServers.${name} has no "command"`, rerun);
+    return;
+  }
+  if (!isAbsolute(command)) {
+    report.line(
+      'warn',
+      `mcpServers.${name} starts "${command}" by name, and the client may not search your shell's PATH`,
+      `use an absolute path; ${rerun}`,
+    );
+  }
+  const path = isAbsolute(command) ? command : (Bun.which(command) ?? command);
+  if (!existsSync(path) || !statSync(path).isFile()) {
+    report.line(
+      'fail',
+      `mcpServers.${name} starts ${command}, which ${isAbsolute(command) ? 'does not exist' : "is not on this shell's PATH either"}`,
+      `install the binary there (\`make install-mcp\`), or ${rerun}`,
+    );
+    return;
+  }
+  try {
+    accessSync(path, constants.X_OK);
+  } catch {
+    report.line('fail', `${command} is not executable`, `chmod 755 '${path}'`);
+    return;
+  }
+  const version = await versionOf(path);
+  if (version) report.line('ok', `mcpServers.${name} starts ${command} (${version})`);
+  else {
+    report.line(
+      'warn',
+      `mcpServers.${name} starts ${command}, which does not answer --version as mcp-server does`,
+      isMcpServerPath(command)
+        ? 'rebuild or reinstall it'
+        : `point "command" at mcp-server; ${rerun}`,
+    );
+  }
+}
+
+/** "mcp-server 0.1.0" from the binary itself, or undefined. Runs it with an empty environment. */
+async function versionOf(path: string): Promise<string | undefined> {
+  try {
+    const proc = Bun.spawn([path, '--version'], {
+      env: {},
+      stdin: 'ignore',
+      stdout: 'pipe',
+      stderr: 'ignore',
+      timeout: 10_000,
+    });
+    const out = await new Response(proc.stdout).text();
+    await proc.exited;
+    return /^mcp-server \S+/.exec(out.trim())?.[0];
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,351 @@
+// `mcp-server install`: adds this server to an MCP client's config file, keeping everything else in it.
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  CLIENT_IDS,
+  CLIENTS,
+  type ClientId,
+  configPath,
+  entryEnv,
+  type Io,
+  isClientId,
+  placeOf,
+  processIo,
+  readConfigFile,
+  type ServerEntry,
+} from './clients.ts';
+import { ConfigError, currentSettings, isLoopback, loadConfig, type Settings } from './config.ts';
+import { redact } from './log.ts';
+
+export const INSTALL_HELP = `Usage: mcp-server install [flags]
+
+Adds this server to an MCP client's config, or updates its entry, keeping every other
+entry and setting. The previous file is kept as <file>.bak and the new one is mode 600.
+
+  --client NAME       ${CLIENT_IDS.join(', ')} (default claude-desktop)
+  --config PATH       write this file instead of the client's standard one
+  --name NAME         the entry's name under mcpServers (default containarium)
+  --server-url URL    the daemon's REST API (default: $CONTAINARIUM_SERVER_URL)
+  --token-file F      a file holding the token, mode 600 (default: $CONTAINARIUM_JWT_TOKEN_FILE);
+                      the config then names the file and a rotated token needs no reinstall
+  --token T           the token itself (default: $CONTAINARIUM_JWT_TOKEN)
+
+CONTAINARIUM_CA_CERT, CONTAINARIUM_TIMEOUT and CONTAINARIUM_DEBUG are copied when set.
+`;
+
+/** A refusal phrased for the user: what is wrong and what to do. */
+export class InstallError extends Error {
+  override name = 'InstallError';
+}
+
+class UsageError extends Error {}
+
+export type InstallFlags = {
+  client: ClientId;
+  config?: string | undefined;
+  name: string;
+  serverUrl?: string | undefined;
+  tokenFile?: string | undefined;
+  token?: string | undefined;
+};
+
+function parseFlags(argv: string[]): InstallFlags | 'help' {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        client: { type: 'string' },
+        config: { type: 'string' },
+        name: { type: 'string' },
+        'server-url': { type: 'string' },
+        'token-file': { type: 'string' },
+        token: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) return 'help';
+  const text = (key: string) => {
+    const value = values[key];
+    if (typeof value !== 'string') return undefined;
+    if (value.trim() === '') throw new UsageError(`--${key} needs a value`);
+    return value.trim();
+  };
+  const client = text('client') ?? 'claude-desktop';
+  if (!isClientId(client)) {
+    throw new UsageError(`--client must be one of ${CLIENT_IDS.join(', ')}, not "${client}"`);
+  }
+  const name = text('name') ?? 'containarium';
+  if (!/^[A-Za-z0-9][\w.-]{0,63}$/.test(name)) {
+    throw new UsageError(
+      `--name "${name}" must be letters, digits, ".", "_" or "-" (up to 64 characters)`,
+    );
+  }
+  if (values['token-file'] !== undefined && values.token !== undefined) {
+    throw new UsageError('give --token-file or --token, not both');
+  }
+  return {
+    client,
+    name,
+    config: text('config'),
+    serverUrl: text('server-url'),
+    tokenFile: text('token-file'),
+    token: text('token'),
+  };
+}
+
+/** `mcp-server install ...`: returns the exit code (0 done, 1 refused, 2 usage). */
+export async function runInstall(argv: string[], io: Io = processIo()): Promise<number> {
+  let flags: InstallFlags | 'help';
+  try {
+    flags = parseFlags(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr(`mcp-server install: ${redact(error.message)}\n\n${INSTALL_HELP}`);
+    return 2;
+  }
+  if (flags === 'help') {
+    io.stdout(INSTALL_HELP);
+    return 0;
+  }
+  const secrets = flags.token ? [flags.token] : [];
+  try {
+    const done = install(flags, io);
+    io.stdout(redact(describe(done), secrets));
+    return 0;
+  } catch (error) {
+    if (!(error instanceof InstallError || error instanceof ConfigError)) throw error;
+    io.stderr(`mcp-server install: ${redact(error.message, secrets)}\n`);
+    return 1;
+  }
+}
+
+export type Installed = {
+  client: ClientId;
+  path: string;
+  name: string;
+  command: string;
+  env: Record<string, string>;
+  replaced: boolean;
+  backup: string | undefined;
+  otherServers: number;
+};
+
+/**
+ * The settings the client will start mcp-server with: flags first, then this shell's CONTAINARIUM_*
+ * values, then those of the entry being replaced (so `install --token-file F` alone rotates a token).
+ */
+function settingsFor(flags: InstallFlags, io: Io, previous: Settings): Record<string, string> {
+  const shell: Settings = currentSettings(io.env);
+  // Claude starts the server from another folder, so every path must be absolute.
+  const absolute = (path: string) => resolve(io.cwd, path);
+  const env: Record<string, string> = {};
+  const url = flags.serverUrl ?? shell.CONTAINARIUM_SERVER_URL ?? previous.CONTAINARIUM_SERVER_URL;
+  if (!url) {
+    throw new InstallError(
+      'no server URL: pass --server-url (e.g. --server-url http://localhost:8080) or set CONTAINARIUM_SERVER_URL',
+    );
+  }
+  env.CONTAINARIUM_SERVER_URL = url;
+  const source = [
+    { CONTAINARIUM_JWT_TOKEN_FILE: flags.tokenFile, CONTAINARIUM_JWT_TOKEN: flags.token },
+    shell,
+    previous,
+  ].find((s) => s.CONTAINARIUM_JWT_TOKEN_FILE || s.CONTAINARIUM_JWT_TOKEN);
+  // Within one source the file wins, as in loadConfig.
+  if (source?.CONTAINARIUM_JWT_TOKEN_FILE) {
+    env.CONTAINARIUM_JWT_TOKEN_FILE = absolute(source.CONTAINARIUM_JWT_TOKEN_FILE);
+  } else if (source?.CONTAINARIUM_JWT_TOKEN) {
+    env.CONTAINARIUM_JWT_TOKEN = source.CONTAINARIUM_JWT_TOKEN;
+  } else {
+    throw new InstallError(
+      'no token: pass --token-file FILE (a mode-600 file holding the token) or --token TOKEN, or set CONTAINARIUM_JWT_TOKEN; make one with `containarium token generate --username mcp-client --roles admin`',
+    );
+  }
+  for (const key of [
+    'CONTAINARIUM_CA_CERT',
+    'CONTAINARIUM_TIMEOUT',
+    'CONTAINARIUM_DEBUG',
+  ] as const) {
+    const value = shell[key] ?? previous[key];
+    if (value) env[key] = key === 'CONTAINARIUM_CA_CERT' ? absolute(value) : value;
+  }
+  // The server's own checks: URL shape, token shape, token file mode 600, CA file.
+  const config = loadConfig(env);
+  env.CONTAINARIUM_SERVER_URL = config.serverUrl;
+  const expiry = config.token.expiresAt();
+  if (expiry && expiry.getTime() <= Date.now()) {
+    io.stderr(
+      `warning: this token expired on ${expiry.toISOString()}; the server will be refused until you generate a new one with \`containarium token generate\`\n`,
+    );
+  }
+  const { protocol, hostname, origin } = new URL(config.serverUrl);
+  if (protocol === 'http:' && !isLoopback(hostname)) {
+    io.stderr(`warning: ${origin} is plain http, so the token travels in clear text\n`);
+  }
+  return env;
+}
+
+const COMPILED = /^(\/\$bunfs\/|[A-Za-z]:[\\/]~BUN[\\/])/;
+
+/** The absolute path of the program a client should start: this binary, or dist/mcp-server from source. */
+export function selfCommand(io: Io): string {
+  if (COMPILED.test(Bun.main)) return process.execPath;
+  const built = resolve(
+    import.meta.dir,
+    '../../dist',
+    process.platform === 'win32' ? 'mcp-server.exe' : 'mcp-server',
+  );
+  if (existsSync(built)) {
+    io.stderr(`note: running from source, so the client will start the built ${built}\n`);
+    return built;
+  }
+  throw new InstallError(
+    'this is mcp-server running from source, and a client needs a program it can start on its own: build one with `make build-mcp` (or `bun run build`), then run `dist/mcp-server install` with the same flags',
+  );
+}
+
+// Keys of an old entry that describe how to start some other program; the rest (e.g. "disabled") is kept.
+const LAUNCH_KEYS = ['command', 'args', 'env', 'type', 'url', 'headers', 'cwd'];
+// Settings install owns; the old entry's other env keys are kept.
+const TOKEN_KEYS = ['CONTAINARIUM_JWT_TOKEN', 'CONTAINARIUM_JWT_TOKEN_FILE'];
+
+export function install(flags: InstallFlags, io: Io): Installed {
+  const path = flags.config ? resolve(io.cwd, flags.config) : configPath(flags.client, placeOf(io));
+  const file = readConfigFile(path);
+  if (file.state === 'invalid') {
+    throw new InstallError(
+      `${path} ${file.problem}. Nothing was changed: fix the file (\`jq . '${path}'\` shows where the error is) or move it away, then run install again`,
+    );
+  }
+  const data = file.state === 'ok' ? file.data : {};
+  const servers = file.state === 'ok' ? file.servers : {};
+  const old = servers[flags.name];
+  const env = settingsFor(flags, io, currentSettings(old ? entryEnv(old) : {}));
+  const command = io.command ?? selfCommand(io);
+  const entry: ServerEntry = {};
+  // Claude Code's own `claude mcp add` writes type and args; the other clients need neither.
+  if (flags.client === 'claude-code') entry.type = 'stdio';
+  entry.command = command;
+  if (flags.client === 'claude-code') entry.args = [];
+  const kept = Object.fromEntries(
+    Object.entries(old ? entryEnv(old) : {}).filter(([key]) => !TOKEN_KEYS.includes(key)),
+  );
+  entry.env = { ...kept, ...env };
+  for (const [key, value] of Object.entries(old ?? {})) {
+    if (!LAUNCH_KEYS.includes(key)) entry[key] = value;
+  }
+  data.mcpServers = { ...servers, [flags.name]: entry };
+  const backup = writePrivateJson(
+    path,
+    `${JSON.stringify(data, null, 2)}\n`,
+    file.state === 'ok' ? file.text : undefined,
+  );
+  return {
+    client: flags.client,
+    path,
+    name: flags.name,
+    command,
+    env,
+    replaced: old !== undefined,
+    backup,
+    otherServers: Object.keys(servers).filter((key) => key !== flags.name).length,
+  };
+}
+
+/**
+ * Replaces `path` with `text` atomically (a temp file renamed over it), mode 600 from the start, and
+ * keeps `previous` as <path>.bak. Follows a symlinked config to its real file. Returns the backup path.
+ */
+export function writePrivateJson(
+  path: string,
+  text: string,
+  previous: string | undefined,
+): string | undefined {
+  const target = existsSync(path) && lstatSync(path).isSymbolicLink() ? realpathSync(path) : path;
+  const dir = dirname(target);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new InstallError(`cannot create the folder ${dir} (${codeOf(error)})`);
+  }
+  let backup: string | undefined;
+  if (previous !== undefined) {
+    backup = `${target}.bak`;
+    try {
+      writeFileSync(backup, previous, { mode: 0o600 });
+      chmodSync(backup, 0o600);
+    } catch (error) {
+      throw new InstallError(
+        `cannot save a backup of ${target} as ${backup} (${codeOf(error)}); nothing was changed`,
+      );
+    }
+  }
+  const temp = join(dir, `.${basename(target)}.${process.pid}.${Date.now()}.tmp`);
+  try {
+    const fd = openSync(temp, 'wx', 0o600);
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    chmodSync(temp, 0o600);
+    // The token must never land in a file others can read; on Windows the folder's ACL decides.
+    if (process.platform !== 'win32' && (statSync(temp).mode & 0o077) !== 0) {
+      throw new InstallError(
+        `cannot make ${target} readable only by you (the file system ignores chmod 600); nothing was changed. Choose another --config location`,
+      );
+    }
+    renameSync(temp, target);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    if (error instanceof InstallError) throw error;
+    throw new InstallError(`cannot write ${target} (${codeOf(error)}); nothing was changed`);
+  }
+  return backup;
+}
+
+const codeOf = (error: unknown) =>
+  (error as { code?: string }).code ?? (error instanceof Error ? error.message : String(error));
+
+/** What install did, for stdout; names the env keys but never a token. */
+function describe(done: Installed): string {
+  const { title, reload } = CLIENTS[done.client];
+  const keys = Object.entries(done.env).map(([key, value]) =>
+    key === 'CONTAINARIUM_JWT_TOKEN' ? `${key} (value not shown)` : `${key}=${value}`,
+  );
+  const lines = [
+    `${done.replaced ? 'Updated' : 'Added'} mcpServers.${done.name} in ${done.path} (${title}, mode 600)`,
+    `  command: ${done.command}`,
+    `  env:     ${keys.join('\n           ')}`,
+  ];
+  if (done.otherServers > 0) {
+    lines.push(
+      `  kept the ${done.otherServers} other server${done.otherServers === 1 ? '' : 's'} and every other setting`,
+    );
+  }
+  if (done.backup) lines.push(`  previous version saved as ${done.backup}`);
+  lines.push(`Next: ${reload}, then run \`mcp-server doctor\` to check the setup.`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,324 @@
+// `mcp-server doctor` against the fake daemon: every check passes, and each failure names its fix.
+import { afterAll, describe, expect, test } from 'bun:test';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { SignJWT } from 'jose';
+import type { Io } from '../../src/mcp/clients.ts';
+import { formatDate, runDoctor } from '../../src/mcp/doctor.ts';
+import { runInstall } from '../../src/mcp/install.ts';
+import { startFakeDaemon } from '../support/fake-daemon.ts';
+import { makeToken } from '../support/mcp.ts';
+import { BINARY } from '../support/stdio.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'mcp-doctor-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let count = 0;
+const freshHome = () => {
+  const dir = join(root, String(++count));
+  mkdirSync(dir);
+  return dir;
+};
+
+const token = await makeToken({ expiresIn: '30d' });
+
+/** A stand-in for an installed binary: answers --version as mcp-server does. */
+function fakeBinary(dir: string, version = 'mcp-server 0.1.0'): string {
+  const path = join(dir, 'bin', 'mcp-server');
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `#!/bin/sh\necho '${version}'\n`, { mode: 0o755 });
+  return path;
+}
+
+function captureIo(
+  env: Record<string, string>,
+  home: string,
+  command?: string,
+): Io & { out(): string } {
+  let out = '';
+  return {
+    env: { HOME: home, ...env },
+    platform: 'linux',
+    cwd: home,
+    command,
+    stdout: (text) => {
+      out += text;
+    },
+    stderr: (text) => {
+      out += text;
+    },
+    out: () => out,
+  };
+}
+
+/** Runs doctor in-process; asserts no token in the output whatever the outcome. */
+async function doctor(
+  env: Record<string, string>,
+  options: { argv?: string[]; home?: string; secrets?: string[] } = {},
+) {
+  const home = options.home ?? freshHome();
+  const io = captureIo(env, home);
+  const code = await runDoctor(options.argv ?? [], io);
+  const output = io.out();
+  for (const secret of [token, ...(options.secrets ?? [])]) expect(output).not.toContain(secret);
+  return { code, output, lines: output.split('\n') };
+}
+
+const line = (lines: string[], mark: string, text: string) =>
+  lines.find((l) => l.startsWith(`${mark} `) && l.includes(text));
+
+describe('mcp-server doctor', () => {
+  test('all checks pass against a healthy daemon: settings, token, /health, an authenticated call', async () => {
+    await using fake = startFakeDaemon({
+      generation: 'head',
+      token,
+      containers: [{ username: 'alice' }],
+    });
+    const { code, output, lines } = await doctor({
+      CONTAINARIUM_SERVER_URL: fake.url,
+      CONTAINARIUM_JWT_TOKEN: token,
+    });
+    expect(output).not.toContain('✗');
+    expect(code).toBe(0);
+    expect(line(lines, '✓', `CONTAINARIUM_SERVER_URL is ${fake.url}`)).toBeDefined();
+    expect(
+      line(
+        lines,
+        '✓',
+        'token: user mcp-client, roles admin, issuer containarium, audience containarium-api; expires on',
+      ),
+    ).toBeDefined();
+    expect(line(lines, '✓', `GET ${fake.url}/health: healthy`)).toBeDefined();
+    expect(
+      line(lines, '✓', `GET ${fake.url}/v1/containers with the token: 1 container`),
+    ).toBeDefined();
+    expect(output).toContain('All checks passed');
+    const calls = fake.requests.map((r) => `${r.method} ${r.path} ${r.status}`);
+    expect(calls).toEqual(['GET /health 200', 'GET /v1/containers 200']);
+    expect(fake.requests[1]!.headers.authorization).toBe(`Bearer ${token}`);
+  });
+
+  test('an expired token says "expired" with the date, and exits 1', async () => {
+    const exp = Math.floor(Date.now() / 1000) - 3600;
+    const expired = await makeToken({ expiresIn: exp });
+    await using fake = startFakeDaemon({ generation: 'v0.3', token, expiredToken: expired });
+    const { code, lines, output } = await doctor(
+      { CONTAINARIUM_SERVER_URL: fake.url, CONTAINARIUM_JWT_TOKEN: expired },
+      { secrets: [expired] },
+    );
+    expect(code).toBe(1);
+    expect(line(lines, '✗', `token expired on ${formatDate(new Date(exp * 1000))}`)).toBeDefined();
+    expect(output).toContain('containarium token generate');
+    // The daemon agrees, and the 401 advice says why.
+    expect(line(lines, '✗', 'with the token failed (HTTP 401)')).toBeDefined();
+    expect(output).toContain('The API token expired');
+  });
+
+  test('a stopped daemon: names the URL it tried and how to start it, skips the API call', async () => {
+    const fake = startFakeDaemon({ generation: 'head', token });
+    const url = fake.url;
+    await fake.stop();
+    const { code, lines, output } = await doctor({
+      CONTAINARIUM_SERVER_URL: url,
+      CONTAINARIUM_JWT_TOKEN: token,
+    });
+    expect(code).toBe(1);
+    expect(line(lines, '✗', `cannot reach ${url}/health`)).toBeDefined();
+    expect(output).toContain('containarium daemon --rest');
+    expect(line(lines, '-', 'authenticated call is skipped')).toBeDefined();
+  });
+
+  test('a token signed with another secret gets the secret-mismatch advice', async () => {
+    const forged = await new SignJWT({ username: 'mcp-client', roles: ['admin'] })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setIssuer('containarium')
+      .setAudience(['containarium-api'])
+      .setIssuedAt()
+      .setExpirationTime('30d')
+      .sign(new TextEncoder().encode('another-secret-that-is-32-bytes-long'));
+    await using fake = startFakeDaemon({ generation: 'head', token });
+    const { code, lines, output } = await doctor(
+      { CONTAINARIUM_SERVER_URL: fake.url, CONTAINARIUM_JWT_TOKEN: forged },
+      { secrets: [forged] },
+    );
+    expect(code).toBe(1);
+    // Decoding locally cannot tell: the claims look fine until the daemon checks the signature.
+    expect(line(lines, '✓', 'token: user mcp-client')).toBeDefined();
+    expect(
+      line(lines, '✗', `GET ${fake.url}/v1/containers with the token failed (HTTP 401)`),
+    ).toBeDefined();
+    expect(output).toContain('different secret');
+  });
+
+  test('a 403 gets the role advice; a token without admin is a warning, not a failure', async () => {
+    const user = await makeToken({ username: 'alice', roles: ['user'], expiresIn: '30d' });
+    await using fake = startFakeDaemon({ generation: 'head', token: user, admin: false });
+    const ok = await doctor(
+      { CONTAINARIUM_SERVER_URL: fake.url, CONTAINARIUM_JWT_TOKEN: user },
+      { secrets: [user] },
+    );
+    expect(ok.code).toBe(0);
+    expect(line(ok.lines, '!', 'no admin role')).toBeDefined();
+    fake.fail('listContainers', {
+      status: 403,
+      body: { code: 403, error: 'rpc error: code = PermissionDenied desc = role required: admin' },
+    });
+    const denied = await doctor(
+      { CONTAINARIUM_SERVER_URL: fake.url, CONTAINARIUM_JWT_TOKEN: user },
+      { secrets: [user] },
+    );
+    expect(denied.code).toBe(1);
+    expect(line(denied.lines, '✗', '(HTTP 403)')).toBeDefined();
+    expect(denied.output).toContain('admin role');
+  });
+
+  test('missing settings use the seed words and skip the rest', async () => {
+    const { code, lines, output } = await doctor({});
+    expect(code).toBe(1);
+    expect(
+      line(lines, '✗', 'CONTAINARIUM_SERVER_URL environment variable is required'),
+    ).toBeDefined();
+    expect(output).toContain('mcp-server install');
+    const noToken = await doctor({ CONTAINARIUM_SERVER_URL: 'http://127.0.0.1:9' });
+    expect(
+      line(noToken.lines, '✗', 'CONTAINARIUM_JWT_TOKEN environment variable is required'),
+    ).toBeDefined();
+  });
+
+  test('checks an installed client: JSON, entry, binary, mode, and the entry’s own settings', async () => {
+    await using fake = startFakeDaemon({ generation: 'head', token });
+    const home = freshHome();
+    const binary = fakeBinary(home);
+    const installIo = captureIo(
+      { CONTAINARIUM_SERVER_URL: fake.url, CONTAINARIUM_JWT_TOKEN: token },
+      home,
+      binary,
+    );
+    expect(await runInstall([], installIo)).toBe(0);
+    // This shell sets nothing: doctor checks the settings Claude Desktop will start the server with.
+    const { code, lines, output } = await doctor({}, { home });
+    expect(output).not.toContain('✗');
+    expect(code).toBe(0);
+    const path = join(home, '.config/claude/claude_desktop_config.json');
+    expect(output).toContain(`Claude Desktop: ${path}`);
+    expect(line(lines, '✓', 'valid JSON, readable only by you')).toBeDefined();
+    expect(
+      line(lines, '✓', `mcpServers.containarium starts ${binary} (mcp-server 0.1.0)`),
+    ).toBeDefined();
+    expect(line(lines, '✓', `GET ${fake.url}/v1/containers with the token`)).toBeDefined();
+    expect(fake.requests.map((r) => r.path)).toEqual(['/health', '/v1/containers']);
+  });
+
+  test('reports each client-config problem with its fix', async () => {
+    await using fake = startFakeDaemon({ generation: 'head', token });
+    const home = freshHome();
+    const env = { CONTAINARIUM_SERVER_URL: fake.url, CONTAINARIUM_JWT_TOKEN: token };
+    // Cursor: not JSON.
+    const cursor = join(home, '.cursor/mcp.json');
+    mkdirSync(dirname(cursor));
+    writeFileSync(cursor, '{"mcpServers": {,}}');
+    // Claude Code: readable by others, and its entry's binary is gone.
+    const code = join(home, '.claude.json');
+    writeFileSync(
+      code,
+      JSON.stringify({
+        mcpServers: { containarium: { command: join(home, 'gone/mcp-server'), env } },
+      }),
+    );
+    chmodSync(code, 0o644);
+    // Claude Desktop: its binary is not executable.
+    const desktop = join(home, '.config/Claude/claude_desktop_config.json');
+    mkdirSync(dirname(desktop), { recursive: true });
+    const binary = fakeBinary(home);
+    chmodSync(binary, 0o644);
+    writeFileSync(
+      desktop,
+      JSON.stringify({ mcpServers: { containarium: { command: binary, env } } }),
+      { mode: 0o600 },
+    );
+    const result = await doctor(env, { home });
+    expect(result.code).toBe(1);
+    expect(line(result.lines, '✗', `${cursor} is not valid JSON`)).toBeDefined();
+    expect(line(result.lines, '!', 'other users can read it (mode 644)')).toBeDefined();
+    expect(result.output).toContain(`chmod 600 '${code}'`);
+    expect(
+      line(result.lines, '✗', `starts ${join(home, 'gone/mcp-server')}, which does not exist`),
+    ).toBeDefined();
+    expect(line(result.lines, '✗', `${binary} is not executable`)).toBeDefined();
+    expect(result.output).toContain(`chmod 755 '${binary}'`);
+    // The entries carry the shell's settings, so the daemon is asked only once.
+    expect(fake.requests.filter((r) => r.path === '/health').length).toBe(1);
+    expect(line(result.lines, '-', 'same settings as checked above')).toBeDefined();
+
+    // --config and --client narrow the check to one file.
+    const one = await doctor(env, { home, argv: ['--config', cursor] });
+    expect(one.output).not.toContain('.claude.json');
+    expect(line(one.lines, '✗', 'is not valid JSON')).toBeDefined();
+    const onlyDesktop = await doctor(env, { home, argv: ['--client', 'claude-desktop'] });
+    expect(onlyDesktop.output).not.toContain('mcp.json');
+    expect(line(onlyDesktop.lines, '✗', 'is not executable')).toBeDefined();
+  });
+
+  test('a client named with --client but never set up fails with the install command', async () => {
+    await using fake = startFakeDaemon({ generation: 'head', token });
+    const { code, output } = await doctor(
+      { CONTAINARIUM_SERVER_URL: fake.url, CONTAINARIUM_JWT_TOKEN: token },
+      { argv: ['--client', 'cursor'] },
+    );
+    expect(code).toBe(1);
+    expect(output).toContain('does not exist');
+    expect(output).toContain('mcp-server install --client cursor');
+  });
+
+  test('usage errors exit 2', async () => {
+    expect((await doctor({}, { argv: ['--client', 'vscode'] })).code).toBe(2);
+    expect((await doctor({}, { argv: ['positional'] })).code).toBe(2);
+  });
+});
+
+const built = existsSync(BINARY);
+if (!built && process.env.CI === 'true')
+  throw new Error('dist/mcp-server is missing: run `bun run build`');
+if (!built)
+  console.warn(
+    'skipping `dist/mcp-server doctor` tests: dist/mcp-server is missing (run `bun run build`)',
+  );
+
+describe.skipIf(!built)('dist/mcp-server doctor', () => {
+  test('install then doctor: every check passes, and no token is printed', async () => {
+    await using fake = startFakeDaemon({ generation: 'head', token });
+    const home = freshHome();
+    const env = { PATH: process.env.PATH ?? '', HOME: home };
+    const install = Bun.spawn([BINARY, 'install', '--server-url', fake.url, '--token', token], {
+      cwd: home,
+      env,
+      stdout: 'pipe',
+      stderr: 'pipe',
+    });
+    expect(await install.exited).toBe(0);
+    const proc = Bun.spawn([BINARY, 'doctor'], { cwd: home, env, stdout: 'pipe', stderr: 'pipe' });
+    const [code, stdout, stderr] = await Promise.all([
+      proc.exited,
+      new Response(proc.stdout).text(),
+      new Response(proc.stderr).text(),
+    ]);
+    expect(stdout).not.toContain('✗');
+    expect(code).toBe(0);
+    expect(stdout).toContain(`starts ${BINARY}`);
+    expect(stdout).toContain('All checks passed');
+    expect(stdout + stderr).not.toContain(token);
+  });
+
+  test('a stopped daemon exits 1 and names the URL', async () => {
+    const fake = startFakeDaemon({ generation: 'head', token });
+    await fake.stop();
+    const proc = Bun.spawn([BINARY, 'doctor'], {
+      env: { HOME: freshHome(), CONTAINARIUM_SERVER_URL: fake.url, CONTAINARIUM_JWT_TOKEN: token },
+      stdout: 'pipe',
+    });
+    const [code, stdout] = await Promise.all([proc.exited, new Response(proc.stdout).text()]);
+    expect(code).toBe(1);
+    expect(stdout).toContain(`cannot reach ${fake.url}/health`);
+    expect(stdout).not.toContain(token);
+  });
+});

@@ -4,11 +4,10 @@
 //   bun scripts/build.ts --target all --archive  every release target, packed, plus dist/SHA256SUMS
 //   bun scripts/build.ts --bin mcp-server --target linux-x64,linux-arm64
 //   bun scripts/build.ts --bin mcp-server --out /tmp/mcp-server
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, stat, utimes } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pkg from '../package.json' with { type: 'json' };
-import { type Entry, tarGz, zip } from './archive.ts';
 
 const ROOT = resolve(import.meta.dir, '..');
 
@@ -173,21 +172,54 @@ export async function compileFor(options: BuildOptions, runtimeFromNpm: boolean)
   }
 }
 
-function run(cmd: string[], cwd: string): void {
-  const proc = Bun.spawnSync(cmd, { cwd, stderr: 'pipe' });
+/** Runs a tool with PATH alone, so TAR_OPTIONS, GZIP, ZIPOPT or TZ cannot change its output. */
+export function run(cmd: string[], cwd: string, env: Record<string, string> = {}): void {
+  const proc = Bun.spawnSync(cmd, { cwd, env: { PATH: process.env.PATH ?? '', ...env } });
   if (proc.exitCode !== 0) {
-    throw new Error(`${cmd.join(' ')} failed (${proc.exitCode}): ${proc.stderr.toString().trim()}`);
+    const output = `${proc.stdout.toString()}${proc.stderr.toString()}`.trim();
+    throw new Error(`${cmd.join(' ')} failed (${proc.exitCode}): ${output}`);
   }
 }
 
-/** README.md and LICENSE, when the repository has them, as archive entries. */
-export async function docEntries(): Promise<Entry[]> {
-  const entries: Entry[] = [];
-  for (const doc of DOCS) {
-    const file = Bun.file(join(ROOT, doc));
-    if (await file.exists()) entries.push({ name: doc, data: await file.bytes(), mode: 0o644 });
+/** A file for an archive: its path inside, its mode, and its bytes (a file to copy, or text). */
+export type StagedFile = { name: string; mode: number; data: Bun.BunFile | string };
+
+/** README.md and LICENSE, when the repository has them. */
+export async function docFiles(): Promise<StagedFile[]> {
+  const docs = DOCS.map((name) => ({ name, mode: 0o644, data: Bun.file(join(ROOT, name)) }));
+  const present = await Promise.all(docs.map((doc) => doc.data.exists()));
+  return docs.filter((_, i) => present[i]);
+}
+
+/**
+ * Writes `files` into a new directory under `parent` with their modes and the epoch as their time,
+ * so the archive shows neither the build machine's umask nor its clock. Returns it and the sorted names.
+ */
+export async function stage(parent: string, files: readonly StagedFile[], epoch: number) {
+  const dir = await mkdtemp(join(parent, '.stage-'));
+  for (const file of files) {
+    const path = join(dir, file.name);
+    await Bun.write(path, file.data);
+    await chmod(path, file.mode);
+    await utimes(path, epoch, epoch);
   }
-  return entries;
+  return { dir, names: files.map((f) => f.name).sort() };
+}
+
+/**
+ * Packs the staged `names` into `out`, byte-for-byte the same for the same files and epoch:
+ * .tar.gz with GNU tar and gzip, anything else (.zip, .mcpb) with Info-ZIP zip.
+ */
+export async function archive(dir: string, names: string[], out: string, epoch: number) {
+  await rm(out, { force: true }); // zip would add to an existing archive
+  if (out.endsWith('.tar.gz')) {
+    const owner = ['--owner=0', '--group=0', '--numeric-owner'];
+    const flags = ['--format=ustar', '--sort=name', ...owner, `--mtime=@${epoch}`];
+    run(['tar', '-c', '-I', 'gzip -n -6', '-f', out, ...flags, '--', ...names], dir);
+  } else {
+    // -X: no uid/gid or extra times; -D: no directory entries. Zip stores local time: pin TZ.
+    run(['zip', '-q', '-X', '-D', '-6', out, '--', ...names], dir, { TZ: 'UTC' });
+  }
 }
 
 /** Packs one binary with the docs into dist/<bin>-<os>-<arch>.tar.gz, or .zip for Windows. */
@@ -198,16 +230,19 @@ export async function pack(
   distDir: string,
 ): Promise<string> {
   const p = platformOf(target);
-  const entries: Entry[] = [
-    { name: binaryFileName(bin, p), data: await Bun.file(binary).bytes(), mode: 0o755 },
-    ...(await docEntries()),
+  const files = [
+    { name: binaryFileName(bin, p), mode: 0o755, data: Bun.file(binary) },
+    ...(await docFiles()),
   ];
   const epoch = await sourceDateEpoch();
-  const out = join(
-    distDir,
-    `${artifactName(bin, target)}${p.os === 'windows' ? '.zip' : '.tar.gz'}`,
-  );
-  await Bun.write(out, p.os === 'windows' ? zip(entries, epoch) : tarGz(entries, epoch));
+  const ext = p.os === 'windows' ? '.zip' : '.tar.gz';
+  const out = resolve(distDir, `${artifactName(bin, target)}${ext}`);
+  const { dir, names } = await stage(distDir, files, epoch);
+  try {
+    await archive(dir, names, out, epoch);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
   return out;
 }
 

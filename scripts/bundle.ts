@@ -2,22 +2,25 @@
 //
 //   bun scripts/bundle.ts                      reuses dist/mcp-server-<os>-<arch> when newer than the sources
 //   bun scripts/bundle.ts --platforms all      every release target instead of Claude Desktop's platforms
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as v from 'valibot';
 import pkg from '../package.json' with { type: 'json' };
 import template from '../server.json' with { type: 'json' };
 import { TOOLS } from '../src/mcp/tools/index.ts';
-import { type Entry, zip } from './archive.ts';
 import {
+  archive,
   artifactName,
   compileFor,
-  docEntries,
+  docFiles,
   parseTargets,
   platformOf,
   type ReleaseTarget,
+  run,
+  type StagedFile,
   sourceDateEpoch,
+  stage,
   writeChecksums,
 } from './build.ts';
 
@@ -256,18 +259,26 @@ async function main(): Promise<void> {
   await Bun.write(join(distDir, 'mcpb', 'manifest.json'), manifestText);
 
   const newest = await sourcesMtime();
-  const entries: Entry[] = [
-    { name: 'manifest.json', data: new TextEncoder().encode(manifestText), mode: 0o644 },
-    { name: 'server/mcp-server', data: new TextEncoder().encode(LAUNCHER), mode: 0o755 },
-    ...(await docEntries()),
+  const files: StagedFile[] = [
+    { name: 'manifest.json', mode: 0o644, data: manifestText },
+    { name: 'server/mcp-server', mode: 0o755, data: LAUNCHER },
+    ...(await docFiles()),
   ];
   for (const target of targets) {
     const path = await binaryFor(target, distDir, newest);
-    entries.push({ name: bundledBinary(target), data: await Bun.file(path).bytes(), mode: 0o755 });
+    files.push({ name: bundledBinary(target), mode: 0o755, data: Bun.file(path) });
   }
+  // Not `mcpb pack`: it stamps every entry with the current time, so no two packs are the same.
   const out = join(distDir, BUNDLE_FILE);
-  const bytes = zip(entries, await sourceDateEpoch());
-  await Bun.write(out, bytes);
+  const epoch = await sourceDateEpoch();
+  const { dir, names } = await stage(distDir, files, epoch);
+  try {
+    run([process.execPath, 'x', 'mcpb', 'validate', dir], ROOT);
+    await archive(dir, names, out, epoch);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  const bytes = await Bun.file(out).bytes();
 
   const sha256 = new Bun.CryptoHasher('sha256').update(bytes).digest('hex');
   const registryEntry = serverJson(sha256, repository);
@@ -277,7 +288,7 @@ async function main(): Promise<void> {
 
   const mib = (bytes.length / 1024 / 1024).toFixed(1);
   console.log(
-    `${relative(process.cwd(), out)}: ${mib} MiB, ${entries.length} files, sha256 ${sha256}`,
+    `${relative(process.cwd(), out)}: ${mib} MiB, ${files.length} files, sha256 ${sha256}`,
   );
   console.log(`${relative(process.cwd(), server)}: ${registryEntry.packages[0].identifier}`);
   console.log(

@@ -5,13 +5,14 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pkg from '../../package.json' with { type: 'json' };
-import { tarGz, zip } from '../../scripts/archive.ts';
 import {
+  archive,
   BINARIES,
   compile,
   pack,
   parseTargets,
   RELEASE_TARGETS,
+  stage,
   writeChecksums,
 } from '../../scripts/build.ts';
 import {
@@ -116,14 +117,59 @@ describe('archives', () => {
     );
   });
 
-  test('zip and tar.gz depend only on their inputs and time', () => {
-    const entries = [
-      { name: 'b', data: new TextEncoder().encode('second'), mode: 0o644 },
-      { name: 'a', data: new TextEncoder().encode('first'), mode: 0o755 },
+  test('both formats take their time from SOURCE_DATE_EPOCH and nothing else', async () => {
+    const dist = mkdtempSync(join(tmp, 'dist-'));
+    const saved = process.env.SOURCE_DATE_EPOCH;
+    const packAt = async (epoch: number, target: 'bun-linux-x64' | 'bun-windows-x64') => {
+      process.env.SOURCE_DATE_EPOCH = String(epoch);
+      utimesSync(fake, epoch + 12_345, epoch + 12_345);
+      return Bun.file(await pack(fake, 'mcp-server', target, dist)).bytes();
+    };
+    try {
+      for (const target of ['bun-linux-x64', 'bun-windows-x64'] as const) {
+        const first = await packAt(1_700_000_000, target);
+        expect(await packAt(1_700_000_000, target)).toEqual(first);
+        expect(await packAt(1_800_000_000, target)).not.toEqual(first);
+      }
+    } finally {
+      if (saved === undefined) delete process.env.SOURCE_DATE_EPOCH;
+      else process.env.SOURCE_DATE_EPOCH = saved;
+    }
+    // The last packs were at 1_800_000_000, 2027-01-15 08:00:00 UTC; this file's run()
+    // passes no TZ, so tar and unzip print UTC.
+    expect(run(['tar', '-tvzf', 'mcp-server-linux-x64.tar.gz'], dist).stdout).toMatch(
+      /^-rwxr-xr-x 0\/0 .* 2027-01-15 08:00 mcp-server$/m,
+    );
+    expect(run(['unzip', '-Z', '-T', 'mcp-server-windows-x64.zip'], dist).stdout).toMatch(
+      /^-rwxr-xr-x .* 20270115\.080000 mcp-server\.exe$/m,
+    );
+  });
+
+  test('a bundle keeps its tree, sorted, with modes, and passes mcpb validate', async () => {
+    const files = [
+      { name: 'server/mcp-server', mode: 0o755, data: LAUNCHER },
+      { name: 'manifest.json', mode: 0o644, data: JSON.stringify(manifest(BUNDLE_TARGETS)) },
+      { name: 'server/mcp-server-linux-x64', mode: 0o755, data: Bun.file(fake) },
     ];
-    expect(zip(entries, 1_700_000_000)).toEqual(zip([...entries].reverse(), 1_700_000_000));
-    expect(tarGz(entries, 1_700_000_000)).toEqual(tarGz([...entries].reverse(), 1_700_000_000));
-    expect(zip(entries, 1_700_000_000)).not.toEqual(zip(entries, 1_800_000_000));
+    const { dir, names } = await stage(tmp, files, 1_700_000_000);
+    expect(
+      run([process.execPath, 'x', 'mcpb', 'validate', dir], resolve(import.meta.dir, '../..')),
+    ).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('Manifest schema validation passes!'),
+    });
+    const bundle = join(tmp, 'test.mcpb');
+    await archive(dir, names.slice(-1), bundle, 1_700_000_000); // an older archive, to be replaced
+    await archive(dir, names, bundle, 1_700_000_000);
+    const first = await Bun.file(bundle).bytes();
+    await archive(dir, names, bundle, 1_700_000_000);
+    expect(await Bun.file(bundle).bytes()).toEqual(first);
+    const listing = run(['unzip', '-Z', bundle], tmp).stdout;
+    expect(listing.match(/^-.*$/gm)?.map((line) => line.replace(/ .* /, ' '))).toEqual([
+      '-rw-r--r-- manifest.json',
+      '-rwxr-xr-x server/mcp-server',
+      '-rwxr-xr-x server/mcp-server-linux-x64',
+    ]);
   });
 
   test('SHA256SUMS lists every release asset and sha256sum -c accepts it', async () => {

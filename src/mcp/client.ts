@@ -1,6 +1,6 @@
 // The Containarium REST client (ky): one method per route the tools use, each response checked with valibot.
 import ky, { HTTPError, type KyInstance, type Options } from 'ky';
-import type * as v from 'valibot';
+import * as v from 'valibot';
 import { VERSION } from '../shared/version.ts';
 import {
   CreateContainerResponseSchema,
@@ -12,6 +12,8 @@ import {
   StartStopContainerResponseSchema,
 } from '../shared/wire.ts';
 import type { Config } from './config.ts';
+
+const HealthSchema = v.object({ status: v.nullish(v.string(), '') });
 
 /** Read timeout; create waits far longer because a synchronous create provisions packages. */
 export const TIMEOUTS = { read: 30_000, change: 120_000, create: 600_000 };
@@ -145,6 +147,20 @@ export function createClient(config: Config, options: { fetch?: typeof fetch } =
       ),
 
     getSystemInfo: (call: Call = {}) => get('v1/system/info', GetSystemInfoResponseSchema, call),
+
+    /** GET /health: no token, a short timeout and no retries, for `mcp-server doctor`. */
+    health: (call: Call = {}) =>
+      ky
+        .get('health', {
+          prefix: config.serverUrl,
+          headers: { 'user-agent': `containarium-mcp/${VERSION}` },
+          timeout: 5000,
+          retry: 0,
+          signal: call.signal ?? null,
+          ...(options.fetch ? { fetch: options.fetch } : {}),
+          ...(config.caCert ? ({ tls: { ca: config.caCert } } as Options) : {}),
+        })
+        .json(HealthSchema),
   };
 }
 

@@ -3,6 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { decodeJwt } from 'jose';
 import * as v from 'valibot';
+import { isTrue } from '../shared/parse-bool.ts';
 import { log } from './log.ts';
 
 export class ConfigError extends Error {
@@ -37,10 +38,6 @@ const EnvSchema = v.object({
   CONTAINARIUM_TIMEOUT: v.optional(v.string()),
 });
 type Env = Record<string, string | undefined>;
-
-/** Go's strconv.ParseBool, as upstream reads CONTAINARIUM_DEBUG: anything else is false. */
-export const isTrue = (value: string | undefined): boolean =>
-  ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(value?.trim() ?? '');
 
 const nonEmpty = (value: string | undefined) => (value?.trim() ? value.trim() : undefined);
 

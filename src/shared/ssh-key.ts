@@ -13,6 +13,9 @@ const KEY_TYPES = new Set([
 export const SSH_KEY_FORM =
   'one OpenSSH public key on one line, like "ssh-ed25519 AAAAC3Nza... alice@laptop"';
 
+/** Most keys one container takes. */
+export const MAX_SSH_KEYS = 32;
+
 /** Longest key accepted: a 16384-bit RSA key is about 2.8 KB of base64. */
 const MAX_KEY_LENGTH = 8192;
 

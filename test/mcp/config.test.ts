@@ -2,7 +2,8 @@ import { afterAll, describe, expect, test } from 'bun:test';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, isTrue, loadConfig } from '../../src/mcp/config.ts';
+import { ConfigError, loadConfig } from '../../src/mcp/config.ts';
+import { isTrue } from '../../src/shared/parse-bool.ts';
 import { makeToken } from '../support/mcp.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mcp-config-'));

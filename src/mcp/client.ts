@@ -41,9 +41,15 @@ export type ContainariumClient = ReturnType<typeof createClient>;
 
 export function createClient(config: Config, options: { fetch?: typeof fetch } = {}) {
   const timeout = (kind: keyof typeof TIMEOUTS) => config.timeoutMs ?? TIMEOUTS[kind];
-  const base: Options = {
+  // Where and how to connect: shared by the API calls and the unauthenticated health check.
+  const transport: Options = {
     prefix: config.serverUrl,
     headers: { 'user-agent': `containarium-mcp/${VERSION}` },
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(config.caCert ? ({ tls: { ca: config.caCert } } as Options) : {}),
+  };
+  const base: Options = {
+    ...transport,
     // GETs are safe to repeat; anything that changes state is never retried behind the user's back.
     // Not 429: the daemon sends it to lock out bad tokens, and waiting it out helps nobody.
     // A server's Retry-After counts only up to 2 s, so a tool call never stalls for a minute.
@@ -61,8 +67,6 @@ export function createClient(config: Config, options: { fetch?: typeof fetch } =
         },
       ],
     },
-    ...(options.fetch ? { fetch: options.fetch } : {}),
-    ...(config.caCert ? ({ tls: { ca: config.caCert } } as Options) : {}),
   };
   const http: KyInstance = ky.create(base);
   let dialect: Dialect = 'v0.3';
@@ -151,15 +155,7 @@ export function createClient(config: Config, options: { fetch?: typeof fetch } =
     /** GET /health: no token, a short timeout and no retries, for `mcp-server doctor`. */
     health: (call: Call = {}) =>
       ky
-        .get('health', {
-          prefix: config.serverUrl,
-          headers: { 'user-agent': `containarium-mcp/${VERSION}` },
-          timeout: 5000,
-          retry: 0,
-          signal: call.signal ?? null,
-          ...(options.fetch ? { fetch: options.fetch } : {}),
-          ...(config.caCert ? ({ tls: { ca: config.caCert } } as Options) : {}),
-        })
+        .get('health', { ...transport, timeout: 5000, retry: 0, signal: call.signal ?? null })
         .json(HealthSchema),
   };
 }

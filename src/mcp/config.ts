@@ -4,7 +4,6 @@ import { homedir } from 'node:os';
 import { decodeJwt } from 'jose';
 import * as v from 'valibot';
 import { isTrue } from '../shared/parse-bool.ts';
-import { log } from './log.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -102,21 +101,28 @@ export function userDirs(env: Env = process.env): UserDirs {
   };
 }
 
-/** Startup warnings that do not stop the server: an expired token, a token sent in clear text. */
-export function warnAboutConfig(config: Config): void {
-  const expiry = config.token.expiresAt();
+/** Problems that do not stop the server: an expired token, a token sent in clear text. */
+export function configWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  let expiry: Date | undefined;
+  try {
+    expiry = config.token.expiresAt();
+  } catch {
+    // An unreadable token file is reported by the call that needs it.
+  }
   if (expiry && expiry.getTime() <= Date.now()) {
-    log(
-      `warning: the API token from ${config.token.origin} expired at ${expiry.toISOString()}; ` +
+    warnings.push(
+      `the API token from ${config.token.origin} expired at ${expiry.toISOString()}; ` +
         'every call will fail until you generate a new one with `containarium token generate`',
     );
   }
   const url = new URL(config.serverUrl);
   if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
-    log(
-      `warning: ${url.origin} is plain http, so the API token travels in clear text; use https:// outside a trusted network`,
+    warnings.push(
+      `${url.origin} is plain http, so the API token travels in clear text; use https:// outside a trusted network`,
     );
   }
+  return warnings;
 }
 
 function parseServerUrl(text: string): string {

@@ -2,7 +2,7 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { createClient } from './client.ts';
-import { ConfigError, loadConfig, warnAboutConfig } from './config.ts';
+import { ConfigError, configWarnings, loadConfig } from './config.ts';
 import { log, redact } from './log.ts';
 
 /** Longest accepted line; a longer one is answered with an error and skipped, never fatal. */
@@ -168,7 +168,7 @@ export async function serveStdio(): Promise<void> {
     process.stderr.write(`${error.message}\n`);
     process.exit(1);
   }
-  warnAboutConfig(config);
+  for (const warning of configWarnings(config)) log(`warning: ${warning}`);
   const secrets = () => {
     try {
       return [config.token.get()];

@@ -15,6 +15,20 @@ const isId = (id: unknown): id is Id =>
 const errorReply = (id: Id | null, code: number, message: string) =>
   ({ jsonrpc: '2.0', id, error: { code, message } }) as unknown as JSONRPCMessage;
 
+const isObject = (value: unknown) =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Why a request's params break the MCP schema, for a -32602 the SDK would send as -32603. */
+function paramsProblem(method: string, params: unknown): string | undefined {
+  if (params === undefined) return undefined;
+  if (!isObject(params)) return 'params must be an object';
+  const args = (params as { arguments?: unknown }).arguments;
+  if (method === 'tools/call' && args !== undefined && !isObject(args)) {
+    return 'tools/call arguments must be an object of named arguments';
+  }
+  return undefined;
+}
+
 /**
  * The SDK's stdio transport drops unparsable lines without an answer and closes on a long one;
  * this one answers them as JSON-RPC requires (-32700, -32600) and keeps serving. It also lets
@@ -85,28 +99,28 @@ export class LineTransport implements Transport {
       this.reply(errorReply(null, -32700, `Parse error: ${(error as Error).message}`));
       return;
     }
-    if (Array.isArray(message)) {
-      this.reply(errorReply(null, -32600, 'Invalid Request: batches are not supported'));
+    if (typeof message !== 'object' || message === null || Array.isArray(message)) {
+      const why = Array.isArray(message) ? 'batches are not supported' : 'expected a JSON object';
+      this.reply(errorReply(null, -32600, `Invalid Request: ${why}`));
       return;
     }
-    const m = (message ?? {}) as Record<string, unknown>;
-    const hasId = 'id' in m && m.id !== null;
-    if (typeof m !== 'object' || m.jsonrpc !== '2.0' || (hasId && !isId(m.id))) {
+    const m = message as Record<string, unknown>;
+    // "id": null is present, so it makes an invalid request rather than a notification.
+    const hasId = 'id' in m;
+    const validId = hasId && isId(m.id);
+    if (m.jsonrpc !== '2.0' || (hasId && !validId)) {
       // A notification is never answered, even a broken one.
       if (typeof m.method === 'string' && !hasId) return;
+      const id = validId ? (m.id as Id) : null;
       this.reply(
-        errorReply(
-          isId(m.id) ? m.id : null,
-          -32600,
-          'Invalid Request: expected a JSON-RPC 2.0 message',
-        ),
+        errorReply(id, -32600, 'Invalid Request: expected JSON-RPC 2.0 with a string or number id'),
       );
       return;
     }
     if (typeof m.method === 'string') {
-      if (m.params !== undefined && (typeof m.params !== 'object' || m.params === null)) {
-        if (hasId)
-          this.reply(errorReply(m.id as Id, -32602, 'Invalid params: params must be an object'));
+      const problem = paramsProblem(m.method, m.params);
+      if (problem) {
+        if (hasId) this.reply(errorReply(m.id as Id, -32602, `Invalid params: ${problem}`));
         return;
       }
       if (hasId) this.pending.add(m.id as Id);
@@ -178,7 +192,7 @@ export async function serveStdio(): Promise<void> {
   };
   const debug = config.debug
     ? (line: string) =>
-        process.stderr.write(`containarium-mcp: ${redact(line.slice(0, 4000), secrets())}\n`)
+        process.stderr.write(`containarium-mcp: ${redact(line, secrets()).slice(0, 4000)}\n`)
     : undefined;
   const { createServer } = await import('./server.ts');
   const client = createClient(config);

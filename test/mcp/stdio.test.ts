@@ -45,6 +45,25 @@ describe('stdio', () => {
     const unknown = await mcp.reply(4);
     expect(unknown.error?.code).toBe(-32602);
     expect(unknown.error?.message).toContain('no_such_tool');
+    mcp.lines.length = 0;
+    for (const line of ['42', '"text"', 'true', 'null']) {
+      mcp.send(line);
+      const reply = await mcp.reply(null);
+      expect(reply.error?.code).toBe(-32600);
+      mcp.lines.length = 0;
+    }
+    mcp.send({ jsonrpc: '2.0', id: null, method: 'ping' });
+    expect((await mcp.reply(null)).error?.code).toBe(-32600);
+    mcp.lines.length = 0;
+    mcp.send({
+      jsonrpc: '2.0',
+      id: 'args',
+      method: 'tools/call',
+      params: { name: 'get_container', arguments: ['alice'] },
+    });
+    const args = await mcp.reply('args');
+    expect(args.error?.code).toBe(-32602);
+    expect(args.error?.message).toContain('arguments must be an object');
     mcp.send('[{"jsonrpc":"2.0","id":5,"method":"ping"}]');
     mcp.send({ jsonrpc: '2.0', id: 6, method: 'ping' });
     expect((await mcp.reply(6)).result).toEqual({});

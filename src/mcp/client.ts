@@ -30,8 +30,8 @@ export type CreateInput = {
 
 /**
  * Which daemon generation we talk to. v0.3 takes `enableDocker` and ignores unknown fields;
- * HEAD renamed it `enablePodman` and rejects unknown fields with 400. We start with v0.3's
- * name and switch for good the first time a daemon rejects it as an unknown field.
+ * HEAD renamed it `enablePodman` (Feb 2026) and, since April 2026, rejects unknown fields with
+ * 400. We send both names and drop `enableDocker` for good once a daemon rejects it.
  */
 export type Dialect = 'v0.3' | 'head';
 
@@ -89,8 +89,12 @@ export function createClient(config: Config, options: { fetch?: typeof fetch } =
           image: input.image,
         };
         if (input.sshKeys.length > 0) body.sshKeys = input.sshKeys;
-        // false is every daemon's default, so it is left out and needs no dialect.
-        if (input.enableDocker) body[dialect === 'head' ? 'enablePodman' : 'enableDocker'] = true;
+        // false is every daemon's default, so it is left out and needs no dialect. Until a daemon
+        // rejects enableDocker, both names go: each older daemon ignores the one it does not know.
+        if (input.enableDocker) {
+          body.enablePodman = true;
+          if (dialect === 'v0.3') body.enableDocker = true;
+        }
         return http
           .post('v1/containers', {
             json: body,

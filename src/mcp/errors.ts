@@ -75,11 +75,16 @@ function describeHttp(status: number, said: string, ctx: FailureContext): string
   if (status === 429) {
     return `The daemon is refusing requests from this address after repeated failed logins (429). Fix the token, then retry in a minute.`;
   }
-  // v0.3 daemons report a missing container as a 500 whose text says "not found".
-  if (status === 404 || /not found/i.test(said)) {
-    return ctx.username
-      ? `No container exists for user ${ctx.username}. Call list_containers to see which containers exist.`
-      : `The daemon at ${ctx.serverUrl} has no such route (404: ${said}). Check that CONTAINARIUM_SERVER_URL points at a Containarium daemon.`;
+  // v0.3 daemons report a missing container as a 500 saying "Instance not found"; other things
+  // (an image, a key) can be "not found" too, and a create never finds its container missing.
+  const missing =
+    status === 404 ||
+    (status === 500 && /instance not found|container[\w ]* not found/i.test(said));
+  if (missing && ctx.username && !ctx.creates) {
+    return `No container exists for user ${ctx.username}. Call list_containers to see which containers exist.`;
+  }
+  if (status === 404) {
+    return `The daemon at ${ctx.serverUrl} has no such route (404: ${said}). Check that CONTAINARIUM_SERVER_URL points at a Containarium daemon.`;
   }
   if (status === 409 || /already exists/i.test(said)) {
     return `A container${who} already exists. Call get_container to inspect it, or delete_container first if it should be replaced.`;

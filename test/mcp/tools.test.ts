@@ -67,6 +67,8 @@ for (const generation of ['v0.3', 'head'] as const) {
       if (generation === 'v0.3') {
         expect(posts.length).toBe(1);
         expect(body.enableDocker).toBe(true);
+        // For daemons between the rename and the strict parser, which ignore enableDocker.
+        expect(body.enablePodman).toBe(true);
       } else {
         // HEAD rejects enableDocker with 400; the client switches to enablePodman once.
         expect(posts.length).toBe(2);
@@ -278,6 +280,32 @@ describe('API errors', () => {
     expect(result.isError).toBe(true);
     expect(result.text).toContain('not allowed to get the container for alice (403');
     expect(result.text).toContain('admin role');
+  });
+
+  test('an image that is not found is not a missing container', async () => {
+    await using t = await setup('head');
+    t.fake.fail('createContainer', {
+      status: 400,
+      body: {
+        code: 400,
+        error: 'rpc error: code = InvalidArgument desc = image "nope/1" not found',
+      },
+    });
+    const invalid = await t.mcp.call('create_container', { username: 'carol', image: 'nope/1' });
+    expect(invalid.text).toBe(
+      'The daemon rejected the request to create the container for carol as invalid: image "nope/1" not found. Correct the arguments and try again.',
+    );
+    t.fake.fail('createContainer', {
+      status: 500,
+      body: {
+        code: 500,
+        error: 'rpc error: code = Unknown desc = failed to create container: Image not found',
+      },
+    });
+    const upstream = await t.mcp.call('create_container', { username: 'carol', image: 'nope/1' });
+    expect(upstream.isError).toBe(true);
+    expect(upstream.text).not.toContain('No container exists');
+    expect(upstream.text).toContain('Image not found');
   });
 
   test('503 points at Incus', async () => {

@@ -1,8 +1,8 @@
 // The one module that reads mcp-server's environment: CONTAINARIUM_* variables, parsed with valibot.
 import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { decodeJwt } from 'jose';
 import * as v from 'valibot';
+import { readClaims } from '../shared/jwt.ts';
 import { isTrue } from '../shared/parse-bool.ts';
 
 export class ConfigError extends Error {
@@ -154,19 +154,15 @@ export function isLoopback(hostname: string): boolean {
 
 /** Checks that text is shaped like a JWT and returns its expiry, if any. */
 function inspectToken(token: string, origin: string): Date | undefined {
-  if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)) {
+  const claims = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)
+    ? readClaims(token)
+    : undefined;
+  if (!claims) {
     throw new ConfigError(
-      `${origin} is not a JWT: expected three base64url parts separated by dots (a token starts with "eyJ"); generate one with \`containarium token generate\``,
+      `${origin} is not a JWT: expected three base64url parts separated by dots, the middle one JSON claims (a token starts with "eyJ"); generate one with \`containarium token generate\``,
     );
   }
-  try {
-    const { exp } = decodeJwt(token);
-    return typeof exp === 'number' ? new Date(exp * 1000) : undefined;
-  } catch {
-    throw new ConfigError(
-      `${origin} is not a JWT: its payload does not decode as JSON; generate one with \`containarium token generate\``,
-    );
-  }
+  return typeof claims.exp === 'number' ? new Date(claims.exp * 1000) : undefined;
 }
 
 function staticToken(token: string): TokenSource {

@@ -1,6 +1,6 @@
 // What the model reads: wire objects turned into plain structured data and compact text in human units.
 import { formatBytes, parseSize } from '../shared/sizes.ts';
-import { type Container, type Metrics, type SystemInfo, ZERO_TIME } from '../shared/wire.ts';
+import type { Container, Metrics, SystemInfo } from '../shared/wire.ts';
 
 export type ContainerView = {
   name: string;
@@ -39,7 +39,8 @@ export function stateName(state: string): string {
 
 /** Unix seconds → ISO date-time; 0, Go's zero time and nonsense read as unknown (null). */
 export function timestamp(seconds: number): string | null {
-  if (!Number.isFinite(seconds) || seconds <= 0 || seconds === ZERO_TIME) return null;
+  // Go's zero time.Time (-62135596800, "year 1") is negative too.
+  if (!Number.isFinite(seconds) || seconds <= 0) return null;
   return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
 }
 

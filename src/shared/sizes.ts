@@ -29,9 +29,13 @@ const CANONICAL: Record<string, string> = {
   PIB: 'PiB',
 };
 
+/** The smallest size accepted, 1 MiB. */
+export const MIN_BYTES = 2 ** 20;
+
 const SIZE = /^(\d+(?:\.\d+)?)\s*([KMGTP]?I?B)$/i;
 
-export const SIZE_FORM = 'a size with a unit, like "4GB", "2048MB", "4GiB" or "512MiB"';
+export const SIZE_FORM =
+  'a size of at least 1MiB with a unit, like "4GB", "2048MB", "4GiB" or "512MiB"';
 
 export type Size = {
   /** The size in bytes. */
@@ -49,7 +53,8 @@ export function parseSize(input: string): Size | undefined {
   const factor = UNITS[unit];
   if (factor === undefined) return undefined;
   const bytes = Number(number) * factor;
-  if (!Number.isFinite(bytes) || bytes < 1 || bytes > 2 ** 62) return undefined;
+  // Below 1 MiB no container can run or hold an image; above 2^62 bytes Incus overflows.
+  if (!Number.isFinite(bytes) || bytes < MIN_BYTES || bytes > 2 ** 62) return undefined;
   // Incus only takes whole numbers, so "1.5GB" becomes bytes; the limit is still exactly what was asked.
   const whole = /^\d+$/.test(number);
   if (!whole && !Number.isInteger(bytes)) return undefined;

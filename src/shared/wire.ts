@@ -161,12 +161,5 @@ export const GetMetricsResponseSchema = v.object({
 });
 export const GetSystemInfoResponseSchema = v.object({ info: v.nullish(SystemInfoSchema, null) });
 
-/** The JSON error body: `{"code":N,"error":"..."}` (key order varies, 401s are text/plain). */
-export const ErrorBodySchema = v.object({
-  code: v.optional(v.number()),
-  error: v.optional(v.string()),
-  message: v.optional(v.string()),
-});
-
 /** Go's zero time.Time as unix seconds: a timestamp that means "unknown". */
 export const ZERO_TIME = -62135596800;

@@ -114,7 +114,7 @@ for (const generation of ['v0.3', 'head'] as const) {
         [{ username: '../admin' }, '"username" must be 1 to 32 characters'],
         [{ username: 'Alice' }, '"username"'],
         [{ username: 'root' }, '"username" must not be a system account'],
-        [{ username: 'frank', memory: 'lots' }, '"memory" must be a size with a unit'],
+        [{ username: 'frank', memory: 'lots' }, '"memory" must be a size of at least 1MiB with a unit'],
         [{ username: 'frank', memory: '-1GB' }, '"memory"'],
         [{ username: 'frank', disk: '0' }, '"disk"'],
         [{ username: 'frank', cpu: '0' }, '"cpu" must be a whole number'],
@@ -221,6 +221,8 @@ for (const generation of ['v0.3', 'head'] as const) {
       const one = await t.mcp.call('get_metrics', { username: 'alice' });
       expect(one.text).toContain('Usage of 1 container');
       expect(routes(t.fake)).toContain('GET /v1/metrics/alice');
+      const everyone = await t.mcp.call('get_metrics', { username: null });
+      expect(everyone.text).toMatch(/^Usage of 2 containers/);
       const bad = await t.mcp.call('get_metrics', { username: 'BAD NAME' });
       expect(bad.isError).toBe(true);
       expect(bad.text).toContain('"username"');

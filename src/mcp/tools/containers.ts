@@ -1,6 +1,7 @@
 // Container lifecycle tools: create, list, get, delete, start, stop.
 import * as v from 'valibot';
-import { isSystemAccount } from '../../shared/username.ts';
+import { IMAGE, IMAGE_FORM } from '../../shared/image.ts';
+import { containerName, isSystemAccount } from '../../shared/username.ts';
 import {
   containerText,
   containerView,
@@ -43,12 +44,9 @@ const createContainer = defineTool({
     ssh_keys: sshKeys,
     image: v.optional(
       v.pipe(
-        v.string('must be an image name'),
+        v.string(`must be ${IMAGE_FORM}`),
         v.trim(),
-        v.regex(
-          /^[\w.:/@+-]{1,200}$/,
-          'must be an image name like "images:ubuntu/24.04" or "debian/12"',
-        ),
+        v.regex(IMAGE, `must be ${IMAGE_FORM}`),
         v.description(
           'Image to create from, e.g. "images:ubuntu/24.04", "images:debian/12" or a local alias. Default: "images:ubuntu/24.04".',
         ),
@@ -80,7 +78,7 @@ const createContainer = defineTool({
     );
     const container = containerView(
       response.container ?? {
-        name: `${input.username}-container`,
+        name: containerName(input.username),
         username: input.username,
         state: 'CONTAINER_STATE_UNSPECIFIED',
         resources: { cpu: input.cpu, memory: input.memory, disk: input.disk },
@@ -169,10 +167,10 @@ const deleteContainer = defineTool({
   action: (input) => `delete the container for ${input.username}`,
   async handle(input, { client, signal }) {
     const response = await client.deleteContainer(input.username, input.force, { signal });
-    const containerName = response.containerName || `${input.username}-container`;
+    const name = response.containerName || containerName(input.username);
     return {
-      text: `Deleted ${containerName} (user ${input.username}).`,
-      structured: { username: input.username, containerName, message: response.message },
+      text: `Deleted ${name} (user ${input.username}).`,
+      structured: { username: input.username, containerName: name, message: response.message },
     };
   },
 });

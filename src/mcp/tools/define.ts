@@ -1,7 +1,7 @@
 // What a tool is: plain data plus a handler. defineTool exists only for type inference.
 import * as v from 'valibot';
 import { CPU_FORM, parseCpu, parseSize, SIZE_FORM } from '../../shared/sizes.ts';
-import { normalizeSshKey, SSH_KEY_FORM } from '../../shared/ssh-key.ts';
+import { MAX_SSH_KEYS, normalizeSshKey, SSH_KEY_FORM } from '../../shared/ssh-key.ts';
 import { USERNAME, USERNAME_FORM } from '../../shared/username.ts';
 import type { ContainariumClient } from '../client.ts';
 import type { ContainerView, MetricsView } from '../format.ts';
@@ -99,7 +99,7 @@ export const sshKeys = v.optional(
       ),
       'must be a list of SSH public keys',
     ),
-    v.maxLength(32, 'may hold at most 32 keys'),
+    v.maxLength(MAX_SSH_KEYS, `may hold at most ${MAX_SSH_KEYS} keys`),
     v.description(
       'OpenSSH public keys to authorize for the user, one key per item. Default: none.',
     ),

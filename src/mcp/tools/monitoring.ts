@@ -22,9 +22,14 @@ const getMetrics = defineTool({
     'Get current resource usage of one container or of all of them: CPU time, memory (and peak), disk, network traffic and processes, with memory and disk as a share of their limits. Leave username empty for all containers; use it to find the heaviest users.',
   effect: 'read',
   input: v.strictObject({
+    // Empty, null or absent all mean every container (some clients send null for "not given").
     username: v.optional(
       v.union(
-        [v.literal(''), username('User whose container to measure; empty for all containers.')],
+        [
+          v.literal(''),
+          v.null(),
+          username('User whose container to measure; empty for all containers.'),
+        ],
         'must be empty or a username',
       ),
       '',

@@ -19,7 +19,7 @@ describe('sizes', () => {
     expect(parseSize(input)).toEqual({ bytes, incus });
   });
 
-  test.each(['lots', '-1GB', '0', '0GB', '4', 'GB', '4XB', '1e3GB', '4 G B', ''])(
+  test.each(['lots', '-1GB', '0', '0GB', '4', 'GB', '4XB', '1e3GB', '4 G B', '', '1B', '1000kB'])(
     '%p is refused',
     (input) => {
       expect(parseSize(input)).toBeUndefined();

@@ -145,6 +145,13 @@ export const isMcpServerPath = (command: string): boolean =>
     basename(command.replace(/\\/g, '/')),
   );
 
+// Bun.main of a compiled binary lives in Bun's embedded file system, e.g. /$bunfs/root/mcp-server.
+const COMPILED = /^(\/\$bunfs\/|[A-Za-z]:[\\/]~BUN[\\/])/;
+
+/** The path of this mcp-server binary when it is a compiled one; undefined when running from source under bun. */
+export const compiledBinary = (): string | undefined =>
+  COMPILED.test(Bun.main) ? process.execPath : undefined;
+
 /** Entries that run this server: named `name`, or running an mcp-server binary, or set up for Containarium. */
 export function containariumEntries(
   servers: Record<string, ServerEntry>,

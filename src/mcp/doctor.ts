@@ -1,8 +1,8 @@
 // `mcp-server doctor`: the seed's Troubleshooting section as a command, one line per check, no secrets.
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import ky, { HTTPError, type Options } from 'ky';
+import { HTTPError, SchemaValidationError } from 'ky';
 import { AUDIENCE, ISSUER, readClaims } from '../shared/jwt.ts';
 import { VERSION } from '../shared/version.ts';
 import { createClient } from './client.ts';
@@ -10,6 +10,7 @@ import {
   CLIENT_IDS,
   CLIENTS,
   type ClientId,
+  compiledBinary,
   configCandidates,
   containariumEntries,
   entryCommand,
@@ -22,7 +23,7 @@ import {
   readConfigFile,
   type ServerEntry,
 } from './clients.ts';
-import { type Config, ConfigError, currentSettings, loadConfig } from './config.ts';
+import { type Config, ConfigError, configWarnings, currentSettings, loadConfig } from './config.ts';
 import { describeFailure } from './errors.ts';
 import { redact } from './log.ts';
 
@@ -38,8 +39,8 @@ Exits 0 only when no check fails; never prints a token.
   --config PATH   check this config file instead of the clients' standard ones
 `;
 
-/** How long /health may take: a daemon that is up answers at once. */
-export const HEALTH_TIMEOUT_MS = 5_000;
+/** How long client.health() lets /health take (a daemon that is up answers at once). */
+const HEALTH_TIMEOUT_MS = 5_000;
 /** The authenticated call's limit, unless CONTAINARIUM_TIMEOUT says otherwise. */
 export const API_TIMEOUT_MS = 10_000;
 
@@ -202,6 +203,11 @@ async function checkSettings(env: Env | undefined, report: Report, where: string
     `CONTAINARIUM_SERVER_URL is ${config.serverUrl}; the token comes from ${origin}`,
   );
   checkToken(token, origin, report);
+  // The warnings the server logs at start, but the token's expiry: checkToken says more about it.
+  const noExpiry = { origin: config.token.origin, get: () => token, expiresAt: () => undefined };
+  for (const warning of configWarnings({ ...config, token: noExpiry })) {
+    report.line('warn', warning);
+  }
   if (await checkHealth(config, report)) await checkApiCall(config, report);
   else report.line('skip', 'the authenticated call is skipped while the daemon is unreachable');
 }
@@ -215,8 +221,9 @@ export const formatDate = (date: Date) =>
 /** Check 2: the token's claims, decoded locally (the daemon alone can check the signature). */
 function checkToken(token: string, origin: string, report: Report): void {
   const claims = readClaims(token);
-  const renew = (username = 'mcp-client') =>
-    `generate a new one with \`containarium token generate --username ${username} --roles admin --expiry 720h\` and update ${origin} (or rerun \`mcp-server install\`)`;
+  const replace = (username = 'mcp-client') =>
+    `\`containarium token generate --username ${username} --roles admin --expiry 720h\` and update ${origin} (or rerun \`mcp-server install\`)`;
+  const renew = (username?: string) => `generate a new one with ${replace(username)}`;
   if (!claims) {
     report.line('fail', `the token from ${origin} has claims of the wrong types`, renew());
     return;
@@ -226,10 +233,11 @@ function checkToken(token: string, origin: string, report: Report): void {
   const who = `user ${claims.username ?? '(none)'}, roles ${roles.join(', ') || '(none)'}, issuer ${claims.iss ?? '(none)'}, audience ${audiences.join(', ') || '(none)'}`;
   const now = Date.now();
   if (claims.exp === undefined) {
+    // Both this repository's daemon and upstream HEAD refuse a token without "exp".
     report.line(
-      'warn',
-      `token (${who}) never expires`,
-      `newer daemons refuse it; ${renew(claims.username)}`,
+      'fail',
+      `token (${who}) never expires, and the daemon refuses a token without an expiry`,
+      `generate one with --expiry: ${replace(claims.username)}`,
     );
   } else {
     const expiry = new Date(claims.exp * 1000);
@@ -290,36 +298,25 @@ function checkToken(token: string, origin: string, report: Report): void {
   }
 }
 
-/** Check 3: GET /health, no token. Returns false when nothing answered at all. */
+/** Check 3: GET /health, no token, through the server's own client. False when nothing answered. */
 async function checkHealth(config: Config, report: Report): Promise<boolean> {
   const url = `${config.serverUrl}/health`;
-  const timeoutMs = config.timeoutMs ?? HEALTH_TIMEOUT_MS;
   const ctx = {
     action: 'reach /health',
     serverUrl: config.serverUrl,
     token: config.token,
-    timeoutMs,
+    timeoutMs: HEALTH_TIMEOUT_MS,
   };
+  const notDaemon = (what: string) =>
+    report.line(
+      'warn',
+      `GET ${url} answered, but not as a Containarium daemon does (${what})`,
+      "check that CONTAINARIUM_SERVER_URL is the daemon's base URL, e.g. http://host:8080",
+    );
   try {
-    const text = await ky
-      .get(url, {
-        timeout: timeoutMs,
-        retry: 0,
-        ...(config.caCert ? ({ tls: { ca: config.caCert } } as Options) : {}),
-      })
-      .text();
-    let status: unknown;
-    try {
-      status = (JSON.parse(text) as { status?: unknown }).status;
-    } catch {}
+    const { status } = await createClient(config).health();
     if (status === 'healthy') report.line('ok', `GET ${url}: healthy`);
-    else {
-      report.line(
-        'warn',
-        `GET ${url} answered, but not as a Containarium daemon does (${JSON.stringify(text.slice(0, 60))})`,
-        "check that CONTAINARIUM_SERVER_URL is the daemon's base URL, e.g. http://host:8080",
-      );
-    }
+    else notDaemon(status ? `status ${JSON.stringify(status)}` : 'no "status"');
     return true;
   } catch (error) {
     if (error instanceof HTTPError) {
@@ -331,6 +328,11 @@ async function checkHealth(config: Config, report: Report): Promise<boolean> {
           ? "nothing serves /health there: set CONTAINARIUM_SERVER_URL to the daemon's base URL (e.g. http://host:8080, without /v1)"
           : describeFailure(error, ctx),
       );
+      return true;
+    }
+    // A body that is not JSON, or JSON without a status: something answered, but not the daemon.
+    if (error instanceof SyntaxError || error instanceof SchemaValidationError) {
+      notDaemon(error instanceof SyntaxError ? 'not JSON' : 'no "status"');
       return true;
     }
     report.line('fail', `cannot reach ${url}`, describeFailure(error, ctx));
@@ -481,16 +483,35 @@ async function checkCommand(name: string, entry: ServerEntry, report: Report): P
     report.line('fail', `${command} is not executable`, `chmod 755 '${path}'`);
     return;
   }
+  // Entries are matched loosely (by name or CONTAINARIUM_* env), so the command may be any program:
+  // only one that is evidently mcp-server is run.
+  if (!isMcpServerPath(command) && !isMcpServerPath(path) && !isThisBinary(path)) {
+    report.line(
+      'warn',
+      `mcpServers.${name} starts ${path}, which is not named mcp-server, so doctor did not run it to check it`,
+      `if it is a wrapper that starts mcp-server, nothing to do; otherwise point "command" at mcp-server (${rerun})`,
+    );
+    return;
+  }
   const version = await versionOf(path);
   if (version) report.line('ok', `mcpServers.${name} starts ${command} (${version})`);
   else {
     report.line(
       'warn',
       `mcpServers.${name} starts ${command}, which does not answer --version as mcp-server does`,
-      isMcpServerPath(command)
-        ? 'rebuild or reinstall it'
-        : `point "command" at mcp-server; ${rerun}`,
+      'rebuild or reinstall it',
     );
+  }
+}
+
+/** True when `path` is this very mcp-server binary (not bun running the source), e.g. under another name. */
+function isThisBinary(path: string): boolean {
+  const self = compiledBinary();
+  if (!self) return false;
+  try {
+    return realpathSync(path) === realpathSync(self);
+  } catch {
+    return false;
   }
 }
 

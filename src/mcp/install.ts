@@ -11,7 +11,6 @@ import {
   renameSync,
   rmSync,
   statSync,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -20,6 +19,7 @@ import {
   CLIENT_IDS,
   CLIENTS,
   type ClientId,
+  compiledBinary,
   configPath,
   entryEnv,
   type Io,
@@ -29,7 +29,13 @@ import {
   readConfigFile,
   type ServerEntry,
 } from './clients.ts';
-import { ConfigError, currentSettings, isLoopback, loadConfig, type Settings } from './config.ts';
+import {
+  ConfigError,
+  configWarnings,
+  currentSettings,
+  loadConfig,
+  type Settings,
+} from './config.ts';
 import { redact } from './log.ts';
 
 export const INSTALL_HELP = `Usage: mcp-server install [flags]
@@ -193,24 +199,15 @@ function settingsFor(flags: InstallFlags, io: Io, previous: Settings): Record<st
   // The server's own checks: URL shape, token shape, token file mode 600, CA file.
   const config = loadConfig(env);
   env.CONTAINARIUM_SERVER_URL = config.serverUrl;
-  const expiry = config.token.expiresAt();
-  if (expiry && expiry.getTime() <= Date.now()) {
-    io.stderr(
-      `warning: this token expired on ${expiry.toISOString()}; the server will be refused until you generate a new one with \`containarium token generate\`\n`,
-    );
-  }
-  const { protocol, hostname, origin } = new URL(config.serverUrl);
-  if (protocol === 'http:' && !isLoopback(hostname)) {
-    io.stderr(`warning: ${origin} is plain http, so the token travels in clear text\n`);
-  }
+  // The same warnings the server logs when it starts: an expired token, a token sent in clear text.
+  for (const warning of configWarnings(config)) io.stderr(`warning: ${warning}\n`);
   return env;
 }
 
-const COMPILED = /^(\/\$bunfs\/|[A-Za-z]:[\\/]~BUN[\\/])/;
-
 /** The absolute path of the program a client should start: this binary, or dist/mcp-server from source. */
 export function selfCommand(io: Io): string {
-  if (COMPILED.test(Bun.main)) return process.execPath;
+  const compiled = compiledBinary();
+  if (compiled) return compiled;
   const built = resolve(
     import.meta.dir,
     '../../dist',
@@ -275,7 +272,8 @@ export function install(flags: InstallFlags, io: Io): Installed {
 
 /**
  * Replaces `path` with `text` atomically (a temp file renamed over it), mode 600 from the start, and
- * keeps `previous` as <path>.bak. Follows a symlinked config to its real file. Returns the backup path.
+ * keeps `previous` as <path>.bak the same way. Follows a symlinked config to its real file, but never
+ * a symlinked or hard-linked .bak: that is replaced, not written through. Returns the backup path.
  */
 export function writePrivateJson(
   path: string,
@@ -293,15 +291,29 @@ export function writePrivateJson(
   if (previous !== undefined) {
     backup = `${target}.bak`;
     try {
-      writeFileSync(backup, previous, { mode: 0o600 });
-      chmodSync(backup, 0o600);
+      replacePrivately(backup, previous);
     } catch (error) {
+      if (error instanceof InstallError) throw error;
       throw new InstallError(
         `cannot save a backup of ${target} as ${backup} (${codeOf(error)}); nothing was changed`,
       );
     }
   }
-  const temp = join(dir, `.${basename(target)}.${process.pid}.${Date.now()}.tmp`);
+  try {
+    replacePrivately(target, text);
+  } catch (error) {
+    if (error instanceof InstallError) throw error;
+    throw new InstallError(`cannot write ${target} (${codeOf(error)}); nothing was changed`);
+  }
+  return backup;
+}
+
+/**
+ * Writes a new file created exclusively ('wx') with mode 600 beside `path`, then renames it over
+ * `path`: the text is never readable by others, not even for a moment, whatever was there before.
+ */
+function replacePrivately(path: string, text: string): void {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
   try {
     const fd = openSync(temp, 'wx', 0o600);
     try {
@@ -314,16 +326,14 @@ export function writePrivateJson(
     // The token must never land in a file others can read; on Windows the folder's ACL decides.
     if (process.platform !== 'win32' && (statSync(temp).mode & 0o077) !== 0) {
       throw new InstallError(
-        `cannot make ${target} readable only by you (the file system ignores chmod 600); nothing was changed. Choose another --config location`,
+        `cannot make ${path} readable only by you (the file system ignores chmod 600); nothing was changed. Choose another --config location`,
       );
     }
-    renameSync(temp, target);
+    renameSync(temp, path);
   } catch (error) {
     rmSync(temp, { force: true });
-    if (error instanceof InstallError) throw error;
-    throw new InstallError(`cannot write ${target} (${codeOf(error)}); nothing was changed`);
+    throw error;
   }
-  return backup;
 }
 
 const codeOf = (error: unknown) =>

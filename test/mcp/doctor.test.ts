@@ -1,12 +1,22 @@
 // `mcp-server doctor` against the fake daemon: every check passes, and each failure names its fix.
 import { afterAll, describe, expect, test } from 'bun:test';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { SignJWT } from 'jose';
 import type { Io } from '../../src/mcp/clients.ts';
 import { formatDate, runDoctor } from '../../src/mcp/doctor.ts';
 import { runInstall } from '../../src/mcp/install.ts';
+import { VERSION } from '../../src/shared/version.ts';
 import { startFakeDaemon } from '../support/fake-daemon.ts';
 import { makeToken } from '../support/mcp.ts';
 import { BINARY } from '../support/stdio.ts';
@@ -270,6 +280,125 @@ describe('mcp-server doctor', () => {
     expect(output).toContain('mcp-server install --client cursor');
   });
 
+  test('runs only an mcp-server binary with --version, never another program an entry starts', async () => {
+    await using fake = startFakeDaemon({ generation: 'head', token });
+    const home = freshHome();
+    const env = { CONTAINARIUM_SERVER_URL: fake.url, CONTAINARIUM_JWT_TOKEN: token };
+    // Matched by its name and by its CONTAINARIUM_* env, but it is some other program.
+    const marker = join(home, 'ran');
+    const other = join(home, 'bin', 'deploy-prod');
+    mkdirSync(dirname(other), { recursive: true });
+    writeFileSync(other, `#!/bin/sh\ntouch '${marker}'\necho 'mcp-server 0.1.0'\n`, {
+      mode: 0o755,
+    });
+    const path = join(home, '.cursor/mcp.json');
+    mkdirSync(dirname(path));
+    writeFileSync(
+      path,
+      JSON.stringify({
+        mcpServers: { containarium: { command: other, env }, lab: { command: 'true', env } },
+      }),
+      { mode: 0o600 },
+    );
+    const { code, lines } = await doctor(env, { home, argv: ['--client', 'cursor'] });
+    expect(existsSync(marker)).toBe(false);
+    expect(
+      line(lines, '!', `mcpServers.containarium starts ${other}, which is not named mcp-server`),
+    ).toBeDefined();
+    // A bare name is reported with the path it resolves to, and not run either.
+    const trueAt = Bun.which('true');
+    expect(trueAt).not.toBeNull();
+    expect(
+      line(lines, '!', `mcpServers.lab starts ${trueAt}, which is not named mcp-server`),
+    ).toBeDefined();
+    expect(code).toBe(0);
+
+    // The same script named mcp-server is run, and its answer reported.
+    const named = fakeBinary(home);
+    writeFileSync(path, JSON.stringify({ mcpServers: { containarium: { command: named, env } } }), {
+      mode: 0o600,
+    });
+    const ok = await doctor(env, { home, argv: ['--client', 'cursor'] });
+    expect(line(ok.lines, '✓', `starts ${named} (mcp-server 0.1.0)`)).toBeDefined();
+  });
+
+  test('a token without an expiry fails with the --expiry fix', async () => {
+    const forever = await new SignJWT({ username: 'mcp-client', roles: ['admin'] })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setIssuer('containarium')
+      .setAudience(['containarium-api'])
+      .setIssuedAt()
+      .sign(new TextEncoder().encode('test-secret-that-is-32-bytes-long!!'));
+    await using fake = startFakeDaemon({ generation: 'head', token: forever });
+    const { code, lines, output } = await doctor(
+      { CONTAINARIUM_SERVER_URL: fake.url, CONTAINARIUM_JWT_TOKEN: forever },
+      { secrets: [forever] },
+    );
+    expect(code).toBe(1);
+    const failed = lines.findIndex((l) => l.startsWith('✗ token (user mcp-client'));
+    expect(lines[failed]).toContain('never expires');
+    expect(lines[failed + 1]).toContain('generate one with --expiry');
+    expect(lines[failed + 1]).toContain('--expiry 720h');
+    expect(output).toContain('1 check failed');
+  });
+
+  test('/health goes through the server’s client: its user agent, no token; a non-daemon answer is a warning', async () => {
+    await using fake = startFakeDaemon({ generation: 'head', token });
+    await doctor({ CONTAINARIUM_SERVER_URL: fake.url, CONTAINARIUM_JWT_TOKEN: token });
+    const health = fake.requests.find((r) => r.path === '/health');
+    expect(health?.headers['user-agent']).toBe(`containarium-mcp/${VERSION}`);
+    expect(health?.headers.authorization).toBeUndefined();
+
+    // Something that is not the daemon: a web page, then JSON of another shape.
+    let body = '<html>hello</html>';
+    using server = Bun.serve({
+      port: 0,
+      hostname: '127.0.0.1',
+      fetch: () => new Response(body),
+    });
+    const url = `http://127.0.0.1:${server.port}`;
+    const page = await doctor({ CONTAINARIUM_SERVER_URL: url, CONTAINARIUM_JWT_TOKEN: token });
+    expect(
+      line(
+        page.lines,
+        '!',
+        `GET ${url}/health answered, but not as a Containarium daemon does (not JSON)`,
+      ),
+    ).toBeDefined();
+    body = '{"status":"starting"}';
+    const other = await doctor({ CONTAINARIUM_SERVER_URL: url, CONTAINARIUM_JWT_TOKEN: token });
+    expect(
+      line(other.lines, '!', 'not as a Containarium daemon does (status "starting")'),
+    ).toBeDefined();
+    for (const json of ['{}', '{"status":5}']) {
+      body = json;
+      const shape = await doctor({ CONTAINARIUM_SERVER_URL: url, CONTAINARIUM_JWT_TOKEN: token });
+      expect(
+        line(shape.lines, '!', 'not as a Containarium daemon does (no "status")'),
+      ).toBeDefined();
+    }
+  });
+
+  test('warns, as the server does, when the token would travel in clear text', async () => {
+    await using fake = startFakeDaemon({ generation: 'head', token });
+    // 0.0.0.0 reaches this machine's loopback, but is not a loopback name.
+    const url = `http://0.0.0.0:${fake.port}`;
+    const { code, lines } = await doctor({
+      CONTAINARIUM_SERVER_URL: url,
+      CONTAINARIUM_JWT_TOKEN: token,
+    });
+    expect(code).toBe(0);
+    expect(
+      line(lines, '!', `${url} is plain http, so the API token travels in clear text`),
+    ).toBeDefined();
+    expect(line(lines, '✓', `GET ${url}/health: healthy`)).toBeDefined();
+    const local = await doctor({
+      CONTAINARIUM_SERVER_URL: fake.url,
+      CONTAINARIUM_JWT_TOKEN: token,
+    });
+    expect(local.output).not.toContain('clear text');
+  });
+
   test('usage errors exit 2', async () => {
     expect((await doctor({}, { argv: ['--client', 'vscode'] })).code).toBe(2);
     expect((await doctor({}, { argv: ['positional'] })).code).toBe(2);
@@ -307,6 +436,32 @@ describe.skipIf(!built)('dist/mcp-server doctor', () => {
     expect(stdout).toContain(`starts ${BINARY}`);
     expect(stdout).toContain('All checks passed');
     expect(stdout + stderr).not.toContain(token);
+  });
+
+  test('runs its own binary with --version even under another name', async () => {
+    await using fake = startFakeDaemon({ generation: 'head', token });
+    const home = freshHome();
+    const renamed = join(home, 'bin', 'containarium-tools');
+    mkdirSync(dirname(renamed));
+    symlinkSync(realpathSync(BINARY), renamed);
+    const env = { CONTAINARIUM_SERVER_URL: fake.url, CONTAINARIUM_JWT_TOKEN: token };
+    const path = join(home, '.cursor/mcp.json');
+    mkdirSync(dirname(path));
+    writeFileSync(
+      path,
+      JSON.stringify({ mcpServers: { containarium: { command: renamed, env } } }),
+      {
+        mode: 0o600,
+      },
+    );
+    const proc = Bun.spawn([BINARY, 'doctor', '--client', 'cursor'], {
+      env: { HOME: home },
+      stdout: 'pipe',
+    });
+    const [code, stdout] = await Promise.all([proc.exited, new Response(proc.stdout).text()]);
+    expect(stdout).toContain(`✓ mcpServers.containarium starts ${renamed} (mcp-server ${VERSION})`);
+    expect(code).toBe(0);
+    expect(stdout).not.toContain(token);
   });
 
   test('a stopped daemon exits 1 and names the URL', async () => {

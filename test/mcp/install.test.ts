@@ -3,6 +3,7 @@ import { afterAll, describe, expect, test } from 'bun:test';
 import {
   chmodSync,
   existsSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -17,6 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Io } from '../../src/mcp/clients.ts';
+import { configWarnings, loadConfig } from '../../src/mcp/config.ts';
 import { runInstall } from '../../src/mcp/install.ts';
 import { makeToken } from '../support/mcp.ts';
 import { BINARY } from '../support/stdio.ts';
@@ -327,7 +329,7 @@ describe('mcp-server install', () => {
 
   test('warns about an expired token, but installs it', async () => {
     const expired = await makeToken({ expiresIn: Math.floor(Date.now() / 1000) - 60 });
-    const { code, stderr } = await install([
+    const { code, stderr, home } = await install([
       '--config',
       'c.json',
       '--server-url',
@@ -336,8 +338,74 @@ describe('mcp-server install', () => {
       expired,
     ]);
     expect(code).toBe(0);
-    expect(stderr).toContain('expired on');
+    expect(readJson(join(home, 'c.json')).mcpServers.containarium.env.CONTAINARIUM_JWT_TOKEN).toBe(
+      expired,
+    );
+    // The server's own warning, word for word, as it will log it at every start.
+    const warnings = configWarnings(
+      loadConfig({ CONTAINARIUM_SERVER_URL: URL_, CONTAINARIUM_JWT_TOKEN: expired }),
+    );
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('expired at');
+    expect(stderr).toBe(`warning: ${warnings[0]}\n`);
     expect(stderr).not.toContain(expired);
+  });
+
+  test('warns, in the server’s words, that plain http to another host sends the token in clear text', async () => {
+    const url = 'http://containarium.example:8080';
+    const { code, stderr } = await install(['--config', 'c.json'], {
+      env: { CONTAINARIUM_SERVER_URL: url, CONTAINARIUM_JWT_TOKEN: token },
+    });
+    expect(code).toBe(0);
+    const warnings = configWarnings(
+      loadConfig({ CONTAINARIUM_SERVER_URL: url, CONTAINARIUM_JWT_TOKEN: token }),
+    );
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('clear text');
+    expect(stderr).toBe(`warning: ${warnings[0]}\n`);
+    // Loopback is not warned about.
+    expect((await install(['--config', 'c.json'], { env: seedEnv })).stderr).toBe('');
+  });
+
+  test('replaces an existing .bak instead of writing through it: no symlink or hard link is followed', async () => {
+    const home = freshDir();
+    const path = join(home, 'c.json');
+    const oldText = JSON.stringify({
+      mcpServers: { containarium: { command: COMMAND, env: seedEnv } },
+    });
+    // A symlinked .bak pointing at a file others can read, e.g. planted in a shared folder.
+    const shared = join(home, 'shared');
+    mkdirSync(shared);
+    const planted = join(shared, 'public.txt');
+    writeFileSync(planted, 'public\n', { mode: 0o644 });
+    chmodSync(planted, 0o644);
+    writeFileSync(path, oldText, { mode: 0o600 });
+    symlinkSync(planted, `${path}.bak`);
+    expect((await install(['--config', 'c.json'], { env: seedEnv, home })).code).toBe(0);
+    expect(readFileSync(planted, 'utf8')).toBe('public\n');
+    expect(mode(planted)).toBe(0o644);
+    expect(lstatSync(`${path}.bak`).isSymbolicLink()).toBe(false);
+    expect(readFileSync(`${path}.bak`, 'utf8')).toBe(oldText);
+    expect(mode(`${path}.bak`)).toBe(0o600);
+
+    // A hard-linked .bak: writing in place would change the other name's content too.
+    rmSync(`${path}.bak`);
+    linkSync(planted, `${path}.bak`);
+    expect((await install(['--config', 'c.json'], { env: seedEnv, home })).code).toBe(0);
+    expect(readFileSync(planted, 'utf8')).toBe('public\n');
+    expect(mode(planted)).toBe(0o644);
+    expect(statSync(`${path}.bak`).ino).not.toBe(statSync(planted).ino);
+    expect(mode(`${path}.bak`)).toBe(0o600);
+
+    // An ordinary .bak of mode 644 is replaced by a new file, never reopened with its old mode.
+    chmodSync(`${path}.bak`, 0o644);
+    const inode = statSync(`${path}.bak`).ino;
+    const previous = readFileSync(path, 'utf8');
+    expect((await install(['--config', 'c.json'], { env: seedEnv, home })).code).toBe(0);
+    expect(statSync(`${path}.bak`).ino).not.toBe(inode);
+    expect(readFileSync(`${path}.bak`, 'utf8')).toBe(previous);
+    expect(mode(`${path}.bak`)).toBe(0o600);
+    expect(readdirSync(home).sort()).toEqual(['c.json', 'c.json.bak', 'shared']);
   });
 
   test('usage errors exit 2', async () => {

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { DURATION_FORM, parseDuration } from '../shared/duration.ts';
 import { secretProblem } from '../shared/jwt.ts';
+import { isTrue } from '../shared/parse-bool.ts';
 import { isValidUsername, USERNAME_FORM } from '../shared/username.ts';
 import { VERSION } from '../shared/version.ts';
 
@@ -268,7 +269,7 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
   const warnings: string[] = [];
 
   const rest = one(flags, 'rest');
-  if (rest !== undefined && !['true', '1', 't', 'TRUE', 'True'].includes(rest)) {
+  if (rest !== undefined && !isTrue(rest)) {
     throw new CliError(`--rest=${rest} is not possible: REST is this daemon's only API`);
   }
 

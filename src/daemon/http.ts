@@ -1,6 +1,7 @@
 // The daemon's REST API on Bun.serve: the 11 v0.3 routes plus /health, upstream's wire format,
 // auth on every /v1 route, CORS for listed origins only, one log line per request.
 import type { Server } from 'bun';
+import { formatBytes } from '../shared/sizes.ts';
 import { isValidUsername } from '../shared/username.ts';
 import type {
   WireContainer,
@@ -54,9 +55,6 @@ type Route = {
   segments: string[];
   handle(context: Context): Promise<unknown>;
 };
-
-/** A body over the size limit: 413, read no further. */
-class TooLarge extends Error {}
 
 const JSON_TYPE = 'application/json';
 
@@ -219,7 +217,6 @@ function defineRoutes(backend: Backend): Route[] {
       return {
         message: `Container for user ${username} started successfully`,
         container: emitContainer(container),
-        readyTimedOut: false,
       };
     }),
 
@@ -323,10 +320,14 @@ function matchRoute(routes: Route[], method: string, pathname: string): Match {
 
 // ---- Bodies -----------------------------------------------------------------------------------
 
+/** Bad input like any other: a 400 with the reason, and the rest of the body is never read. */
+const tooLarge = (limit: number) =>
+  new DaemonError('invalid', `request body larger than ${formatBytes(limit)}`);
+
 /** Reads at most `limit` bytes of JSON; an empty body is `{}` (grpc-gateway tolerates EOF). */
 async function readJson(request: Request, limit: number): Promise<unknown> {
   const declared = Number(request.headers.get('content-length') ?? '0');
-  if (declared > limit) throw new TooLarge();
+  if (declared > limit) throw tooLarge(limit);
   if (!request.body) return {};
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -337,7 +338,7 @@ async function readJson(request: Request, limit: number): Promise<unknown> {
     total += value.byteLength;
     if (total > limit) {
       await reader.cancel().catch(() => {});
-      throw new TooLarge();
+      throw tooLarge(limit);
     }
     chunks.push(value);
   }
@@ -408,13 +409,14 @@ export function createApp(options: AppOptions) {
   };
 
   const failure = (error: unknown, where: string): Response => {
-    if (error instanceof TooLarge) {
-      return errorBody(413, GRPC_CODE.too_many, `request body is larger than ${limit} bytes`);
+    if (isDaemonError(error) && error.kind !== 'internal') {
+      return errorBody(error.status, GRPC_CODE[error.kind], error.message);
     }
-    if (isDaemonError(error)) return errorBody(error.status, GRPC_CODE[error.kind], error.message);
+    // Unexpected: the whole message (Incus's own words) goes to the log; the client gets it
+    // without this host's file paths.
     const message = error instanceof Error ? error.message : String(error);
     log(`error: ${where}: ${message}`);
-    return errorBody(500, GRPC_CODE.internal, message || 'internal error');
+    return errorBody(500, GRPC_CODE.internal, withoutPaths(message) || 'internal error');
   };
 
   const handle = async (request: Request, address: string, server?: Server<unknown>) => {
@@ -493,6 +495,13 @@ export function createApp(options: AppOptions) {
   };
 }
 
+/** Absolute file paths ("/var/lib/incus/...") become "<path>"; URLs and "debian/12" are kept. */
+export const withoutPaths = (message: string): string =>
+  message.replace(
+    /(^|[\s"'([=,])\/[^\s"'()[\],/][^\s"'()[\],]*?(?=[:;.]?(?:$|[\s"'()[\],]))/g,
+    '$1<path>',
+  );
+
 const shorten = (path: string) => (path.length > 200 ? `${path.slice(0, 200)}…` : path);
 
 export type ServeOptions = AppOptions & { hostname: string; port: number };
@@ -500,12 +509,13 @@ export type ServeOptions = AppOptions & { hostname: string; port: number };
 /** Starts the REST API; `server.port` is the bound port (useful with port 0). */
 export function serve(options: ServeOptions): Server<unknown> {
   const app = createApp(options);
-  const limit = options.maxBodyBytes ?? MAX_BODY_BYTES;
   return Bun.serve({
     hostname: options.hostname,
     port: options.port,
-    // Bun's own cap only stops absurd bodies; readJson answers anything over `limit` with a 413.
-    maxRequestBodySize: limit * 4,
+    // Bun's own cap would answer 413 before the app sees the request. Bun streams bodies rather
+    // than buffering them, and readJson refuses anything over the limit (by Content-Length, or
+    // once a streamed body passes it) with a 400, reading no further.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     fetch: app.fetch,
   });
 }

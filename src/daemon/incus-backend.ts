@@ -6,7 +6,7 @@ import { containerName, usernameOf } from '../shared/username.ts';
 import type { WireContainer, WireMetrics, WireSystemInfo } from '../shared/wire.ts';
 import type { Backend, CreateRequest, CreateResult, ListFilter } from './backend.ts';
 import { DaemonError } from './errors.ts';
-import type { IncusClient } from './incus.ts';
+import { type IncusClient, instancePath } from './incus.ts';
 import {
   type ImageSource,
   type Instance,
@@ -60,7 +60,6 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
   const pool = options.pool ?? 'default';
   const ipTimeout = options.ipTimeoutSeconds ?? 60;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const path = (name: string) => `1.0/instances/${encodeURIComponent(name)}`;
 
   /** Creates in flight in this process, by username; an instance still marked creating that is
    * not in here was left by an earlier daemon process and reads as ERROR. */
@@ -74,7 +73,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
 
   /** The instance with its state, or undefined when Incus has none by that name. */
   async function find(username: string): Promise<Instance | undefined> {
-    const name = path(containerName(username));
+    const name = instancePath(containerName(username));
     try {
       return await withoutState(
         () => client.get(`${name}?recursion=1`, InstanceSchema),
@@ -117,11 +116,11 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
   }
 
   const setConfig = (name: string, config: Record<string, string>) =>
-    client.request('PATCH', path(name), { json: { config } });
+    client.request('PATCH', instancePath(name), { json: { config } });
 
   const changeState = (name: string, action: string, extra: Record<string, unknown> = {}) => {
     const timeout = typeof extra.timeout === 'number' ? extra.timeout : 30;
-    return client.operate('PUT', `${path(name)}/state`, {
+    return client.operate('PUT', `${instancePath(name)}/state`, {
       json: { action, timeout, ...extra },
       wait: timeout + 30,
     });
@@ -132,7 +131,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
   async function forceStop(name: string) {
     let stoppedSince = 0;
     for (let attempt = 1; attempt <= 40; attempt++) {
-      const instance = await client.get(path(name), InstanceSchema);
+      const instance = await client.get(instancePath(name), InstanceSchema);
       if (instance.status !== 'Stopped') {
         stoppedSince = 0;
         await changeState(name, 'stop', { force: true }).catch(() => undefined);
@@ -151,7 +150,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
     for (let attempt = 1; ; attempt++) {
       try {
         await forceStop(name);
-        await client.operate('DELETE', path(name));
+        await client.operate('DELETE', instancePath(name));
         return;
       } catch (error) {
         if (error instanceof DaemonError && error.kind === 'not_found') return;
@@ -262,7 +261,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
   async function waitForAddress(name: string): Promise<string> {
     const deadline = Date.now() + ipTimeout * 1000;
     for (;;) {
-      const state = await client.get(`${path(name)}/state`, InstanceStateSchema);
+      const state = await client.get(`${instancePath(name)}/state`, InstanceStateSchema);
       const found = primaryAddress(state.network);
       if (found) return found.address;
       if (Date.now() > deadline) {
@@ -489,10 +488,14 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
     }
     const name = containerName(username);
     try {
-      return [toWireMetrics(name, await client.get(`${path(name)}/state`, InstanceStateSchema))];
+      return [
+        toWireMetrics(name, await client.get(`${instancePath(name)}/state`, InstanceStateSchema)),
+      ];
     } catch (error) {
-      if (error instanceof DaemonError && error.kind === 'not_found') throw notFound(username);
-      throw error;
+      if (!(error instanceof DaemonError && error.kind === 'not_found')) throw error;
+      // Being created (or failed before Incus had it): get shows it, so it has no metrics yet.
+      if (ghost(username)) return [];
+      throw notFound(username);
     }
   }
 
@@ -542,7 +545,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
       }
       await changeState(name, 'stop', { force: true });
     }
-    await client.operate('DELETE', path(name));
+    await client.operate('DELETE', instancePath(name));
     return { containerName: name };
   }
 

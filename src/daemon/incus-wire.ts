@@ -116,11 +116,18 @@ export function rootDiskSize(expandedDevices: Record<string, Record<string, stri
   return root?.size ?? '';
 }
 
-/** eth0's global IPv4 first, then any other interface's (not lo, not docker's bridge). */
+/**
+ * Interfaces that carry no traffic of the container's own: loopback, and Docker's bridges and
+ * veths inside it, whose bytes also cross eth0 (upstream counted them two or three times).
+ */
+export const isInnerInterface = (iface: string): boolean =>
+  iface === 'lo' || /^(?:docker|veth|br-)/.test(iface);
+
+/** eth0's global IPv4 first, then any other interface's (not lo, not Docker's bridges). */
 export function primaryAddress(
   network: InstanceState['network'],
 ): { iface: string; address: string } | undefined {
-  const names = Object.keys(network).filter((n) => n !== 'lo' && n !== 'docker0');
+  const names = Object.keys(network).filter((n) => !isInnerInterface(n));
   names.sort((a, b) => (a === 'eth0' ? -1 : b === 'eth0' ? 1 : a.localeCompare(b)));
   for (const iface of names) {
     const ipv4 = network[iface]?.addresses.find((a) => a.family === 'inet' && a.scope === 'global');
@@ -169,7 +176,7 @@ export function toWireMetrics(name: string, state: InstanceState): WireMetrics {
   let rx = 0;
   let tx = 0;
   for (const [iface, data] of Object.entries(state.network)) {
-    if (iface === 'lo') continue;
+    if (isInnerInterface(iface)) continue;
     rx += data.counters.bytes_received;
     tx += data.counters.bytes_sent;
   }

@@ -51,6 +51,9 @@ type RequestOptions = {
 
 export type IncusClient = ReturnType<typeof createIncusClient>;
 
+/** The API path of one instance, its name encoded. */
+export const instancePath = (name: string) => `1.0/instances/${encodeURIComponent(name)}`;
+
 /** The socket a local daemon should use: Incus's, else LXD's if only that one exists. */
 export function defaultSocket(candidates: string[] = [INCUS_SOCKET, LXD_SOCKET]): string {
   return candidates.find((socket) => existsSync(socket)) ?? candidates[0] ?? INCUS_SOCKET;
@@ -166,8 +169,6 @@ export function createIncusClient(options: IncusClientOptions = {}) {
     return wait(opId, options.wait ?? 60);
   }
 
-  const instance = (name: string) => `1.0/instances/${encodeURIComponent(name)}`;
-
   return {
     /** The socket path or URL, for messages. */
     target,
@@ -188,7 +189,7 @@ export function createIncusClient(options: IncusClientOptions = {}) {
       command: string[],
       options: { environment?: Record<string, string>; timeout?: number } = {},
     ): Promise<ExecResult> {
-      const operation = await operate('POST', `${instance(name)}/exec`, {
+      const operation = await operate('POST', `${instancePath(name)}/exec`, {
         json: {
           command,
           environment: options.environment ?? {},
@@ -216,7 +217,7 @@ export function createIncusClient(options: IncusClientOptions = {}) {
 
     /** Writes a file (overwriting) with the given owner and mode. */
     async writeFile(name: string, path: string, content: string, file: FileOptions) {
-      await request('POST', `${instance(name)}/files?path=${encodeURIComponent(path)}`, {
+      await request('POST', `${instancePath(name)}/files?path=${encodeURIComponent(path)}`, {
         body: content,
         headers: fileHeaders(file, 'file'),
       });
@@ -224,7 +225,7 @@ export function createIncusClient(options: IncusClientOptions = {}) {
 
     /** Creates a directory, or updates its owner and mode when it exists. */
     async makeDirectory(name: string, path: string, file: FileOptions) {
-      await request('POST', `${instance(name)}/files?path=${encodeURIComponent(path)}`, {
+      await request('POST', `${instancePath(name)}/files?path=${encodeURIComponent(path)}`, {
         headers: fileHeaders(file, 'directory'),
       });
     },
@@ -233,7 +234,7 @@ export function createIncusClient(options: IncusClientOptions = {}) {
     async readFile(name: string, path: string): Promise<FileContent> {
       const response = await send(
         'GET',
-        `${instance(name)}/files?path=${encodeURIComponent(path)}`,
+        `${instancePath(name)}/files?path=${encodeURIComponent(path)}`,
       );
       if (!response.ok) {
         const body = v.safeParse(Envelope, await response.json().catch(() => ({})));

@@ -2,8 +2,10 @@
 // Like upstream's protojson: camelCase or snake_case names, int32 as number or string, unknown fields
 // ignored. Unlike upstream: every value is checked here, so bad input is a 400 naming the field.
 import * as v from 'valibot';
+import { IMAGE_FORM, isValidImage } from '../shared/image.ts';
+import { parseBool } from '../shared/parse-bool.ts';
 import { CPU_FORM, parseCpu, parseSize, SIZE_FORM } from '../shared/sizes.ts';
-import { normalizeSshKey, SSH_KEY_FORM } from '../shared/ssh-key.ts';
+import { MAX_SSH_KEYS, normalizeSshKey, SSH_KEY_FORM } from '../shared/ssh-key.ts';
 import { isSystemAccount, isValidUsername, USERNAME_FORM } from '../shared/username.ts';
 import { CONTAINER_STATES, type ContainerState } from '../shared/wire.ts';
 import type { CreateRequest, ListFilter } from './backend.ts';
@@ -18,15 +20,11 @@ export const DEFAULTS = {
   enableDocker: false,
 } as const;
 
-const MAX_SSH_KEYS = 32;
 const MAX_LABELS = 64;
 const MAX_LABEL_VALUE = 256;
-const MAX_IMAGE = 255;
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
 const CONTROL = /[\u0000-\u001f\u007f]/;
-// An image starts with a letter or digit (so never looks like an option) and has no blanks.
-const IMAGE = /^[A-Za-z0-9][^\s]*$/;
 
 // ---- Field schemas: each message says what was expected; describeIssue adds the field name. ----
 
@@ -134,14 +132,11 @@ const Labels = v.pipe(
   ),
 );
 
+// Empty means the default image (protojson's unset string); anything else must be a valid name.
 const Image = v.pipe(
-  v.string('expected an image name like "images:ubuntu/24.04" or "debian/12"'),
+  v.string(`expected ${IMAGE_FORM}`),
   v.trim(),
-  v.maxLength(MAX_IMAGE, `expected an image name of at most ${MAX_IMAGE} characters`),
-  v.check(
-    (image) => image === '' || IMAGE.test(image),
-    'expected an image name like "images:ubuntu/24.04" or "debian/12", without spaces or control characters',
-  ),
+  v.check((image) => image === '' || isValidImage(image), `expected ${IMAGE_FORM}`),
 );
 
 const BODY = 'the request body must be a JSON object';
@@ -310,15 +305,15 @@ export function parseSshKeySegment(segment: string): string {
   return key;
 }
 
-const TRUE = new Set(['1', 't', 'T', 'true', 'TRUE', 'True']);
-const FALSE = new Set(['0', 'f', 'F', 'false', 'FALSE', 'False', '']);
-
-/** A bool query parameter the way grpc-gateway reads it (Go's strconv.ParseBool). */
+/** A bool query parameter as grpc-gateway reads it (Go's strconv.ParseBool); absent or empty is false. */
 export function parseBoolParam(query: URLSearchParams, name: string): boolean {
   const value = query.get(name);
-  if (value === null || FALSE.has(value)) return false;
-  if (TRUE.has(value)) return true;
-  throw new DaemonError('invalid', `invalid ${name} ${quote(value)}: expected true or false`);
+  if (value === null || value === '') return false;
+  const parsed = parseBool(value);
+  if (parsed === undefined) {
+    throw new DaemonError('invalid', `invalid ${name} ${quote(value)}: expected true or false`);
+  }
+  return parsed;
 }
 
 /** Optional `username` query parameter (list, metrics). */

@@ -49,6 +49,19 @@ describe('daemon flags', () => {
     });
   });
 
+  test.each(['1', 't', 'T', 'true', 'TRUE', 'True'])(
+    '--rest=%s is accepted (Go strconv.ParseBool spelling)',
+    (value) => {
+      expect(daemon([`--rest=${value}`, '--jwt-secret', FLAG_SECRET]).port).toBe(8080);
+    },
+  );
+
+  test.each(['0', 'f', 'F', 'false', 'FALSE', 'False', 'yes'])('--rest=%s is refused', (value) => {
+    expect(refused(['daemon', `--rest=${value}`, '--jwt-secret', FLAG_SECRET]).message).toContain(
+      "REST is this daemon's only API",
+    );
+  });
+
   test('secret precedence: environment, then --jwt-secret-file, then --jwt-secret', () => {
     const all = daemon(['--jwt-secret', FLAG_SECRET, '--jwt-secret-file', secretFile], {
       CONTAINARIUM_JWT_SECRET: ENV_SECRET,

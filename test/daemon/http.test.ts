@@ -1,8 +1,9 @@
 import { describe, expect, test } from 'bun:test';
 import { createAuthenticator } from '../../src/daemon/auth.ts';
 import { DaemonError } from '../../src/daemon/errors.ts';
-import { type AppOptions, serve } from '../../src/daemon/http.ts';
+import { type AppOptions, serve, withoutPaths } from '../../src/daemon/http.ts';
 import { signToken } from '../../src/shared/jwt.ts';
+import { MAX_SSH_KEYS } from '../../src/shared/ssh-key.ts';
 import { MemoryBackend } from '../support/memory-backend.ts';
 
 const SECRET = 'k8Q2v9ZrX4mN7pL1sT6wY3bH5jD0gF2c';
@@ -262,7 +263,7 @@ describe('POST /v1/containers', () => {
     [
       'memory without unit',
       { username: 'alice', resources: { memory: '4' } },
-      /^invalid resources\.memory: expected a size with a unit/,
+      /^invalid resources\.memory: expected a size .*with a unit/,
     ],
     [
       'disk nonsense',
@@ -304,7 +305,18 @@ describe('POST /v1/containers', () => {
     [
       'image too long',
       { username: 'alice', image: `a${'b'.repeat(300)}` },
-      /^invalid image: expected an image name of at most 255/,
+      /^invalid image: expected an image name like .* at most 255 characters\)$/,
+    ],
+    [
+      'image with shell characters',
+      { username: 'alice', image: 'debian/12;reboot' },
+      /^invalid image: expected an image name like "images:ubuntu\/24\.04"/,
+    ],
+    ['image with a quote', { username: 'alice', image: 'debian/12"' }, /^invalid image/],
+    [
+      'too many keys',
+      { username: 'alice', sshKeys: Array.from({ length: MAX_SSH_KEYS + 1 }, () => ED25519) },
+      new RegExp(`^invalid sshKeys: expected at most ${MAX_SSH_KEYS} keys$`),
     ],
     [
       'label value not a string',
@@ -364,14 +376,22 @@ describe('POST /v1/containers', () => {
     expect(d.backend.calls).toEqual([]);
   });
 
-  test('a body over 1 MiB is refused with 413 without being read whole', async () => {
+  test('a body over 1 MiB is bad input: 400 with the reason, without being read whole', async () => {
     await using d = await startDaemon();
     const big = JSON.stringify({ username: 'alice', labels: { a: 'x'.repeat(2 * 1024 * 1024) } });
     await expectError(
       await d.call('POST', '/v1/containers', big),
-      413,
-      'ResourceExhausted',
-      'request body is larger than 1048576 bytes',
+      400,
+      'InvalidArgument',
+      'request body larger than 1 MiB',
+    );
+    // Far over the limit too (past Bun's own cap, which would answer 413 itself).
+    const huge = JSON.stringify({ username: 'alice', labels: { a: 'x'.repeat(8 * 1024 * 1024) } });
+    await expectError(
+      await d.call('POST', '/v1/containers', huge),
+      400,
+      'InvalidArgument',
+      'request body larger than 1 MiB',
     );
     // Without a Content-Length (streamed), the limit holds too.
     const stream = new ReadableStream({
@@ -386,7 +406,7 @@ describe('POST /v1/containers', () => {
       headers: { Authorization: `Bearer ${d.admin}` },
       body: stream,
     });
-    await expectError(streamed, 413, 'ResourceExhausted', /larger than/);
+    await expectError(streamed, 400, 'InvalidArgument', 'request body larger than 1 MiB');
     expect(d.backend.calls).toEqual([]);
   });
 
@@ -532,6 +552,19 @@ describe('changing containers', () => {
       containerName: 'alice-container',
     });
     expect(d.backend.calls[0]).toEqual({ method: 'delete', args: ['alice', { force: true }] });
+    // Go's strconv.ParseBool spellings, as grpc-gateway reads query parameters.
+    for (const [value, force] of [
+      ['T', true],
+      ['1', true],
+      ['TRUE', true],
+      ['F', false],
+      ['0', false],
+      ['', false],
+    ] as const) {
+      d.backend.seed('alice');
+      await ok(await d.call('DELETE', `/v1/containers/alice?force=${value}`));
+      expect(d.backend.calls.at(-1)).toEqual({ method: 'delete', args: ['alice', { force }] });
+    }
     await expectError(
       await d.call('DELETE', '/v1/containers/alice?force=maybe'),
       400,
@@ -544,6 +577,8 @@ describe('changing containers', () => {
     await using d = await startDaemon();
     d.backend.seed('alice', { state: 'CONTAINER_STATE_STOPPED' });
     const started = await ok(await d.call('POST', '/v1/containers/alice/start'));
+    // Exactly v0.3's StartContainerResponse: nothing more.
+    expect(Object.keys(started)).toEqual(['message', 'container']);
     expect(started.message).toBe('Container for user alice started successfully');
     expectWireContainer(started.container);
     expect(started.container).toMatchObject({ state: 'CONTAINER_STATE_RUNNING' });
@@ -557,6 +592,7 @@ describe('changing containers', () => {
     const stopped = await ok(
       await d.call('POST', '/v1/containers/alice/stop', { force: true, timeout: '30' }),
     );
+    expect(Object.keys(stopped)).toEqual(['message', 'container']);
     expect(stopped).toMatchObject({
       message: 'Container for user alice stopped successfully',
       container: { state: 'CONTAINER_STATE_STOPPED' },
@@ -746,6 +782,42 @@ describe('backend failures and CORS', () => {
     d.backend.failWith = new Error('boom');
     await expectError(await d.call('GET', '/v1/system/info'), 500, 'Internal', 'boom');
     expect(d.lines.some((l) => l.includes('error: GET /v1/system/info: boom'))).toBe(true);
+  });
+
+  test("an internal error: Incus's whole message in the log, the 500 body without host paths", async () => {
+    await using d = await startDaemon();
+    d.backend.seed('alice');
+    const incus =
+      "Failed creating instance from image: open /var/lib/incus/storage-pools/default/images/9457f3/rootfs: no such file or directory (image 'debian/12' from https://images.linuxcontainers.org)";
+    d.backend.failWith = new DaemonError('internal', incus);
+    await expectError(
+      await d.call('GET', '/v1/containers/alice'),
+      500,
+      'Internal',
+      "Failed creating instance from image: open <path>: no such file or directory (image 'debian/12' from https://images.linuxcontainers.org)",
+    );
+    expect(d.lines).toContain(`error: GET /v1/containers/alice: ${incus}`);
+  });
+
+  test.each([
+    ['/var/lib/incus/unix.socket is gone', '<path> is gone'],
+    ["open '/proc/uptime' failed", "open '<path>' failed"],
+    ['path=/home/alice/.ssh', 'path=<path>'],
+    ['no such file /etc/containarium/jwt.secret.', 'no such file <path>.'],
+    [
+      '"apt-get update" failed in alice-container (exit 100)',
+      '"apt-get update" failed in alice-container (exit 100)',
+    ],
+    [
+      'GET 1.0/instances/alice-container and images:ubuntu/24.04',
+      'GET 1.0/instances/alice-container and images:ubuntu/24.04',
+    ],
+    [
+      'from https://cloud-images.ubuntu.com/releases',
+      'from https://cloud-images.ubuntu.com/releases',
+    ],
+  ])('withoutPaths(%p)', (message, expected) => {
+    expect(withoutPaths(message)).toBe(expected);
   });
 
   test('preflight answered without auth for listed origins only, never "*"', async () => {

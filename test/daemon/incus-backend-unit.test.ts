@@ -290,6 +290,38 @@ describe('reads', () => {
     }
   });
 
+  test('metrics of a container still being created is an empty list, as get shows it', async () => {
+    const release = Promise.withResolvers<void>();
+    await using incus = fakeIncus({
+      'GET /1.0/images/aliases': () => sync([]),
+      'POST /1.0/instances': () => started('op'),
+      // The image download is still going until the test lets it fail.
+      'GET /1.0/operations/op/wait': async () => {
+        await release.promise;
+        return failure(500, 'stopped by the test');
+      },
+      'GET /1.0/instances': () => sync([]),
+    });
+    const backend = createIncusBackend(createIncusClient({ socket: incus.socket }), { log: quiet });
+    await backend.create(request(), { async: true });
+    expect((await backend.get('alice')).container.state).toBe('CONTAINER_STATE_CREATING');
+    expect(await backend.metrics('alice')).toEqual([]);
+    // Another user's missing container is still not found.
+    expect((await rejection(backend.metrics('zed'))).kind).toBe('not_found');
+    release.resolve();
+    for (
+      let i = 0;
+      i < 50 && (await backend.get('alice')).container.state !== 'CONTAINER_STATE_ERROR';
+      i++
+    ) {
+      await Bun.sleep(20);
+    }
+    expect((await backend.get('alice')).container.state).toBe('CONTAINER_STATE_ERROR');
+    expect(await backend.metrics('alice')).toEqual([]);
+    await backend.delete('alice', { force: false });
+    expect((await rejection(backend.metrics('alice'))).kind).toBe('not_found');
+  });
+
   test('a create left "creating" by an earlier daemon process reads as ERROR', async () => {
     const [ours] = await instances();
     ours.config['user.containarium.status'] = 'creating';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as v from 'valibot';
 import { DaemonError } from '../../src/daemon/errors.ts';
-import { createIncusClient, defaultSocket } from '../../src/daemon/incus.ts';
+import { createIncusClient, defaultSocket, instancePath } from '../../src/daemon/incus.ts';
 import { failure, fakeIncus, finished, fixture, started, sync } from './incus-fake.ts';
 
 const rejection = async (promise: Promise<unknown>): Promise<DaemonError> => {
@@ -16,6 +16,13 @@ const rejection = async (promise: Promise<unknown>): Promise<DaemonError> => {
   }
   throw new Error('expected a rejection');
 };
+
+describe('instance paths', () => {
+  test('one builder for the client and the backend: the name is encoded as one segment', () => {
+    expect(instancePath('alice-container')).toBe('1.0/instances/alice-container');
+    expect(instancePath('a/b?c#d')).toBe('1.0/instances/a%2Fb%3Fc%23d');
+  });
+});
 
 describe('envelopes and errors', () => {
   test('sync metadata is validated and returned; every call is counted', async () => {

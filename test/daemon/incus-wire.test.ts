@@ -7,6 +7,7 @@ import {
   InstanceStateSchema,
   imageSource,
   incusState,
+  isInnerInterface,
   isOurs,
   KEY,
   primaryAddress,
@@ -136,7 +137,42 @@ describe('metrics', () => {
     expect(Number(metrics.memoryUsageBytes)).toBeGreaterThan(0);
   });
 
-  test('sums every interface but lo, truncates CPU seconds', () => {
+  test("Docker's bridges and veths inside the container are not counted again", async () => {
+    // Recorded from Incus 6.0: a debian/12 container with docker0, a compose network bridge and a
+    // veth on each, as Docker makes them, after traffic between them.
+    const raw = await fixture('state-docker');
+    const state = v.parse(InstanceStateSchema, raw);
+    expect(Object.keys(state.network).sort()).toEqual([
+      'br-3f1c2a9b7d4e',
+      'docker0',
+      'eth0',
+      'lo',
+      'veth5d2e1a0',
+      'veth9b07c4f',
+    ]);
+    for (const iface of ['docker0', 'br-3f1c2a9b7d4e', 'veth5d2e1a0', 'veth9b07c4f']) {
+      expect(state.network[iface]?.counters.bytes_received).toBeGreaterThan(0);
+    }
+    expect(toWireMetrics('x', state)).toMatchObject({
+      networkRxBytes: String(raw.network.eth0.counters.bytes_received),
+      networkTxBytes: String(raw.network.eth0.counters.bytes_sent),
+    });
+  });
+
+  test.each([
+    ['lo', true],
+    ['docker0', true],
+    ['docker_gwbridge', true],
+    ['br-3f1c2a9b7d4e', true],
+    ['veth5d2e1a0', true],
+    ['eth0', false],
+    ['eth1', false],
+    ['bridge0', false],
+  ])('%s is an inner interface: %p', (iface, inner) => {
+    expect(isInnerInterface(iface)).toBe(inner);
+  });
+
+  test("sums the container's own interfaces, truncates CPU seconds", () => {
     const state = v.parse(InstanceStateSchema, {
       status: 'Running',
       cpu: { usage: 12_999_999_999 },
@@ -145,7 +181,8 @@ describe('metrics', () => {
       network: {
         lo: { addresses: [], counters: { bytes_received: 1000, bytes_sent: 1000 } },
         eth0: { addresses: [], counters: { bytes_received: 10, bytes_sent: 20 } },
-        docker0: { addresses: [], counters: { bytes_received: 1, bytes_sent: 2 } },
+        eth1: { addresses: [], counters: { bytes_received: 1, bytes_sent: 2 } },
+        docker0: { addresses: [], counters: { bytes_received: 100, bytes_sent: 200 } },
       },
       processes: -1,
     });
@@ -174,7 +211,7 @@ describe('instances we list', () => {
     expect(isOurs({ name: 'build-runner', type: 'container' })).toBe(false);
   });
 
-  test('eth0 is preferred; docker0 and lo never count', () => {
+  test("eth0 is preferred; lo and Docker's bridges never count", () => {
     const iface = (address: string) => ({
       addresses: [{ family: 'inet', address, scope: 'global' }],
       counters: { bytes_received: 0, bytes_sent: 0 },
@@ -187,6 +224,9 @@ describe('instances we list', () => {
     expect(primaryAddress({ eth1: iface('10.1.0.2'), eth0: iface('10.98.0.5') })?.address).toBe(
       '10.98.0.5',
     );
+    expect(
+      primaryAddress({ 'br-3f1c2a9b7d4e': iface('172.18.0.1'), eth1: iface('10.1.0.2') })?.iface,
+    ).toBe('eth1');
   });
 });
 

@@ -1,0 +1,239 @@
+// Every success body of the daemon's HTTP layer, on all 11 routes, checked against the upstream
+// swagger with v0.3 strictness: every property present, none extra, int64 strings, enum names.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import * as v from 'valibot';
+import { createAuthenticator } from '../../src/daemon/auth.ts';
+import type { Backend } from '../../src/daemon/backend.ts';
+import { serve } from '../../src/daemon/http.ts';
+import { signToken } from '../../src/shared/jwt.ts';
+import {
+  CreateContainerResponseSchema,
+  DeleteContainerResponseSchema,
+  GetContainerResponseSchema,
+  GetMetricsResponseSchema,
+  GetSystemInfoResponseSchema,
+  ListContainersResponseSchema,
+  StartStopContainerResponseSchema,
+} from '../../src/shared/wire.ts';
+import { MemoryBackend } from '../support/memory-backend.ts';
+import { loadSwagger, responseDefinition, V03, validate } from '../support/swagger.ts';
+
+const SECRET = 'c0ntract-Secret-9f8e7d6c5b4a3f2e1d0c';
+const KEY =
+  'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBwpNkNQXWp3hJGeq7jF0t/s+QYTIC06R1RhbnuIlaKv alice@laptop';
+const doc = loadSwagger();
+
+/** The client's own schemas must read what the daemon sends, too. */
+const WIRE: Record<string, v.GenericSchema> = {
+  CreateContainerResponse: CreateContainerResponseSchema,
+  ListContainersResponse: ListContainersResponseSchema,
+  GetContainerResponse: GetContainerResponseSchema,
+  DeleteContainerResponse: DeleteContainerResponseSchema,
+  StartContainerResponse: StartStopContainerResponseSchema,
+  StopContainerResponse: StartStopContainerResponseSchema,
+  GetMetricsResponse: GetMetricsResponseSchema,
+  GetSystemInfoResponse: GetSystemInfoResponseSchema,
+};
+
+const memory = new MemoryBackend();
+/** The memory backend, but get reports metrics too, so GetContainerResponse.metrics is checked. */
+const backend: Backend = {
+  create: (request, options) => memory.create(request, options),
+  list: (filter) => memory.list(filter),
+  async get(username) {
+    const found = await memory.get(username);
+    const running = found.container.state === 'CONTAINER_STATE_RUNNING';
+    return { ...found, metrics: running ? ((await memory.metrics(username))[0] ?? null) : null };
+  },
+  delete: (username, options) => memory.delete(username, options),
+  start: (username) => memory.start(username),
+  stop: (username, options) => memory.stop(username, options),
+  metrics: (username) => memory.metrics(username),
+  systemInfo: () => memory.systemInfo(),
+  addSshKey: (username, key) => memory.addSshKey(username, key),
+  removeSshKey: (username, key) => memory.removeSshKey(username, key),
+  ping: () => memory.ping(),
+};
+const server = serve({
+  backend,
+  auth: createAuthenticator({ secret: SECRET, log: () => {} }),
+  hostname: '127.0.0.1',
+  port: 0,
+  log: () => {},
+});
+const base = `http://127.0.0.1:${server.port}`;
+let admin = '';
+let alice = '';
+
+beforeAll(async () => {
+  const sign = async (username: string, roles: string[]) =>
+    (await signToken({ username, roles, lifetimeMs: 3_600_000, secret: SECRET })).token;
+  admin = await sign('mcp-client', ['admin']);
+  alice = await sign('alice', ['user']);
+  memory.seed('alice', { labels: { team: 'ml' }, sshKeys: [KEY], dockerEnabled: true });
+  // What a half-known container looks like: no resources, no network, zero timestamps.
+  memory.seed('bob', {
+    state: 'CONTAINER_STATE_STOPPED',
+    resources: null,
+    network: null,
+    createdAt: '0',
+  });
+  memory.seed('erin', { state: 'CONTAINER_STATE_ERROR', image: '' });
+});
+afterAll(() => server.stop(true));
+
+/** Routes checked so far, as "method route" in the swagger's spelling. */
+const covered = new Set<string>();
+
+/** Calls `method path`, expects a 200 JSON body that is exactly the swagger's `route` response. */
+async function conforms(
+  method: 'get' | 'post' | 'delete',
+  path: string,
+  route: string,
+  options: { body?: unknown; token?: string } = {},
+) {
+  const response = await fetch(`${base}${path}`, {
+    method: method.toUpperCase(),
+    headers: {
+      Authorization: `Bearer ${options.token ?? admin}`,
+      'Content-Type': 'application/json',
+    },
+    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+  });
+  const text = await response.text();
+  expect({ status: response.status, text }).toMatchObject({ status: 200 });
+  expect(response.headers.get('content-type')).toBe('application/json');
+  const body = JSON.parse(text);
+  const definition = responseDefinition(doc, method, route);
+  expect(validate(doc, definition, body, V03)).toEqual([]);
+  const wire = WIRE[definition];
+  if (wire) v.parse(wire, body);
+  covered.add(`${method} ${route}`);
+  return body;
+}
+
+describe('every success body is exactly the v0.3 swagger response', () => {
+  test('the validator is strict: an extra, a missing and a mistyped field are all caught', () => {
+    const container = memory.containers.get('alice');
+    const start = { message: 'ok', container, readyTimedOut: false };
+    expect(validate(doc, 'StartContainerResponse', start, V03)).toEqual([
+      '$.readyTimedOut: not in the contract',
+    ]);
+    expect(validate(doc, 'StartContainerResponse', { message: 'ok' }, V03)).toEqual([
+      '$.container: missing',
+    ]);
+    expect(
+      validate(doc, 'Container', { ...container, createdAt: 1, state: 'RUNNING' }, V03),
+    ).toHaveLength(2);
+  });
+
+  test('POST /v1/containers, sync and async', async () => {
+    const sync = await conforms('post', '/v1/containers', '/v1/containers', {
+      body: {
+        username: 'carol',
+        resources: { cpu: '2', memory: '2GB', disk: '10GB' },
+        sshKeys: [KEY],
+        labels: { team: 'demo' },
+        image: 'debian/12',
+        enableDocker: true,
+      },
+    });
+    expect(sync.container.state).toBe('CONTAINER_STATE_RUNNING');
+    const pending = await conforms('post', '/v1/containers', '/v1/containers', {
+      body: { username: 'dave', async: true },
+    });
+    expect(pending.container.state).toBe('CONTAINER_STATE_CREATING');
+  });
+
+  test('GET /v1/containers, all, filtered, and narrowed for a user', async () => {
+    const all = await conforms('get', '/v1/containers', '/v1/containers');
+    expect(all.totalCount).toBeGreaterThanOrEqual(3);
+    await conforms('get', '/v1/containers?state=CONTAINER_STATE_STOPPED', '/v1/containers');
+    await conforms('get', '/v1/containers?labelFilter[team]=nobody', '/v1/containers');
+    const own = await conforms('get', '/v1/containers', '/v1/containers', { token: alice });
+    expect(own.totalCount).toBe(1);
+  });
+
+  test('GET /v1/containers/{username}, with and without metrics', async () => {
+    const running = await conforms('get', '/v1/containers/alice', '/v1/containers/{username}');
+    expect(running.metrics).not.toBeNull();
+    const stopped = await conforms('get', '/v1/containers/bob', '/v1/containers/{username}');
+    expect(stopped).toMatchObject({ container: { resources: null, network: null }, metrics: null });
+    await conforms('get', '/v1/containers/erin', '/v1/containers/{username}');
+  });
+
+  test('POST start and stop', async () => {
+    const start = await conforms(
+      'post',
+      '/v1/containers/bob/start',
+      '/v1/containers/{username}/start',
+      { body: { waitForReady: true, readyTimeoutSeconds: 30 } },
+    );
+    expect(start.container.state).toBe('CONTAINER_STATE_RUNNING');
+    const stop = await conforms(
+      'post',
+      '/v1/containers/bob/stop',
+      '/v1/containers/{username}/stop',
+      {
+        body: { force: true },
+      },
+    );
+    expect(stop.container.state).toBe('CONTAINER_STATE_STOPPED');
+  });
+
+  test('POST and DELETE ssh keys', async () => {
+    const added = await conforms(
+      'post',
+      '/v1/containers/carol/ssh-keys',
+      '/v1/containers/{username}/ssh-keys',
+      { body: { sshPublicKey: KEY.replace('alice@laptop', 'alice@desk') } },
+    );
+    expect(added.totalKeys).toBe(2);
+    await conforms(
+      'delete',
+      `/v1/containers/carol/ssh-keys/${encodeURIComponent(KEY)}`,
+      '/v1/containers/{username}/ssh-keys/{sshPublicKey}',
+    );
+  });
+
+  test('GET /v1/metrics (all, one, none for a user without a container) and /v1/metrics/{username}', async () => {
+    const all = await conforms('get', '/v1/metrics', '/v1/metrics');
+    expect(all.metrics.length).toBeGreaterThanOrEqual(3);
+    await conforms('get', '/v1/metrics?username=alice', '/v1/metrics');
+    await conforms('get', '/v1/metrics?username=bob', '/v1/metrics', { token: alice });
+    const one = await conforms('get', '/v1/metrics/alice', '/v1/metrics/{username}');
+    expect(one.metrics).toHaveLength(1);
+  });
+
+  test('GET /v1/system/info', async () => {
+    await conforms('get', '/v1/system/info', '/v1/system/info');
+  });
+
+  test('DELETE /v1/containers/{username}', async () => {
+    await conforms('delete', '/v1/containers/dave?force=true', '/v1/containers/{username}');
+  });
+
+  test('all 11 routes of the swagger were checked', () => {
+    const routes = Object.entries(doc.paths).flatMap(([route, methods]) =>
+      Object.keys(methods).map((method) => `${method} ${route}`),
+    );
+    expect(routes).toHaveLength(11);
+    expect([...covered].sort()).toEqual(routes.sort());
+  });
+});
+
+describe('/health (not in the swagger)', () => {
+  test('answers {"status":"healthy","incus":"reachable"|"unreachable"} without a token', async () => {
+    for (const reachable of [true, false]) {
+      memory.reachable = reachable;
+      const response = await fetch(`${base}/health`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('application/json');
+      expect(await response.json()).toEqual({
+        status: 'healthy',
+        incus: reachable ? 'reachable' : 'unreachable',
+      });
+    }
+    memory.reachable = true;
+  });
+});

@@ -114,7 +114,10 @@ for (const generation of ['v0.3', 'head'] as const) {
         [{ username: '../admin' }, '"username" must be 1 to 32 characters'],
         [{ username: 'Alice' }, '"username"'],
         [{ username: 'root' }, '"username" must not be a system account'],
-        [{ username: 'frank', memory: 'lots' }, '"memory" must be a size of at least 1MiB with a unit'],
+        [
+          { username: 'frank', memory: 'lots' },
+          '"memory" must be a size of at least 1MiB with a unit',
+        ],
         [{ username: 'frank', memory: '-1GB' }, '"memory"'],
         [{ username: 'frank', disk: '0' }, '"disk"'],
         [{ username: 'frank', cpu: '0' }, '"cpu" must be a whole number'],

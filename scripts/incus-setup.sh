@@ -90,6 +90,12 @@ incus_ready() { [ -S "$SOCK" ] && curl -sf --max-time 2 --unix-socket "$SOCK" ht
 start_daemon() {
   getent group incus-admin >/dev/null || groupadd --system incus-admin
   if incus_ready; then return; fi
+  # A session that ended kills lxcfs but leaves its FUSE mount behind, dead: every access
+  # then fails with "Transport endpoint is not connected". Detach it so lxcfs can remount.
+  if grep -qs ' /var/lib/lxcfs ' /proc/self/mounts && ! stat /var/lib/lxcfs >/dev/null 2>&1; then
+    log "detaching a stale lxcfs mount"
+    umount -l /var/lib/lxcfs
+  fi
   mkdir -p "$(dirname "$LOG")" /var/lib/lxcfs
   if ! mountpoint -q /var/lib/lxcfs; then
     log "starting lxcfs"

@@ -2,9 +2,9 @@
 // real Incus cannot show on demand (no internet, no daemon restart mid-create).
 import { describe, expect, test } from 'bun:test';
 import type { CreateRequest } from '../../src/daemon/backend.ts';
-import { DaemonError } from '../../src/daemon/errors.ts';
 import { createIncusClient } from '../../src/daemon/incus.ts';
 import { createIncusBackend } from '../../src/daemon/incus-backend.ts';
+import { rejection } from '../support/rejection.ts';
 import { failure, fakeIncus, finished, fixture, started, sync } from './incus-fake.ts';
 
 const request = (over: Partial<CreateRequest> = {}): CreateRequest => ({
@@ -18,16 +18,6 @@ const request = (over: Partial<CreateRequest> = {}): CreateRequest => ({
   enableDocker: false,
   ...over,
 });
-
-const rejection = async (promise: Promise<unknown>): Promise<DaemonError> => {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(DaemonError);
-    return error as DaemonError;
-  }
-  throw new Error('expected a rejection');
-};
 
 const quiet = () => undefined;
 

@@ -9,6 +9,7 @@ import { createIncusClient, INCUS_SOCKET } from '../../src/daemon/incus.ts';
 import { createIncusBackend } from '../../src/daemon/incus-backend.ts';
 import { InstanceSchema } from '../../src/daemon/incus-wire.ts';
 import { normalizeSshKey } from '../../src/shared/ssh-key.ts';
+import { rejection } from '../support/rejection.ts';
 
 const present = existsSync(INCUS_SOCKET);
 const ci = process.env.CI === 'true' || process.env.CI === '1';
@@ -50,16 +51,6 @@ const request = (username: string, over: Partial<CreateRequest> = {}): CreateReq
   enableDocker: false,
   ...over,
 });
-
-const rejection = async (promise: Promise<unknown>): Promise<DaemonError> => {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(DaemonError);
-    return error as DaemonError;
-  }
-  throw new Error('expected a rejection');
-};
 
 describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
   const client = createIncusClient({ socket: INCUS_SOCKET });

@@ -3,19 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as v from 'valibot';
-import { DaemonError } from '../../src/daemon/errors.ts';
+import type { DaemonError } from '../../src/daemon/errors.ts';
 import { createIncusClient, defaultSocket, instancePath } from '../../src/daemon/incus.ts';
+import { rejection } from '../support/rejection.ts';
 import { failure, fakeIncus, finished, fixture, started, sync } from './incus-fake.ts';
-
-const rejection = async (promise: Promise<unknown>): Promise<DaemonError> => {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(DaemonError);
-    return error as DaemonError;
-  }
-  throw new Error('expected a rejection');
-};
 
 describe('instance paths', () => {
   test('one builder for the client and the backend: the name is encoded as one segment', () => {

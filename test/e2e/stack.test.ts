@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ContainerView as Container, MetricsView as Metrics } from '../../src/mcp/format.ts';
 import {
   CONTAINARIUM,
   connectMcp,
@@ -80,28 +81,6 @@ function ok<T = Record<string, unknown>>(result: ToolResult): T {
   expect(result.structuredContent).toBeDefined();
   return result.structuredContent as T;
 }
-
-type Container = {
-  name: string;
-  username: string;
-  state: string;
-  cpu: string;
-  memory: string;
-  disk: string;
-  ipAddress: string;
-  image: string;
-  dockerEnabled: boolean | null;
-  sshKeys: string[];
-  labels: Record<string, string>;
-};
-type Metrics = {
-  name: string;
-  memoryBytes: number;
-  processes: number;
-  diskBytes: number;
-  memoryLimitBytes: number | null;
-  diskLimitBytes: number | null;
-};
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 

@@ -1,6 +1,17 @@
 // A small validator for the Swagger 2.0 subset in containarium.swagger.json, strict where protojson is.
+import { expect } from 'bun:test';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import * as v from 'valibot';
+import {
+  CreateContainerResponseSchema,
+  DeleteContainerResponseSchema,
+  GetContainerResponseSchema,
+  GetMetricsResponseSchema,
+  GetSystemInfoResponseSchema,
+  ListContainersResponseSchema,
+  StartStopContainerResponseSchema,
+} from '../../src/shared/wire.ts';
 
 export type Schema = {
   $ref?: string;
@@ -82,4 +93,30 @@ export function validate(doc: Swagger, definition: string, value: unknown, stric
   };
   walk({ $ref: `#/definitions/${definition}` }, value, '$', false);
   return errors;
+}
+
+/** The client's own wire schema for each swagger response definition it reads. */
+const WIRE: Record<string, v.GenericSchema> = {
+  CreateContainerResponse: CreateContainerResponseSchema,
+  ListContainersResponse: ListContainersResponseSchema,
+  GetContainerResponse: GetContainerResponseSchema,
+  DeleteContainerResponse: DeleteContainerResponseSchema,
+  StartContainerResponse: StartStopContainerResponseSchema,
+  StopContainerResponse: StartStopContainerResponseSchema,
+  GetMetricsResponse: GetMetricsResponseSchema,
+  GetSystemInfoResponse: GetSystemInfoResponseSchema,
+};
+
+/** A success body of METHOD ROUTE is the swagger's response, and the client's schema reads it. */
+export function expectContractBody(
+  doc: Swagger,
+  method: string,
+  route: string,
+  body: unknown,
+  strictness: Strictness,
+): void {
+  const definition = responseDefinition(doc, method, route);
+  expect(validate(doc, definition, body, strictness)).toEqual([]);
+  const wire = WIRE[definition];
+  if (wire) v.parse(wire, body);
 }

@@ -670,49 +670,23 @@ describe('roles', () => {
     await using d = await startDaemon();
     d.backend.seed('alice');
     d.backend.seed('bob');
-    const forbidden = 'not authorized for user bob';
-    await expectError(
-      await d.call('GET', '/v1/containers/bob', undefined, d.alice),
-      403,
-      'PermissionDenied',
-      forbidden,
-    );
-    await expectError(
-      await d.call('DELETE', '/v1/containers/bob', undefined, d.alice),
-      403,
-      'PermissionDenied',
-      forbidden,
-    );
-    await expectError(
-      await d.call('POST', '/v1/containers/bob/start', undefined, d.alice),
-      403,
-      'PermissionDenied',
-      forbidden,
-    );
-    await expectError(
-      await d.call('POST', '/v1/containers/bob/stop', undefined, d.alice),
-      403,
-      'PermissionDenied',
-      forbidden,
-    );
-    await expectError(
-      await d.call('POST', '/v1/containers/bob/ssh-keys', { sshPublicKey: ED25519 }, d.alice),
-      403,
-      'PermissionDenied',
-      forbidden,
-    );
-    await expectError(
-      await d.call('GET', '/v1/metrics/bob', undefined, d.alice),
-      403,
-      'PermissionDenied',
-      forbidden,
-    );
-    await expectError(
-      await d.call('POST', '/v1/containers', { username: 'bob' }, d.alice),
-      403,
-      'PermissionDenied',
-      forbidden,
-    );
+    const others: Array<[string, string, unknown]> = [
+      ['GET', '/v1/containers/bob', undefined],
+      ['DELETE', '/v1/containers/bob', undefined],
+      ['POST', '/v1/containers/bob/start', undefined],
+      ['POST', '/v1/containers/bob/stop', undefined],
+      ['POST', '/v1/containers/bob/ssh-keys', { sshPublicKey: ED25519 }],
+      ['GET', '/v1/metrics/bob', undefined],
+      ['POST', '/v1/containers', { username: 'bob' }],
+    ];
+    for (const [method, path, body] of others) {
+      await expectError(
+        await d.call(method, path, body, d.alice),
+        403,
+        'PermissionDenied',
+        'not authorized for user bob',
+      );
+    }
     const denied = await d.call('GET', '/v1/containers/bob', undefined, d.alice);
     expect(await denied.text()).toBe(
       '{"code":403,"error":"rpc error: code = PermissionDenied desc = not authorized for user bob"}\n',

@@ -84,6 +84,18 @@ function ok<T = Record<string, unknown>>(result: ToolResult): T {
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
+/** One call of each of the eight tools, about a user who has no container. */
+const everyTool = (nobody: string): Array<[string, Record<string, unknown>]> => [
+  ['create_container', { username: nobody, image: 'busybox', enable_docker: false }],
+  ['list_containers', {}],
+  ['get_container', { username: nobody }],
+  ['delete_container', { username: nobody, force: true }],
+  ['start_container', { username: nobody }],
+  ['stop_container', { username: nobody }],
+  ['get_metrics', {}],
+  ['get_system_info', {}],
+];
+
 describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
   let daemon: Daemon;
   let admin: Mcp;
@@ -377,17 +389,7 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
         generateToken({ username: 'e2e-admin', roles: 'admin', secretFile: otherSecretFile }),
       );
       const nobody = user('-x');
-      const calls: [string, Record<string, unknown>][] = [
-        ['create_container', { username: nobody, image: 'busybox', enable_docker: false }],
-        ['list_containers', {}],
-        ['get_container', { username: nobody }],
-        ['delete_container', { username: nobody, force: true }],
-        ['start_container', { username: nobody }],
-        ['stop_container', { username: nobody }],
-        ['get_metrics', {}],
-        ['get_system_info', {}],
-      ];
-      for (const [tool, args] of calls) {
+      for (const [tool, args] of everyTool(nobody)) {
         const result = await forged.call(tool, args);
         expect(result.isError, tool).toBe(true);
         expect(result.text, tool).toContain(
@@ -423,17 +425,7 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
         generateToken({ username: 'e2e-admin', roles: 'admin', secretFile }),
       );
       const nobody = user('-y');
-      const calls: [string, Record<string, unknown>][] = [
-        ['create_container', { username: nobody, image: 'busybox', enable_docker: false }],
-        ['list_containers', {}],
-        ['get_container', { username: nobody }],
-        ['delete_container', { username: nobody, force: true }],
-        ['start_container', { username: nobody }],
-        ['stop_container', { username: nobody }],
-        ['get_metrics', {}],
-        ['get_system_info', {}],
-      ];
-      for (const [tool, args] of calls) {
+      for (const [tool, args] of everyTool(nobody)) {
         const result = await mcp.call(tool, args);
         expect(result.isError, tool).toBe(true);
         expect(result.text, tool).toContain('could not reach its container backend');

@@ -4,7 +4,6 @@ import { DaemonError } from './errors.ts';
 
 export type Principal = {
   username: string;
-  roles: string[];
   /** The admin role may act on every container; any other role only on its own. */
   admin: boolean;
 };
@@ -18,6 +17,8 @@ export type AuthOptions = {
   failureWindowMs?: number;
   /** How long a locked-out address gets 429 (default 60 s). */
   lockoutMs?: number;
+  /** Addresses remembered at most (default 10,000); past that the oldest is forgotten first. */
+  maxTrackedAddresses?: number;
   /** Where the reason for each refusal goes (never the token). */
   log?: (message: string) => void;
   /** For tests. */
@@ -46,9 +47,6 @@ export const BAD_SCHEME = "invalid authorization header format, expected 'Bearer
 export const INVALID_TOKEN = 'invalid token';
 export const TOO_MANY = 'too many failed authentication attempts; try again later';
 
-/** Bounds memory when many addresses fail at once. */
-const MAX_TRACKED = 10_000;
-
 type Attempts = { failures: number[]; lockedUntil: number };
 
 export function createAuthenticator(options: AuthOptions) {
@@ -60,6 +58,7 @@ export function createAuthenticator(options: AuthOptions) {
   const maxFailures = options.maxFailures ?? 10;
   const windowMs = options.failureWindowMs ?? 60_000;
   const lockoutMs = options.lockoutMs ?? 60_000;
+  const maxTracked = options.maxTrackedAddresses ?? 10_000;
   const now = options.now ?? Date.now;
   const log = options.log ?? (() => {});
   const byAddress = new Map<string, Attempts>();
@@ -81,7 +80,13 @@ export function createAuthenticator(options: AuthOptions) {
 
   const fail = (address: string, reason: string): Response => {
     const time = now();
-    if (byAddress.size >= MAX_TRACKED && !byAddress.has(address)) prune();
+    if (byAddress.size >= maxTracked && !byAddress.has(address)) {
+      prune();
+      // Still full of live entries (many addresses at once): forget the oldest, so memory and
+      // the cost of each refusal stay bounded.
+      const oldest = byAddress.keys().next();
+      if (byAddress.size >= maxTracked && !oldest.done) byAddress.delete(oldest.value);
+    }
     const entry = byAddress.get(address) ?? { failures: [], lockedUntil: 0 };
     entry.failures = entry.failures.filter((at) => at > time - windowMs);
     entry.failures.push(time);
@@ -125,10 +130,9 @@ export function createAuthenticator(options: AuthOptions) {
         const reason = error instanceof TokenError ? error.message : 'token could not be checked';
         return { ok: false, response: fail(address, `invalid token: ${reason}`) };
       }
-      const roles = claims.roles;
       return {
         ok: true,
-        principal: { username: claims.username, roles, admin: roles.includes('admin') },
+        principal: { username: claims.username, admin: claims.roles.includes('admin') },
       };
     },
   };

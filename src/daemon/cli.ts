@@ -6,6 +6,7 @@ import { secretProblem } from '../shared/jwt.ts';
 import { isTrue } from '../shared/parse-bool.ts';
 import { isValidUsername, USERNAME_FORM } from '../shared/username.ts';
 import { VERSION } from '../shared/version.ts';
+import type { IncusClientOptions } from './incus.ts';
 
 /** A command line that cannot run; exit code 2 for usage mistakes, 1 for bad configuration. */
 export class CliError extends Error {
@@ -26,10 +27,8 @@ export type TokenCommand = {
   secret: string;
 };
 
-export type IncusTarget =
-  | { socket?: string }
-  /** Remote Incus over HTTPS; cert, key and ca are PEM text read from the given files. */
-  | { url: string; cert: string; key: string; ca?: string };
+/** A local socket, or remote Incus over HTTPS with PEM text read from the given files. */
+export type IncusTarget = IncusClientOptions;
 
 export type DaemonCommand = {
   kind: 'daemon';

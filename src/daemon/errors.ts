@@ -2,21 +2,17 @@
 
 export type ErrorKind =
   | 'invalid' // 400
-  | 'unauthenticated' // 401
   | 'forbidden' // 403
   | 'not_found' // 404
   | 'conflict' // 409
-  | 'too_many' // 429
   | 'internal' // 500
   | 'unavailable'; // 503
 
 export const STATUS: Record<ErrorKind, number> = {
   invalid: 400,
-  unauthenticated: 401,
   forbidden: 403,
   not_found: 404,
   conflict: 409,
-  too_many: 429,
   internal: 500,
   unavailable: 503,
 };
@@ -24,11 +20,9 @@ export const STATUS: Record<ErrorKind, number> = {
 /** gRPC code names, so error strings read like upstream's "rpc error: code = X desc = ...". */
 export const GRPC_CODE: Record<ErrorKind, string> = {
   invalid: 'InvalidArgument',
-  unauthenticated: 'Unauthenticated',
   forbidden: 'PermissionDenied',
   not_found: 'NotFound',
   conflict: 'AlreadyExists',
-  too_many: 'ResourceExhausted',
   internal: 'Internal',
   unavailable: 'Unavailable',
 };

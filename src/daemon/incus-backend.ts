@@ -30,7 +30,6 @@ export type IncusBackendOptions = {
   log?: (line: string) => void;
 };
 
-const DEFAULT_IMAGE = 'images:ubuntu/24.04';
 const APT_ENV = { DEBIAN_FRONTEND: 'noninteractive' };
 
 const ServerSchema = v.object({
@@ -71,14 +70,20 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
   const wire = (instance: Instance) =>
     toWireContainer(instance, creating.has(usernameOf(instance.name)));
 
-  /** The instance with its state, or undefined when Incus has none by that name. */
-  async function find(username: string): Promise<Instance | undefined> {
+  /**
+   * The instance, or undefined when Incus has none by that name. Its live state (addresses, usage)
+   * costs Incus a look inside the container, so callers that need only status and config skip it.
+   */
+  async function find(
+    username: string,
+    { withState = true }: { withState?: boolean } = {},
+  ): Promise<Instance | undefined> {
     const name = instancePath(containerName(username));
+    const plain = () => client.get(name, InstanceSchema);
     try {
-      return await withoutState(
-        () => client.get(`${name}?recursion=1`, InstanceSchema),
-        () => client.get(name, InstanceSchema),
-      );
+      return await (withState
+        ? withoutState(() => client.get(`${name}?recursion=1`, InstanceSchema), plain)
+        : plain());
     } catch (error) {
       if (error instanceof DaemonError && error.kind === 'not_found') return undefined;
       throw error;
@@ -88,8 +93,11 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
   /** A container that exists only in this process: being created, or failed before Incus had it. */
   const ghost = (username: string) => creating.get(username) ?? failedEarly.get(username);
 
-  async function mustFind(username: string): Promise<Instance> {
-    const instance = await find(username);
+  async function mustFind(
+    username: string,
+    options: { withState?: boolean } = {},
+  ): Promise<Instance> {
+    const instance = await find(username, options);
     if (!instance) {
       if (creating.has(username)) throw stillCreating(username);
       throw notFound(username);
@@ -240,7 +248,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
       ) {
         throw exists(request.username);
       }
-      const left = await find(request.username).catch(() => undefined);
+      const left = await find(request.username, NO_STATE).catch(() => undefined);
       if (left?.config[KEY.createId] === createId) await remove(name).catch(() => undefined);
       if ('server' in source) {
         if (/couldn't be found|not found/i.test(text)) {
@@ -274,14 +282,8 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
     }
   }
 
-  /** The user's uid and gid: `id` while running, /etc/passwd through the file API otherwise. */
-  async function accountIds(name: string, username: string, running: boolean) {
-    if (running) {
-      const uid = await client.exec(name, ['id', '-u', username]);
-      const gid = await client.exec(name, ['id', '-g', username]);
-      if (uid.exitCode !== 0 || gid.exitCode !== 0) return undefined;
-      return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
-    }
+  /** The user's uid and gid from /etc/passwd, through the file API: one call, running or not. */
+  async function accountIds(name: string, username: string) {
     const passwd = await client.readFile(name, '/etc/passwd').catch(() => undefined);
     const line = passwd?.content.split('\n').find((l) => l.startsWith(`${username}:`));
     const [, , uid, gid] = line?.split(':') ?? [];
@@ -289,8 +291,8 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
   }
 
   /** Rewrites ~/.ssh/authorized_keys; false when the image has no such user account. */
-  async function installKeys(name: string, username: string, keys: string[], running: boolean) {
-    const ids = await accountIds(name, username, running);
+  async function installKeys(name: string, username: string, keys: string[]) {
+    const ids = await accountIds(name, username);
     if (!ids) return false;
     const home = `/home/${username}`;
     await client.makeDirectory(name, `${home}/.ssh`, { ...ids, mode: 0o700 });
@@ -329,7 +331,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
     if (request.enableDocker && (await has(name, '/usr/bin/docker'))) {
       await run(name, ['usermod', '-aG', 'docker', username]);
     }
-    await installKeys(name, username, request.sshKeys, true);
+    await installKeys(name, username, request.sshKeys);
     return '';
   }
 
@@ -382,7 +384,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
       createdAt: '0',
       updatedAt: '0',
       labels: request.labels,
-      image: request.image || DEFAULT_IMAGE,
+      image: request.image,
       dockerEnabled: request.enableDocker,
     };
   }
@@ -393,13 +395,13 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
   ): Promise<CreateResult> {
     const { username } = request;
     const name = containerName(username);
-    const image = request.image || DEFAULT_IMAGE;
+    const { image } = request;
     // Claimed before the first await, so a second create in this process loses at once.
     if (creating.has(username)) throw exists(username);
     creating.set(username, creatingContainer(request));
     let source: ImageSource;
     try {
-      if (await find(username)) throw exists(username);
+      if (await find(username, NO_STATE)) throw exists(username);
       source = await resolveImage(image);
       failedEarly.delete(username);
     } catch (error) {
@@ -531,7 +533,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
   async function destroy(username: string, { force }: { force: boolean }) {
     const name = containerName(username);
     if (creating.has(username)) throw stillCreating(username);
-    const instance = await find(username);
+    const instance = await find(username, NO_STATE);
     if (!instance) {
       if (failedEarly.delete(username)) return { containerName: name };
       throw notFound(username);
@@ -550,7 +552,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
   }
 
   async function start(username: string): Promise<WireContainer> {
-    const instance = await mustFind(username);
+    const instance = await mustFind(username, NO_STATE);
     if (instance.status !== 'Running') {
       await changeState(instance.name, instance.status === 'Frozen' ? 'unfreeze' : 'start');
     }
@@ -558,7 +560,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
   }
 
   async function stop(username: string, options: { force: boolean; timeout?: number }) {
-    const instance = await mustFind(username);
+    const instance = await mustFind(username, NO_STATE);
     if (instance.status !== 'Stopped') {
       await changeState(instance.name, 'stop', {
         force: options.force,
@@ -585,10 +587,10 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
     serial(username, async () => {
       // Provisioning writes authorized_keys itself; a change now could be overwritten.
       if (creating.has(username)) throw stillCreating(username);
-      const instance = await mustFind(username);
+      const instance = await mustFind(username, NO_STATE);
       const keys = change(sshKeysOf(instance.config));
       await setConfig(instance.name, { [KEY.sshKeys]: JSON.stringify(keys) });
-      await installKeys(instance.name, username, keys, instance.status === 'Running');
+      await installKeys(instance.name, username, keys);
       return { totalKeys: keys.length };
     });
 
@@ -631,6 +633,8 @@ function sameKey(a: string, b: string): boolean {
   const material = (key: string) => key.trim().split(/\s+/).slice(0, 2).join(' ');
   return material(a) === material(b);
 }
+
+const NO_STATE = { withState: false };
 
 /**
  * Reading an instance's state can fail on its own (Incus answers "Invalid PID" while a failed

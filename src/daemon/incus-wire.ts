@@ -17,8 +17,6 @@ export const KEY = {
   createId: 'user.containarium.create-id',
 } as const;
 
-export type CreateStatus = 'creating' | 'error' | 'ready';
-
 const count = v.nullish(v.number(), 0);
 const strings = v.nullish(v.record(v.string(), v.string()), {});
 const devices = v.nullish(v.record(v.string(), v.record(v.string(), v.string())), {});

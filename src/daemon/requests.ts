@@ -57,7 +57,14 @@ const Int32 = v.pipe(
   v.check((n) => Math.abs(n) <= 2 ** 31 - 1, 'expected a whole number that fits in 32 bits'),
 );
 
-const Seconds = v.pipe(Int32, v.minValue(0, 'expected a number of seconds, 0 or more'));
+// Waits longer than an hour are mistakes, and beyond ~24 days no timer can hold them at all.
+const MAX_WAIT_SECONDS = 3600;
+const SECONDS_EXPECTED = `expected a number of seconds from 0 to ${MAX_WAIT_SECONDS}`;
+const Seconds = v.pipe(
+  Int32,
+  v.minValue(0, SECONDS_EXPECTED),
+  v.maxValue(MAX_WAIT_SECONDS, SECONDS_EXPECTED),
+);
 
 const Cpu = v.pipe(
   v.union([v.string(), v.number()], `expected ${CPU_FORM}`),

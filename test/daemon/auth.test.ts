@@ -178,4 +178,31 @@ describe('lockout after repeated failures', () => {
     await Bun.sleep(450);
     expect((await d.get('/v1/containers', bearer(good))).status).toBe(200);
   });
+
+  test('remembers a bounded number of addresses, forgetting the oldest first', async () => {
+    const auth = createAuthenticator({ secret: SECRET, maxFailures: 2, maxTrackedAddresses: 2 });
+    const good = (
+      await signToken({ username: 'alice', roles: ['admin'], lifetimeMs: HOUR, secret: SECRET })
+    ).token;
+    const attempt = (address: string, token: string) =>
+      auth.authenticate(
+        new Request('http://127.0.0.1/v1/containers', { headers: bearer(token) }),
+        address,
+      );
+    const status = async (address: string, token: string) => {
+      const result = await attempt(address, token);
+      return result.ok ? 200 : result.response.status;
+    };
+    await attempt('10.0.0.1', 'bad.token.here');
+    await attempt('10.0.0.1', 'bad.token.here');
+    expect(await status('10.0.0.1', good)).toBe(429);
+    // Another address fits beside it; the third pushes the oldest, 10.0.0.1, out.
+    await attempt('10.0.0.2', 'bad.token.here');
+    expect(await status('10.0.0.1', good)).toBe(429);
+    await attempt('10.0.0.3', 'bad.token.here');
+    expect(await status('10.0.0.1', good)).toBe(200);
+    // The newer ones are still remembered: one more failure locks 10.0.0.3 out.
+    await attempt('10.0.0.3', 'bad.token.here');
+    expect(await status('10.0.0.3', good)).toBe(429);
+  });
 });

@@ -609,12 +609,22 @@ describe('changing containers', () => {
       'InvalidArgument',
       'invalid force: expected true or false',
     );
+    for (const timeout of [-1, 3601, 2 ** 31 - 1]) {
+      await expectError(
+        await d.call('POST', '/v1/containers/alice/stop', { timeout }),
+        400,
+        'InvalidArgument',
+        'invalid timeout: expected a number of seconds from 0 to 3600',
+      );
+    }
     await expectError(
-      await d.call('POST', '/v1/containers/alice/stop', { timeout: -1 }),
+      await d.call('POST', '/v1/containers/alice/start', { readyTimeoutSeconds: 86_400 }),
       400,
       'InvalidArgument',
-      /^invalid timeout/,
+      'invalid readyTimeoutSeconds: expected a number of seconds from 0 to 3600',
     );
+    // A refused request reaches nothing.
+    expect(d.backend.calls.at(-1)).toEqual({ method: 'stop', args: ['alice', { force: false }] });
   });
 
   test('ssh keys: add from the body, remove by URL-encoded path; totals', async () => {

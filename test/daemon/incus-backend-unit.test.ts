@@ -398,5 +398,10 @@ describe('changes', () => {
     });
     await backend.stop('fixture', { force: true });
     expect(incus.calls('PUT', '/').length).toBe(1);
+    // Only the answer needs the live state; the lookup before acting reads status alone.
+    const lookups = incus.seen
+      .filter((s) => s.method === 'GET' && s.path === '/1.0/instances/fixture-container')
+      .map((s) => s.search);
+    expect(lookups).toEqual(['', '?recursion=1', '', '?recursion=1']);
   });
 });

@@ -17,6 +17,8 @@ const HealthSchema = v.object({ status: v.nullish(v.string(), '') });
 
 /** Read timeout; create waits far longer because a synchronous create provisions packages. */
 export const TIMEOUTS = { read: 30_000, change: 120_000, create: 600_000 };
+/** How long health() lets /health take: a daemon that is up answers at once. */
+export const HEALTH_TIMEOUT_MS = 5_000;
 
 export type CreateInput = {
   username: string;
@@ -76,9 +78,6 @@ export function createClient(config: Config, options: { fetch?: typeof fetch } =
     http.get(path, { timeout: timeout('read'), signal: call.signal ?? null }).json(schema);
 
   return {
-    get dialect() {
-      return dialect;
-    },
     timeoutFor: timeout,
 
     async createContainer(input: CreateInput, call: Call = {}) {
@@ -159,7 +158,12 @@ export function createClient(config: Config, options: { fetch?: typeof fetch } =
     /** GET /health: no token, a short timeout and no retries, for `mcp-server doctor`. */
     health: (call: Call = {}) =>
       ky
-        .get('health', { ...transport, timeout: 5000, retry: 0, signal: call.signal ?? null })
+        .get('health', {
+          ...transport,
+          timeout: HEALTH_TIMEOUT_MS,
+          retry: 0,
+          signal: call.signal ?? null,
+        })
         .json(HealthSchema),
   };
 }

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { HTTPError, SchemaValidationError } from 'ky';
 import { AUDIENCE, ISSUER, readClaims } from '../shared/jwt.ts';
 import { VERSION } from '../shared/version.ts';
-import { createClient } from './client.ts';
+import { createClient, HEALTH_TIMEOUT_MS } from './client.ts';
 import {
   CLIENT_IDS,
   CLIENTS,
@@ -39,8 +39,6 @@ Exits 0 only when no check fails; never prints a token.
   --config PATH   check this config file instead of the clients' standard ones
 `;
 
-/** How long client.health() lets /health take (a daemon that is up answers at once). */
-const HEALTH_TIMEOUT_MS = 5_000;
 /** The authenticated call's limit, unless CONTAINARIUM_TIMEOUT says otherwise. */
 export const API_TIMEOUT_MS = 10_000;
 

@@ -2,11 +2,6 @@
 import { HTTPError, NetworkError, SchemaValidationError, TimeoutError } from 'ky';
 import { ConfigError, type TokenSource } from './config.ts';
 
-/** A failure the tool itself detected, already phrased for the model. */
-export class ToolFailure extends Error {
-  override name = 'ToolFailure';
-}
-
 export type FailureContext = {
   /** What was being done, e.g. "create the container for alice". */
   action: string;
@@ -36,7 +31,7 @@ export function daemonMessage(data: unknown): string {
 }
 
 export function describeFailure(error: unknown, ctx: FailureContext): string {
-  if (error instanceof ToolFailure || error instanceof ConfigError) return error.message;
+  if (error instanceof ConfigError) return error.message;
   if (error instanceof HTTPError)
     return describeHttp(error.response.status, daemonMessage(error.data), ctx);
   if (error instanceof TimeoutError) {

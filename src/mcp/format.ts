@@ -112,8 +112,12 @@ export function duration(seconds: number): string {
   return `${m}m ${s}s`;
 }
 
+/** "42%" of a known limit, or undefined. */
+export const percentOf = (used: number, total: number | null): string | undefined =>
+  total ? `${Math.round((used / total) * 100)}%` : undefined;
+
 const share = (used: number, total: number | null) =>
-  total ? ` of ${formatBytes(total)} (${Math.round((used / total) * 100)}%)` : '';
+  total ? ` of ${formatBytes(total)} (${percentOf(used, total)})` : '';
 
 // ---- Text -------------------------------------------------------------------------------------
 

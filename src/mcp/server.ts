@@ -100,7 +100,11 @@ export function createServer(deps: {
           { code: ErrorCode.InvalidParams },
         );
       }
-      const parsed = v.safeParse(tool.input, request.params.arguments ?? {});
+      // Some clients send null for an argument they leave out: it means the default, for every tool.
+      const args = Object.fromEntries(
+        Object.entries(request.params.arguments ?? {}).filter(([, value]) => value !== null),
+      );
+      const parsed = v.safeParse(tool.input, args);
       if (!parsed.success) return failure(describeIssues(parsed.issues, tool.input));
       const input = parsed.output;
       try {

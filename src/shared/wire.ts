@@ -65,7 +65,6 @@ export type WireSystemInfo = {
   hostname: string;
   uptimeSeconds: Int64;
 };
-export type WireError = { code: number; error: string };
 
 // ---- Lenient parsing -------------------------------------------------------------------------
 

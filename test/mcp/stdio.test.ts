@@ -65,6 +65,8 @@ describe('stdio', () => {
     expect(args.error?.code).toBe(-32602);
     expect(args.error?.message).toContain('arguments must be an object');
     mcp.send('[{"jsonrpc":"2.0","id":5,"method":"ping"}]');
+    // Batches left the protocol in 2025-06-18: refused as a whole, with no id to answer to.
+    expect((await mcp.reply(null)).error?.code).toBe(-32600);
     mcp.send({ jsonrpc: '2.0', id: 6, method: 'ping' });
     expect((await mcp.reply(6)).result).toEqual({});
     const { code } = await mcp.close();

@@ -112,14 +112,14 @@ for (const generation of ['v0.3', 'head'] as const) {
       for (const [args, field] of [
         [{}, '"username" is required (Linux user name that owns the container, e.g. "alice")'],
         [{ username: '../admin' }, '"username" must be 1 to 32 characters'],
-        [{ username: 'Alice' }, '"username"'],
+        [{ username: 'Alice' }, '"username" must be 1 to 32 characters'],
         [{ username: 'root' }, '"username" must not be a system account'],
         [
           { username: 'frank', memory: 'lots' },
           '"memory" must be a size of at least 1MiB with a unit',
         ],
-        [{ username: 'frank', memory: '-1GB' }, '"memory"'],
-        [{ username: 'frank', disk: '0' }, '"disk"'],
+        [{ username: 'frank', memory: '-1GB' }, '"memory" must be a size of at least 1MiB'],
+        [{ username: 'frank', disk: '0' }, '"disk" must be a size of at least 1MiB'],
         [{ username: 'frank', cpu: '0' }, '"cpu" must be a whole number'],
         [
           { username: 'frank', ssh_keys: ['not a key'] },
@@ -195,6 +195,10 @@ for (const generation of ['v0.3', 'head'] as const) {
       expect(t.fake.requests[0]!.query).toEqual({ force: 'false' });
       await t.mcp.call('delete_container', { username: 'alice', force: true });
       expect(t.fake.requests[1]!.query).toEqual({ force: 'true' });
+      // null, as some clients send for an argument left out, means the default.
+      const unset = await t.mcp.call('delete_container', { username: 'nobody', force: null });
+      expect(unset.text).toContain('No container exists for user nobody');
+      expect(t.fake.requests[2]!.query).toEqual({ force: 'false' });
       const gone = await t.mcp.call('delete_container', { username: 'bob' });
       expect(gone.isError).toBe(true);
       expect(gone.text).toContain('No container exists for user bob');

@@ -6,14 +6,12 @@ import {
   containerView,
   duration,
   metricsView,
+  percentOf,
   systemInfoText,
   systemInfoView,
   table,
 } from '../format.ts';
 import { defineTool, MetricsOut, username } from './define.ts';
-
-const percent = (used: number, total: number | null) =>
-  total ? `${Math.round((used / total) * 100)}%` : '-';
 
 const getMetrics = defineTool({
   name: 'get_metrics',
@@ -22,14 +20,10 @@ const getMetrics = defineTool({
     'Get current resource usage of one container or of all of them: CPU time, memory (and peak), disk, network traffic and processes, with memory and disk as a share of their limits. Leave username empty for all containers; use it to find the heaviest users.',
   effect: 'read',
   input: v.strictObject({
-    // Empty, null or absent all mean every container (some clients send null for "not given").
+    // Empty or absent (null too: see server.ts) means every container.
     username: v.optional(
       v.union(
-        [
-          v.literal(''),
-          v.null(),
-          username('User whose container to measure; empty for all containers.'),
-        ],
+        [v.literal(''), username('User whose container to measure; empty for all containers.')],
         'must be empty or a username',
       ),
       '',
@@ -64,10 +58,10 @@ const getMetrics = defineTool({
       m.name,
       duration(m.cpuSeconds),
       formatBytes(m.memoryBytes),
-      percent(m.memoryBytes, m.memoryLimitBytes),
+      percentOf(m.memoryBytes, m.memoryLimitBytes) ?? '-',
       formatBytes(m.memoryPeakBytes),
       formatBytes(m.diskBytes),
-      percent(m.diskBytes, m.diskLimitBytes),
+      percentOf(m.diskBytes, m.diskLimitBytes) ?? '-',
       `${formatBytes(m.networkRxBytes)}/${formatBytes(m.networkTxBytes)}`,
       String(m.processes),
     ]);

@@ -1,35 +1,59 @@
 // What the model reads: wire objects turned into plain structured data and compact text in human units.
+import * as v from 'valibot';
 import { formatBytes, parseSize } from '../shared/sizes.ts';
 import type { Container, Metrics, SystemInfo } from '../shared/wire.ts';
 
-export type ContainerView = {
-  name: string;
-  username: string;
-  state: string;
-  cpu: string;
-  memory: string;
-  disk: string;
-  ipAddress: string;
-  image: string;
-  dockerEnabled: boolean | null;
-  sshKeys: string[];
-  labels: Record<string, string>;
-  createdAt: string | null;
-  updatedAt: string | null;
-};
+// ---- Structured content: the tools' output schemas, and the types they define --------------------
 
-export type MetricsView = {
-  name: string;
-  cpuSeconds: number;
-  memoryBytes: number;
-  memoryPeakBytes: number;
-  diskBytes: number;
-  networkRxBytes: number;
-  networkTxBytes: number;
-  processes: number;
-  memoryLimitBytes: number | null;
-  diskLimitBytes: number | null;
-};
+export const ContainerOut = v.object({
+  name: v.string(),
+  username: v.string(),
+  state: v.pipe(v.string(), v.description('running, stopped, frozen, creating, error or unknown')),
+  cpu: v.string(),
+  memory: v.string(),
+  disk: v.string(),
+  ipAddress: v.string(),
+  image: v.string(),
+  dockerEnabled: v.nullable(v.boolean()),
+  sshKeys: v.array(v.string()),
+  labels: v.record(v.string(), v.string()),
+  createdAt: v.nullable(v.pipe(v.string(), v.description('ISO 8601; null when unknown'))),
+  updatedAt: v.nullable(v.string()),
+});
+
+export const MetricsOut = v.object({
+  name: v.string(),
+  cpuSeconds: v.number(),
+  memoryBytes: v.number(),
+  memoryPeakBytes: v.number(),
+  diskBytes: v.number(),
+  networkRxBytes: v.number(),
+  networkTxBytes: v.number(),
+  processes: v.number(),
+  memoryLimitBytes: v.nullable(v.number()),
+  diskLimitBytes: v.nullable(v.number()),
+});
+
+export const SystemInfoOut = v.object({
+  hostname: v.string(),
+  os: v.string(),
+  kernelVersion: v.string(),
+  incusVersion: v.string(),
+  daemonVersion: v.string(),
+  totalCpus: v.nullable(v.number()),
+  totalMemoryBytes: v.nullable(v.number()),
+  availableMemoryBytes: v.nullable(v.number()),
+  totalDiskBytes: v.nullable(v.number()),
+  availableDiskBytes: v.nullable(v.number()),
+  uptimeSeconds: v.nullable(v.number()),
+  containersRunning: v.number(),
+  containersStopped: v.number(),
+  containersTotal: v.number(),
+});
+
+export type ContainerView = v.InferOutput<typeof ContainerOut>;
+export type MetricsView = v.InferOutput<typeof MetricsOut>;
+export type SystemInfoView = v.InferOutput<typeof SystemInfoOut>;
 
 /** "CONTAINER_STATE_RUNNING" → "running"; unknown names keep their last word. */
 export function stateName(state: string): string {
@@ -183,23 +207,6 @@ export function listText(containers: ContainerView[]): string {
     rows,
   )}`;
 }
-
-export type SystemInfoView = {
-  hostname: string;
-  os: string;
-  kernelVersion: string;
-  incusVersion: string;
-  daemonVersion: string;
-  totalCpus: number | null;
-  totalMemoryBytes: number | null;
-  availableMemoryBytes: number | null;
-  totalDiskBytes: number | null;
-  availableDiskBytes: number | null;
-  uptimeSeconds: number | null;
-  containersRunning: number;
-  containersStopped: number;
-  containersTotal: number;
-};
 
 /** v0.3 daemons declare the host figures but send 0: those read as unknown (null). */
 export function systemInfoView(info: SystemInfo): SystemInfoView {

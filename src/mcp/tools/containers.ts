@@ -3,23 +3,16 @@ import * as v from 'valibot';
 import { IMAGE, IMAGE_FORM } from '../../shared/image.ts';
 import { containerName, isSystemAccount } from '../../shared/username.ts';
 import {
+  ContainerOut,
   containerText,
   containerView,
   listText,
+  MetricsOut,
   metricsLine,
   metricsView,
   resources,
 } from '../format.ts';
-import {
-  ContainerOut,
-  cpu,
-  defineTool,
-  force,
-  MetricsOut,
-  size,
-  sshKeys,
-  username,
-} from './define.ts';
+import { cpu, defineTool, force, size, sshKeys, username } from './define.ts';
 
 const createContainer = defineTool({
   name: 'create_container',

@@ -4,7 +4,6 @@ import { CPU_FORM, parseCpu, parseSize, SIZE_FORM } from '../../shared/sizes.ts'
 import { MAX_SSH_KEYS, normalizeSshKey, SSH_KEY_FORM } from '../../shared/ssh-key.ts';
 import { USERNAME, USERNAME_FORM } from '../../shared/username.ts';
 import type { ContainariumClient } from '../client.ts';
-import type { ContainerView, MetricsView } from '../format.ts';
 
 export type ToolContext = {
   client: ContainariumClient;
@@ -109,34 +108,3 @@ export const sshKeys = v.optional(
 
 export const force = (description: string) =>
   v.optional(v.pipe(v.boolean('must be true or false'), v.description(description)), false);
-
-// ---- Shared output schemas ----------------------------------------------------------------------
-
-export const ContainerOut = v.object({
-  name: v.string(),
-  username: v.string(),
-  state: v.pipe(v.string(), v.description('running, stopped, frozen, creating, error or unknown')),
-  cpu: v.string(),
-  memory: v.string(),
-  disk: v.string(),
-  ipAddress: v.string(),
-  image: v.string(),
-  dockerEnabled: v.nullable(v.boolean()),
-  sshKeys: v.array(v.string()),
-  labels: v.record(v.string(), v.string()),
-  createdAt: v.nullable(v.pipe(v.string(), v.description('ISO 8601; null when unknown'))),
-  updatedAt: v.nullable(v.string()),
-}) satisfies v.GenericSchema<ContainerView>;
-
-export const MetricsOut = v.object({
-  name: v.string(),
-  cpuSeconds: v.number(),
-  memoryBytes: v.number(),
-  memoryPeakBytes: v.number(),
-  diskBytes: v.number(),
-  networkRxBytes: v.number(),
-  networkTxBytes: v.number(),
-  processes: v.number(),
-  memoryLimitBytes: v.nullable(v.number()),
-  diskLimitBytes: v.nullable(v.number()),
-}) satisfies v.GenericSchema<MetricsView>;

@@ -5,13 +5,15 @@ import {
   type ContainerView,
   containerView,
   duration,
+  MetricsOut,
   metricsView,
   percentOf,
+  SystemInfoOut,
   systemInfoText,
   systemInfoView,
   table,
 } from '../format.ts';
-import { defineTool, MetricsOut, username } from './define.ts';
+import { defineTool, username } from './define.ts';
 
 const getMetrics = defineTool({
   name: 'get_metrics',
@@ -90,24 +92,7 @@ const getSystemInfo = defineTool({
     'Get information about the Containarium host: host name, OS, kernel and Incus versions, how many containers are running and stopped, and host CPU, memory and disk where the daemon reports them.',
   effect: 'read',
   input: v.strictObject({}),
-  output: v.object({
-    info: v.object({
-      hostname: v.string(),
-      os: v.string(),
-      kernelVersion: v.string(),
-      incusVersion: v.string(),
-      daemonVersion: v.string(),
-      totalCpus: v.nullable(v.number()),
-      totalMemoryBytes: v.nullable(v.number()),
-      availableMemoryBytes: v.nullable(v.number()),
-      totalDiskBytes: v.nullable(v.number()),
-      availableDiskBytes: v.nullable(v.number()),
-      uptimeSeconds: v.nullable(v.number()),
-      containersRunning: v.number(),
-      containersStopped: v.number(),
-      containersTotal: v.number(),
-    }),
-  }),
+  output: v.object({ info: SystemInfoOut }),
   action: () => 'get system information',
   async handle(_input, { client, signal }) {
     const response = await client.getSystemInfo({ signal });

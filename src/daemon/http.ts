@@ -433,6 +433,11 @@ export function createApp(options: AppOptions) {
       }
       return { response: await health() };
     }
+    // Upstream's JWT middleware wraps the whole gateway: a caller without a valid token learns
+    // nothing, not even which routes exist.
+    const verdict = await auth.authenticate(request, address);
+    if (!verdict.ok) return { response: verdict.response };
+    const principal = verdict.principal;
     const match = matchRoute(routes, method, url.pathname);
     if (match === undefined) {
       return {
@@ -447,9 +452,6 @@ export function createApp(options: AppOptions) {
         }),
       };
     }
-    const verdict = await auth.authenticate(request, address);
-    if (!verdict.ok) return { response: verdict.response };
-    const principal = verdict.principal;
     // A trusted caller's create can take minutes (image download, provisioning): no idle cut-off.
     server?.timeout(request, 0);
     try {

@@ -121,7 +121,19 @@ describe('health and routing', () => {
       'NotFound',
       'no route for GET /v1/nothing',
     );
-    await expectError(await fetch(`${d.base}/v1/containers/`), 404, 'NotFound', /no route/);
+    await expectError(await d.call('GET', '/v1/containers/'), 404, 'NotFound', /no route/);
+    // Without a token nothing under /v1 is found or not found: 401, as upstream's middleware does.
+    const anonymousCalls: Array<[string, string]> = [
+      ['GET', '/v1/nothing'],
+      ['PUT', '/v1/system/info'],
+    ];
+    for (const [method, path] of anonymousCalls) {
+      const anonymous = await fetch(`${d.base}${path}`, { method });
+      expect(anonymous.status).toBe(401);
+      expect(await anonymous.text()).toBe(
+        '{"error": "missing authorization header", "code": 401}\n',
+      );
+    }
     const wrong = await d.call('PUT', '/v1/system/info');
     expect(wrong.headers.get('allow')).toBe('GET');
     await expectError(wrong, 405, 'Unimplemented', /method PUT not allowed; use GET/);

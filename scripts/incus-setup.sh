@@ -86,7 +86,8 @@ incus_ready() { [ -S "$SOCK" ] && curl -sf --max-time 2 --unix-socket "$SOCK" ht
 # 2. Daemons. No systemd here (post-install scripts cannot start services), so run lxcfs
 #    and incusd detached in their own sessions; they keep running after this script exits.
 #    lxcfs first: incusd only detects it at start-up, and without it a container's
-#    /proc/meminfo etc. show the host instead of its limits.
+#    /proc/meminfo etc. show the host instead of its limits. Neither may inherit fd 9, the
+#    setup lock (see the end): a daemon holding it would make every later run wait forever.
 start_daemon() {
   getent group incus-admin >/dev/null || groupadd --system incus-admin
   if incus_ready; then return; fi
@@ -99,13 +100,13 @@ start_daemon() {
   mkdir -p "$(dirname "$LOG")" /var/lib/lxcfs
   if ! mountpoint -q /var/lib/lxcfs; then
     log "starting lxcfs"
-    setsid nohup /usr/bin/lxcfs /var/lib/lxcfs </dev/null >>/var/log/lxcfs.log 2>&1 &
+    setsid nohup /usr/bin/lxcfs /var/lib/lxcfs </dev/null >>/var/log/lxcfs.log 2>&1 9>&- &
     echo $! >/run/lxcfs.pid
     for _ in $(seq 50); do mountpoint -q /var/lib/lxcfs && break; sleep 0.1; done
   fi
   log "starting incusd"
   ulimit -n 1048576 2>/dev/null || true      # same limits as Debian's incus.service
-  setsid nohup "$LIBEXEC/incusd" --group incus-admin --logfile="$LOG" </dev/null >>"${LOG%.log}.stderr.log" 2>&1 &
+  setsid nohup "$LIBEXEC/incusd" --group incus-admin --logfile="$LOG" </dev/null >>"${LOG%.log}.stderr.log" 2>&1 9>&- &
   echo $! >/run/incusd.pid
   incus admin waitready --timeout=60 >&2 || die "incusd not ready after 60 s; see $LOG"
 }
@@ -247,7 +248,9 @@ case "${1:-}" in
 esac
 
 [ "$(id -u)" -eq 0 ] || die "run as root"
-exec 9>/run/containarium-incus-setup.lock; flock 9   # parallel runs (e.g. test suites) queue up
+# Parallel runs (test suites, say) queue up here; one that waits ten minutes says why and stops.
+exec 9>/run/containarium-incus-setup.lock
+flock -w 600 9 || die "another incus-setup.sh has held /run/containarium-incus-setup.lock for 10 minutes"
 install_packages
 start_daemon
 init_incus

@@ -7,6 +7,7 @@ import { isTrue } from '../shared/parse-bool.ts';
 import { isValidUsername, USERNAME_FORM } from '../shared/username.ts';
 import { VERSION } from '../shared/version.ts';
 import type { IncusClientOptions } from './incus.ts';
+import { isValidSshJump, SSH_JUMP_FORM } from './ssh-access.ts';
 
 /** A command line that cannot run; exit code 2 for usage mistakes, 1 for bad configuration. */
 export class CliError extends Error {
@@ -40,6 +41,8 @@ export type DaemonCommand = {
   incus: IncusTarget;
   storagePool: string;
   corsOrigins: string[];
+  /** Host that create's SSH command jumps through (`ssh -J HOST`); undefined for none. */
+  sshJump: string | undefined;
   /** Non-fatal notes for stderr (e.g. a secret given twice). */
   warnings: string[];
 };
@@ -77,6 +80,9 @@ Flags:
     --incus-cert F --incus-key F [--incus-ca F]   client certificate, key and server CA (PEM files)
   --storage-pool NAME       pool for root disks (default "default")
   --cors-origin ORIGIN      browser origin allowed to call the API (repeat or comma-separate; default none)
+  --ssh-jump HOST           create answers "ssh -J HOST user@ADDRESS" ([USER@]HOST[:PORT]): container
+                            addresses are on this host's private bridge; without it the command
+                            works only on this host, and the create message says so
   --help
 
 Environment:
@@ -118,6 +124,7 @@ const DAEMON_FLAGS: Spec = {
   'incus-ca': 'string',
   'storage-pool': 'string',
   'cors-origin': 'list',
+  'ssh-jump': 'string',
 };
 
 const TOKEN_FLAGS: Spec = {
@@ -362,6 +369,11 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     }
   }
 
+  const sshJump = one(flags, 'ssh-jump');
+  if (sshJump !== undefined && !isValidSshJump(sshJump)) {
+    throw new CliError(`invalid --ssh-jump "${sshJump}": expected ${SSH_JUMP_FORM}`);
+  }
+
   return {
     kind: 'daemon',
     hostname,
@@ -371,6 +383,7 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     incus,
     storagePool,
     corsOrigins,
+    sshJump,
     warnings,
   };
 }

@@ -2,10 +2,11 @@
 // Containarium's own state (labels, keys, image, create status) lives in their `user.*` keys.
 import { readFileSync } from 'node:fs';
 import * as v from 'valibot';
+import { clip } from '../shared/clip.ts';
 import { containerName, usernameOf } from '../shared/username.ts';
 import type { WireContainer, WireMetrics, WireSystemInfo } from '../shared/wire.ts';
 import type { Backend, CreateRequest, CreateResult, ListFilter } from './backend.ts';
-import { DaemonError } from './errors.ts';
+import { DaemonError, type ErrorKind } from './errors.ts';
 import { type IncusClient, instancePath } from './incus.ts';
 import {
   type ImageSource,
@@ -16,10 +17,19 @@ import {
   isOurs,
   KEY,
   primaryAddress,
+  REMOTES,
   sshKeysOf,
   toWireContainer,
   toWireMetrics,
 } from './incus-wire.ts';
+import {
+  diskTooSmall,
+  type HostCapacity,
+  isDiskTooSmall,
+  limitProblems,
+  memoryTooSmall,
+} from './limits.ts';
+import { sshAccess } from './ssh-access.ts';
 
 export type IncusBackendOptions = {
   /** Storage pool for root disks. */
@@ -28,6 +38,8 @@ export type IncusBackendOptions = {
   ipTimeoutSeconds?: number;
   /** Diagnostics (stderr by default). */
   log?: (line: string) => void;
+  /** The host to reach containers' private addresses through (`ssh -J HOST`), if any. */
+  sshJump?: string | undefined;
 };
 
 const APT_ENV = { DEBIAN_FRONTEND: 'noninteractive' };
@@ -47,7 +59,8 @@ const ResourcesSchema = v.object({
 const PoolResourcesSchema = v.object({
   space: v.object({ used: v.optional(v.number(), 0), total: v.optional(v.number(), 0) }),
 });
-const AliasesSchema = v.array(v.object({ name: v.string() }));
+const AliasesSchema = v.array(v.object({ name: v.string(), target: v.optional(v.string(), '') }));
+const ImageSchema = v.object({ size: v.optional(v.number(), 0) });
 
 const notFound = (username: string) =>
   new DaemonError('not_found', `container for user ${username} not found`);
@@ -187,18 +200,53 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
 
   // ---- Create ---------------------------------------------------------------------------------
 
+  const localImages = () => client.get('1.0/images/aliases?recursion=1', AliasesSchema);
+
   async function resolveImage(image: string): Promise<ImageSource> {
-    const aliases = await client.get('1.0/images/aliases?recursion=1', AliasesSchema);
+    const aliases = await localImages();
     const local = new Set(aliases.map((a) => a.name));
     const source = imageSource(image, local);
     if (!('server' in source) && !local.has(source.alias)) {
-      const known = [...local].sort().join(', ') || 'none';
-      throw new DaemonError(
-        'invalid',
-        `image "${image}" not found: it is not a local image alias (local aliases: ${known}) and names no image server`,
-      );
+      const colon = image.indexOf(':');
+      const reason =
+        colon > 0
+          ? `"${image.slice(0, colon)}" is not a known image server (known: ${Object.keys(REMOTES).join(', ')})`
+          : 'it is not a local image and names no image server';
+      throw imageError('invalid', image, reason, local);
     }
     return source;
+  }
+
+  /** The packed size of a local image, for messages; undefined when Incus does not say. */
+  async function packedSize(alias: string): Promise<number | undefined> {
+    const target = (await localImages()).find((a) => a.name === alias)?.target;
+    if (!target) return undefined;
+    const image = await client.get(`1.0/images/${encodeURIComponent(target)}`, ImageSchema);
+    return image.size || undefined;
+  }
+
+  const poolSpace = () =>
+    client
+      .get(`1.0/storage-pools/${encodeURIComponent(pool)}/resources`, PoolResourcesSchema)
+      .catch(() => ({ space: { used: 0, total: 0 } }));
+
+  /** The host's CPUs, memory and pool size; a figure Incus does not give is not checked. */
+  async function hostCapacity(): Promise<HostCapacity> {
+    const [resources, space] = await Promise.all([
+      client.get('1.0/resources', ResourcesSchema).catch(() => undefined),
+      poolSpace(),
+    ]);
+    return {
+      cpus: resources?.cpu.total,
+      memoryBytes: resources?.memory.total,
+      pool: { name: pool, bytes: space.space.total },
+    };
+  }
+
+  /** Refuses, before anything is made, limits this host cannot give. */
+  async function checkLimits(request: CreateRequest) {
+    const problems = limitProblems(request, await hostCapacity());
+    if (problems.length > 0) throw new DaemonError('invalid', problems.join('; '));
   }
 
   function createConfig(request: CreateRequest, image: string): Record<string, string> {
@@ -250,16 +298,27 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
       }
       const left = await find(request.username, NO_STATE).catch(() => undefined);
       if (left?.config[KEY.createId] === createId) await remove(name).catch(() => undefined);
+      const full = isDiskTooSmall(text);
+      if (full) {
+        const packed = 'server' in source ? undefined : await packedSize(source.alias);
+        throw new DaemonError('invalid', diskTooSmall(request, packed, full));
+      }
       if ('server' in source) {
+        const local = (await localImages().catch(() => [])).map((a) => a.name);
+        const reason = clip(text, 400);
         if (/couldn't be found|not found/i.test(text)) {
-          throw new DaemonError(
+          throw imageError(
             'invalid',
-            `image "${image}" not found on ${source.server}: ${text}`,
+            image,
+            `${source.server} has no such image (${reason})`,
+            local,
           );
         }
-        throw new DaemonError(
+        throw imageError(
           'unavailable',
-          `image server ${source.server} is unreachable for image "${image}": ${text}`,
+          image,
+          `the image server ${source.server} is unreachable (${reason})`,
+          local,
         );
       }
       throw new DaemonError('internal', `failed to create container ${name}: ${text}`);
@@ -335,8 +394,34 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
     return '';
   }
 
-  /** Everything after the instance exists: start, address, provisioning, status ready. */
-  async function build(
+  /** Everything after the instance exists; a failure from too little memory is the limit's fault. */
+  async function build(request: CreateRequest) {
+    try {
+      return await setUp(request);
+    } catch (error) {
+      throw await blameMemory(request, error);
+    }
+  }
+
+  /** A failure after the container's own processes were OOM-killed becomes a 400 that says so. */
+  async function blameMemory(request: CreateRequest, error: unknown): Promise<unknown> {
+    if (error instanceof DaemonError && error.kind !== 'internal') return error;
+    const name = containerName(request.username);
+    // cgroup v1, then v2: the kernel counts the kills in the container's own memory cgroup.
+    const counters = await client
+      .exec(name, [
+        'cat',
+        '/sys/fs/cgroup/memory/memory.oom_control',
+        '/sys/fs/cgroup/memory.events',
+      ])
+      .catch(() => undefined);
+    const kills = Number(/^oom_kill (\d+)$/m.exec(counters?.stdout ?? '')?.[1] ?? 0);
+    if (kills === 0) return error;
+    return new DaemonError('invalid', memoryTooSmall(request, clip(message(error), 300)));
+  }
+
+  /** Start, address, provisioning, status ready. */
+  async function setUp(
     request: CreateRequest,
   ): Promise<{ container: WireContainer; note: string }> {
     const name = containerName(request.username);
@@ -367,7 +452,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
     await forceStop(name).catch(() => undefined);
     await setConfig(name, {
       [KEY.status]: 'error',
-      [KEY.error]: message(error).slice(0, 1000),
+      [KEY.error]: clip(message(error), 1000),
     }).catch((failure) =>
       log(`containarium: could not mark ${name} as failed: ${message(failure)}`),
     );
@@ -402,6 +487,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
     let source: ImageSource;
     try {
       if (await find(username, NO_STATE)) throw exists(username);
+      await checkLimits(request);
       source = await resolveImage(image);
       failedEarly.delete(username);
     } catch (error) {
@@ -434,11 +520,17 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
       await createInstance(request, image, source);
       try {
         const { container, note } = await build(request);
-        const ip = container.network?.ipAddress ?? '';
+        const access = sshAccess({
+          username,
+          address: container.network?.ipAddress ?? '',
+          keys: request.sshKeys.length,
+          account: (await accountIds(name, username)) !== undefined,
+          jump: options.sshJump,
+        });
         return {
           container,
-          message: `Container ${name} created successfully${note}`,
-          sshCommand: ip ? `ssh ${username}@${ip}` : '',
+          message: `Container ${name} created successfully${note}${access.note}`,
+          sshCommand: access.sshCommand,
         };
       } catch (error) {
         await remove(name).catch((failure) =>
@@ -505,9 +597,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
     const [server, resources, space, instances] = await Promise.all([
       client.get('1.0', ServerSchema),
       client.get('1.0/resources', ResourcesSchema),
-      client
-        .get(`1.0/storage-pools/${encodeURIComponent(pool)}/resources`, PoolResourcesSchema)
-        .catch(() => ({ space: { used: 0, total: 0 } })),
+      poolSpace(),
       listInstances(1),
     ]);
     const running = instances.filter((i) => i.status === 'Running').length;
@@ -635,6 +725,15 @@ function sameKey(a: string, b: string): boolean {
 }
 
 const NO_STATE = { withState: false };
+
+/** `image "X" could not be fetched: REASON; local images: a, b`: clients rely on both ends. */
+function imageError(kind: ErrorKind, image: string, reason: string, local: Iterable<string>) {
+  const names = [...local].sort().join(', ') || 'none';
+  return new DaemonError(
+    kind,
+    `image "${image}" could not be fetched: ${reason}; local images: ${names}`,
+  );
+}
 
 /**
  * Reading an instance's state can fail on its own (Incus answers "Invalid PID" while a failed

@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import ky, { type KyInstance, type Options, TimeoutError } from 'ky';
 import * as v from 'valibot';
+import { clip } from '../shared/clip.ts';
 import { DaemonError } from './errors.ts';
 
 export const INCUS_SOCKET = '/var/lib/incus/unix.socket';
@@ -115,7 +116,7 @@ export function createIncusClient(options: IncusClientOptions = {}) {
     } catch {
       throw new DaemonError(
         'internal',
-        `Incus answered ${method} ${path} with HTTP ${response.status} and no JSON: ${text.slice(0, 200)}`,
+        `Incus answered ${method} ${path} with HTTP ${response.status} and no JSON: ${clip(text, 200)}`,
       );
     }
     const parsed = v.safeParse(Envelope, body);
@@ -151,7 +152,8 @@ export function createIncusClient(options: IncusClientOptions = {}) {
       );
     }
     // Failure (400) or Cancelled (401): the operation's own error text is the useful part.
-    throw new DaemonError('internal', operation.err || `Incus operation ${operation.status}`);
+    const text = operation.err || `Incus operation ${operation.status}`;
+    throw busyError(text) ?? new DaemonError('internal', text);
   }
 
   /** A call that starts an async operation, then waits for it. Sync answers pass through. */
@@ -282,6 +284,21 @@ function parseMetadata<S extends v.GenericSchema>(schema: S, metadata: unknown, 
 
 /** Incus's HTTP-like status codes to our error kinds; the message stays Incus's own. */
 export function incusError(code: number, message: string): DaemonError {
+  const busy = busyError(message);
+  if (busy) return busy;
   const kind = code === 404 ? 'not_found' : code === 409 ? 'conflict' : 'internal';
   return new DaemonError(kind, message || `Incus error ${code}`);
+}
+
+/**
+ * Incus refuses to act on an instance while another operation holds it ("Instance is busy
+ * running a "start" operation"): a conflict that passes, so a 409 with when to try again.
+ */
+export function busyError(message: string): DaemonError | undefined {
+  const busy = /instance is busy running an? "?([\w-]+)"? operation/i.exec(message);
+  if (!busy) return undefined;
+  return new DaemonError(
+    'conflict',
+    `the container is busy: Incus is running a ${busy[1]} operation on it; try again when it has finished (${clip(message, 300)})`,
+  );
 }

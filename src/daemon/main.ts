@@ -12,7 +12,11 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
 
   for (const warning of command.warnings) log(`warning: ${warning}`);
   const client = createIncusClient(command.incus);
-  const backend = createIncusBackend(client, { pool: command.storagePool, log });
+  const backend = createIncusBackend(client, {
+    pool: command.storagePool,
+    log,
+    sshJump: command.sshJump,
+  });
   const auth = createAuthenticator({ secret: command.secret, log });
 
   let server: ReturnType<typeof serve>;

@@ -169,6 +169,24 @@ describe('daemon flags', () => {
     );
   });
 
+  test('--ssh-jump: [USER@]HOST[:PORT] as ssh -J takes it; anything else is refused', () => {
+    const env = { CONTAINARIUM_JWT_SECRET: ENV_SECRET };
+    expect(daemon([], env).sshJump).toBeUndefined();
+    for (const host of [
+      'gateway',
+      'admin@gw.example.com',
+      'admin@10.0.0.1:2222',
+      '[2001:db8::1]:22',
+    ]) {
+      expect(daemon(['--ssh-jump', host], env).sshJump).toBe(host);
+    }
+    for (const host of ['', '-oProxyCommand=x', 'a b', 'host;rm', 'gw:99999', '@gw', 'gw.']) {
+      expect(refused(['daemon', `--ssh-jump=${host}`], env).message).toBe(
+        `invalid --ssh-jump "${host}": expected a host to reach containers through, as ssh -J takes it: HOST, USER@HOST or USER@HOST:PORT (like admin@gateway.example.com)`,
+      );
+    }
+  });
+
   test('usage mistakes exit 2 and name the problem', () => {
     const env = { CONTAINARIUM_JWT_SECRET: ENV_SECRET };
     expect(refused(['daemon', '--grpc'], env)).toMatchObject({

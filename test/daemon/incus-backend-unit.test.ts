@@ -35,7 +35,7 @@ async function instances() {
 }
 
 describe('create errors', () => {
-  test('an unreachable image server is unavailable, naming the server, and leaves nothing', async () => {
+  test('an unreachable image server is unavailable, naming the server and the local images, and leaves nothing', async () => {
     const err =
       'Failed getting remote image info: Get "https://images.linuxcontainers.org/streams/v1/index.json": dial tcp: lookup images.linuxcontainers.org on 10.0.0.2:53: no such host';
     await using incus = fakeIncus({
@@ -47,7 +47,7 @@ describe('create errors', () => {
     const error = await rejection(backend.create(request(), { async: false }));
     expect(error.kind).toBe('unavailable');
     expect(error.message).toBe(
-      `image server https://images.linuxcontainers.org is unreachable for image "images:ubuntu/24.04": ${err}`,
+      `image "images:ubuntu/24.04" could not be fetched: the image server https://images.linuxcontainers.org is unreachable (${err}); local images: busybox`,
     );
     const [post] = incus.calls('POST', '/1.0/instances');
     expect(JSON.parse(post?.body ?? '{}').source).toEqual({
@@ -75,8 +75,8 @@ describe('create errors', () => {
       backend.create(request({ image: 'ubuntu:99.04' }), { async: false }),
     );
     expect(error.kind).toBe('invalid');
-    expect(error.message).toStartWith(
-      'image "ubuntu:99.04" not found on https://cloud-images.ubuntu.com/releases',
+    expect(error.message).toBe(
+      `image "ubuntu:99.04" could not be fetched: https://cloud-images.ubuntu.com/releases has no such image (Failed getting remote image info: The requested image couldn't be found); local images: none`,
     );
   });
 
@@ -88,7 +88,12 @@ describe('create errors', () => {
     const error = await rejection(backend.create(request({ image: 'nosuch' }), { async: false }));
     expect(error.kind).toBe('invalid');
     expect(error.message).toBe(
-      'image "nosuch" not found: it is not a local image alias (local aliases: busybox, debian/12) and names no image server',
+      'image "nosuch" could not be fetched: it is not a local image and names no image server; local images: busybox, debian/12',
+    );
+    // An unknown remote is named as such (Incus would only say the alias does not exist).
+    const remote = await rejection(backend.create(request({ image: 'foo:bar' }), { async: false }));
+    expect(remote.message).toBe(
+      'image "foo:bar" could not be fetched: "foo" is not a known image server (known: images, ubuntu, ubuntu-daily); local images: busybox, debian/12',
     );
     expect(incus.calls('POST', '/').length).toBe(0);
   });

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import * as v from 'valibot';
 import { clip } from '../shared/clip.ts';
+import { parseSize } from '../shared/sizes.ts';
 import { containerName, usernameOf } from '../shared/username.ts';
 import type { WireContainer, WireMetrics, WireSystemInfo } from '../shared/wire.ts';
 import type { Backend, CreateRequest, CreateResult, ListFilter } from './backend.ts';
@@ -28,6 +29,7 @@ import {
   isDiskTooSmall,
   limitProblems,
   memoryTooSmall,
+  reachedLimit,
 } from './limits.ts';
 import { sshAccess } from './ssh-access.ts';
 
@@ -325,11 +327,34 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
     }
   }
 
+  /** The highest memory use seen while each container started, for blameMemory. */
+  const memoryPeaks = new Map<string, number>();
+
+  /**
+   * The state of a container coming up, or undefined while Incus cannot read it ("Invalid PID"
+   * while its init is replaced or killed); an init that died leaves it stopped, which is final.
+   */
+  async function startingState(name: string) {
+    try {
+      const state = await client.get(`${instancePath(name)}/state`, InstanceStateSchema);
+      const peak = Math.max(memoryPeaks.get(name) ?? 0, state.memory.usage_peak);
+      memoryPeaks.set(name, peak);
+      return state;
+    } catch (error) {
+      if (!(error instanceof DaemonError && error.kind === 'internal')) throw error;
+      const instance = await client.get(instancePath(name), InstanceSchema);
+      if (instance.status === 'Stopped') {
+        throw new DaemonError('internal', `container ${name} stopped while starting up`);
+      }
+      return undefined;
+    }
+  }
+
   async function waitForAddress(name: string): Promise<string> {
     const deadline = Date.now() + ipTimeout * 1000;
     for (;;) {
-      const state = await client.get(`${instancePath(name)}/state`, InstanceStateSchema);
-      const found = primaryAddress(state.network);
+      const state = await startingState(name);
+      const found = state && primaryAddress(state.network);
       if (found) return found.address;
       if (Date.now() > deadline) {
         throw new DaemonError(
@@ -400,23 +425,22 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
       return await setUp(request);
     } catch (error) {
       throw await blameMemory(request, error);
+    } finally {
+      memoryPeaks.delete(containerName(request.username));
     }
   }
 
-  /** A failure after the container's own processes were OOM-killed becomes a 400 that says so. */
+  /** A failure after the container used all of its memory becomes a 400 that says so. */
   async function blameMemory(request: CreateRequest, error: unknown): Promise<unknown> {
     if (error instanceof DaemonError && error.kind !== 'internal') return error;
+    // Incus's own figures, no exec: a container at its limit can take a minute to run anything.
+    // Its init may have been killed, so the peak seen while it started counts too.
     const name = containerName(request.username);
-    // cgroup v1, then v2: the kernel counts the kills in the container's own memory cgroup.
-    const counters = await client
-      .exec(name, [
-        'cat',
-        '/sys/fs/cgroup/memory/memory.oom_control',
-        '/sys/fs/cgroup/memory.events',
-      ])
+    const state = await client
+      .get(`${instancePath(name)}/state`, InstanceStateSchema)
       .catch(() => undefined);
-    const kills = Number(/^oom_kill (\d+)$/m.exec(counters?.stdout ?? '')?.[1] ?? 0);
-    if (kills === 0) return error;
+    const peak = Math.max(state?.memory.usage_peak ?? 0, memoryPeaks.get(name) ?? 0);
+    if (!reachedLimit(peak, parseSize(request.memory)?.bytes ?? 0)) return error;
     return new DaemonError('invalid', memoryTooSmall(request, clip(message(error), 300)));
   }
 

@@ -72,5 +72,9 @@ export const diskTooSmall = (
     packedBytes ? ` (the image is ${formatBytes(packedBytes)} packed and larger unpacked)` : ''
   }: Incus could not fit its files (${cause}); give a larger disk, like "2GB"`;
 
+/** Peak use at the limit (the kernel keeps it a page or so below): the container ran out. */
+export const reachedLimit = (peakBytes: number, limitBytes: number): boolean =>
+  limitBytes > 0 && peakBytes >= limitBytes * 0.99;
+
 export const memoryTooSmall = (request: CreateRequest, failure: string) =>
-  `resources.memory "${request.memory}" is too small for image "${request.image}": the container ran out of memory while it was being set up (${failure}); give it more, like "${APT_MEMORY_HINT}" or more`;
+  `resources.memory "${request.memory}" is too small for image "${request.image}": the container used all of its memory while it was being set up, then failed (${failure}); give it more, like "${APT_MEMORY_HINT}"`;

@@ -42,6 +42,35 @@ describe('envelopes and errors', () => {
     expect(error.message).toBe(message);
   });
 
+  test('Incus busy with another operation is a conflict (409) to retry, sync or as an operation', async () => {
+    const busy = 'Instance is busy running a "start" operation';
+    await using incus = fakeIncus({
+      'PATCH /1.0/instances/a': () =>
+        failure(500, `Failed to create instance update operation: ${busy}`),
+      'DELETE /1.0/instances/a': () => started('op'),
+      'GET /1.0/operations/op/wait': () =>
+        sync({
+          id: 'op',
+          status: 'Failure',
+          status_code: 400,
+          err: `Failed to create instance delete operation: ${busy}`,
+          metadata: null,
+        }),
+    });
+    const client = createIncusClient({ socket: incus.socket });
+    for (const call of [
+      client.request('PATCH', '1.0/instances/a', { json: {} }),
+      client.operate('DELETE', '1.0/instances/a'),
+    ]) {
+      const error = await rejection(call);
+      expect(error.kind).toBe('conflict');
+      expect(error.status).toBe(409);
+      expect(error.message).toStartWith(
+        'the container is busy: Incus is running a start operation on it; try again when it has finished (Failed to create instance ',
+      );
+    }
+  });
+
   test('the real not-found body maps to not_found', async () => {
     const body = await Bun.file(`${import.meta.dir}/../fixtures/incus/error-not-found.json`).json();
     await using incus = fakeIncus({

@@ -15,6 +15,8 @@ export type CreateRequest = {
   /** "images:ubuntu/24.04", "ubuntu:24.04", or a local alias like "debian/12". */
   image: string;
   enableDocker: boolean;
+  /** Resources the caller left empty, so upstream's defaults; these may be lowered to fit the host. */
+  defaulted?: readonly ('cpu' | 'memory' | 'disk')[];
 };
 
 export type CreateResult = { container: WireContainer; message: string; sshCommand: string };

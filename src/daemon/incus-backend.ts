@@ -25,6 +25,7 @@ import {
 } from './incus-wire.ts';
 import {
   diskTooSmall,
+  fitDefaults,
   type HostCapacity,
   isDiskTooSmall,
   limitProblems,
@@ -245,10 +246,16 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
     };
   }
 
-  /** Refuses, before anything is made, limits this host cannot give. */
-  async function checkLimits(request: CreateRequest) {
-    const problems = limitProblems(request, await hostCapacity());
+  /** Lowers defaults a small host cannot give, and refuses what the caller asked beyond it. */
+  async function fitToHost(asked: CreateRequest) {
+    const host = await hostCapacity();
+    const { request, lowered } = fitDefaults(asked, host);
+    const problems = limitProblems(request, host);
     if (problems.length > 0) throw new DaemonError('invalid', problems.join('; '));
+    const note = lowered.length
+      ? ` (defaults lowered to what this host has: ${lowered.join(', ')})`
+      : '';
+    return { request, note };
   }
 
   function createConfig(request: CreateRequest, image: string): Record<string, string> {
@@ -499,19 +506,20 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
   }
 
   async function create(
-    request: CreateRequest,
+    asked: CreateRequest,
     { async }: { async: boolean },
   ): Promise<CreateResult> {
+    // The host's limits come before the claim: nothing may await between its check and its set.
+    const { request, note: fitted } = await fitToHost(asked);
     const { username } = request;
     const name = containerName(username);
     const { image } = request;
-    // Claimed before the first await, so a second create in this process loses at once.
+    // Claimed before the next await, so a second create in this process loses at once.
     if (creating.has(username)) throw exists(username);
     creating.set(username, creatingContainer(request));
     let source: ImageSource;
     try {
       if (await find(username, NO_STATE)) throw exists(username);
-      await checkLimits(request);
       source = await resolveImage(image);
       failedEarly.delete(username);
     } catch (error) {
@@ -553,7 +561,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
         });
         return {
           container,
-          message: `Container ${name} created successfully${note}${access.note}`,
+          message: `Container ${name} created successfully${fitted}${note}${access.note}`,
           sshCommand: access.sshCommand,
         };
       } catch (error) {

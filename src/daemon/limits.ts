@@ -19,11 +19,36 @@ export type HostCapacity = {
   pool?: { name: string; bytes: number } | undefined;
 };
 
-/** A size users can type back, rounded down: "24GiB", "512MiB". */
+/** A size users can type back, rounded down to whole MiB: "24GiB", "1536MiB". */
 export function sizeAtMost(bytes: number): string {
-  return bytes >= 2 ** 30
-    ? `${Math.floor(bytes / 2 ** 30)}GiB`
-    : `${Math.floor(bytes / 2 ** 20)}MiB`;
+  const mib = Math.floor(bytes / 2 ** 20);
+  return mib >= 1024 && mib % 1024 === 0 ? `${mib / 1024}GiB` : `${mib}MiB`;
+}
+
+/**
+ * Upstream's defaults (4 CPUs, 4GB, 50GB) lowered to what a smaller host has, for the fields the
+ * caller left empty; what the caller asked for is never changed. Returns what was lowered.
+ */
+export function fitDefaults(
+  request: CreateRequest,
+  host: HostCapacity,
+): { request: CreateRequest; lowered: string[] } {
+  const defaulted = new Set(request.defaulted ?? []);
+  const fitted = { ...request };
+  const lowered: string[] = [];
+  if (defaulted.has('cpu') && host.cpus && request.cpu > host.cpus) {
+    fitted.cpu = host.cpus;
+    lowered.push(`cpu ${host.cpus}`);
+  }
+  const lower = (key: 'memory' | 'disk', most: number | undefined) => {
+    if (defaulted.has(key) && most && (parseSize(request[key])?.bytes ?? 0) > most) {
+      fitted[key] = sizeAtMost(most);
+      lowered.push(`${key} "${fitted[key]}"`);
+    }
+  };
+  lower('memory', host.memoryBytes);
+  lower('disk', host.pool?.bytes);
+  return { request: fitted, lowered };
 }
 
 /** Every way the request asks for more than the host has, or less than a container needs. */

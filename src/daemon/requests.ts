@@ -69,7 +69,8 @@ const Seconds = v.pipe(
 const Cpu = v.pipe(
   v.union([v.string(), v.number()], `expected ${CPU_FORM}`),
   v.rawTransform(({ dataset, addIssue, NEVER }) => {
-    if (dataset.value === '') return DEFAULTS.cpu;
+    // Empty is protojson's unset: the default, filled in with the others below.
+    if (dataset.value === '') return undefined;
     const cores = parseCpu(dataset.value);
     if (cores === undefined) {
       addIssue({ message: `expected ${CPU_FORM}` });
@@ -79,11 +80,11 @@ const Cpu = v.pipe(
   }),
 );
 
-const size = (fallback: string) =>
+const size = () =>
   v.pipe(
     v.string(`expected ${SIZE_FORM}`),
     v.rawTransform(({ dataset, addIssue, NEVER }) => {
-      if (dataset.value.trim() === '') return fallback;
+      if (dataset.value.trim() === '') return undefined;
       const parsed = parseSize(dataset.value);
       if (!parsed) {
         addIssue({ message: `expected ${SIZE_FORM}` });
@@ -96,8 +97,8 @@ const size = (fallback: string) =>
 const Resources = v.object(
   {
     cpu: v.nullish(Cpu),
-    memory: v.nullish(size(DEFAULTS.memory)),
-    disk: v.nullish(size(DEFAULTS.disk)),
+    memory: v.nullish(size()),
+    disk: v.nullish(size()),
   },
   'expected an object like {"cpu": "4", "memory": "4GB", "disk": "50GB"}',
 );
@@ -196,6 +197,8 @@ export const CreateBody = v.pipe(
       addIssue({ message: 'enableDocker and enablePodman disagree; give one of them' });
     }
     if (dataset.issues || body.username === undefined) return NEVER;
+    const given = body.resources ?? {};
+    const defaulted = (['cpu', 'memory', 'disk'] as const).filter((key) => given[key] == null);
     return {
       request: {
         username: body.username,
@@ -206,6 +209,7 @@ export const CreateBody = v.pipe(
         labels: body.labels ?? {},
         image: body.image || DEFAULTS.image,
         enableDocker: docker ?? podman ?? DEFAULTS.enableDocker,
+        ...(defaulted.length > 0 ? { defaulted } : {}),
       },
       async: body.async ?? false,
     };

@@ -208,6 +208,7 @@ describe('POST /v1/containers', () => {
         labels: {},
         image: 'images:ubuntu/24.04',
         enableDocker: true,
+        defaulted: ['cpu', 'memory', 'disk'],
       },
       { async: true },
     ]);
@@ -230,7 +231,16 @@ describe('POST /v1/containers', () => {
       memory: '4GB',
       disk: '50GB',
       image: 'images:ubuntu/24.04',
+      // So a small host may lower these two, never the cpu that was asked for.
+      defaulted: ['memory', 'disk'],
     });
+    await ok(
+      await d.call('POST', '/v1/containers', {
+        username: 'erin',
+        resources: { cpu: '4', memory: '4GB', disk: '50GB' },
+      }),
+    );
+    expect(d.backend.calls[1]?.args[0]).not.toHaveProperty('defaulted');
   });
 
   test.each([

@@ -327,6 +327,35 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     ).toHaveLength(3);
     expect(await instanceNames()).not.toContain(`${username}-container`);
     expect((await rejection(backend.get(username))).kind).toBe('not_found');
+
+    // Upstream's defaults (4 CPUs, 4GB, 50GB), when the caller gave none, are lowered to fit.
+    const cpu = Math.min(4, cpus);
+    const fitted = {
+      cpu: String(cpu),
+      memory: host.memory.total < 4e9 ? sizeAtMost(host.memory.total) : '4GB',
+      disk: pool.space.total < 50e9 ? sizeAtMost(pool.space.total) : '50GB',
+    };
+    const lowered = [
+      ...(cpu < 4 ? [`cpu ${cpu}`] : []),
+      ...(fitted.memory !== '4GB' ? [`memory "${fitted.memory}"`] : []),
+      ...(fitted.disk !== '50GB' ? [`disk "${fitted.disk}"`] : []),
+    ];
+    const created = await backend.create(
+      request(username, {
+        cpu: 4,
+        memory: '4GB',
+        disk: '50GB',
+        defaulted: ['cpu', 'memory', 'disk'],
+      }),
+      { async: false },
+    );
+    expect(created.container.resources).toEqual(fitted);
+    expect(created.message).toStartWith(
+      `Container ${username}-container created successfully${lowered.length ? ` (defaults lowered to what this host has: ${lowered.join(', ')})` : ''}`,
+    );
+    const instance = await client.get(`1.0/instances/${username}-container`, InstanceSchema);
+    expect(instance.config['limits.cpu']).toBe(fitted.cpu);
+    await backend.delete(username, { force: true });
   }, 60_000);
 
   test('a root disk too small for the image is refused naming the image, and nothing is left', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import type { CreateRequest } from '../../src/daemon/backend.ts';
-import { isDiskTooSmall, limitProblems, sizeAtMost } from '../../src/daemon/limits.ts';
+import { fitDefaults, isDiskTooSmall, limitProblems, sizeAtMost } from '../../src/daemon/limits.ts';
 
 const request = (over: Partial<CreateRequest> = {}): CreateRequest => ({
   username: 'alice',
@@ -42,7 +42,7 @@ describe('limits the host cannot give', () => {
 
   test('sizes to ask for are whole and rounded down', () => {
     expect(sizeAtMost(25_769_803_776)).toBe('24GiB');
-    expect(sizeAtMost(1.5 * 2 ** 30)).toBe('1GiB');
+    expect(sizeAtMost(1.5 * 2 ** 30)).toBe('1536MiB');
     expect(sizeAtMost(900 * 2 ** 20 + 5)).toBe('900MiB');
   });
 
@@ -53,5 +53,33 @@ describe('limits the host cannot give', () => {
       ),
     ).toBe('Disk quota exceeded');
     expect(isDiskTooSmall('Instance not found')).toBeUndefined();
+  });
+
+  test("defaults the caller left empty are lowered to the host's figures; asked values never", () => {
+    const small = {
+      cpus: 2,
+      memoryBytes: 3.5 * 2 ** 30,
+      pool: { name: 'default', bytes: 10 * 2 ** 30 },
+    };
+    const defaults = request({ cpu: 4, memory: '4GB', disk: '50GB' });
+    expect(fitDefaults({ ...defaults, defaulted: ['cpu', 'memory', 'disk'] }, small)).toEqual({
+      request: {
+        ...defaults,
+        cpu: 2,
+        memory: '3584MiB',
+        disk: '10GiB',
+        defaulted: ['cpu', 'memory', 'disk'],
+      },
+      lowered: ['cpu 2', 'memory "3584MiB"', 'disk "10GiB"'],
+    });
+    // Asked for: left alone, so limitProblems refuses them with the host's figures.
+    expect(fitDefaults(defaults, small)).toEqual({ request: defaults, lowered: [] });
+    expect(fitDefaults({ ...defaults, defaulted: ['disk'] }, small).lowered).toEqual([
+      'disk "10GiB"',
+    ]);
+    // A host with room changes nothing.
+    expect(fitDefaults({ ...defaults, defaulted: ['cpu', 'disk'] }, { cpus: 8 }).lowered).toEqual(
+      [],
+    );
   });
 });

@@ -253,7 +253,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
   }, 60_000);
 
   test('a failure after the instance exists: sync removes it, async keeps it stopped as ERROR', async () => {
-    // 16 MiB starts Debian's systemd, which the kernel then OOM-kills before the network is up:
+    // 16 MiB starts Debian, whose systemd the kernel then OOM-kills before the network is up:
     // the limit's fault, so a 400 that says so (measured: 96 MiB is enough for the apt setup).
     const username = user('fail');
     const name = `${username}-container`;
@@ -262,9 +262,9 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     const error = await rejection(impatient.create(small, { async: false }));
     expect(error.kind).toBe('invalid');
     expect(error.status).toBe(400);
-    // What failed depends on what the kernel killed first: the network or init itself.
+    // What failed depends on what the kernel killed first.
     expect(error.message).toMatch(
-      /^resources\.memory "16MiB" is too small for image "debian\/12": the container used all of its memory while it was being set up, then failed \(container \S+ (got no IPv4 address within 10 s|stopped while starting up)\); give it more, like "128MB"$/,
+      /^resources\.memory "16MiB" is too small for image "debian\/12": the container used all of its memory while it was being set up, then failed \(.+\); give it more, like "128MB"$/,
     );
     expect(await instanceNames()).not.toContain(name);
 

@@ -3,9 +3,11 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CallToolRequestSchema,
   type CallToolResult,
+  ClientRequestSchema,
   ErrorCode,
   ListToolsRequestSchema,
   type Tool as McpTool,
+  SUPPORTED_PROTOCOL_VERSIONS,
 } from '@modelcontextprotocol/sdk/types.js';
 import { toJsonSchema } from '@valibot/to-json-schema';
 import * as v from 'valibot';
@@ -65,6 +67,120 @@ export function describeIssues(
     return `"${path}" ${issue.message} (got ${got.length > 60 ? `${got.slice(0, 57)}...` : got})`;
   });
   return `Invalid arguments: ${parts.join('; ')}. Nothing was changed; correct the arguments and call the tool again.`;
+}
+
+/** The newest 2025 protocol version the SDK speaks: what an initialize that names none gets. */
+export const DEFAULT_PROTOCOL_VERSION = SUPPORTED_PROTOCOL_VERSIONS.filter((version) =>
+  version.startsWith('2025-'),
+)
+  .sort()
+  .at(-1) as string;
+
+/** What an initialize leaves out means: the default version, no capabilities, an unknown client. */
+const INITIALIZE_DEFAULTS = {
+  protocolVersion: DEFAULT_PROTOCOL_VERSION,
+  capabilities: {},
+  clientInfo: { name: 'unknown', version: 'unknown' },
+};
+
+type Request = { method: string; params?: unknown };
+type SchemaIssue = {
+  code: string;
+  path: PropertyKey[];
+  expected?: string;
+  values?: unknown[];
+  errors?: SchemaIssue[][];
+};
+type RequestSchema = {
+  safeParse(
+    value: unknown,
+  ): { success: true } | { success: false; error: { issues: SchemaIssue[] } };
+};
+
+/** The SDK's schema for each request a client may send, by method. */
+const REQUEST_SCHEMAS = new Map<string, RequestSchema>(
+  ClientRequestSchema.options.map((schema) => [schema.shape.method.value, schema]),
+);
+
+const FORMS: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  int: 'an integer',
+  boolean: 'true or false',
+  object: 'an object',
+  record: 'an object',
+  array: 'an array',
+};
+
+/** "must be a string", "must be a string or a number", "must be one of ...", from the SDK's issue. */
+function mustBe(issue: SchemaIssue): string | undefined {
+  if (issue.code === 'invalid_type' && issue.expected)
+    return FORMS[issue.expected] ?? issue.expected;
+  if (issue.code === 'invalid_value' && issue.values) {
+    return `one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}`;
+  }
+  if (issue.code === 'invalid_union' && issue.errors) {
+    const forms = issue.errors.flat().map(mustBe);
+    if (forms.every((form) => form !== undefined)) return [...new Set(forms)].join(' or ');
+  }
+  return undefined;
+}
+
+const kindOf = (value: unknown) =>
+  value === null
+    ? 'null'
+    : Array.isArray(value)
+      ? 'an array'
+      : (FORMS[typeof value] ?? typeof value);
+
+/** One sentence naming the first bad field of a request and the form it takes. */
+function describeRequestIssues(request: Request, issues: readonly SchemaIssue[]): string {
+  const [issue, ...more] = issues as [SchemaIssue, ...SchemaIssue[]];
+  const field = issue.path.length > 1 ? issue.path.slice(1).map(String).join('.') : 'params';
+  const value = issue.path.reduce<unknown>(
+    (at, key) => (at as Record<PropertyKey, unknown> | undefined)?.[key],
+    request,
+  );
+  const form = mustBe(issue);
+  const problem =
+    form === undefined
+      ? `"${field}" is not valid`
+      : value === undefined
+        ? `"${field}" is missing; it must be ${form}`
+        : `"${field}" must be ${form}, not ${kindOf(value)}`;
+  const rest = more.length ? ` (and ${more.length} more problem${more.length > 1 ? 's' : ''})` : '';
+  return `Invalid params for ${request.method}: ${problem}${rest}.`;
+}
+
+/** Whether the server has a handler for a method; the SDK's one public way to ask is this assertion. */
+function handles(server: Server, method: string): boolean {
+  try {
+    server.assertCanSetRequestHandler(method);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Readies a request for the SDK, which answers params its schema rejects with -32603 and the
+ * validator's whole issue list. An initialize may leave out protocolVersion, capabilities and
+ * clientInfo (the seed's own test line sends `"params":{}`): they get their defaults here. For any
+ * request the server answers whose params still break the SDK's schema, returns one sentence
+ * naming the field, for a -32602.
+ */
+export function prepareRequest(server: Server, request: Request): string | undefined {
+  const schema = REQUEST_SCHEMAS.get(request.method);
+  if (!schema || !handles(server, request.method)) return undefined;
+  if (request.method === 'initialize') {
+    const params = request.params ?? {};
+    if (typeof params === 'object' && params !== null && !Array.isArray(params)) {
+      const given = Object.entries(params).filter(([, value]) => value !== null);
+      request.params = { ...INITIALIZE_DEFAULTS, ...Object.fromEntries(given) };
+    }
+  }
+  const result = schema.safeParse(request);
+  return result.success ? undefined : describeRequestIssues(request, result.error.issues);
 }
 
 const failure = (text: string): CallToolResult => ({

@@ -9,6 +9,7 @@ import { log, redact } from './log.ts';
 export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
 type Id = string | number;
+type Request = { method: string; params?: unknown };
 const isId = (id: unknown): id is Id =>
   typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id));
 
@@ -50,6 +51,8 @@ export class LineTransport implements Transport {
     private readonly input: NodeJS.ReadableStream = process.stdin,
     private readonly output: NodeJS.WritableStream = process.stdout,
     private readonly debug: ((line: string) => void) | undefined = undefined,
+    /** Readies a request for the server, or says why its params are invalid (a -32602). */
+    private readonly prepare: ((request: Request) => string | undefined) | undefined = undefined,
   ) {}
 
   async start(): Promise<void> {
@@ -123,6 +126,11 @@ export class LineTransport implements Transport {
         if (hasId) this.reply(errorReply(m.id as Id, -32602, `Invalid params: ${problem}`));
         return;
       }
+      const invalid = hasId ? this.prepare?.(m as Request) : undefined;
+      if (invalid) {
+        this.reply(errorReply(m.id as Id, -32602, invalid));
+        return;
+      }
       if (hasId) this.pending.add(m.id as Id);
       // A cancelled request gets no answer, so it must not keep the process alive at EOF.
       if (m.method === 'notifications/cancelled') {
@@ -194,10 +202,12 @@ export async function serveStdio(): Promise<void> {
     ? (line: string) =>
         process.stderr.write(`containarium-mcp: ${redact(line, secrets()).slice(0, 4000)}\n`)
     : undefined;
-  const { createServer } = await import('./server.ts');
+  const { createServer, prepareRequest } = await import('./server.ts');
   const client = createClient(config);
   const server = createServer({ client, config });
-  const transport = new LineTransport(process.stdin, process.stdout, debug);
+  const transport = new LineTransport(process.stdin, process.stdout, debug, (request) =>
+    prepareRequest(server, request),
+  );
   // Exit once the last answer has been flushed to the pipe.
   transport.onclose = () => process.stdout.write('', () => process.exit(0));
   await server.connect(transport);

@@ -1,5 +1,6 @@
 // mcp-server as a real process: framing, bad input, notifications, stdout hygiene.
 import { describe, expect, test } from 'bun:test';
+import { DEFAULT_PROTOCOL_VERSION } from '../../src/mcp/server.ts';
 import { makeToken } from '../support/mcp.ts';
 import { spawnMcp } from '../support/stdio.ts';
 
@@ -25,6 +26,74 @@ describe('stdio', () => {
     await mcp.close();
     // Only the two answers: initialize and ping.
     expect(mcp.lines.length).toBe(2);
+  });
+
+  test("answers the seed's bare initialize line with the server info", async () => {
+    const mcp = spawnMcp(env);
+    // Byte for byte the line the seed tells users to paste.
+    mcp.send('{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}');
+    const reply = await mcp.reply(1);
+    expect(reply.error).toBeUndefined();
+    expect(reply.result).toMatchObject({
+      protocolVersion: DEFAULT_PROTOCOL_VERSION,
+      serverInfo: { name: 'containarium-mcp-server' },
+      capabilities: { tools: {} },
+    });
+    expect(DEFAULT_PROTOCOL_VERSION).toMatch(/^2025-\d\d-\d\d$/);
+    // No params at all means the same; a version the client names is still honoured.
+    mcp.send({ jsonrpc: '2.0', id: 2, method: 'initialize' });
+    expect((await mcp.reply(2)).result).toMatchObject({
+      protocolVersion: DEFAULT_PROTOCOL_VERSION,
+    });
+    mcp.send({
+      jsonrpc: '2.0',
+      id: 3,
+      method: 'initialize',
+      params: { protocolVersion: '2024-11-05' },
+    });
+    expect((await mcp.reply(3)).result).toMatchObject({ protocolVersion: '2024-11-05' });
+    expect((await mcp.close()).code).toBe(0);
+  });
+
+  test('answers params the protocol schema rejects with -32602 and one sentence naming the field', async () => {
+    const mcp = spawnMcp(env);
+    const cases = [
+      {
+        method: 'initialize',
+        params: { protocolVersion: 5 },
+        says: 'Invalid params for initialize: "protocolVersion" must be a string, not a number.',
+      },
+      {
+        method: 'initialize',
+        params: { clientInfo: { name: 'me' } },
+        says: 'Invalid params for initialize: "clientInfo.version" is missing; it must be a string.',
+      },
+      {
+        method: 'tools/list',
+        params: { cursor: 5 },
+        says: 'Invalid params for tools/list: "cursor" must be a string, not a number.',
+      },
+      {
+        method: 'ping',
+        params: { _meta: { progressToken: {} } },
+        says: 'Invalid params for ping: "_meta.progressToken" must be a string or a number, not an object.',
+      },
+    ];
+    for (const [i, { method, params, says }] of cases.entries()) {
+      mcp.send({ jsonrpc: '2.0', id: i, method, params });
+      const { error } = await mcp.reply(i);
+      expect(error?.code).toBe(-32602);
+      expect(error?.message).toBe(says);
+      // Never the validator's internals: no issue list, no JSON, one line.
+      expect(error?.message).not.toMatch(/issues|expected|invalid_type|[[{\n]/);
+    }
+    // A method the server does not serve stays "not found", whatever its params.
+    mcp.send({ jsonrpc: '2.0', id: 'r', method: 'resources/list', params: { cursor: 5 } });
+    expect((await mcp.reply('r')).error?.code).toBe(-32601);
+    // Still serving after all of that.
+    const init = await mcp.initialize();
+    expect(init.result).toMatchObject({ serverInfo: { name: 'containarium-mcp-server' } });
+    expect((await mcp.close()).code).toBe(0);
   });
 
   test('answers bad input with JSON-RPC errors and keeps serving', async () => {

@@ -5,14 +5,16 @@ BUN ?= bun
 DIST ?= dist
 PREFIX ?= /usr/local
 DESTDIR ?=
+# Where the native builds are also linked, as bin/mcp-server and bin/containarium (not in git).
+LINKS ?= bin
 
 .PHONY: build build-all bundle test bench clean \
 	build-mcp build-mcp-linux build-mcp-all install-mcp \
 	build-containarium build-containarium-linux build-containarium-all install-containarium
 
-# Both binaries for this machine: dist/mcp-server and dist/containarium.
+# Both binaries for this machine: dist/mcp-server and dist/containarium, linked from bin/.
 build:
-	$(BUN) scripts/build.ts --dist $(DIST)
+	$(BUN) scripts/build.ts --dist $(DIST) --link $(LINKS)
 
 # Both binaries for every release target, packed, with dist/SHA256SUMS.
 build-all:
@@ -30,11 +32,13 @@ bench:
 
 clean:
 	rm -rf $(DIST)
+	rm -f $(LINKS)/mcp-server $(LINKS)/containarium
 
 # ---- mcp-server ----------------------------------------------------------------------------------
 
+# dist/mcp-server, and bin/mcp-server leading to it.
 build-mcp:
-	$(BUN) scripts/build.ts --dist $(DIST) --bin mcp-server
+	$(BUN) scripts/build.ts --dist $(DIST) --bin mcp-server --link $(LINKS)
 
 build-mcp-linux:
 	$(BUN) scripts/build.ts --dist $(DIST) --bin mcp-server --target linux-x64,linux-arm64
@@ -52,8 +56,9 @@ install-mcp: $(DIST)/mcp-server
 
 # ---- containarium --------------------------------------------------------------------------------
 
+# dist/containarium, and bin/containarium leading to it.
 build-containarium:
-	$(BUN) scripts/build.ts --dist $(DIST) --bin containarium
+	$(BUN) scripts/build.ts --dist $(DIST) --bin containarium --link $(LINKS)
 
 build-containarium-linux:
 	$(BUN) scripts/build.ts --dist $(DIST) --bin containarium --target linux-x64,linux-arm64

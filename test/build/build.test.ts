@@ -1,7 +1,16 @@
 // The release tooling: a compiled binary ignores the user's .env and bunfig.toml, archives are
 // reproducible and keep modes, SHA256SUMS verifies, and the MCP bundle's manifest runs the right binary.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { chmodSync, existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pkg from '../../package.json' with { type: 'json' };
@@ -23,6 +32,7 @@ import {
   serverJson,
 } from '../../scripts/bundle.ts';
 import { TOOLS } from '../../src/mcp/tools/index.ts';
+import { makeToken } from '../support/mcp.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'containarium-build-test-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -78,6 +88,67 @@ describe('targets', () => {
   test('every binary has an entry module', () => {
     const root = resolve(import.meta.dir, '../..');
     for (const entry of Object.values(BINARIES)) expect(existsSync(join(root, entry))).toBe(true);
+  });
+});
+
+describe('make build-mcp and make build-containarium', () => {
+  const root = resolve(import.meta.dir, '../..');
+
+  test('leave bin/mcp-server and bin/containarium, where the seed runs them, leading into dist/', async () => {
+    const out = mkdtempSync(join(tmp, 'make-'));
+    for (const target of ['build-mcp', 'build-containarium']) {
+      const made = run(['make', '-s', target, `DIST=${out}/dist`, `LINKS=${out}/bin`], root);
+      expect(made).toMatchObject({ code: 0 });
+    }
+    expect(readlinkSync(join(out, 'bin', 'mcp-server'))).toBe('../dist/mcp-server');
+    expect(readlinkSync(join(out, 'bin', 'containarium'))).toBe('../dist/containarium');
+    // Relative links: the checkout still works after it moves.
+    const moved = join(tmp, 'moved-checkout');
+    renameSync(out, moved);
+    const mcp = join(moved, 'bin', 'mcp-server');
+    expect(run([mcp, '--version'], tmpdir())).toMatchObject({
+      code: 0,
+      stdout: `mcp-server ${pkg.version}\n`,
+    });
+    expect(run([join(moved, 'bin', 'containarium'), '--version'], tmpdir())).toMatchObject({
+      code: 0,
+      stdout: `containarium ${pkg.version}\n`,
+    });
+    // The seed's "Testing the MCP Server", run as ./bin/mcp-server.
+    const served = Bun.spawnSync(['./bin/mcp-server'], {
+      cwd: moved,
+      env: {
+        CONTAINARIUM_SERVER_URL: 'http://127.0.0.1:9',
+        CONTAINARIUM_JWT_TOKEN: await makeToken(),
+        CONTAINARIUM_DEBUG: 'true',
+      },
+      stdin: new TextEncoder().encode(
+        '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}\n',
+      ),
+    });
+    expect(served.exitCode).toBe(0);
+    expect(JSON.parse(served.stdout.toString())).toMatchObject({
+      id: 1,
+      result: { serverInfo: { name: 'containarium-mcp-server' } },
+    });
+  }, 120_000);
+
+  test('links only binaries built for this machine', () => {
+    const linked = run(
+      ['bun', 'scripts/build.ts', '--link', join(tmp, 'bin'), '--target', 'all'],
+      root,
+    );
+    expect(linked.code).toBe(1);
+    expect(linked.stderr).toContain('--link is for binaries built for this machine (no --target)');
+    expect(existsSync(join(tmp, 'bin'))).toBe(false);
+  });
+
+  test('bin/ stays out of git', () => {
+    expect(run(['git', 'check-ignore', 'bin/mcp-server', 'bin/containarium'], root)).toEqual({
+      code: 0,
+      stdout: 'bin/mcp-server\nbin/containarium\n',
+      stderr: '',
+    });
   });
 });
 

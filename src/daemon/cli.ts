@@ -7,6 +7,7 @@ import { isTrue } from '../shared/parse-bool.ts';
 import { isValidUsername, USERNAME_FORM } from '../shared/username.ts';
 import { VERSION } from '../shared/version.ts';
 import type { IncusClientOptions } from './incus.ts';
+import { retype, type SecretGiven, secretRecipe } from './secret-hint.ts';
 
 /** A command line that cannot run; exit code 2 for usage mistakes, 1 for bad configuration. */
 export class CliError extends Error {
@@ -164,19 +165,23 @@ function parseFlags(args: readonly string[], spec: Spec, command: string): Flags
 const one = (flags: Flags, name: string): string | undefined => flags.get(name)?.at(-1);
 
 /** Reads a file named by a flag; the content is trimmed (a secret file usually ends in a newline). */
-function readFlagFile(path: string, flag: string, trim: boolean): string {
+function readFlagFile(path: string, flag: string, trim: boolean, ifMissing?: string): string {
   try {
     const text = readFileSync(path, 'utf8');
     return trim ? text.trim() : text;
   } catch (error) {
     const code = (error as { code?: string }).code ?? 'read error';
-    throw new CliError(`cannot read ${flag} ${path} (${code}); check the path and its permissions`);
+    const hint = code === 'ENOENT' && ifMissing ? `. ${ifMissing}` : '';
+    throw new CliError(
+      `cannot read ${flag} ${path} (${code}); check the path and its permissions${hint}`,
+    );
   }
 }
 
-function checkSecret(secret: string, source: string): string {
+/** Refuses a secret too short to sign with, showing the commands that work instead. */
+function checkSecret(secret: string, source: string, works: string): string {
   const problem = secretProblem(secret);
-  if (problem) throw new CliError(`${source}: ${problem}`);
+  if (problem) throw new CliError(`${source}: ${problem}. ${works}`);
   return secret;
 }
 
@@ -240,14 +245,18 @@ function parseToken(flags: Flags): TokenCommand {
   if (secretFlag !== undefined && secretFile !== undefined) {
     throw new CliError('give either --secret or --secret-file, not both', 2);
   }
+  const works = (given: SecretGiven) =>
+    secretRecipe(given, 'token', retype('containarium token generate', flags, []));
   let secret: string;
   if (secretFile !== undefined) {
+    const fix = works({ via: 'file', path: secretFile });
     secret = checkSecret(
-      readFlagFile(secretFile, '--secret-file', true),
+      readFlagFile(secretFile, '--secret-file', true, fix),
       `--secret-file ${secretFile}`,
+      fix,
     );
   } else if (secretFlag !== undefined) {
-    secret = checkSecret(secretFlag, '--secret');
+    secret = checkSecret(secretFlag, '--secret', works({ via: 'flag' }));
   } else {
     throw new CliError(
       '--secret or --secret-file is required: the same secret the daemon verifies tokens with',
@@ -304,17 +313,23 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     file !== undefined ? '--jwt-secret-file' : undefined,
     flag !== undefined ? '--jwt-secret' : undefined,
   ].filter((source): source is string => source !== undefined);
+  const works = (given: SecretGiven) =>
+    secretRecipe(given, 'daemon', retype('containarium daemon', flags, ['rest']));
   let secret: string;
   let secretSource: string;
+  let secretGiven: SecretGiven;
   if (fromEnv !== undefined && fromEnv !== '') {
     secret = fromEnv;
     secretSource = 'CONTAINARIUM_JWT_SECRET';
+    secretGiven = { via: 'env' };
   } else if (file !== undefined) {
-    secret = readFlagFile(file, '--jwt-secret-file', true);
+    secretGiven = { via: 'file', path: file };
+    secret = readFlagFile(file, '--jwt-secret-file', true, works(secretGiven));
     secretSource = `--jwt-secret-file ${file}`;
   } else if (flag !== undefined) {
     secret = flag;
     secretSource = '--jwt-secret';
+    secretGiven = { via: 'flag' };
   } else {
     throw new CliError(
       'a JWT secret is required: set CONTAINARIUM_JWT_SECRET, or pass --jwt-secret-file F or --jwt-secret S ' +
@@ -326,7 +341,7 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
       `${given.join(' and ')} are all set; using ${given[0]} (ignoring ${given.slice(1).join(', ')})`,
     );
   }
-  checkSecret(secret, secretSource);
+  checkSecret(secret, secretSource, works(secretGiven));
 
   const incus = parseIncus(flags);
 

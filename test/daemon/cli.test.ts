@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -7,6 +7,7 @@ import {
   type Command,
   type DaemonCommand,
   parseCommandLine,
+  type TokenCommand,
 } from '../../src/daemon/cli.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 
@@ -87,7 +88,10 @@ describe('daemon flags', () => {
     // The seed's own quick-start command: 15 bytes is not a secret.
     const seed = refused(['daemon', '--rest', '--jwt-secret', 'your-secret-key']);
     expect(seed.message).toBe(
-      '--jwt-secret: the JWT secret is 15 bytes; it must be at least 32 bytes so tokens cannot be guessed (make one with: openssl rand -base64 32)',
+      '--jwt-secret: the JWT secret is 15 bytes; it must be at least 32 bytes so tokens cannot be guessed (make one with: openssl rand -base64 32). This works, with one secret for the daemon and its tokens:\n' +
+        '  SECRET="$(openssl rand -base64 32)"\n' +
+        '  containarium daemon --rest --jwt-secret "$SECRET"\n' +
+        '  containarium token generate --username mcp-client --roles admin --expiry 8760h --secret "$SECRET"',
     );
     const shortEnv = refused(['daemon'], { CONTAINARIUM_JWT_SECRET: 'short' });
     expect(shortEnv.message).toStartWith('CONTAINARIUM_JWT_SECRET: the JWT secret is 5 bytes');
@@ -194,6 +198,88 @@ describe('daemon flags', () => {
     });
     const help = parseCommandLine(['daemon', '--help']);
     expect(help.kind === 'help' && help.text).toContain('--http-port N, --port N');
+  });
+});
+
+/**
+ * Runs the lines a refusal shows in sh, with `containarium` standing in as a function that prints
+ * its arguments and environment, and returns each command line as the shell expanded it.
+ */
+function runAsPrinted(
+  message: string,
+  cwd: string,
+): { argv: string[]; env: Record<string, string> }[] {
+  const lines = message.split('\n').slice(1);
+  expect(lines.length).toBe(3);
+  const stub = `containarium() { printf '%s\\n' "$@"; echo "env=\${CONTAINARIUM_JWT_SECRET:-}"; echo ---; }`;
+  const sh = Bun.spawnSync(['sh', '-ec', [stub, ...lines].join('\n')], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '' },
+  });
+  expect(sh.stderr.toString()).toBe('');
+  expect(sh.exitCode).toBe(0);
+  const blocks = sh.stdout.toString().split('---\n').slice(0, -1);
+  return blocks.map((block) => {
+    const words = block.split('\n').slice(0, -1);
+    const env = (words.pop() as string).slice('env='.length);
+    return { argv: words, env: env ? { CONTAINARIUM_JWT_SECRET: env } : {} };
+  });
+}
+
+describe('a refused secret shows the commands that work, and they work as printed', () => {
+  test.each<[string, string[], Record<string, string>]>([
+    ["the seed's quick start", ['daemon', '--rest', '--jwt-secret', 'your-secret-key'], {}],
+    [
+      "the seed's token command",
+      [
+        'token',
+        'generate',
+        '--username',
+        'mcp-client',
+        '--roles',
+        'admin',
+        '--expiry',
+        '8760h',
+        '--secret',
+        'your-secret-key',
+      ],
+      {},
+    ],
+    [
+      'a short secret in the environment',
+      ['daemon', '--rest', '--address', '127.0.0.1', '--port', '0'],
+      { CONTAINARIUM_JWT_SECRET: 'short' },
+    ],
+    ['a short secret file', ['daemon', '--jwt-secret-file', 'secrets/jwt.secret'], {}],
+    [
+      'a missing secret file',
+      ['token', 'generate', '--username', 'ops', '--secret-file', 'etc/jwt.secret'],
+      {},
+    ],
+  ])('%s', (_, argv, env) => {
+    const cwd = mkdtempSync(join(dir, 'recipe-'));
+    if (argv.includes('secrets/jwt.secret')) {
+      mkdirSync(join(cwd, 'secrets'));
+      writeFileSync(join(cwd, 'secrets/jwt.secret'), 'short\n');
+    }
+    const refusal = refused(argv, env).message;
+    expect(refusal).not.toContain('your-secret-key');
+    const [daemonLine, tokenLine] = runAsPrinted(refusal, cwd).map(({ argv, env }) => {
+      // Relative secret files are read from where the commands ran.
+      const resolved = argv.map((word) => (word.includes('jwt.secret') ? join(cwd, word) : word));
+      return parseCommandLine(resolved, env) as DaemonCommand | TokenCommand;
+    });
+    expect(daemonLine?.kind).toBe('daemon');
+    expect(tokenLine?.kind).toBe('token');
+    // One new secret, long enough, shared by both.
+    expect(daemonLine?.secret.length).toBeGreaterThanOrEqual(32);
+    expect(tokenLine?.secret).toBe(daemonLine?.secret as string);
+    // The refused command itself keeps what was typed.
+    const typed = argv[0] === 'daemon' ? daemonLine : tokenLine;
+    if (typed?.kind === 'daemon' && argv.includes('--address')) {
+      expect(typed).toMatchObject({ hostname: '127.0.0.1', port: 0 });
+    }
+    if (typed?.kind === 'token') expect(typed.username).toBe(argv[3] as string);
   });
 });
 

@@ -70,7 +70,7 @@ export function describeIssues(
 }
 
 /** The newest 2025 protocol version the SDK speaks: what an initialize that names none gets. */
-export const DEFAULT_PROTOCOL_VERSION = SUPPORTED_PROTOCOL_VERSIONS.filter((version) =>
+const DEFAULT_PROTOCOL_VERSION = SUPPORTED_PROTOCOL_VERSIONS.filter((version) =>
   version.startsWith('2025-'),
 )
   .sort()

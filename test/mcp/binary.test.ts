@@ -23,30 +23,6 @@ describe.skipIf(!built)('dist/mcp-server', () => {
     expect(help.stdout.toString()).toContain('CONTAINARIUM_SERVER_URL');
   });
 
-  test("answers the seed's test line, piped in, with the server info", async () => {
-    const token = await makeToken();
-    // As the seed prints it: the line on stdin, then end of input (Ctrl+D).
-    const proc = Bun.spawn([BINARY], {
-      env: { CONTAINARIUM_SERVER_URL: 'http://127.0.0.1:9', CONTAINARIUM_JWT_TOKEN: token },
-      stdin: new TextEncoder().encode(
-        '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}\n',
-      ),
-      stdout: 'pipe',
-      stderr: 'pipe',
-    });
-    const [stdout, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
-    expect(code).toBe(0);
-    const lines = stdout.trim().split('\n');
-    expect(lines.length).toBe(1);
-    expect(JSON.parse(lines[0]!)).toMatchObject({
-      id: 1,
-      result: {
-        serverInfo: { name: 'containarium-mcp-server' },
-        protocolVersion: expect.stringMatching(/^2025-/),
-      },
-    });
-  });
-
   test('serves the tools over stdio from any folder, ignoring a .env there', async () => {
     const token = await makeToken();
     await using fake = startFakeDaemon({
@@ -76,5 +52,29 @@ describe.skipIf(!built)('dist/mcp-server', () => {
     const { code, stderr } = await proc.close();
     expect(code).toBe(0);
     expect(stderr).not.toContain(token);
+  });
+
+  test("answers the seed's test line, piped in, with the server info", async () => {
+    const token = await makeToken();
+    // As the seed prints it: the line on stdin, then end of input (Ctrl+D).
+    const proc = Bun.spawn([BINARY], {
+      env: { CONTAINARIUM_SERVER_URL: 'http://127.0.0.1:9', CONTAINARIUM_JWT_TOKEN: token },
+      stdin: new TextEncoder().encode(
+        '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}\n',
+      ),
+      stdout: 'pipe',
+      stderr: 'pipe',
+    });
+    const [stdout, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+    expect(code).toBe(0);
+    const lines = stdout.trim().split('\n');
+    expect(lines.length).toBe(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      id: 1,
+      result: {
+        serverInfo: { name: 'containarium-mcp-server' },
+        protocolVersion: expect.stringMatching(/^2025-/),
+      },
+    });
   });
 });

@@ -1,6 +1,5 @@
 // mcp-server as a real process: framing, bad input, notifications, stdout hygiene.
 import { describe, expect, test } from 'bun:test';
-import { DEFAULT_PROTOCOL_VERSION } from '../../src/mcp/server.ts';
 import { makeToken } from '../support/mcp.ts';
 import { spawnMcp } from '../support/stdio.ts';
 
@@ -29,21 +28,22 @@ describe('stdio', () => {
   });
 
   test("answers the seed's bare initialize line with the server info", async () => {
+    // The newest protocol version of 2025 that the SDK speaks.
+    const newest2025 = '2025-11-25';
     const mcp = spawnMcp(env);
     // Byte for byte the line the seed tells users to paste.
     mcp.send('{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}');
     const reply = await mcp.reply(1);
     expect(reply.error).toBeUndefined();
     expect(reply.result).toMatchObject({
-      protocolVersion: DEFAULT_PROTOCOL_VERSION,
+      protocolVersion: newest2025,
       serverInfo: { name: 'containarium-mcp-server' },
       capabilities: { tools: {} },
     });
-    expect(DEFAULT_PROTOCOL_VERSION).toMatch(/^2025-\d\d-\d\d$/);
     // No params at all means the same; a version the client names is still honoured.
     mcp.send({ jsonrpc: '2.0', id: 2, method: 'initialize' });
     expect((await mcp.reply(2)).result).toMatchObject({
-      protocolVersion: DEFAULT_PROTOCOL_VERSION,
+      protocolVersion: newest2025,
     });
     mcp.send({
       jsonrpc: '2.0',

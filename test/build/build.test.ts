@@ -5,6 +5,7 @@ import {
   chmodSync,
   existsSync,
   mkdtempSync,
+  readFileSync,
   readlinkSync,
   renameSync,
   rmSync,
@@ -132,6 +133,32 @@ describe('make build-mcp and make build-containarium', () => {
       result: { serverInfo: { name: 'containarium-mcp-server' } },
     });
   }, 120_000);
+
+  test('install the locked dependencies first when a fresh clone has none, and only then', () => {
+    const clone = mkdtempSync(join(tmp, 'clone-'));
+    for (const file of ['Makefile', 'package.json', 'bun.lock']) {
+      writeFileSync(join(clone, file), readFileSync(join(root, file)));
+    }
+    // A stand-in for bun that logs what make asks of it.
+    const bun = join(clone, 'fake-bun');
+    writeFileSync(
+      bun,
+      '#!/bin/sh\necho "$*" >> calls.log\n[ "$1" = install ] && mkdir -p node_modules\nexit 0\n',
+    );
+    chmodSync(bun, 0o755);
+    const make = () => run(['make', '-s', 'build-mcp', `BUN=${bun}`], clone);
+    const calls = () => readFileSync(join(clone, 'calls.log'), 'utf8').trim().split('\n');
+    const build = 'scripts/build.ts --dist dist --bin mcp-server --link bin';
+    expect(make().code).toBe(0);
+    expect(calls()).toEqual(['install --frozen-lockfile', build]);
+    expect(make().code).toBe(0);
+    expect(calls()).toEqual(['install --frozen-lockfile', build, build]);
+    // A changed lock file installs again.
+    const later = Date.now() / 1000 + 60;
+    utimesSync(join(clone, 'bun.lock'), later, later);
+    expect(make().code).toBe(0);
+    expect(calls().slice(3)).toEqual(['install --frozen-lockfile', build]);
+  });
 
   test('links only binaries built for this machine', () => {
     const linked = run(

@@ -5,10 +5,10 @@ import { dirname } from 'node:path';
 export type SecretGiven = { via: 'flag' } | { via: 'env' } | { via: 'file'; path: string };
 
 /** The flags that carry a secret or name its file; never retyped into a message. */
-export const SECRET_FLAGS = ['secret', 'secret-file', 'jwt-secret', 'jwt-secret-file'];
+const SECRET_FLAGS = ['secret', 'secret-file', 'jwt-secret', 'jwt-secret-file'];
 
 /** A word as a POSIX shell reads it back: bare when safe, else in single quotes. */
-export const shellQuote = (word: string): string =>
+const shellQuote = (word: string): string =>
   /^[A-Za-z0-9_./:=@%+,-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 
 /**

@@ -53,7 +53,7 @@ build-mcp-all: node_modules
 	$(BUN) scripts/build.ts --dist $(DIST) --bin mcp-server --target all --archive
 
 # Builds only if there is no binary yet, so `sudo make install-mcp` after `make build-mcp` needs no bun.
-$(DIST)/mcp-server:
+$(DIST)/mcp-server: | node_modules
 	$(BUN) scripts/build.ts --dist $(DIST) --bin mcp-server
 
 install-mcp: $(DIST)/mcp-server
@@ -72,7 +72,7 @@ build-containarium-linux: node_modules
 build-containarium-all: node_modules
 	$(BUN) scripts/build.ts --dist $(DIST) --bin containarium --target all --archive
 
-$(DIST)/containarium:
+$(DIST)/containarium: | node_modules
 	$(BUN) scripts/build.ts --dist $(DIST) --bin containarium
 
 install-containarium: $(DIST)/containarium

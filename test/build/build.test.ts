@@ -143,7 +143,13 @@ describe('make build-mcp and make build-containarium', () => {
     const bun = join(clone, 'fake-bun');
     writeFileSync(
       bun,
-      '#!/bin/sh\necho "$*" >> calls.log\n[ "$1" = install ] && mkdir -p node_modules\nexit 0\n',
+      [
+        '#!/bin/sh',
+        'echo "$*" >> calls.log',
+        '[ "$1" = install ] && mkdir -p node_modules',
+        '[ "$1" = scripts/build.ts ] && mkdir -p dist && echo binary > dist/mcp-server',
+        'exit 0',
+      ].join('\n'),
     );
     chmodSync(bun, 0o755);
     const make = () => run(['make', '-s', 'build-mcp', `BUN=${bun}`], clone);
@@ -158,6 +164,24 @@ describe('make build-mcp and make build-containarium', () => {
     utimesSync(join(clone, 'bun.lock'), later, later);
     expect(make().code).toBe(0);
     expect(calls().slice(3)).toEqual(['install --frozen-lockfile', build]);
+
+    // make install-mcp straight after a clone installs the dependencies and builds first; once
+    // built, it needs no bun at all (as under sudo).
+    rmSync(join(clone, 'node_modules'), { recursive: true });
+    rmSync(join(clone, 'dist'), { recursive: true });
+    rmSync(join(clone, 'calls.log'));
+    const earlier = Date.now() / 1000 - 3600;
+    utimesSync(join(clone, 'bun.lock'), earlier, earlier);
+    const install = () =>
+      run(['make', '-s', 'install-mcp', `BUN=${bun}`, `DESTDIR=${clone}/root`], clone);
+    expect(install().code).toBe(0);
+    expect(calls()).toEqual([
+      'install --frozen-lockfile',
+      'scripts/build.ts --dist dist --bin mcp-server',
+    ]);
+    expect(readFileSync(join(clone, 'root/usr/local/bin/mcp-server'), 'utf8')).toBe('binary\n');
+    expect(install().code).toBe(0);
+    expect(calls()).toHaveLength(2);
   });
 
   test('links only binaries built for this machine', () => {

@@ -10,6 +10,8 @@ export type FailureContext = {
   token: TokenSource;
   /** True for create: a timeout leaves the outcome unknown. */
   creates?: boolean;
+  /** The image a create asked for. */
+  image?: string | undefined;
   timeoutMs: number;
 };
 
@@ -27,8 +29,22 @@ export function daemonMessage(data: unknown): string {
     text = String(body.error ?? body.message ?? '');
   }
   const desc = /desc = ([\s\S]*)$/.exec(text);
-  return (desc?.[1] ?? text).trim().replace(/\s+/g, ' ').slice(0, 300);
+  return clip((desc?.[1] ?? text).trim().replace(/\s+/g, ' '), 500);
 }
+
+/** At most `max` characters, cut after a whole word, never inside one (nor inside a token). */
+export function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const end = text.lastIndexOf(' ', max);
+  return `${end > 0 ? text.slice(0, end).replace(/[\s,;:]+$/, '') : ''}…`;
+}
+
+/**
+ * The daemon could not get the image: no route to the image server, an unknown remote, no such
+ * image there. This daemon says "could not be fetched"; upstream passes Incus's words through.
+ */
+const IMAGE_UNAVAILABLE =
+  /could ?n[o']t be fetched|failed getting (remote )?image|could ?n[o']t find the requested image|requested image could ?n[o']t be found|image[^;]{0,80}\bnot found|remote[^;]{0,60}(does ?n[o']t exist|not found)|unknown remote|image server/i;
 
 export function describeFailure(error: unknown, ctx: FailureContext): string {
   if (error instanceof ConfigError) return error.message;
@@ -56,6 +72,11 @@ export function describeFailure(error: unknown, ctx: FailureContext): string {
 
 function describeHttp(status: number, said: string, ctx: FailureContext): string {
   const who = ctx.username ? ` for user ${ctx.username}` : '';
+  // Before the 5xx sentences: a missing image is no sign that Incus is down.
+  if (ctx.creates && status !== 401 && status !== 403 && IMAGE_UNAVAILABLE.test(said)) {
+    const image = ctx.image ? `"${ctx.image}" ` : '';
+    return `The image ${image}could not be fetched, so nothing was created${who} (${status}: ${said}). Call create_container again with an image the server already has locally${/local images?:/i.test(said) ? ' (listed above)' : ', such as a local alias'}, or ask the server's administrator to let the daemon reach the image server.`;
+  }
   if (status === 401) {
     const expiry = ctx.token.expiresAt();
     if ((expiry && expiry.getTime() <= Date.now()) || /expired/i.test(said)) {

@@ -2,8 +2,10 @@
 import * as v from 'valibot';
 import { IMAGE, IMAGE_FORM } from '../../shared/image.ts';
 import { containerName, isSystemAccount } from '../../shared/username.ts';
+import type { ContainariumClient } from '../client.ts';
 import {
   ContainerOut,
+  type ContainerView,
   containerText,
   containerView,
   listText,
@@ -11,8 +13,10 @@ import {
   metricsLine,
   metricsView,
   resources,
+  sshCommand,
+  sshLine,
 } from '../format.ts';
-import { cpu, defineTool, force, size, sshKeys, username } from './define.ts';
+import { cpu, defineTool, force, size, sshKeys, type ToolContext, username } from './define.ts';
 
 const createContainer = defineTool({
   name: 'create_container',
@@ -92,11 +96,15 @@ const createContainer = defineTool({
       `Resources: ${resources(container)}`,
     ];
     if (container.ipAddress) lines.push(`IP: ${container.ipAddress}`);
-    if (response.sshCommand) lines.push(`SSH: ${response.sshCommand}`);
+    // Daemons send a command even when no user account was made (no key): it would not log in.
+    const keys = Math.max(input.ssh_keys.length, container.sshKeys.length);
+    const command = sshCommand(container, keys, response.sshCommand);
+    const ssh = sshLine(command);
+    if (ssh) lines.push(ssh);
     if (response.message) lines.push(`Daemon: ${response.message}`);
     return {
       text: lines.join('\n'),
-      structured: { container, message: response.message, sshCommand: response.sshCommand },
+      structured: { container, message: response.message, sshCommand: command },
     };
   },
 });
@@ -170,6 +178,39 @@ const deleteContainer = defineTool({
 
 const StartStopOut = v.object({ container: v.nullable(ContainerOut), message: v.string() });
 
+/**
+ * Start or stop, reading the state first: a container already there is left alone and the
+ * answer says so. When the read fails, the daemon's answer to the change tells.
+ */
+async function startOrStop(
+  username: string,
+  target: 'running' | 'stopped',
+  change: () => ReturnType<ContainariumClient['startContainer']>,
+  { client, signal }: ToolContext,
+) {
+  const before = await client
+    .getContainer(username, { signal })
+    .then((r) => (r.container ? containerView(r.container) : null))
+    .catch(() => null);
+  const verb = target === 'running' ? 'Started' : 'Stopped';
+  let text: string;
+  let container: ContainerView | null;
+  let message: string;
+  if (before?.state === target) {
+    container = before;
+    message = `Container for user ${username} is already ${target}`;
+    text = `The container for ${username} was already ${target}; nothing changed.`;
+  } else {
+    const response = await change();
+    container = response.container ? containerView(response.container) : null;
+    message = response.message;
+    text = `${verb} the container for ${username}${container ? `: ${container.state}${container.ipAddress && target === 'running' ? `, IP ${container.ipAddress}` : ''}` : ''}.`;
+  }
+  const ssh =
+    container && target === 'running' && sshLine(sshCommand(container, container.sshKeys.length));
+  return { text: ssh ? `${text}\n${ssh}` : text, structured: { container, message } };
+}
+
 const startContainer = defineTool({
   name: 'start_container',
   title: 'Start container',
@@ -179,14 +220,13 @@ const startContainer = defineTool({
   input: v.strictObject({ username: username('User whose container to start, e.g. "alice".') }),
   output: StartStopOut,
   action: (input) => `start the container for ${input.username}`,
-  async handle(input, { client, signal }) {
-    const response = await client.startContainer(input.username, { signal });
-    const container = response.container ? containerView(response.container) : null;
-    return {
-      text: `Started the container for ${input.username}${container ? `: ${container.state}${container.ipAddress ? `, IP ${container.ipAddress}` : ''}` : ''}.`,
-      structured: { container, message: response.message },
-    };
-  },
+  handle: (input, ctx) =>
+    startOrStop(
+      input.username,
+      'running',
+      () => ctx.client.startContainer(input.username, { signal: ctx.signal }),
+      ctx,
+    ),
 });
 
 const stopContainer = defineTool({
@@ -201,14 +241,13 @@ const stopContainer = defineTool({
   }),
   output: StartStopOut,
   action: (input) => `stop the container for ${input.username}`,
-  async handle(input, { client, signal }) {
-    const response = await client.stopContainer(input.username, input.force, { signal });
-    const container = response.container ? containerView(response.container) : null;
-    return {
-      text: `Stopped the container for ${input.username}${container ? `: ${container.state}` : ''}.`,
-      structured: { container, message: response.message },
-    };
-  },
+  handle: (input, ctx) =>
+    startOrStop(
+      input.username,
+      'stopped',
+      () => ctx.client.stopContainer(input.username, input.force, { signal: ctx.signal }),
+      ctx,
+    ),
 });
 
 export default [

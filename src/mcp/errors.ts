@@ -1,5 +1,6 @@
 // Turns any failure of a tool call into one sentence a model can act on: the cause, then the next step.
 import { HTTPError, NetworkError, SchemaValidationError, TimeoutError } from 'ky';
+import { readClaims } from '../shared/jwt.ts';
 import { ConfigError, type TokenSource } from './config.ts';
 
 export type FailureContext = {
@@ -46,6 +47,14 @@ export function clip(text: string, max: number): string {
 const IMAGE_UNAVAILABLE =
   /could ?n[o']t be fetched|failed getting (remote )?image|could ?n[o']t find the requested image|requested image could ?n[o']t be found|image[^;]{0,80}\bnot found|remote[^;]{0,60}(does ?n[o']t exist|not found)|unknown remote|image server/i;
 
+function tokenClaims(token: TokenSource) {
+  try {
+    return readClaims(token.get());
+  } catch {
+    return undefined;
+  }
+}
+
 export function describeFailure(error: unknown, ctx: FailureContext): string {
   if (error instanceof ConfigError) return error.message;
   if (error instanceof HTTPError)
@@ -86,7 +95,14 @@ function describeHttp(status: number, said: string, ctx: FailureContext): string
     return `The daemon rejected the API token (401: ${said || 'invalid token'}). It was probably signed with a different secret than the daemon's, or is malformed; generate a new token with \`containarium token generate\` using the daemon's secret and update ${ctx.token.origin}.`;
   }
   if (status === 403) {
-    return `The API token is not allowed to ${ctx.action} (403: ${said || 'forbidden'}). Use a token with the admin role, or act only on the container of the token's own user.`;
+    const denied = `The API token is not allowed to ${ctx.action} (403: ${said || 'forbidden'}).`;
+    const claims = tokenClaims(ctx.token);
+    if (!claims || claims.roles?.includes('admin')) {
+      return `${denied} The daemon refuses it even with the admin role; ask the server's administrator what this token may do.`;
+    }
+    // Never a hint to escalate: a user's token is meant for that user's container.
+    const owner = claims.username ?? 'its user';
+    return `${denied} It is the token of user ${owner}, without the admin role, so it may act only on ${owner}'s container (and list and metrics show only that one).`;
   }
   if (status === 429) {
     return `The daemon is refusing requests from this address after repeated failed logins (429). Fix the token, then retry in a minute.`;

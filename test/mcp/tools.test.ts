@@ -301,12 +301,33 @@ for (const generation of ['v0.3', 'head'] as const) {
 }
 
 describe('API errors', () => {
-  test('403 asks for an admin token', async () => {
+  test('403 with an admin token points at the administrator', async () => {
     await using t = await setup('head', { forbiddenUsernames: ['alice'] });
     const result = await t.mcp.call('get_container', { username: 'alice' });
     expect(result.isError).toBe(true);
     expect(result.text).toContain('not allowed to get the container for alice (403');
-    expect(result.text).toContain('admin role');
+    expect(result.text).toContain("ask the server's administrator");
+  });
+
+  test("403 with a user's token names its own container and never says to escalate", async () => {
+    const user = await makeToken({ username: 'alice', roles: ['user'] });
+    await using fake = startFakeDaemon({
+      generation: 'head',
+      token: user,
+      admin: false,
+      forbiddenUsernames: ['bob'],
+      containers: [{ username: 'alice' }, { username: 'bob' }],
+    });
+    await using mcp = await connectMcp({
+      CONTAINARIUM_SERVER_URL: fake.url,
+      CONTAINARIUM_JWT_TOKEN: user,
+    });
+    const result = await mcp.call('get_container', { username: 'bob' });
+    expect(result.isError).toBe(true);
+    expect(result.text).toContain(
+      "It is the token of user alice, without the admin role, so it may act only on alice's container",
+    );
+    expect(result.text).not.toMatch(/use a token with the admin role|--roles admin/i);
   });
 
   test('an image that is not found is not a missing container', async () => {

@@ -63,7 +63,14 @@ export function describeIssues(
       return `"${path}" is required${about ? ` (${about.replace(/\.$/, '')})` : ''}`;
     }
     const got = JSON.stringify(issue.input) ?? String(issue.input);
-    return `"${path}" ${issue.message} (got ${got.length > 60 ? `${got.slice(0, 57)}...` : got})`;
+    // Too long to quote: described, not cut in the middle of a word.
+    const shown =
+      got.length <= 60
+        ? got
+        : typeof issue.input === 'string'
+          ? `a string of ${issue.input.length} characters`
+          : `a value of ${got.length} characters as JSON`;
+    return `"${path}" ${issue.message} (got ${shown})`;
   });
   return `Invalid arguments: ${parts.join('; ')}. Nothing was changed; correct the arguments and call the tool again.`;
 }

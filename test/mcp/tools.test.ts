@@ -608,6 +608,20 @@ describe('an image that cannot be fetched', () => {
   });
 });
 
+test('an argument too long to quote is described, not cut mid-word', async () => {
+  await using t = await setup('head');
+  const result = await t.mcp.call('get_container', { username: 'a'.repeat(100) });
+  expect(result.isError).toBe(true);
+  expect(result.text).toContain('(got a string of 100 characters)');
+  expect(result.text).not.toContain('aaaa');
+  const list = await t.mcp.call('create_container', {
+    username: 'carol',
+    ssh_keys: Array.from({ length: 3 }, (_, i) => `not a key number ${i} ${'x'.repeat(50)}`),
+  });
+  expect(list.text).toContain('"ssh_keys.0" must be one OpenSSH public key');
+  expect(list.text).toContain('(got a string of 69 characters)');
+});
+
 describe('the SSH command', () => {
   test('create_container without keys shows no SSH command: there is no account to log in to', async () => {
     await using t = await setup('head');

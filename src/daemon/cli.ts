@@ -1,11 +1,13 @@
 // The containarium command line: flags (--flag value or --flag=value) and the environment, read once
 // into a checked Command. Nothing here starts servers or prints; main.ts does.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { DURATION_FORM, parseDuration } from '../shared/duration.ts';
-import { secretProblem } from '../shared/jwt.ts';
+import { MAX_LIFETIME_MS, MAX_LIFETIME_TEXT, secretProblem } from '../shared/jwt.ts';
 import { isTrue } from '../shared/parse-bool.ts';
+import { privateFileProblem } from '../shared/private-file.ts';
 import { isValidUsername, USERNAME_FORM } from '../shared/username.ts';
 import { VERSION } from '../shared/version.ts';
+import { CIDR_FORM, type Cidr, parseCidr } from './address.ts';
 import type { IncusClientOptions } from './incus.ts';
 
 /** A command line that cannot run; exit code 2 for usage mistakes, 1 for bad configuration. */
@@ -40,6 +42,8 @@ export type DaemonCommand = {
   incus: IncusTarget;
   storagePool: string;
   corsOrigins: string[];
+  /** Reverse proxies whose X-Forwarded-For is believed. */
+  trustedProxies: Cidr[];
   /** Non-fatal notes for stderr (e.g. a secret given twice). */
   warnings: string[];
 };
@@ -70,13 +74,17 @@ Flags:
                             no gRPC listener, so upstream's "--port 8080" example means the REST port
   --address ADDR            address the REST API listens on (default 0.0.0.0)
   --jwt-secret S            token signing secret, at least 32 bytes
-  --jwt-secret-file F       file holding the secret (surrounding whitespace ignored)
+  --jwt-secret-file F       file holding the secret (surrounding whitespace ignored), readable by
+                            its owner alone (chmod 600)
                             Precedence: CONTAINARIUM_JWT_SECRET, then --jwt-secret-file, then --jwt-secret
   --incus-socket PATH       Incus unix socket (default /var/lib/incus/unix.socket, else LXD's)
   --incus-url URL           remote Incus over HTTPS instead, with:
     --incus-cert F --incus-key F [--incus-ca F]   client certificate, key and server CA (PEM files)
   --storage-pool NAME       pool for root disks (default "default")
   --cors-origin ORIGIN      browser origin allowed to call the API (repeat or comma-separate; default none)
+  --trusted-proxy CIDR      reverse proxy in front of the daemon, like 10.0.0.5 or 10.0.0.0/24 (repeat
+                            or comma-separate; default none): for connections from it, the client is
+                            the right-most X-Forwarded-For address that is not a trusted proxy
   --help
 
 Environment:
@@ -94,9 +102,11 @@ Flags:
   --username U       who the token is for: ${USERNAME_FORM}
   --roles R[,R...]   comma-separated roles (default "user"); "admin" may act on every container,
                      any other role only on the container of its own username
-  --expiry D         lifetime as a Go duration, like 8760h, 24h, 1h30m or 90s (default 24h)
+  --expiry D         lifetime as a Go duration, like 8760h, 24h, 1h30m or 90s (default 24h,
+                     at most 87600h)
   --secret S         the daemon's signing secret, at least 32 bytes
-  --secret-file F    file holding the secret (surrounding whitespace ignored)
+  --secret-file F    file holding the secret (surrounding whitespace ignored), readable by its
+                     owner alone (chmod 600)
   --help
 `;
 
@@ -118,6 +128,7 @@ const DAEMON_FLAGS: Spec = {
   'incus-ca': 'string',
   'storage-pool': 'string',
   'cors-origin': 'list',
+  'trusted-proxy': 'list',
 };
 
 const TOKEN_FLAGS: Spec = {
@@ -163,6 +174,13 @@ function parseFlags(args: readonly string[], spec: Spec, command: string): Flags
 
 const one = (flags: Flags, name: string): string | undefined => flags.get(name)?.at(-1);
 
+/** Every value of a repeatable flag, comma-separated ones split, blanks dropped. */
+const listFlag = (flags: Flags, name: string): string[] =>
+  (flags.get(name) ?? [])
+    .flatMap((value) => value.split(','))
+    .map((value) => value.trim())
+    .filter((value) => value !== '');
+
 /** Reads a file named by a flag; the content is trimmed (a secret file usually ends in a newline). */
 function readFlagFile(path: string, flag: string, trim: boolean): string {
   try {
@@ -172,6 +190,14 @@ function readFlagFile(path: string, flag: string, trim: boolean): string {
     const code = (error as { code?: string }).code ?? 'read error';
     throw new CliError(`cannot read ${flag} ${path} (${code}); check the path and its permissions`);
   }
+}
+
+/** Reads a secret file, refusing one that group or others can read (it could mint any token). */
+function readSecretFile(path: string, flag: string): string {
+  const secret = readFlagFile(path, flag, true);
+  const problem = privateFileProblem(path, statSync(path).mode);
+  if (problem) throw new CliError(`${flag} ${path} ${problem}`);
+  return secret;
 }
 
 function checkSecret(secret: string, source: string): string {
@@ -234,6 +260,11 @@ function parseToken(flags: Flags): TokenCommand {
       `invalid --expiry "${expiry}": tokens must expire, at least 1s from now (never-expiring tokens are refused); try 24h or 8760h`,
     );
   }
+  if (lifetimeMs > MAX_LIFETIME_MS) {
+    throw new CliError(
+      `invalid --expiry "${expiry}": at most ${MAX_LIFETIME_TEXT}, since the daemon refuses tokens that live longer; try 8760h`,
+    );
+  }
 
   const secretFlag = one(flags, 'secret');
   const secretFile = one(flags, 'secret-file');
@@ -243,7 +274,7 @@ function parseToken(flags: Flags): TokenCommand {
   let secret: string;
   if (secretFile !== undefined) {
     secret = checkSecret(
-      readFlagFile(secretFile, '--secret-file', true),
+      readSecretFile(secretFile, '--secret-file'),
       `--secret-file ${secretFile}`,
     );
   } else if (secretFlag !== undefined) {
@@ -310,7 +341,7 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     secret = fromEnv;
     secretSource = 'CONTAINARIUM_JWT_SECRET';
   } else if (file !== undefined) {
-    secret = readFlagFile(file, '--jwt-secret-file', true);
+    secret = readSecretFile(file, '--jwt-secret-file');
     secretSource = `--jwt-secret-file ${file}`;
   } else if (flag !== undefined) {
     secret = flag;
@@ -337,10 +368,7 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     );
   }
 
-  const corsOrigins = (flags.get('cors-origin') ?? [])
-    .flatMap((value) => value.split(','))
-    .map((value) => value.trim())
-    .filter((value) => value !== '');
+  const corsOrigins = listFlag(flags, 'cors-origin');
   for (const origin of corsOrigins) {
     if (origin === '*') {
       throw new CliError(
@@ -362,6 +390,12 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     }
   }
 
+  const trustedProxies = listFlag(flags, 'trusted-proxy').map((text) => {
+    const cidr = parseCidr(text);
+    if (!cidr) throw new CliError(`invalid --trusted-proxy "${text}": expected ${CIDR_FORM}`);
+    return cidr;
+  });
+
   return {
     kind: 'daemon',
     hostname,
@@ -371,6 +405,7 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     incus,
     storagePool,
     corsOrigins,
+    trustedProxies,
     warnings,
   };
 }

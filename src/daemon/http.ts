@@ -10,6 +10,7 @@ import type {
   WireResources,
   WireSystemInfo,
 } from '../shared/wire.ts';
+import { type Cidr, clientAddress } from './address.ts';
 import { type Authenticator, authorizeUser, type Principal, requireAdmin } from './auth.ts';
 import type { Backend } from './backend.ts';
 import { DaemonError, GRPC_CODE, isDaemonError } from './errors.ts';
@@ -31,6 +32,8 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 export type AppOptions = {
   backend: Backend;
   auth: Authenticator;
+  /** Reverse proxies whose X-Forwarded-For names the client (none by default: the peer is). */
+  trustedProxies?: readonly Cidr[];
   /** Origins allowed to call from a browser; none by default, never "*". */
   corsOrigins?: readonly string[];
   maxBodyBytes?: number;
@@ -373,6 +376,7 @@ export function createApp(options: AppOptions) {
   const limit = options.maxBodyBytes ?? MAX_BODY_BYTES;
   const log = options.log ?? stderrLog;
   const healthTimeoutMs = options.healthTimeoutMs ?? 2000;
+  const trustedProxies = options.trustedProxies ?? [];
 
   const cors = (request: Request, response: Response): Response => {
     const origin = request.headers.get('origin');
@@ -481,7 +485,11 @@ export function createApp(options: AppOptions) {
     /** Bun.serve's fetch handler. */
     async fetch(request: Request, server: Server<unknown>): Promise<Response> {
       const started = performance.now();
-      const address = server.requestIP(request)?.address ?? 'unknown';
+      const address = clientAddress(
+        server.requestIP(request)?.address ?? 'unknown',
+        request.headers.get('x-forwarded-for'),
+        trustedProxies,
+      );
       let outcome: { response: Response; user?: string };
       try {
         outcome = await handle(request, address, server);

@@ -1,4 +1,5 @@
 // Entry point of `containarium`: daemon (REST API over Incus), token generate, --version, --help.
+import { formatCidr } from './address.ts';
 import { createAuthenticator } from './auth.ts';
 import { CliError, type DaemonCommand, parseCommandLine } from './cli.ts';
 
@@ -21,6 +22,7 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
       backend,
       auth,
       corsOrigins: command.corsOrigins,
+      trustedProxies: command.trustedProxies,
       hostname: command.hostname,
       port: command.port,
       log,
@@ -34,6 +36,11 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
   log(
     `incus: ${client.target}; storage pool ${command.storagePool}; JWT secret from ${command.secretSource}`,
   );
+  if (command.trustedProxies.length > 0) {
+    log(
+      `behind ${command.trustedProxies.map(formatCidr).join(', ')}: the client address is read from X-Forwarded-For`,
+    );
+  }
   void backend.ping().then(
     (up) => {
       if (!up)

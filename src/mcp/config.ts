@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import * as v from 'valibot';
 import { readClaims } from '../shared/jwt.ts';
 import { isTrue } from '../shared/parse-bool.ts';
+import { privateFileProblem } from '../shared/private-file.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -195,12 +196,8 @@ function fileToken(path: string): TokenSource {
     } catch {
       throw new ConfigError(`CONTAINARIUM_JWT_TOKEN_FILE ${path} cannot be read; check the path`);
     }
-    if (process.platform !== 'win32' && (stat.mode & 0o077) !== 0) {
-      const mode = (stat.mode & 0o777).toString(8);
-      throw new ConfigError(
-        `CONTAINARIUM_JWT_TOKEN_FILE ${path} can be read by other users (mode ${mode}); run chmod 600 ${path}`,
-      );
-    }
+    const problem = privateFileProblem(path, stat.mode);
+    if (problem) throw new ConfigError(`CONTAINARIUM_JWT_TOKEN_FILE ${path} ${problem}`);
     const stamp = `${stat.mtimeMs}:${stat.size}:${stat.ino}`;
     if (cached?.stamp !== stamp) {
       const token = readFileSync(path, 'utf8').trim();

@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'bun:test';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { formatCidr } from '../../src/daemon/address.ts';
 import {
   CliError,
   type Command,
@@ -17,7 +18,7 @@ const FLAG_SECRET = 'G'.repeat(33);
 
 const dir = mkdtempSync(join(tmpdir(), 'containarium-cli-'));
 const secretFile = join(dir, 'jwt.secret');
-writeFileSync(secretFile, `${FILE_SECRET}\n`);
+writeFileSync(secretFile, `${FILE_SECRET}\n`, { mode: 0o600 });
 
 function daemon(args: string[], env: Record<string, string> = {}): DaemonCommand {
   const command: Command = parseCommandLine(['daemon', ...args], env);
@@ -93,6 +94,45 @@ describe('daemon flags', () => {
     expect(shortEnv.message).toStartWith('CONTAINARIUM_JWT_SECRET: the JWT secret is 5 bytes');
     const missingFile = refused(['daemon', '--jwt-secret-file', join(dir, 'nope')]);
     expect(missingFile.message).toContain('cannot read --jwt-secret-file');
+  });
+
+  test('a secret file that group or others can read is refused, with the chmod 600 fix', () => {
+    const file = join(dir, 'shared.secret');
+    writeFileSync(file, `${FILE_SECRET}\n`);
+    for (const mode of [0o644, 0o640, 0o604, 0o620]) {
+      chmodSync(file, mode);
+      const error = refused(['daemon', '--jwt-secret-file', file]);
+      expect(error.message).toBe(
+        `--jwt-secret-file ${file} can be read by other users (mode ${mode.toString(8)}); run chmod 600 ${file}`,
+      );
+      expect(error.message).not.toContain(FILE_SECRET);
+    }
+    for (const mode of [0o600, 0o400]) {
+      chmodSync(file, mode);
+      expect(daemon(['--jwt-secret-file', file]).secret).toBe(FILE_SECRET);
+    }
+  });
+
+  test('--trusted-proxy: repeatable or comma-separated, each checked at startup', () => {
+    const env = { CONTAINARIUM_JWT_SECRET: ENV_SECRET };
+    expect(daemon([], env).trustedProxies).toEqual([]);
+    const command = daemon(
+      ['--trusted-proxy', '10.0.0.0/8', '--trusted-proxy=192.0.2.1, fd00::1/8'],
+      env,
+    );
+    expect(command.trustedProxies.map(formatCidr)).toEqual([
+      '10.0.0.0/8',
+      '192.0.2.1/32',
+      'fd00::/8',
+    ]);
+    for (const bad of ['10.0.0.0/33', 'proxy.example', '10.0.0/8', '*']) {
+      expect(refused(['daemon', '--trusted-proxy', bad], env).message).toBe(
+        `invalid --trusted-proxy "${bad}": expected an address or CIDR range, like 10.0.0.5, 10.0.0.0/8 or fd00::/8`,
+      );
+    }
+    expect(refused(['daemon', '--trusted-proxy'], env).message).toContain(
+      '--trusted-proxy needs a value',
+    );
   });
 
   test("the seed's production line works: --port is the REST port, a synonym of --http-port", () => {
@@ -213,6 +253,8 @@ describe('containarium daemon (real process)', () => {
         '0',
         '--incus-socket',
         join(dir, 'no-incus.socket'),
+        '--trusted-proxy',
+        '127.0.0.1',
       ],
       {
         env: {
@@ -256,6 +298,7 @@ describe('containarium daemon (real process)', () => {
       expect(((await response.json()) as { error: string }).error).toStartWith(
         'rpc error: code = Unavailable desc = ',
       );
+      await fetch(`${base}/health`, { headers: { 'X-Forwarded-For': '203.0.113.7' } });
       const unauthorized = await fetch(`${base}/v1/containers`);
       expect(await unauthorized.text()).toBe(
         '{"error": "missing authorization header", "code": 401}\n',
@@ -271,8 +314,27 @@ describe('containarium daemon (real process)', () => {
     }
     expect(await new Response(proc.stdout).text()).toBe('');
     expect(stderr).toMatch(/127\.0\.0\.1 GET \/health 200 \d+ms/);
+    expect(stderr).toContain(
+      'behind 127.0.0.1/32: the client address is read from X-Forwarded-For',
+    );
+    expect(stderr).toMatch(/203\.0\.113\.7 GET \/health 200 \d+ms/);
     expect(stderr).toContain('SIGTERM: shutting down');
     expect(stderr).not.toContain(secret);
+  });
+
+  test('a secret file others can read makes the daemon exit 1 with the chmod 600 fix', () => {
+    const file = join(dir, 'readable.secret');
+    writeFileSync(file, `${FILE_SECRET}\n`);
+    chmodSync(file, 0o644);
+    const proc = Bun.spawnSync(
+      ['bun', resolve(ROOT, 'src/daemon/main.ts'), 'daemon', '--rest', '--jwt-secret-file', file],
+      { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' } },
+    );
+    expect(proc.exitCode).toBe(1);
+    expect(proc.stdout.toString()).toBe('');
+    expect(proc.stderr.toString()).toBe(
+      `containarium: --jwt-secret-file ${file} can be read by other users (mode 644); run chmod 600 ${file}\n`,
+    );
   });
 
   test('the seed quick-start secret makes the daemon exit 1 with the hint', () => {

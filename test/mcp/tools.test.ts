@@ -237,6 +237,21 @@ for (const generation of ['v0.3', 'head'] as const) {
       expect(routes(t.fake).filter((r) => r.startsWith('POST'))).toEqual([]);
     });
 
+    test("when the state cannot be read first, the daemon's refusal says it already was so", async () => {
+      await using t = await setup(generation);
+      t.fake.fail('getContainer', {
+        status: 500,
+        body: { code: 500, error: 'rpc error: code = Unknown desc = busy' },
+      });
+      const start = await t.mcp.call('start_container', { username: 'alice' });
+      expect(start.isError).toBeFalsy();
+      expect(start.text).toBe('The container for alice was already running; nothing changed.');
+      expect(routes(t.fake)).toEqual([
+        'GET /v1/containers/alice',
+        'POST /v1/containers/alice/start',
+      ]);
+    });
+
     test('get_metrics covers all containers or one', async () => {
       await using t = await setup(generation);
       const all = await t.mcp.call('get_metrics');

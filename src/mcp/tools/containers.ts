@@ -1,11 +1,12 @@
 // Container lifecycle tools: create, list, get, delete, start, stop.
+import { HTTPError } from 'ky';
 import * as v from 'valibot';
 import { IMAGE, IMAGE_FORM } from '../../shared/image.ts';
 import { containerName, isSystemAccount } from '../../shared/username.ts';
 import type { ContainariumClient } from '../client.ts';
+import { daemonMessage } from '../errors.ts';
 import {
   ContainerOut,
-  type ContainerView,
   containerText,
   containerView,
   listText,
@@ -180,7 +181,8 @@ const StartStopOut = v.object({ container: v.nullable(ContainerOut), message: v.
 
 /**
  * Start or stop, reading the state first: a container already there is left alone and the
- * answer says so. When the read fails, the daemon's answer to the change tells.
+ * answer says so. When the read fails (or the state changed meanwhile), the daemon's refusal
+ * ("The instance is already running") says the same.
  */
 async function startOrStop(
   username: string,
@@ -192,20 +194,24 @@ async function startOrStop(
     .getContainer(username, { signal })
     .then((r) => (r.container ? containerView(r.container) : null))
     .catch(() => null);
+  const already = before?.state === target;
+  const response = already
+    ? undefined
+    : await change().catch((error: unknown) => {
+        const said = error instanceof HTTPError ? daemonMessage(error.data) : '';
+        if (new RegExp(`already ${target}`, 'i').test(said)) return undefined;
+        throw error;
+      });
+  const container = response?.container
+    ? containerView(response.container)
+    : already
+      ? before
+      : null;
   const verb = target === 'running' ? 'Started' : 'Stopped';
-  let text: string;
-  let container: ContainerView | null;
-  let message: string;
-  if (before?.state === target) {
-    container = before;
-    message = `Container for user ${username} is already ${target}`;
-    text = `The container for ${username} was already ${target}; nothing changed.`;
-  } else {
-    const response = await change();
-    container = response.container ? containerView(response.container) : null;
-    message = response.message;
-    text = `${verb} the container for ${username}${container ? `: ${container.state}${container.ipAddress && target === 'running' ? `, IP ${container.ipAddress}` : ''}` : ''}.`;
-  }
+  const text = !response
+    ? `The container for ${username} was already ${target}; nothing changed.`
+    : `${verb} the container for ${username}${container ? `: ${container.state}${container.ipAddress && target === 'running' ? `, IP ${container.ipAddress}` : ''}` : ''}.`;
+  const message = response?.message ?? `Container for user ${username} is already ${target}`;
   const ssh =
     container && target === 'running' && sshLine(sshCommand(container, container.sshKeys.length));
   return { text: ssh ? `${text}\n${ssh}` : text, structured: { container, message } };

@@ -252,6 +252,20 @@ for (const generation of ['v0.3', 'head'] as const) {
       ]);
     });
 
+    test('a read refused for the token is the answer: no change is tried with it', async () => {
+      await using t = await setup(generation);
+      t.fake.state.token = await makeToken({ username: 'someone-else' });
+      const refused = await t.mcp.call('stop_container', { username: 'alice' });
+      expect(refused.text).toContain('The daemon rejected the API token (401');
+      t.fake.state.token = token;
+      const missing = await t.mcp.call('start_container', { username: 'nobody' });
+      expect(missing.text).toContain('No container exists for user nobody');
+      // Upstream reports a missing container as a 500, not certain enough to skip the change.
+      expect(routes(t.fake).filter((r) => r.startsWith('POST'))).toEqual([
+        'POST /v1/containers/nobody/start',
+      ]);
+    });
+
     test('get_metrics covers all containers or one', async () => {
       await using t = await setup(generation);
       const all = await t.mcp.call('get_metrics');

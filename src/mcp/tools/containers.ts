@@ -184,6 +184,9 @@ const StartStopOut = v.object({ container: v.nullable(ContainerOut), message: v.
  * answer says so. When the read fails (or the state changed meanwhile), the daemon's refusal
  * ("The instance is already running") says the same.
  */
+/** Answers to the read that the change would get too: bad token, not allowed, no container. */
+const REFUSED = new Set([401, 403, 404, 429]);
+
 async function startOrStop(
   username: string,
   target: 'running' | 'stopped',
@@ -193,7 +196,11 @@ async function startOrStop(
   const before = await client
     .getContainer(username, { signal })
     .then((r) => (r.container ? containerView(r.container) : null))
-    .catch(() => null);
+    .catch((error: unknown) => {
+      // The change would be refused the same way: no second request with a token that failed.
+      if (error instanceof HTTPError && REFUSED.has(error.response.status)) throw error;
+      return null;
+    });
   const already = before?.state === target;
   const response = already
     ? undefined

@@ -84,7 +84,7 @@ function describeHttp(status: number, said: string, ctx: FailureContext): string
   // Before the 5xx sentences: a missing image is no sign that Incus is down.
   if (ctx.creates && status !== 401 && status !== 403 && IMAGE_UNAVAILABLE.test(said)) {
     const image = ctx.image ? `"${ctx.image}" ` : '';
-    return `The image ${image}could not be fetched, so nothing was created${who} (${status}: ${said}). Call create_container again with an image the server already has locally${/local images?:/i.test(said) ? ' (the daemon names them)' : ', such as a local alias'}, or ask the server's administrator to let the daemon reach the image server.`;
+    return `The image ${image}could not be fetched, so nothing was created${who} (${status}: ${said}). Call create_container again with an image the server already has locally${/local (images|aliases)/i.test(said) ? ' (the daemon names them)' : ', such as a local alias'}, or ask the server's administrator to let the daemon reach the image server.`;
   }
   if (status === 401) {
     const expiry = ctx.token.expiresAt();

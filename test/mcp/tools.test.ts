@@ -595,6 +595,11 @@ describe('an image that cannot be fetched', () => {
     },
     { status: 503, desc: "failed to create container: Couldn't find the requested image" },
     { status: 500, desc: 'failed to create container: The remote "images" doesn\'t exist' },
+    // This repository's daemon before it said "could not be fetched".
+    {
+      status: 400,
+      desc: 'image "images:debian/12" not found: it is not a local image alias (local aliases: busybox, debian/12) and names no image server',
+    },
   ];
   for (const { status, desc } of cases) {
     test(`says so and suggests a local image (${status}: ${desc.slice(0, 40)})`, async () => {
@@ -614,7 +619,12 @@ describe('an image that cannot be fetched', () => {
       );
       expect(result.text).toContain('an image the server already has locally');
       expect(result.text).not.toMatch(/Incus is running|No container exists|Correct the arguments/);
-      if (desc.includes('local images')) expect(result.text).toContain('debian/12, busybox');
+      if (/local (images|aliases)/.test(desc)) {
+        expect(result.text).toMatch(/local (images|aliases): /);
+        expect(result.text).toContain('(the daemon names them)');
+      } else {
+        expect(result.text).toContain('such as a local alias');
+      }
     });
   }
 

@@ -23,7 +23,7 @@ const createContainer = defineTool({
   name: 'create_container',
   title: 'Create container',
   description:
-    "Create a new LXC container for a user, with CPU, memory and disk limits, SSH keys and an image, and start it. Each user has at most one container, named <username>-container. Creating can take minutes while packages install; if it times out, call get_container before trying again. Returns the container's state, limits, IP address and SSH command.",
+    "Create a new LXC container for a user, with CPU, memory and disk limits, SSH keys and an image, and start it. Each user has at most one container, named <username>-container. Creating can take minutes while packages install; if it times out, call get_container before trying again. Returns the container's state, limits and IP address, and the SSH command when ssh_keys were given (without a key there is no account to log in to).",
   effect: 'create',
   input: v.strictObject({
     username: v.pipe(

@@ -1,7 +1,9 @@
 // The README's quick start, read as the commands a newcomer types top to bottom.
 import { describe, expect, test } from 'bun:test';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseCommandLine } from '../../src/daemon/cli.ts';
 import { ROOT } from '../support/stdio.ts';
 
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -50,8 +52,28 @@ describe('README', () => {
 
   test('the one-machine daemon listens on 127.0.0.1 only, with the secret file doctor names', () => {
     const stack = commands(section('Running the whole stack on one Linux machine'));
+    // The secret file the example makes, here a private stand-in: both commands must parse as printed.
+    const folder = mkdtempSync(join(tmpdir(), 'readme-'));
+    const secret = join(folder, 'secret');
+    writeFileSync(secret, 'a-secret-of-more-than-32-bytes-for-the-test\n', { mode: 0o600 });
+    const argv = (line: string) =>
+      line
+        .replace(/\s*&$/, '')
+        .replace(/^.*\$\(/, '')
+        .replace(/\)$/, '')
+        .replaceAll('/etc/containarium-jwt.secret', secret)
+        .split(/\s+/)
+        .slice(1);
     const daemon = stack.find((line) => line.startsWith('dist/containarium daemon'));
-    expect(daemon).toContain('--address 127.0.0.1');
     expect(daemon).toContain('--jwt-secret-file /etc/containarium-jwt.secret');
+    expect(parseCommandLine(argv(daemon!))).toMatchObject({
+      kind: 'daemon',
+      hostname: '127.0.0.1',
+      port: 8080,
+    });
+    const token = stack.find((line) => line.includes('dist/containarium token generate'));
+    expect(parseCommandLine(argv(token!))).toMatchObject({ kind: 'token', roles: ['admin'] });
+    expect(stack).toContain('export CONTAINARIUM_SERVER_URL=http://127.0.0.1:8080');
+    rmSync(folder, { recursive: true, force: true });
   });
 });

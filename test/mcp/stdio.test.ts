@@ -181,6 +181,7 @@ describe('stdio', () => {
       const { code, stderr } = await mcp.close();
       expect(code).toBe(0);
       expect(stderr).toContain(message);
+      expect(stderr + mcp.lines.join('\n')).not.toContain(token);
     }
     rmSync(folder, { recursive: true, force: true });
   }, 60_000);

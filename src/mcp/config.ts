@@ -10,6 +10,13 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** Lines joined as sentences: each ends with a full stop unless it ends with one or a ")". */
+export const asSentences = (lines: readonly string[]): string =>
+  lines
+    .filter(Boolean)
+    .map((s) => (/[.)]$/.test(s) ? s : `${s}.`))
+    .join(' ');
+
 /** Where the token comes from: read on every request, so a rotated token file takes effect at once. */
 export interface TokenSource {
   /** The current token; throws ConfigError when it can no longer be read. */
@@ -100,6 +107,15 @@ export function userDirs(env: Env = process.env): UserDirs {
     appData: nonEmpty(env.APPDATA),
     configHome: nonEmpty(env.XDG_CONFIG_HOME),
   };
+}
+
+/** The secrets to redact from anything shown: the current token, unless it cannot be read. */
+export function secretsOf(config: Config | undefined): string[] {
+  try {
+    return config ? [config.token.get()] : [];
+  } catch {
+    return [];
+  }
 }
 
 /** Problems that do not stop the server: an expired token, a token sent in clear text. */

@@ -13,8 +13,9 @@ import { toJsonSchema } from '@valibot/to-json-schema';
 import * as v from 'valibot';
 import { VERSION } from '../shared/version.ts';
 import type { ContainariumClient } from './client.ts';
-import type { Config } from './config.ts';
+import { asSentences, type Config, secretsOf } from './config.ts';
 import { describeFailure } from './errors.ts';
+import { redact } from './log.ts';
 import { ANNOTATIONS, type AnyTool } from './tools/define.ts';
 import { TOOLS } from './tools/index.ts';
 
@@ -64,7 +65,14 @@ export function describeIssues(
       return `"${path}" is required${about ? ` (${about.replace(/\.$/, '')})` : ''}`;
     }
     const got = JSON.stringify(issue.input) ?? String(issue.input);
-    return `"${path}" ${issue.message} (got ${got.length > 60 ? `${got.slice(0, 57)}...` : got})`;
+    // Too long to quote: described, not cut in the middle of a word.
+    const shown =
+      got.length <= 60
+        ? got
+        : typeof issue.input === 'string'
+          ? `a string of ${issue.input.length} characters`
+          : `a value of ${got.length} characters as JSON`;
+    return `"${path}" ${issue.message} (got ${shown})`;
   });
   return `Invalid arguments: ${parts.join('; ')}. Nothing was changed; correct the arguments and call the tool again.`;
 }
@@ -188,11 +196,29 @@ const failure = (text: string): CallToolResult => ({
   isError: true,
 });
 
-export function createServer(deps: {
-  client: ContainariumClient;
-  config: Config;
-  tools?: readonly AnyTool[];
-}) {
+/** Where the CONTAINARIUM_* settings of a server started by an MCP client live. */
+const SETTINGS_HOME =
+  'The CONTAINARIUM_* settings live in the "env" of this server\'s entry in the MCP client\'s config (or rerun `mcp-server install`); restart the client after changing them.';
+
+/** A configuration error as one paragraph: each line a sentence, then where the settings live. */
+export const configFailureText = (message: string): string =>
+  asSentences([...message.split('\n'), SETTINGS_HOME]);
+
+/** Everything that leaves the server, text and structured content alike, redacted like the logs. */
+function redactResult(result: CallToolResult, secrets: readonly string[]): CallToolResult {
+  return JSON.parse(redact(JSON.stringify(result), secrets)) as CallToolResult;
+}
+
+/**
+ * The server. Given `configError` instead of a client (the environment is unusable), it still
+ * completes the handshake and lists the tools, and every tool call answers with that message:
+ * a client that sees the server die before the handshake shows only "connection closed".
+ */
+export function createServer(
+  deps: ({ client: ContainariumClient; config: Config } | { configError: string }) & {
+    tools?: readonly AnyTool[];
+  },
+) {
   const tools = deps.tools ?? TOOLS;
   const listed = listTools(tools);
   const byName = new Map(tools.map((tool) => [tool.name, tool]));
@@ -200,6 +226,8 @@ export function createServer(deps: {
     { name: SERVER_NAME, title: 'Containarium', version: VERSION },
     { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS },
   );
+  // Read for each answer: the token may be rotated in its file.
+  const secrets = () => secretsOf('config' in deps ? deps.config : undefined);
 
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: listed }));
 
@@ -211,41 +239,52 @@ export function createServer(deps: {
         // A protocol error, not a tool result: the SDK sends this code and message as they are.
         throw Object.assign(
           new Error(
-            `Unknown tool "${request.params.name}"; available tools: ${[...byName.keys()].join(', ')}`,
+            redact(
+              `Unknown tool "${request.params.name}"; available tools: ${[...byName.keys()].join(', ')}`,
+              secrets(),
+            ),
           ),
           { code: ErrorCode.InvalidParams },
         );
       }
-      // Some clients send null for an argument they leave out: it means the default, for every tool.
-      const args = Object.fromEntries(
-        Object.entries(request.params.arguments ?? {}).filter(([, value]) => value !== null),
-      );
-      const parsed = v.safeParse(tool.input, args);
-      if (!parsed.success) return failure(describeIssues(parsed.issues, tool.input));
-      const input = parsed.output;
-      try {
-        const { text, structured } = await tool.handle(input, {
-          client: deps.client,
-          signal: extra.signal,
-        });
-        return { content: [{ type: 'text', text }], structuredContent: structured };
-      } catch (error) {
-        const action = tool.action(input);
-        return failure(
-          describeFailure(error, {
-            action,
-            username: (input as { username?: string }).username || undefined,
-            serverUrl: deps.config.serverUrl,
-            token: deps.config.token,
-            creates: tool.effect === 'create',
-            timeoutMs: deps.client.timeoutFor(
-              tool.effect === 'create' ? 'create' : tool.effect === 'read' ? 'read' : 'change',
-            ),
-          }),
-        );
-      }
+      return redactResult(await callTool(tool, request.params.arguments, extra.signal), secrets());
     },
   );
+
+  async function callTool(
+    tool: AnyTool,
+    rawArgs: Record<string, unknown> | undefined,
+    signal: AbortSignal,
+  ): Promise<CallToolResult> {
+    if ('configError' in deps) {
+      return failure(configFailureText(deps.configError));
+    }
+    // Some clients send null for an argument they leave out: it means the default, for every tool.
+    const args = Object.fromEntries(
+      Object.entries(rawArgs ?? {}).filter(([, value]) => value !== null),
+    );
+    const parsed = v.safeParse(tool.input, args);
+    if (!parsed.success) return failure(describeIssues(parsed.issues, tool.input));
+    const input = parsed.output;
+    try {
+      const { text, structured } = await tool.handle(input, { client: deps.client, signal });
+      return { content: [{ type: 'text', text }], structuredContent: structured };
+    } catch (error) {
+      return failure(
+        describeFailure(error, {
+          action: tool.action(input),
+          username: (input as { username?: string }).username || undefined,
+          image: (input as { image?: string }).image,
+          serverUrl: deps.config.serverUrl,
+          token: deps.config.token,
+          creates: tool.effect === 'create',
+          timeoutMs: deps.client.timeoutFor(
+            tool.effect === 'create' ? 'create' : tool.effect === 'read' ? 'read' : 'change',
+          ),
+        }),
+      );
+    }
+  }
 
   return server;
 }

@@ -2,7 +2,7 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { createClient } from './client.ts';
-import { ConfigError, configWarnings, loadConfig } from './config.ts';
+import { ConfigError, configWarnings, loadConfig, secretsOf } from './config.ts';
 import { log, redact } from './log.ts';
 
 /** Longest accepted line; a longer one is answered with an error and skipped, never fatal. */
@@ -21,10 +21,14 @@ const isObject = (value: unknown) =>
 
 /** Why a request's params break the MCP schema, for a -32602 the SDK would send as -32603. */
 function paramsProblem(method: string, params: unknown): string | undefined {
-  if (params === undefined) return undefined;
+  if (params === undefined) {
+    return method === 'tools/call' ? 'tools/call needs params with the tool name' : undefined;
+  }
   if (!isObject(params)) return 'params must be an object';
-  const args = (params as { arguments?: unknown }).arguments;
-  if (method === 'tools/call' && args !== undefined && !isObject(args)) {
+  if (method !== 'tools/call') return undefined;
+  const { name, arguments: args } = params as { name?: unknown; arguments?: unknown };
+  if (typeof name !== 'string') return 'tools/call params need "name", the tool name as a string';
+  if (args !== undefined && !isObject(args)) {
     return 'tools/call arguments must be an object of named arguments';
   }
   return undefined;
@@ -182,34 +186,36 @@ export class LineTransport implements Transport {
 
 /** mcp-server's main loop: config from the environment, then MCP over stdin/stdout. */
 export async function serveStdio(): Promise<void> {
-  let config: ReturnType<typeof loadConfig>;
+  let config: ReturnType<typeof loadConfig> | undefined;
+  let configError: string | undefined;
   try {
     config = loadConfig();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`${error.message}\n`);
-    process.exit(1);
+    // Still served: each tool call answers with this, where the client shows it.
+    configError = error.message;
+    process.stderr.write(`${redact(configError)}\n`);
   }
-  for (const warning of configWarnings(config)) log(`warning: ${warning}`);
-  const secrets = () => {
-    try {
-      return [config.token.get()];
-    } catch {
-      return [];
-    }
-  };
-  const debug = config.debug
+  for (const warning of config ? configWarnings(config) : []) log(`warning: ${warning}`);
+  const debug = config?.debug
     ? (line: string) =>
-        process.stderr.write(`containarium-mcp: ${redact(line, secrets()).slice(0, 4000)}\n`)
+        process.stderr.write(
+          `containarium-mcp: ${redact(line, secretsOf(config)).slice(0, 4000)}\n`,
+        )
     : undefined;
   const { createServer, prepareRequest } = await import('./server.ts');
-  const client = createClient(config);
-  const server = createServer({ client, config });
+  const server = createServer(
+    config ? { client: createClient(config), config } : { configError: configError ?? '' },
+  );
   const transport = new LineTransport(process.stdin, process.stdout, debug, (request) =>
     prepareRequest(server, request),
   );
   // Exit once the last answer has been flushed to the pipe.
   transport.onclose = () => process.stdout.write('', () => process.exit(0));
   await server.connect(transport);
-  log(`serving MCP on stdio for ${config.serverUrl}${config.debug ? ' (debug on)' : ''}`);
+  log(
+    config
+      ? `serving MCP on stdio for ${config.serverUrl}${config.debug ? ' (debug on)' : ''}`
+      : 'serving MCP on stdio; every tool call reports the configuration error above',
+  );
 }

@@ -166,6 +166,9 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
       expect(ip).toMatch(IPV4);
       expect(result.text).toContain(`IP: ${ip}`);
       expect(created.sshCommand).toBe(`ssh ${alice}@${ip}`);
+      expect(result.text).toContain(
+        `SSH: ssh ${alice}@${ip} (${ip} is a private address, reachable from the daemon's host)`,
+      );
       // The address is the one Incus reports for eth0.
       expect(await ipv4(name)).toBe(ip);
     }, 330_000);
@@ -235,6 +238,9 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
       expect(metrics?.memoryLimitBytes).toBe(256_000_000);
       expect(result.text).toContain('Usage: CPU time');
       expect(result.text).toContain('Docker: disabled');
+      expect(result.text).toContain(
+        `SSH: ssh ${alice}@${ip} (${ip} is a private address, reachable from the daemon's host)`,
+      );
     }, 60_000);
 
     test('get_metrics reports real figures, for everyone and for the user', async () => {
@@ -276,12 +282,26 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
       expect(ok<{ container: Container }>(stopped).container.state).toBe('stopped');
       expect(stopped.text).toBe(`Stopped the container for ${alice}: stopped.`);
       expect((await instance(name)).metadata.status).toBe('Stopped');
+      const stoppedAgain = await admin.call('stop_container', { username: alice }, 120_000);
+      expect(stoppedAgain.isError).toBeFalsy();
+      expect(stoppedAgain.text).toBe(
+        `The container for ${alice} was already stopped; nothing changed.`,
+      );
 
       const started = await admin.call('start_container', { username: alice }, 120_000);
       if (started.isError) throw new Error(`${started.text}${context()}`);
-      expect(ok<{ container: Container }>(started).container.state).toBe('running');
+      const back = ok<{ container: Container }>(started).container;
+      expect(back.state).toBe('running');
       expect(started.text).toStartWith(`Started the container for ${alice}: running`);
+      // The SSH line once the answer carries an address (a start may answer before it has one).
+      if (back.ipAddress) expect(started.text).toContain(`\nSSH: ssh ${alice}@${back.ipAddress} (`);
+      else expect(started.text).not.toContain('SSH:');
       expect((await instance(name)).metadata.status).toBe('Running');
+      const startedAgain = await admin.call('start_container', { username: alice }, 120_000);
+      expect(startedAgain.isError).toBeFalsy();
+      expect(startedAgain.text).toStartWith(
+        `The container for ${alice} was already running; nothing changed.`,
+      );
     }, 150_000);
 
     test('delete_container with force removes it from Incus and from the list', async () => {
@@ -300,8 +320,31 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
       const gone = await admin.call('get_container', { username: alice });
       expect(gone.isError).toBe(true);
       expect(gone.text).toContain(`No container exists for user ${alice}`);
+      const noMetrics = await admin.call('get_metrics', { username: alice });
+      expect(noMetrics.isError).toBe(true);
+      expect(noMetrics.text).toContain(`No container exists for user ${alice}`);
     }, 150_000);
   });
+
+  test('an image that cannot be fetched says so and suggests a local one, not Incus', async () => {
+    const username = user('-i');
+    // An unknown remote: nothing leaves this machine to find out.
+    const image = `nosuch${run}:debian/12`;
+    const result = await admin.call('create_container', {
+      username,
+      cpu: 1,
+      memory: '128MB',
+      disk: '1GB',
+      image,
+      enable_docker: false,
+    });
+    expect(result.isError).toBe(true);
+    expect(result.text).toStartWith(`The image "${image}" could not be fetched`);
+    expect(result.text).toContain('busybox');
+    expect(result.text).toContain('an image the server already has locally');
+    expect(result.text).not.toContain('Incus is running');
+    expect((await instance(containerOf(username))).status).toBe(404);
+  }, 60_000);
 
   describe('a token without the admin role', () => {
     const owner = user('-a');
@@ -322,6 +365,9 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
         });
         if (made.isError) throw new Error(`${made.text}${context()}`);
         expect(made.text).toContain(`Created ${containerOf(username)} for ${username}: running.`);
+        // No key, so no account to log in to: no SSH command.
+        expect(made.text).not.toContain('SSH:');
+        expect((made.structuredContent as { sshCommand: string }).sshCommand).toBe('');
       }
       mine = await connectMcp(
         daemon.url,

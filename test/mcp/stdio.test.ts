@@ -1,5 +1,8 @@
 // mcp-server as a real process: framing, bad input, notifications, stdout hygiene.
 import { describe, expect, test } from 'bun:test';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { makeToken } from '../support/mcp.ts';
 import { spawnMcp } from '../support/stdio.ts';
 
@@ -197,12 +200,76 @@ describe('stdio', () => {
     for (const line of mcp.lines) expect(() => JSON.parse(line)).not.toThrow();
   });
 
-  test('exits 1 with the seed message when the URL is missing', async () => {
-    const mcp = spawnMcp({ CONTAINARIUM_JWT_TOKEN: token });
-    const { code, stderr } = await mcp.close();
-    expect(code).toBe(1);
-    expect(stderr).toContain('CONTAINARIUM_SERVER_URL environment variable is required');
-    expect(mcp.lines).toEqual([]);
+  test('a configuration error still serves: stderr has the message, every tool call answers with it', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'mcp-config-'));
+    const openFile = join(folder, 'token');
+    writeFileSync(openFile, token, { mode: 0o644 });
+    chmodSync(openFile, 0o644);
+    const cases: [Record<string, string>, string][] = [
+      [
+        { CONTAINARIUM_JWT_TOKEN: token },
+        'CONTAINARIUM_SERVER_URL environment variable is required',
+      ],
+      [
+        { CONTAINARIUM_SERVER_URL: 'http://127.0.0.1:9' },
+        'CONTAINARIUM_JWT_TOKEN environment variable is required',
+      ],
+      [
+        { ...env, CONTAINARIUM_SERVER_URL: 'localhost 8080' },
+        'CONTAINARIUM_SERVER_URL is not a valid URL',
+      ],
+      [{ ...env, CONTAINARIUM_JWT_TOKEN: 'not-a-jwt' }, 'CONTAINARIUM_JWT_TOKEN is not a JWT'],
+      [
+        { CONTAINARIUM_SERVER_URL: 'http://127.0.0.1:9', CONTAINARIUM_JWT_TOKEN_FILE: openFile },
+        'can be read by other users (mode 644)',
+      ],
+    ];
+    for (const [settings, message] of cases) {
+      const mcp = spawnMcp(settings);
+      const init = await mcp.initialize();
+      expect((init.result as { serverInfo: { name: string } }).serverInfo.name).toBe(
+        'containarium-mcp-server',
+      );
+      mcp.send({ jsonrpc: '2.0', id: 'list', method: 'tools/list' });
+      expect(((await mcp.reply('list')).result as { tools: unknown[] }).tools.length).toBe(8);
+      for (const name of ['list_containers', 'get_container']) {
+        mcp.send({
+          jsonrpc: '2.0',
+          id: name,
+          method: 'tools/call',
+          params: { name, arguments: { username: 'alice' } },
+        });
+        const result = (await mcp.reply(name)).result as {
+          isError: boolean;
+          content: { text: string }[];
+        };
+        expect(result.isError).toBe(true);
+        expect(result.content[0]!.text).toContain(message);
+        expect(result.content[0]!.text).toContain('"env" of this server\'s entry');
+      }
+      const { code, stderr } = await mcp.close();
+      expect(code).toBe(0);
+      expect(stderr).toContain(message);
+      expect(stderr + mcp.lines.join('\n')).not.toContain(token);
+    }
+    rmSync(folder, { recursive: true, force: true });
+  }, 60_000);
+
+  test('tools/call without params, or without a tool name, is invalid params (-32602)', async () => {
+    const mcp = spawnMcp(env);
+    await mcp.initialize();
+    mcp.send({ jsonrpc: '2.0', id: 'none', method: 'tools/call' });
+    const none = await mcp.reply('none');
+    expect(none.error?.code).toBe(-32602);
+    expect(none.error?.message).toContain('tool name');
+    mcp.send({ jsonrpc: '2.0', id: 'nameless', method: 'tools/call', params: { arguments: {} } });
+    expect((await mcp.reply('nameless')).error?.code).toBe(-32602);
+    mcp.send({ jsonrpc: '2.0', id: 'number', method: 'tools/call', params: { name: 7 } });
+    expect((await mcp.reply('number')).error?.code).toBe(-32602);
+    // Other methods may leave params out.
+    mcp.send({ jsonrpc: '2.0', id: 'list', method: 'tools/list' });
+    expect((await mcp.reply('list')).result).toBeDefined();
+    await mcp.close();
   });
 
   test('warns about an expired token and plain http to another host, without the token', async () => {

@@ -2,6 +2,7 @@
 // Containarium's own state (labels, keys, image, create status) lives in their `user.*` keys.
 import { readFileSync } from 'node:fs';
 import * as v from 'valibot';
+import { MAX_SSH_KEYS } from '../shared/ssh-key.ts';
 import { containerName, usernameOf } from '../shared/username.ts';
 import type { WireContainer, WireMetrics, WireSystemInfo } from '../shared/wire.ts';
 import type { Backend, CreateRequest, CreateResult, ListFilter } from './backend.ts';
@@ -604,7 +605,17 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
     metrics,
     systemInfo,
     addSshKey: (username, key) =>
-      changeKeys(username, (keys) => (keys.some((k) => sameKey(k, key)) ? keys : [...keys, key])),
+      changeKeys(username, (keys) => {
+        if (keys.some((k) => sameKey(k, key))) return keys;
+        // The same limit as create's sshKeys, so no route grows authorized_keys without bound.
+        if (keys.length >= MAX_SSH_KEYS) {
+          throw new DaemonError(
+            'invalid',
+            `invalid sshPublicKey: the container for user ${username} already has ${MAX_SSH_KEYS} SSH keys, the most it takes; remove one first`,
+          );
+        }
+        return [...keys, key];
+      }),
     removeSshKey: (username, key) =>
       changeKeys(username, (keys) => {
         const left = keys.filter((k) => !sameKey(k, key));

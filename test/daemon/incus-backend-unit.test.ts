@@ -1,9 +1,13 @@
 // The Incus backend against a fake Incus: error mapping, call counts and restart behaviour that
 // real Incus cannot show on demand (no internet, no daemon restart mid-create).
 import { describe, expect, test } from 'bun:test';
+import { createAuthenticator } from '../../src/daemon/auth.ts';
 import type { CreateRequest } from '../../src/daemon/backend.ts';
+import { serve } from '../../src/daemon/http.ts';
 import { createIncusClient } from '../../src/daemon/incus.ts';
 import { createIncusBackend } from '../../src/daemon/incus-backend.ts';
+import { signToken } from '../../src/shared/jwt.ts';
+import { MAX_SSH_KEYS } from '../../src/shared/ssh-key.ts';
 import { rejection } from '../support/rejection.ts';
 import { failure, fakeIncus, finished, fixture, started, sync } from './incus-fake.ts';
 
@@ -403,5 +407,71 @@ describe('changes', () => {
       .filter((s) => s.method === 'GET' && s.path === '/1.0/instances/fixture-container')
       .map((s) => s.search);
     expect(lookups).toEqual(['', '?recursion=1', '', '?recursion=1']);
+  });
+});
+
+describe('through the REST API', () => {
+  const SECRET = 'k8Q2v9ZrX4mN7pL1sT6wY3bH5jD0gF2c';
+
+  /** The daemon's HTTP API on port 0 over the Incus backend and a fake Incus; calls as admin. */
+  async function daemon(socket: string) {
+    const log = quiet;
+    const server = serve({
+      backend: createIncusBackend(createIncusClient({ socket }), { log }),
+      auth: createAuthenticator({ secret: SECRET, log }),
+      hostname: '127.0.0.1',
+      port: 0,
+      log,
+    });
+    const { token } = await signToken({
+      username: 'admin',
+      roles: ['admin'],
+      lifetimeMs: 60_000,
+      secret: SECRET,
+    });
+    return {
+      call: (method: string, path: string, body?: unknown) =>
+        fetch(`http://127.0.0.1:${server.port}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${token}` },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        }),
+      [Symbol.asyncDispose]: () => server.stop(true),
+    };
+  }
+
+  test('adding a key past 32 is refused with 400 and changes nothing', async () => {
+    const [ours] = await instances();
+    const full = structuredClone(ours);
+    const keys = Array.from({ length: MAX_SSH_KEYS }, (_, i) => `ssh-ed25519 AAAA${i} k${i}`);
+    full.config['user.containarium.ssh-keys'] = JSON.stringify(keys);
+    await using incus = fakeIncus({ 'GET /1.0/instances/fixture-container': () => sync(full) });
+    await using d = await daemon(incus.socket);
+    const response = await d.call('POST', '/v1/containers/fixture/ssh-keys', {
+      sshPublicKey:
+        'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq5sFq2wA0hB3xG8cW1Wq2lXzQ2l0cO0z9d3vP6e7Gk alice@laptop',
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({
+      code: 400,
+      error:
+        'rpc error: code = InvalidArgument desc = invalid sshPublicKey: the container for user fixture already has 32 SSH keys, the most it takes; remove one first',
+    });
+    expect(incus.seen.filter((s) => s.method !== 'GET')).toEqual([]);
+  });
+
+  test('an Incus answer over 16 MiB is a 500 naming Incus and the cap', async () => {
+    const name = 'x'.repeat(17 * 2 ** 20);
+    await using incus = fakeIncus({
+      'GET /1.0/instances': () => new Response(JSON.stringify({ type: 'sync', metadata: [name] })),
+    });
+    await using d = await daemon(incus.socket);
+    const response = await d.call('GET', '/v1/containers');
+    expect(response.status).toBe(500);
+    expect(await response.json()).toEqual({
+      code: 500,
+      error:
+        'rpc error: code = Internal desc = Incus answered GET 1.0/instances?recursion=1 with more than 16 MiB, the most the daemon reads of one Incus response',
+    });
   });
 });

@@ -1,6 +1,8 @@
 // Turns any failure of a tool call into one sentence a model can act on: the cause, then the next step.
 import { HTTPError, NetworkError, SchemaValidationError, TimeoutError } from 'ky';
+import { BodyTooLargeError } from '../shared/bounded-body.ts';
 import { readClaims } from '../shared/jwt.ts';
+import { formatBytes } from '../shared/sizes.ts';
 import { ConfigError, type TokenSource } from './config.ts';
 
 export type FailureContext = {
@@ -57,6 +59,12 @@ function tokenClaims(token: TokenSource) {
 
 export function describeFailure(error: unknown, ctx: FailureContext): string {
   if (error instanceof ConfigError) return error.message;
+  if (error instanceof BodyTooLargeError) {
+    const exceeded = `The daemon's response exceeded ${formatBytes(error.limit)}, the most mcp-server reads of one response`;
+    return ctx.creates
+      ? `${exceeded}, so the outcome of the create is unknown. Call get_container for ${ctx.username} before trying again; do not create it twice.`
+      : `${exceeded}, while trying to ${ctx.action}. Ask for less (one user's container or metrics), or check that CONTAINARIUM_SERVER_URL points at a Containarium daemon.`;
+  }
   if (error instanceof HTTPError)
     return describeHttp(error.response.status, daemonMessage(error.data), ctx);
   if (error instanceof TimeoutError) {

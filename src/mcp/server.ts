@@ -16,6 +16,7 @@ import type { ContainariumClient } from './client.ts';
 import { asSentences, type Config, secretsOf } from './config.ts';
 import { describeFailure } from './errors.ts';
 import { redact } from './log.ts';
+import { createSlots } from './slots.ts';
 import { ANNOTATIONS, type AnyTool } from './tools/define.ts';
 import { TOOLS } from './tools/index.ts';
 
@@ -222,6 +223,7 @@ export function createServer(
   const tools = deps.tools ?? TOOLS;
   const listed = listTools(tools);
   const byName = new Map(tools.map((tool) => [tool.name, tool]));
+  const slots = createSlots();
   const server = new Server(
     { name: SERVER_NAME, title: 'Containarium', version: VERSION },
     { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS },
@@ -267,7 +269,9 @@ export function createServer(
     if (!parsed.success) return failure(describeIssues(parsed.issues, tool.input));
     const input = parsed.output;
     try {
-      const { text, structured } = await tool.handle(input, { client: deps.client, signal });
+      const { text, structured } = await slots.run(signal, () =>
+        tool.handle(input, { client: deps.client, signal }),
+      );
       return { content: [{ type: 'text', text }], structuredContent: structured };
     } catch (error) {
       return failure(

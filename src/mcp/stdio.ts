@@ -7,6 +7,11 @@ import { log, redact } from './log.ts';
 
 /** Longest accepted line; a longer one is answered with an error and skipped, never fatal. */
 export const MAX_LINE_BYTES = 16 * 1024 * 1024;
+/**
+ * Unanswered requests at which stdin stops being read until half of them are answered: a burst
+ * waits in the pipe rather than in memory.
+ */
+export const MAX_PENDING_REQUESTS = 256;
 
 type Id = string | number;
 type Request = { method: string; params?: unknown };
@@ -50,6 +55,11 @@ export class LineTransport implements Transport {
   private pending = new Set<Id>();
   private ended = false;
   private closed = false;
+  private paused = false;
+  /** Data read from stdin but not yet split into lines, kept while paused. */
+  private unread: Buffer | undefined;
+  /** Settles when stdout drains; one wait shared by every reply written meanwhile. */
+  private drained: Promise<void> | undefined;
 
   constructor(
     private readonly input: NodeJS.ReadableStream = process.stdin,
@@ -66,7 +76,16 @@ export class LineTransport implements Transport {
   }
 
   private onData = (chunk: Buffer | string) => {
-    let data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    this.unread = this.unread ? Buffer.concat([this.unread, data]) : data;
+    this.readLines();
+  };
+
+  /** Handles the unread lines until too many requests are unanswered; the rest waits. */
+  private readLines() {
+    let data = this.unread;
+    this.unread = undefined;
+    if (!data) return;
     for (let newline = data.indexOf(10); newline !== -1; newline = data.indexOf(10)) {
       this.push(data.subarray(0, newline));
       const line = Buffer.concat(this.chunks, this.size);
@@ -76,9 +95,13 @@ export class LineTransport implements Transport {
       this.skipping = false;
       if (!skipped) this.handleLine(line.toString('utf8'));
       data = data.subarray(newline + 1);
+      if (this.paused) {
+        if (data.length > 0) this.unread = data;
+        return;
+      }
     }
     this.push(data);
-  };
+  }
 
   private push(part: Buffer) {
     if (this.skipping || part.length === 0) return;
@@ -135,7 +158,13 @@ export class LineTransport implements Transport {
         this.reply(errorReply(m.id as Id, -32602, invalid));
         return;
       }
-      if (hasId) this.pending.add(m.id as Id);
+      if (hasId) {
+        this.pending.add(m.id as Id);
+        if (this.pending.size >= MAX_PENDING_REQUESTS && !this.paused) {
+          this.paused = true;
+          this.input.pause();
+        }
+      }
       // A cancelled request gets no answer, so it must not keep the process alive at EOF.
       if (m.method === 'notifications/cancelled') {
         const id = (m.params as { requestId?: unknown } | undefined)?.requestId;
@@ -166,13 +195,27 @@ export class LineTransport implements Transport {
     const line = JSON.stringify(message);
     this.debug?.(`-> ${line}`);
     const m = message as { id?: unknown; method?: unknown };
-    const flushed = this.output.write(`${line}\n`);
-    if (isId(m.id) && m.method === undefined && this.pending.delete(m.id)) this.closeWhenIdle();
-    if (!flushed) await new Promise<void>((resolve) => this.output.once('drain', () => resolve()));
+    if (!this.output.write(`${line}\n`)) {
+      this.drained ??= new Promise<void>((resolve) =>
+        this.output.once('drain', () => {
+          this.drained = undefined;
+          resolve();
+        }),
+      );
+      await this.drained;
+    }
+    // Answered once flushed: a reader slow to take replies slows the reading of requests too.
+    if (isId(m.id) && m.method === undefined) this.forget(m.id);
   }
 
   private forget(id: Id) {
-    if (this.pending.delete(id)) this.closeWhenIdle();
+    if (!this.pending.delete(id)) return;
+    if (this.paused && this.pending.size <= MAX_PENDING_REQUESTS / 2) {
+      this.paused = false;
+      this.readLines();
+      if (!this.paused) this.input.resume();
+    }
+    this.closeWhenIdle();
   }
 
   async close(): Promise<void> {

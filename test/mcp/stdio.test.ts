@@ -3,6 +3,9 @@ import { describe, expect, test } from 'bun:test';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { LineTransport, MAX_PENDING_REQUESTS } from '../../src/mcp/stdio.ts';
 import { makeToken } from '../support/mcp.ts';
 import { spawnMcp } from '../support/stdio.ts';
 
@@ -283,5 +286,53 @@ describe('stdio', () => {
     expect(stderr).toMatch(/expired at \d{4}-\d\d-\d\dT/);
     expect(stderr).toContain('clear text');
     expect(stderr).not.toContain(expired);
+  });
+});
+
+describe('LineTransport back-pressure', () => {
+  const ping = (id: number) => `${JSON.stringify({ jsonrpc: '2.0', id, method: 'ping' })}\n`;
+  const answer = (id: unknown) => ({ jsonrpc: '2.0', id, result: {} }) as JSONRPCMessage;
+
+  test(`stops reading at ${MAX_PENDING_REQUESTS} unanswered requests and reads on as they are answered`, async () => {
+    const input = new PassThrough();
+    const output = new PassThrough().resume();
+    const transport = new LineTransport(input, output);
+    const seen: unknown[] = [];
+    transport.onmessage = (message) => void seen.push((message as { id: unknown }).id);
+    await transport.start();
+    // A burst in one write: the lines beyond the limit wait unread.
+    input.write(Array.from({ length: 1000 }, (_, i) => ping(i)).join(''));
+    await Bun.sleep(0);
+    expect(seen.length).toBe(MAX_PENDING_REQUESTS);
+    let answered = 0;
+    let most = 0;
+    while (answered < seen.length) {
+      await transport.send(answer(seen[answered++]));
+      most = Math.max(most, seen.length - answered);
+    }
+    expect(seen).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+    expect(most).toBeLessThanOrEqual(MAX_PENDING_REQUESTS);
+  });
+
+  test('replies written while stdout is full share one wait for it to drain', async () => {
+    const input = new PassThrough();
+    const taken: Array<() => void> = [];
+    const output = new Writable({
+      highWaterMark: 16,
+      write(_chunk, _encoding, callback) {
+        taken.push(callback);
+      },
+    });
+    const transport = new LineTransport(input, output);
+    await transport.start();
+    input.write(Array.from({ length: 50 }, (_, i) => ping(i)).join(''));
+    const sent = Array.from({ length: 50 }, (_, i) => transport.send(answer(i)));
+    expect(output.listenerCount('drain')).toBe(1);
+    while (taken.length > 0) {
+      taken.shift()?.();
+      await Bun.sleep(0);
+    }
+    await Promise.all(sent);
+    expect(output.listenerCount('drain')).toBe(0);
   });
 });

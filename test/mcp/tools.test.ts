@@ -1,6 +1,7 @@
 // Every tool through a real MCP client against the fake daemon, in both wire generations:
 // the happy path, invalid arguments (nothing sent), and each API error path.
 import { describe, expect, test } from 'bun:test';
+import { MAX_CONCURRENT_CALLS } from '../../src/mcp/slots.ts';
 import { ED25519 } from '../shared/rules.test.ts';
 import { type Generation, startFakeDaemon } from '../support/fake-daemon.ts';
 import { connectMcp, makeToken } from '../support/mcp.ts';
@@ -475,6 +476,54 @@ describe('API errors', () => {
   });
 });
 
+describe('response size cap', () => {
+  test('a daemon answer over 16 MiB is refused, and the tool says so', async () => {
+    await using t = await setup('head');
+    t.fake.fail('getContainer', {
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify({ container: { name: 'x'.repeat(17 * 2 ** 20) } }),
+    });
+    const result = await t.mcp.call('get_container', { username: 'alice' });
+    expect(result.isError).toBe(true);
+    expect(result.text).toBe(
+      "The daemon's response exceeded 16 MiB, the most mcp-server reads of one response, while trying to get the container for alice. Ask for less (one user's container or metrics), or check that CONTAINARIUM_SERVER_URL points at a Containarium daemon.",
+    );
+    // Not a passing failure: a read is not retried for it.
+    expect(t.fake.requests.filter((r) => r.path === '/v1/containers/alice').length).toBe(1);
+  });
+
+  test('without a Content-Length the cap holds, and the stream is not read to its end', async () => {
+    const chunk = new TextEncoder().encode(' '.repeat(2 ** 20));
+    let pulled = 0;
+    await using server = Bun.serve({
+      port: 0,
+      hostname: '127.0.0.1',
+      fetch: () =>
+        new Response(
+          new ReadableStream({
+            pull(controller) {
+              // 64 MiB on offer; mcp-server stops soon after 16.
+              if (pulled++ < 64) controller.enqueue(chunk);
+              else controller.close();
+            },
+          }),
+          { headers: { 'content-type': 'application/json' } },
+        ),
+    });
+    await using mcp = await connectMcp({
+      CONTAINARIUM_SERVER_URL: server.url.href,
+      CONTAINARIUM_JWT_TOKEN: token,
+    });
+    const result = await mcp.call('create_container', { username: 'carol' });
+    expect(result.isError).toBe(true);
+    expect(result.text).toBe(
+      "The daemon's response exceeded 16 MiB, the most mcp-server reads of one response, so the outcome of the create is unknown. Call get_container for carol before trying again; do not create it twice.",
+    );
+    expect(pulled).toBeLessThan(64);
+  });
+});
+
 describe('concurrency and cancellation', () => {
   test('calls overlap: a slow create does not hold up a list', async () => {
     await using t = await setup('v0.3');
@@ -508,6 +557,43 @@ describe('concurrency and cancellation', () => {
     expect(t.fake.requests.filter((r) => r.path === '/v1/containers/alice').length).toBe(10);
     controller.abort();
     await Promise.all(calls);
+  });
+
+  test(`at most ${MAX_CONCURRENT_CALLS} calls reach the daemon at once; the rest queue and are all answered`, async () => {
+    await using t = await setup('head', { latencyMs: 20 });
+    const results = await Promise.all(
+      // list_containers is one request per call.
+      Array.from({ length: 100 }, () => t.mcp.call('list_containers')),
+    );
+    expect(results.filter((r) => r.isError)).toEqual([]);
+    expect(t.fake.requests.length).toBe(100);
+    expect(t.fake.peakInFlight).toBeLessThanOrEqual(MAX_CONCURRENT_CALLS);
+    expect(t.fake.peakInFlight).toBeGreaterThan(1);
+  });
+
+  test('a queued call can be cancelled before it reaches the daemon', async () => {
+    await using t = await setup('head');
+    t.fake.fail('getContainer', { hang: true }, MAX_CONCURRENT_CALLS);
+    const running = new AbortController();
+    const held = Array.from({ length: MAX_CONCURRENT_CALLS }, () =>
+      t.mcp
+        .call('get_container', { username: 'alice' }, { signal: running.signal })
+        .catch(() => 'cancelled'),
+    );
+    const atDaemon = () => t.fake.requests.filter((r) => r.path === '/v1/containers/alice').length;
+    for (let i = 0; i < 500 && atDaemon() < MAX_CONCURRENT_CALLS; i++) await Bun.sleep(10);
+    expect(atDaemon()).toBe(MAX_CONCURRENT_CALLS);
+    const queued = new AbortController();
+    const waiting = t.mcp.call('get_container', { username: 'bob' }, { signal: queued.signal });
+    await Bun.sleep(100);
+    queued.abort();
+    await expect(waiting).rejects.toThrow();
+    running.abort();
+    expect(await Promise.all(held)).toEqual(Array(MAX_CONCURRENT_CALLS).fill('cancelled'));
+    // The queued call never went out; the freed slots serve the next call at once.
+    expect(t.fake.requests.some((r) => r.path === '/v1/containers/bob')).toBe(false);
+    const next = await t.mcp.call('get_container', { username: 'bob' });
+    expect(next.isError).toBeFalsy();
   });
 
   test('notifications/cancelled aborts the HTTP request', async () => {

@@ -56,9 +56,6 @@ export async function readBounded(
   }
 }
 
-// Statuses whose Response may not carry a body, even an empty one.
-const NULL_BODY = new Set([204, 205, 304]);
-
 /**
  * The response with its body already read through readBounded, for use as a `fetch` wrapper:
  * whatever reads it later (ky's `.json()`, `.text()`) can never hold more than `limit` bytes.
@@ -67,7 +64,7 @@ export async function boundedResponse(response: Response, limit: number): Promis
   const body = await readBounded(response.body, limit, {
     declaredLength: response.headers.get('content-length'),
   });
-  return new Response(NULL_BODY.has(response.status) ? null : body, {
+  return new Response(body, {
     status: response.status,
     statusText: response.statusText,
     headers: response.headers,

@@ -530,6 +530,10 @@ export function createApp(options: AppOptions) {
       const path = shorten(new URL(request.url).pathname);
       const who = outcome.user ? ` user=${outcome.user}` : '';
       log(`${address} ${request.method} ${path} ${outcome.response.status} ${ms}ms${who}`);
+      // A body never read (a refused token, /health) must not keep the connection busy either.
+      if (request.body !== null && !request.bodyUsed) {
+        outcome.response.headers.set('Connection', 'close');
+      }
       return cors(request, outcome.response);
     },
   };

@@ -481,6 +481,25 @@ describe('bodies arrive within a deadline', () => {
     ).toBe(true);
   }, 15_000);
 
+  test('a request refused before its body is read closes its connection too', async () => {
+    await using d = await startDaemon({ bodyDeadlineMs: 200 });
+    const { seen, socket } = await rawConnection(d.base);
+    const length = 200;
+    socket.write(
+      `POST /v1/containers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer not-a-token\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`,
+    );
+    let sent = 0;
+    while (!seen.closed && sent < length) {
+      await Bun.sleep(50);
+      if (!seen.closed) socket.write(' ');
+      sent += 1;
+    }
+    expect(seen.closed).toBe(true);
+    expect(sent).toBeLessThan(length);
+    expect(seen.text).toStartWith('HTTP/1.1 401 ');
+  }, 15_000);
+
   test('a body that comes at once works, and its operation may run past the deadline', async () => {
     await using d = await startDaemon({ bodyDeadlineMs: 200 });
     d.backend.seed('alice', { state: 'CONTAINER_STATE_RUNNING' });

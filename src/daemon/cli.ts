@@ -45,6 +45,8 @@ export type DaemonCommand = {
   corsOrigins: string[];
   /** Reverse proxies whose X-Forwarded-For is believed. */
   trustedProxies: Cidr[];
+  /** How long a stop signal waits for creates in flight before the daemon exits anyway. */
+  shutdownGraceMs: number;
   /** Non-fatal notes for stderr (e.g. a secret given twice). */
   warnings: string[];
 };
@@ -86,6 +88,8 @@ Flags:
   --trusted-proxy CIDR      reverse proxy in front of the daemon, like 10.0.0.5 or 10.0.0.0/24 (repeat
                             or comma-separate; default none): for connections from it, the client is
                             the right-most X-Forwarded-For address that is not a trusted proxy
+  --shutdown-grace D        on SIGTERM or SIGINT, how long to wait for creates still running, as a Go
+                            duration (default 60s); what is left unfinished resumes at the next start
   --help
 
 Environment:
@@ -130,6 +134,7 @@ const DAEMON_FLAGS: Spec = {
   'storage-pool': 'string',
   'cors-origin': 'list',
   'trusted-proxy': 'list',
+  'shutdown-grace': 'string',
 };
 
 const TOKEN_FLAGS: Spec = {
@@ -410,6 +415,13 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     if (!cidr) throw new CliError(`invalid --trusted-proxy "${text}": expected ${CIDR_FORM}`);
     return cidr;
   });
+  const grace = one(flags, 'shutdown-grace') ?? '60s';
+  const shutdownGraceMs = parseDuration(grace);
+  if (shutdownGraceMs === undefined || shutdownGraceMs < 0 || shutdownGraceMs > 3_600_000) {
+    throw new CliError(
+      `invalid --shutdown-grace "${grace}": expected ${DURATION_FORM}, from 0s to 1h`,
+    );
+  }
 
   return {
     kind: 'daemon',
@@ -421,6 +433,7 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     storagePool,
     corsOrigins,
     trustedProxies,
+    shutdownGraceMs,
     warnings,
   };
 }

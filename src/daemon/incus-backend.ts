@@ -21,6 +21,7 @@ import {
   toWireContainer,
   toWireMetrics,
 } from './incus-wire.ts';
+import { ownerAlive, ownerTag } from './owner.ts';
 
 export type IncusBackendOptions = {
   /** Storage pool for root disks. */
@@ -29,7 +30,35 @@ export type IncusBackendOptions = {
   ipTimeoutSeconds?: number;
   /** Diagnostics (stderr by default). */
   log?: (line: string) => void;
+  /** Wait before the first retry of a provisioning step after a transient Incus failure; the
+   * second retry waits twice as long. */
+  retryDelayMs?: number;
 };
+
+/** The Backend plus the daemon's own lifecycle: resume on start, drain on stop. */
+export type IncusBackend = Backend & {
+  /** Finishes the creates an earlier daemon process left marked "creating"; resolves when done. */
+  resume(): Promise<void>;
+  /** Refuses new creates and resumes from now on (503). */
+  close(): void;
+  /** Resolves once no create (sync, async or resumed) is in flight in this process. */
+  settled(): Promise<void>;
+  /** The users whose creates are in flight, for the shutdown log. */
+  inFlight(): string[];
+};
+
+/** What provisioning needs: all of it is also stored on the instance, so a resume can rebuild it. */
+type Provisioning = Pick<CreateRequest, 'username' | 'sshKeys' | 'enableDocker'>;
+
+/** How many abandoned creates are resumed at once. */
+const RESUME_PARALLELISM = 2;
+const ATTEMPTS = 3;
+
+/** Incus failures that say nothing about the container and pass when tried again (seen under load). */
+export const isTransient = (error: unknown): boolean =>
+  /Failed to retrieve PID of executing child process|websocket|Operation not found|connection reset|ECONNRESET|socket connection was closed/i.test(
+    message(error),
+  );
 
 const APT_ENV = { DEBIAN_FRONTEND: 'noninteractive' };
 
@@ -52,30 +81,58 @@ const AliasesSchema = v.array(v.object({ name: v.string() }));
 
 const notFound = (username: string) =>
   new DaemonError('not_found', `container for user ${username} not found`);
-const exists = (username: string) =>
-  new DaemonError('conflict', `container for user ${username} already exists`);
+/** 409 for an existing container of ours; one whose create failed says why. */
+const exists = (username: string, instance?: Instance) => {
+  const reason = instance?.config[KEY.status] === 'error' ? instance.config[KEY.error] : '';
+  return new DaemonError(
+    'conflict',
+    `container for user ${username} already exists${reason ? ` (its create failed: ${reason}; delete it to try again)` : ''}`,
+  );
+};
+/** 409 for an instance with our naming that this daemon did not make: never adopted or deleted. */
+const foreign = (name: string) =>
+  new DaemonError(
+    'conflict',
+    `an instance named ${name} already exists in Incus but was not made by this daemon, which does not manage it; choose another username, or rename or remove that instance in Incus`,
+  );
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-export function createIncusBackend(client: IncusClient, options: IncusBackendOptions = {}) {
+export function createIncusBackend(
+  client: IncusClient,
+  options: IncusBackendOptions = {},
+): IncusBackend {
   const pool = options.pool ?? 'default';
   const ipTimeout = options.ipTimeoutSeconds ?? 60;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const retryDelay = options.retryDelayMs ?? 1000;
+  const owner = ownerTag();
 
-  /** Creates in flight in this process, by username; an instance still marked creating that is
-   * not in here was left by an earlier daemon process and reads as ERROR. */
+  /** Creates in flight in this process (sync, async and resumed), by username. */
   const creating = new Map<string, WireContainer>();
   /** Async creates that failed before their instance existed: nothing in Incus to mark. */
   const failedEarly = new Map<string, WireContainer>();
   const locks = new Map<string, Promise<unknown>>();
+  /** Set by close(): the daemon is stopping and takes no new creates. */
+  let closed = false;
+  /** Resolvers waiting for `creating` to empty. */
+  let waiting: Array<() => void> = [];
 
-  const wire = (instance: Instance) =>
-    toWireContainer(instance, creating.has(usernameOf(instance.name)));
+  const wire = (instance: Instance) => toWireContainer(instance);
+
+  /** Ends one create's claim; wakes settled() when it was the last. */
+  function release(username: string) {
+    creating.delete(username);
+    if (creating.size > 0) return;
+    for (const resolve of waiting) resolve();
+    waiting = [];
+  }
 
   /**
-   * The instance, or undefined when Incus has none by that name. Its live state (addresses, usage)
-   * costs Incus a look inside the container, so callers that need only status and config skip it.
+   * The instance by that name whether ours or not, or undefined when Incus has none. Its live
+   * state (addresses, usage) costs Incus a look inside the container, so callers that need only
+   * status and config skip it.
    */
-  async function find(
+  async function lookup(
     username: string,
     { withState = true }: { withState?: boolean } = {},
   ): Promise<Instance | undefined> {
@@ -89,6 +146,15 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
       if (error instanceof DaemonError && error.kind === 'not_found') return undefined;
       throw error;
     }
+  }
+
+  /** The user's container if this daemon made it; any other instance of that name is invisible. */
+  async function find(
+    username: string,
+    options: { withState?: boolean } = {},
+  ): Promise<Instance | undefined> {
+    const instance = await lookup(username, options);
+    return instance && isOurs(instance) ? instance : undefined;
   }
 
   /** A container that exists only in this process: being created, or failed before Incus had it. */
@@ -170,6 +236,22 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
     }
   }
 
+  /**
+   * Runs one idempotent step, again after a transient Incus failure (up to ATTEMPTS in all, with a
+   * growing pause); any other failure, or the last one, is thrown.
+   */
+  async function retrying<T>(what: string, step: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await step();
+      } catch (error) {
+        if (attempt >= ATTEMPTS || !isTransient(error)) throw error;
+        log(`containarium: ${what}: ${message(error)}; trying again (${attempt}/${ATTEMPTS - 1})`);
+        await Bun.sleep(retryDelay * attempt);
+      }
+    }
+  }
+
   /** Runs a command that must succeed; the error names the command and shows its stderr. */
   async function run(name: string, argv: string[], environment: Record<string, string> = {}) {
     const result = await client.exec(name, argv, { environment, timeout: 600 });
@@ -213,6 +295,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
       [KEY.image]: image,
       [KEY.docker]: String(request.enableDocker),
       [KEY.status]: 'creating',
+      [KEY.owner]: owner,
       ...(request.enableDocker
         ? {
             'security.nesting': 'true',
@@ -247,7 +330,8 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
         /already exists|UNIQUE constraint|is busy/i.test(text) ||
         (error instanceof DaemonError && error.kind === 'conflict')
       ) {
-        throw exists(request.username);
+        const winner = await lookup(request.username, NO_STATE).catch(() => undefined);
+        throw winner && !isOurs(winner) ? foreign(name) : exists(request.username);
       }
       const left = await find(request.username, NO_STATE).catch(() => undefined);
       if (left?.config[KEY.createId] === createId) await remove(name).catch(() => undefined);
@@ -302,46 +386,65 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
     return true;
   }
 
-  /** Packages, account, sudo and keys. Returns a note for the message when steps were skipped. */
-  async function provision(name: string, request: CreateRequest): Promise<string> {
+  /**
+   * Packages, account, sudo and keys. Returns a note for the message when steps were skipped.
+   * Every step is idempotent (apt, an account made only when missing, files written whole), so a
+   * step is retried after a transient failure and a resumed create simply runs them all again.
+   */
+  async function provision(name: string, request: Provisioning): Promise<string> {
     const { username } = request;
-    if (await has(name, '/usr/bin/apt-get')) {
-      await run(name, ['apt-get', 'update'], APT_ENV);
+    const step = <T>(what: string, work: () => Promise<T>) => retrying(`${what} in ${name}`, work);
+    if (await step('looking for apt-get', () => has(name, '/usr/bin/apt-get'))) {
+      await step('apt-get update', () => run(name, ['apt-get', 'update'], APT_ENV));
       const packages = ['openssh-server', 'sudo', ...(request.enableDocker ? ['docker.io'] : [])];
-      await run(
-        name,
-        ['apt-get', 'install', '-y', '--no-install-recommends', ...packages],
-        APT_ENV,
+      await step('apt-get install', () =>
+        run(name, ['apt-get', 'install', '-y', '--no-install-recommends', ...packages], APT_ENV),
       );
-      if (await has(name, '/usr/bin/systemctl')) {
-        await run(name, ['systemctl', 'enable', '--now', 'ssh']);
-      }
+      await step('enabling ssh', async () => {
+        if (await has(name, '/usr/bin/systemctl')) {
+          await run(name, ['systemctl', 'enable', '--now', 'ssh']);
+        }
+      });
     }
-    if (!(await has(name, '/usr/sbin/useradd'))) {
+    if (!(await step('looking for useradd', () => has(name, '/usr/sbin/useradd')))) {
       return ' (the image has no useradd, so no user account was made and no SSH keys were installed)';
     }
-    await run(name, ['useradd', '-m', '-s', '/bin/bash', username]);
-    if (await has(name, '/usr/bin/sudo')) {
+    await step('creating the account', async () => {
+      if (!(await accountIds(name, username))) {
+        await run(name, ['useradd', '-m', '-s', '/bin/bash', username]);
+      }
+    });
+    await step('writing sudoers', async () => {
+      if (!(await has(name, '/usr/bin/sudo'))) return;
       const sudoers = `${username} ALL=(ALL) NOPASSWD:ALL\n`;
       await client.writeFile(name, `/etc/sudoers.d/${username}`, sudoers, {
         uid: 0,
         gid: 0,
         mode: 0o440,
       });
+    });
+    if (request.enableDocker) {
+      await step('joining the docker group', async () => {
+        if (await has(name, '/usr/bin/docker')) {
+          await run(name, ['usermod', '-aG', 'docker', username]);
+        }
+      });
     }
-    if (request.enableDocker && (await has(name, '/usr/bin/docker'))) {
-      await run(name, ['usermod', '-aG', 'docker', username]);
-    }
-    await installKeys(name, username, request.sshKeys);
+    await step('installing SSH keys', () => installKeys(name, username, request.sshKeys));
     return '';
   }
 
+  /** Starts the instance unless it runs already (a resumed create may find it either way). */
+  async function ensureRunning(name: string) {
+    const instance = await client.get(instancePath(name), InstanceSchema);
+    if (instance.status === 'Running') return;
+    await changeState(name, instance.status === 'Frozen' ? 'unfreeze' : 'start');
+  }
+
   /** Everything after the instance exists: start, address, provisioning, status ready. */
-  async function build(
-    request: CreateRequest,
-  ): Promise<{ container: WireContainer; note: string }> {
+  async function build(request: Provisioning): Promise<{ container: WireContainer; note: string }> {
     const name = containerName(request.username);
-    await changeState(name, 'start').catch((error) => {
+    await retrying(`starting ${name}`, () => ensureRunning(name)).catch((error) => {
       throw new DaemonError('internal', `failed to start container ${name}: ${message(error)}`);
     });
     await waitForAddress(name);
@@ -365,6 +468,11 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
       }
       return;
     }
+    await markFailed(name, error);
+  }
+
+  /** Stops the instance and stores the reason: state ERROR, shown by the log and a later 409. */
+  async function markFailed(name: string, error: unknown) {
     await forceStop(name).catch(() => undefined);
     await setConfig(name, {
       [KEY.status]: 'error',
@@ -397,16 +505,18 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
     const { username } = request;
     const name = containerName(username);
     const { image } = request;
+    if (closed) throw shuttingDown();
     // Claimed before the first await, so a second create in this process loses at once.
     if (creating.has(username)) throw exists(username);
     creating.set(username, creatingContainer(request));
     let source: ImageSource;
     try {
-      if (await find(username, NO_STATE)) throw exists(username);
+      const existing = await lookup(username, NO_STATE);
+      if (existing) throw isOurs(existing) ? exists(username, existing) : foreign(name);
       source = await resolveImage(image);
       failedEarly.delete(username);
     } catch (error) {
-      creating.delete(username);
+      release(username);
       throw error;
     }
 
@@ -421,7 +531,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
         } catch (error) {
           await recordFailure(request, error, instanceExists);
         } finally {
-          creating.delete(username);
+          release(username);
         }
       })();
       return {
@@ -450,8 +560,57 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
           : new DaemonError('internal', `failed to create container ${name}: ${message(error)}`);
       }
     } finally {
-      creating.delete(username);
+      release(username);
     }
+  }
+
+  // ---- Resume ---------------------------------------------------------------------------------
+
+  const shuttingDown = () =>
+    new DaemonError('unavailable', 'the daemon is shutting down; try again once it is back');
+
+  /** A create marked "creating" whose owner process is gone (killed, or stopped past its grace). */
+  const abandoned = (instance: Instance) => {
+    const tag = instance.config[KEY.owner];
+    return (
+      instance.config[KEY.status] === 'creating' &&
+      !!tag &&
+      !ownerAlive(tag) &&
+      !creating.has(usernameOf(instance.name))
+    );
+  };
+
+  /** Claims an abandoned create and runs its steps again; ends RUNNING, or ERROR with the reason. */
+  async function resumeOne(instance: Instance) {
+    const username = usernameOf(instance.name);
+    if (closed || creating.has(username)) return;
+    creating.set(username, wire(instance));
+    const provisioning: Provisioning = {
+      username,
+      sshKeys: sshKeysOf(instance.config),
+      enableDocker: instance.config[KEY.docker] === 'true',
+    };
+    try {
+      await setConfig(instance.name, { [KEY.owner]: owner });
+      log(`containarium: resuming the unfinished create of ${instance.name}`);
+      await build(provisioning);
+      log(`containarium: resumed create of ${instance.name} is done`);
+    } catch (error) {
+      log(`containarium: resumed create of ${instance.name} failed: ${message(error)}`);
+      await markFailed(instance.name, error);
+    } finally {
+      release(username);
+    }
+  }
+
+  async function resume() {
+    const left = (await listInstances(1)).filter(abandoned);
+    if (left.length > 0) log(`containarium: ${left.length} unfinished create(s) to resume`);
+    const queue = [...left];
+    const worker = async () => {
+      for (let next = queue.shift(); next && !closed; next = queue.shift()) await resumeOne(next);
+    };
+    await Promise.all(Array.from({ length: RESUME_PARALLELISM }, worker));
   }
 
   // ---- Read -----------------------------------------------------------------------------------
@@ -491,6 +650,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
     }
     const name = containerName(username);
     try {
+      if (!(await find(username, NO_STATE))) throw notFound(username);
       return [
         toWireMetrics(name, await client.get(`${instancePath(name)}/state`, InstanceStateSchema)),
       ];
@@ -595,7 +755,18 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
       return { totalKeys: keys.length };
     });
 
-  const backend: Backend = {
+  const backend: IncusBackend = {
+    resume,
+    close() {
+      closed = true;
+    },
+    settled: () =>
+      creating.size === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            waiting.push(resolve);
+          }),
+    inFlight: () => [...creating.keys()],
     create,
     list,
     get,

@@ -4,6 +4,7 @@ import { createAuthenticator } from './auth.ts';
 import { CliError, type DaemonCommand, parseCommandLine } from './cli.ts';
 
 const log = (line: string) => process.stderr.write(`containarium: ${line}\n`);
+const reason = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 async function runDaemon(command: DaemonCommand): Promise<void> {
   // Loaded here so `token generate` and --help never touch the Incus layer.
@@ -28,8 +29,7 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
       log,
     });
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new CliError(`cannot listen on ${command.hostname}:${command.port}: ${reason}`);
+    throw new CliError(`cannot listen on ${command.hostname}:${command.port}: ${reason(error)}`);
   }
   const host = command.hostname.includes(':') ? `[${command.hostname}]` : command.hostname;
   log(`listening on http://${host}:${server.port}`);
@@ -51,17 +51,31 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
     () => {},
   );
 
-  // First signal: stop taking requests and let running ones finish (10 s at most); second: leave now.
+  // Creates an earlier process left unfinished (killed, or stopped past its grace) go on now.
+  void backend
+    .resume()
+    .catch((error) => log(`could not resume unfinished creates: ${reason(error)}`));
+
+  // First signal: take no new work, let requests and creates in flight (sync, async, resumed)
+  // finish within the grace, then exit; what is still unfinished resumes at the next start.
+  // Second signal: leave now.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) process.exit(1);
     stopping = true;
-    log(`${signal}: shutting down`);
+    backend.close();
+    const pending = backend.inFlight();
+    log(
+      `${signal}: shutting down${pending.length ? `; waiting up to ${command.shutdownGraceMs / 1000}s for ${pending.length} create(s) in flight` : ''}`,
+    );
     const force = setTimeout(() => {
-      log('requests still running after 10s; closing them');
+      const left = backend.inFlight();
+      log(
+        `still busy after ${command.shutdownGraceMs / 1000}s; exiting${left.length ? ` (unfinished creates resume at the next start: ${left.join(', ')})` : ''}`,
+      );
       void server.stop(true).finally(() => process.exit(0));
-    }, 10_000);
-    void server.stop(false).then(() => {
+    }, command.shutdownGraceMs);
+    void Promise.all([server.stop(false), backend.settled()]).then(() => {
       clearTimeout(force);
       process.exit(0);
     });

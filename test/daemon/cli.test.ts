@@ -47,8 +47,20 @@ describe('daemon flags', () => {
       incus: {},
       storagePool: 'default',
       corsOrigins: [],
+      shutdownGraceMs: 60_000,
       warnings: [],
     });
+  });
+
+  test('--shutdown-grace takes a Go duration up to an hour', () => {
+    const env = { CONTAINARIUM_JWT_SECRET: ENV_SECRET };
+    expect(daemon(['--shutdown-grace', '2m30s'], env).shutdownGraceMs).toBe(150_000);
+    expect(daemon(['--shutdown-grace=0s'], env).shutdownGraceMs).toBe(0);
+    for (const bad of ['soon', '-5s', '2h']) {
+      expect(refused(['daemon', '--shutdown-grace', bad], env).message).toBe(
+        `invalid --shutdown-grace "${bad}": expected a Go duration: a number with a unit (h, m, s, ms), like "8760h", "24h", "1h30m" or "90s", from 0s to 1h`,
+      );
+    }
   });
 
   test.each(['1', 't', 'T', 'true', 'TRUE', 'True'])(

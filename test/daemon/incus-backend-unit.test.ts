@@ -33,9 +33,21 @@ async function instances() {
   stopped.state = { ...stopped.state, status: 'Stopped', network: null };
   stopped.config['user.containarium.labels'] = '{"team":"web"}';
   stopped.expanded_config['user.containarium.labels'] = '{"team":"web"}';
+  stopped.config['user.containarium.username'] = 'bob';
   const vm = { ...structuredClone(ours), name: 'carol-container', type: 'virtual-machine' };
   const other = { ...structuredClone(ours), name: 'ci-runner' };
-  return [ours, stopped, vm, other];
+  return [ours, stopped, vm, other, foreignInstance(ours, 'dave')];
+}
+
+/** Someone else's running instance named like ours, without our keys. */
+function foreignInstance(ours: Record<string, unknown>, username: string) {
+  const config = { 'limits.cpu': '1', 'user.owner': 'another tool' };
+  return {
+    ...structuredClone(ours),
+    name: `${username}-container`,
+    config,
+    expanded_config: config,
+  };
 }
 
 describe('create errors', () => {
@@ -132,6 +144,9 @@ describe('create errors', () => {
         'user.containarium.docker': 'true',
         'user.containarium.status': 'creating',
         'user.containarium.create-id': expect.stringMatching(/^[0-9a-f-]{36}$/),
+        'user.containarium.create-owner': expect.stringMatching(
+          new RegExp(` ${process.pid} \\d+$`),
+        ),
         'security.nesting': 'true',
         'security.syscalls.intercept.mknod': 'true',
         'security.syscalls.intercept.setxattr': 'true',
@@ -195,6 +210,7 @@ describe('create errors', () => {
         if (!createId) return failure(404, 'Instance not found');
         const left = structuredClone(ours);
         left.config['user.containarium.create-id'] = own ? createId : 'someone-else';
+        left.config['user.containarium.username'] = 'alice';
         return sync({ ...left, name: 'alice-container', status: 'Stopped' });
       },
       'PUT /1.0/instances/alice-container/state': () =>
@@ -386,7 +402,7 @@ describe('changes', () => {
     await using incus = fakeIncus({
       'GET /1.0/instances/fixture-container': () => sync(current),
       'PUT /1.0/instances/fixture-container/state': () => {
-        current = { ...stopped, name: 'fixture-container' };
+        current = { ...stopped, name: 'fixture-container', config: ours.config };
         return started('stop');
       },
       'GET /1.0/operations/stop/wait': () => finished('stop'),
@@ -473,5 +489,42 @@ describe('through the REST API', () => {
       error:
         'rpc error: code = Internal desc = Incus answered GET 1.0/instances?recursion=1 with more than 16 MiB, the most the daemon reads of one Incus response',
     });
+  });
+});
+
+describe("someone else's instance named like ours", () => {
+  test('is invisible to every call, a create for that name is a 409 saying so, and nothing touches it', async () => {
+    const all = await instances();
+    const dave = all.at(-1);
+    await using incus = fakeIncus({
+      'GET /1.0/instances': () => sync(all),
+      'GET /1.0/instances/dave-container': () => sync(dave),
+      'GET /1.0/instances/dave-container/state': () => sync(dave?.state),
+      'GET /1.0/images/aliases': () => sync([{ name: 'busybox' }]),
+    });
+    const backend = createIncusBackend(createIncusClient({ socket: incus.socket }), { log: quiet });
+    for (const call of [
+      backend.get('dave'),
+      backend.metrics('dave'),
+      backend.start('dave'),
+      backend.stop('dave', { force: true }),
+      backend.delete('dave', { force: true }),
+      backend.addSshKey('dave', 'ssh-ed25519 AAAA x'),
+    ]) {
+      const error = await rejection(call);
+      expect(error.kind).toBe('not_found');
+      expect(error.message).toBe('container for user dave not found');
+    }
+    expect((await backend.list({})).map((c) => c.name)).not.toContain('dave-container');
+    expect((await backend.metrics()).map((m) => m.name)).not.toContain('dave-container');
+    const error = await rejection(
+      backend.create(request({ username: 'dave', image: 'busybox' }), { async: false }),
+    );
+    expect(error.kind).toBe('conflict');
+    expect(error.message).toBe(
+      'an instance named dave-container already exists in Incus but was not made by this daemon, which does not manage it; choose another username, or rename or remove that instance in Incus',
+    );
+    // Only reads reached Incus: it was neither adopted, changed nor deleted.
+    expect(incus.seen.filter((s) => s.method !== 'GET')).toEqual([]);
   });
 });

@@ -11,9 +11,9 @@ import { createIncusBackend } from '../../src/daemon/incus-backend.ts';
 import { InstanceSchema, KEY } from '../../src/daemon/incus-wire.ts';
 import { ownerTag } from '../../src/daemon/owner.ts';
 import { normalizeSshKey } from '../../src/shared/ssh-key.ts';
+import { incusProxy } from '../support/incus-proxy.ts';
 import { rejection } from '../support/rejection.ts';
 import { failure } from './incus-fake.ts';
-import { incusProxy } from './incus-proxy.ts';
 
 const present = existsSync(INCUS_SOCKET);
 const ci = process.env.CI === 'true' || process.env.CI === '1';

@@ -5,6 +5,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerView as Container, MetricsView as Metrics } from '../../src/mcp/format.ts';
+import { failure } from '../daemon/incus-fake.ts';
+import { incusProxy } from '../support/incus-proxy.ts';
 import {
   CONTAINARIUM,
   connectMcp,
@@ -546,5 +548,154 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
       expect(listed.containers.find((c) => c.username === bob)).toEqual(before.container);
       await mcp.close();
     }, 90_000);
+  });
+
+  describe('a daemon stopped mid-create', () => {
+    const token = () => generateToken({ username: 'e2e-admin', roles: 'admin', secretFile });
+
+    /**
+     * A proxy in front of Incus that holds the daemon's execs in the user's container (the first
+     * is provisioning's first step) until the test lets them through or fails them.
+     */
+    function holdProvisioning(username: string) {
+      const gate = Promise.withResolvers<Response | undefined>();
+      const reached = Promise.withResolvers<void>();
+      const proxy = incusProxy(INCUS_SOCKET, ({ method, path }) => {
+        if (method !== 'POST' || path !== `/1.0/instances/${containerOf(username)}/exec`) {
+          return undefined;
+        }
+        reached.resolve();
+        return gate.promise;
+      });
+      return {
+        proxy,
+        /** Resolves once provisioning has begun and is held. */
+        reached: reached.promise,
+        release: () => gate.resolve(undefined),
+        /** For a killed daemon: its held call must never reach Incus after a resume began. */
+        refuse: () => gate.resolve(failure(503, 'held by the test')),
+      };
+    }
+
+    /** Starts a debian/12 create over REST; returns the pending response. */
+    async function startCreate(d: Daemon, username: string, async: boolean) {
+      const response = fetch(`${d.url}/v1/containers`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token()}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          username,
+          resources: { cpu: '1', memory: '256MB', disk: '2GB' },
+          sshKeys: [sshKey],
+          image: 'debian/12',
+          async,
+        }),
+      });
+      if (async && (await response).status !== 200) {
+        throw new Error(`create: ${(await response).status}${context(d)}`);
+      }
+      return response;
+    }
+
+    /** The container is finished: RUNNING, its account made and exactly its key installed. */
+    async function expectProvisioned(username: string) {
+      const name = containerOf(username);
+      const { metadata } = await instance(name);
+      expect(metadata.status).toBe('Running');
+      expect(metadata.config['user.containarium.status']).toBe('ready');
+      const uid = Number((await exec(name, ['id', '-u', username])).stdout.trim());
+      expect(uid).toBeGreaterThanOrEqual(1000);
+      expect(await readFile(name, `/home/${username}/.ssh/authorized_keys`)).toMatchObject({
+        content: `${sshKey}\n`,
+        uid,
+        mode: 0o600,
+      });
+    }
+
+    test.each([
+      ['an async', true, '-ta'],
+      ['a sync', false, '-ts'],
+    ])(
+      'SIGTERM takes no new work and waits for %s create in flight, which ends RUNNING with its user and key',
+      async (_, async, suffix) => {
+        const carol = user(suffix);
+        const hold = holdProvisioning(carol);
+        await using _proxy = hold.proxy;
+        const d = await startDaemon({
+          secretFile,
+          incusSocket: hold.proxy.socket,
+          args: ['--shutdown-grace', '5m'],
+        });
+        const response = startCreate(d, carol, async);
+        await hold.reached;
+        const exited = d.stop('SIGTERM');
+        // A create sent now is refused (the port is closed, or 503), and makes nothing.
+        const late = user(`${suffix}l`);
+        const refused = await fetch(`${d.url}/v1/containers`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token()}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ username: late, image: 'busybox' }),
+        }).then(
+          (r) => r.status,
+          () => 'connection refused',
+        );
+        expect([503, 'connection refused']).toContain(refused);
+        while (!d.log().includes('SIGTERM: shutting down')) await Bun.sleep(20);
+        expect(d.log()).toContain('waiting up to 300s for 1 create(s) in flight');
+        // Still waiting for the held create; let it go on.
+        expect(d.proc.exitCode).toBeNull();
+        hold.release();
+        expect(await exited).toBe(0);
+        if (!async) {
+          const answer = (await (await response).json()) as { container: { state: string } };
+          expect(answer.container.state).toBe('CONTAINER_STATE_RUNNING');
+        }
+        await expectProvisioned(carol);
+        expect((await instance(containerOf(late))).status).toBe(404);
+      },
+      300_000,
+    );
+
+    test.each([
+      ['kill -9', 'SIGKILL', [], '-k'],
+      ['SIGTERM past a 1s grace', 'SIGTERM', ['--shutdown-grace', '1s'], '-g'],
+    ] as const)(
+      'after %s mid-create, the next start resumes it to RUNNING with its user and key',
+      async (_, signal, args, suffix) => {
+        const dave = user(suffix);
+        const hold = holdProvisioning(dave);
+        await using _proxy = hold.proxy;
+        const first = await startDaemon({
+          secretFile,
+          incusSocket: hold.proxy.socket,
+          args: [...args],
+        });
+        await startCreate(first, dave, true);
+        await hold.reached;
+        await first.stop(signal);
+        hold.refuse();
+        if (signal === 'SIGTERM') {
+          expect(first.log()).toContain(
+            `still busy after 1s; exiting (unfinished creates resume at the next start: ${dave})`,
+          );
+        }
+        const left = await instance(containerOf(dave));
+        expect(left.metadata.config['user.containarium.status']).toBe('creating');
+
+        const second = await startDaemon({ secretFile });
+        const headers = { authorization: `Bearer ${token()}` };
+        let state = 'CONTAINER_STATE_CREATING';
+        // It reads CREATING until resumed (never ERROR), then RUNNING.
+        for (let i = 0; i < 1200 && state === 'CONTAINER_STATE_CREATING'; i++) {
+          await Bun.sleep(250);
+          const response = await fetch(`${second.url}/v1/containers/${dave}`, { headers });
+          const body = (await response.json()) as { container?: { state: string } };
+          state = body.container?.state ?? `HTTP ${response.status}`;
+        }
+        expect(state, context(second)).toBe('CONTAINER_STATE_RUNNING');
+        expect(second.log()).toContain(`resuming the unfinished create of ${containerOf(dave)}`);
+        await expectProvisioned(dave);
+      },
+      300_000,
+    );
   });
 });

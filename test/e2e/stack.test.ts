@@ -554,10 +554,10 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
     const token = () => generateToken({ username: 'e2e-admin', roles: 'admin', secretFile });
 
     /**
-     * A proxy in front of Incus that holds the daemon's execs in the user's container (the first
-     * is provisioning's first step) until the test lets them through or fails them.
+     * A daemon behind a proxy to Incus that holds its execs in the user's container (the first is
+     * provisioning's first step) until the test lets them through or fails them.
      */
-    function holdProvisioning(username: string) {
+    async function daemonHolding(username: string, args: string[]) {
       const gate = Promise.withResolvers<Response | undefined>();
       const reached = Promise.withResolvers<void>();
       const proxy = incusProxy(INCUS_SOCKET, ({ method, path }) => {
@@ -567,7 +567,9 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
         reached.resolve();
         return gate.promise;
       });
+      const d = await startDaemon({ secretFile, incusSocket: proxy.socket, args });
       return {
+        d,
         proxy,
         /** Resolves once provisioning has begun and is held. */
         reached: reached.promise,
@@ -618,13 +620,9 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
       'SIGTERM takes no new work and waits for %s create in flight, which ends RUNNING with its user and key',
       async (_, async, suffix) => {
         const carol = user(suffix);
-        const hold = holdProvisioning(carol);
+        const hold = await daemonHolding(carol, ['--shutdown-grace', '5m']);
         await using _proxy = hold.proxy;
-        const d = await startDaemon({
-          secretFile,
-          incusSocket: hold.proxy.socket,
-          args: ['--shutdown-grace', '5m'],
-        });
+        const { d } = hold;
         const response = startCreate(d, carol, async);
         await hold.reached;
         const exited = d.stop('SIGTERM');
@@ -662,13 +660,9 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
       'after %s mid-create, the next start resumes it to RUNNING with its user and key',
       async (_, signal, args, suffix) => {
         const dave = user(suffix);
-        const hold = holdProvisioning(dave);
+        const hold = await daemonHolding(dave, [...args]);
         await using _proxy = hold.proxy;
-        const first = await startDaemon({
-          secretFile,
-          incusSocket: hold.proxy.socket,
-          args: [...args],
-        });
+        const first = hold.d;
         await startCreate(first, dave, true);
         await hold.reached;
         await first.stop(signal);

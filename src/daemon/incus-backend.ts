@@ -33,6 +33,8 @@ export type IncusBackendOptions = {
   /** Wait before the first retry of a provisioning step after a transient Incus failure; the
    * second retry waits twice as long. */
   retryDelayMs?: number;
+  /** How often resume() asks again while Incus does not answer. */
+  resumeRetryMs?: number;
 };
 
 /** The Backend plus the daemon's own lifecycle: resume on start, drain on stop. */
@@ -105,6 +107,7 @@ export function createIncusBackend(
   const ipTimeout = options.ipTimeoutSeconds ?? 60;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const retryDelay = options.retryDelayMs ?? 1000;
+  const resumeRetry = options.resumeRetryMs ?? 30_000;
   const owner = ownerTag();
 
   /** Creates in flight in this process (sync, async and resumed), by username. */
@@ -603,8 +606,20 @@ export function createIncusBackend(
     }
   }
 
+  /** Incus may not answer yet when the daemon starts: the look for unfinished creates waits. */
   async function resume() {
-    const left = (await listInstances(1)).filter(abandoned);
+    let instances: Instance[] | undefined;
+    while (!instances && !closed) {
+      try {
+        instances = await listInstances(1);
+      } catch (error) {
+        log(
+          `containarium: cannot look for unfinished creates yet (${message(error)}); trying again in ${resumeRetry / 1000}s`,
+        );
+        await Bun.sleep(resumeRetry);
+      }
+    }
+    const left = (instances ?? []).filter(abandoned);
     if (left.length > 0) log(`containarium: ${left.length} unfinished create(s) to resume`);
     const queue = [...left];
     const worker = async () => {

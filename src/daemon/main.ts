@@ -51,10 +51,9 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
     () => {},
   );
 
-  // Creates an earlier process left unfinished (killed, or stopped past its grace) go on now.
-  void backend
-    .resume()
-    .catch((error) => log(`could not resume unfinished creates: ${reason(error)}`));
+  // Creates an earlier process left unfinished (killed, or stopped past its grace) go on now,
+  // or as soon as Incus answers.
+  void backend.resume().catch((error) => log(`resuming unfinished creates: ${reason(error)}`));
 
   // First signal: take no new work, let requests and creates in flight (sync, async, resumed)
   // finish within the grace, then exit; what is still unfinished resumes at the next start.

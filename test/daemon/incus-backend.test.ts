@@ -469,6 +469,27 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     await backend.delete(live, { force: true });
   }, 90_000);
 
+  test('resume waits for an Incus that does not answer yet', async () => {
+    const username = user('rsw');
+    await makeInstance(username, unfinished(username, deadOwner()));
+    let lists = 0;
+    await using proxy = incusProxy(INCUS_SOCKET, ({ method, path }) => {
+      if (method !== 'GET' || path !== '/1.0/instances' || ++lists > 2) return undefined;
+      return failure(503, 'Incus is starting');
+    });
+    const lines: string[] = [];
+    const later = createIncusBackend(createIncusClient({ socket: proxy.socket }), {
+      log: (line) => lines.push(line),
+      resumeRetryMs: 10,
+    });
+    await later.resume();
+    expect(lines.filter((l) => l.includes('cannot look for unfinished creates yet')).length).toBe(
+      2,
+    );
+    expect((await later.get(username)).container.state).toBe('CONTAINER_STATE_RUNNING');
+    await backend.delete(username, { force: true });
+  }, 60_000);
+
   test('resume: a half-provisioned debian/12 create finishes with its account, sudo and keys', async () => {
     const username = user('rdb');
     const key = sshKey(`${username}@laptop`);

@@ -105,7 +105,7 @@ export function createIncusBackend(
 ): IncusBackend {
   const pool = options.pool ?? 'default';
   const ipTimeout = options.ipTimeoutSeconds ?? 60;
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const log = options.log ?? ((line: string) => process.stderr.write(`containarium: ${line}\n`));
   const retryDelay = options.retryDelayMs ?? 1000;
   const resumeRetry = options.resumeRetryMs ?? 30_000;
   const owner = ownerTag();
@@ -249,7 +249,7 @@ export function createIncusBackend(
         return await step();
       } catch (error) {
         if (attempt >= ATTEMPTS || !isTransient(error)) throw error;
-        log(`containarium: ${what}: ${message(error)}; trying again (${attempt}/${ATTEMPTS - 1})`);
+        log(`${what}: ${message(error)}; trying again (${attempt}/${ATTEMPTS - 1})`);
         await Bun.sleep(retryDelay * attempt);
       }
     }
@@ -461,7 +461,7 @@ export function createIncusBackend(
   /** Async failure: keep the instance (stopped) marked as error, so GET shows ERROR durably. */
   async function recordFailure(request: CreateRequest, error: unknown, instanceExists: boolean) {
     const name = containerName(request.username);
-    log(`containarium: async create of ${name} failed: ${message(error)}`);
+    log(`async create of ${name} failed: ${message(error)}`);
     if (!instanceExists) {
       if (!(error instanceof DaemonError && error.kind === 'conflict')) {
         failedEarly.set(request.username, {
@@ -480,9 +480,7 @@ export function createIncusBackend(
     await setConfig(name, {
       [KEY.status]: 'error',
       [KEY.error]: message(error).slice(0, 1000),
-    }).catch((failure) =>
-      log(`containarium: could not mark ${name} as failed: ${message(failure)}`),
-    );
+    }).catch((failure) => log(`could not mark ${name} as failed: ${message(failure)}`));
   }
 
   function creatingContainer(request: CreateRequest): WireContainer {
@@ -556,7 +554,7 @@ export function createIncusBackend(
         };
       } catch (error) {
         await remove(name).catch((failure) =>
-          log(`containarium: could not remove half-made ${name}: ${message(failure)}`),
+          log(`could not remove half-made ${name}: ${message(failure)}`),
         );
         throw error instanceof DaemonError
           ? error
@@ -595,11 +593,11 @@ export function createIncusBackend(
     };
     try {
       await setConfig(instance.name, { [KEY.owner]: owner });
-      log(`containarium: resuming the unfinished create of ${instance.name}`);
+      log(`resuming the unfinished create of ${instance.name}`);
       await build(provisioning);
-      log(`containarium: resumed create of ${instance.name} is done`);
+      log(`resumed create of ${instance.name} is done`);
     } catch (error) {
-      log(`containarium: resumed create of ${instance.name} failed: ${message(error)}`);
+      log(`resumed create of ${instance.name} failed: ${message(error)}`);
       await markFailed(instance.name, error);
     } finally {
       release(username);
@@ -620,7 +618,7 @@ export function createIncusBackend(
       }
     }
     const left = (instances ?? []).filter(abandoned);
-    if (left.length > 0) log(`containarium: ${left.length} unfinished create(s) to resume`);
+    if (left.length > 0) log(`${left.length} unfinished create(s) to resume`);
     const queue = [...left];
     const worker = async () => {
       for (let next = queue.shift(); next && !closed; next = queue.shift()) await resumeOne(next);

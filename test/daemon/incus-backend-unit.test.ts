@@ -332,7 +332,7 @@ describe('reads', () => {
     expect((await rejection(backend.metrics('alice'))).kind).toBe('not_found');
   });
 
-  test('a create left "creating" by an earlier daemon process reads as ERROR', async () => {
+  test('a create left "creating" by a daemon version that recorded no owner reads as ERROR', async () => {
     const [ours] = await instances();
     ours.config['user.containarium.status'] = 'creating';
     await using incus = fakeIncus({

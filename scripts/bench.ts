@@ -272,6 +272,31 @@ const fake = startFakeDaemon({ generation: 'head', token, containers: [{ usernam
   await server.stop();
 }
 
+// ---- Burst: 10,000 tool calls written at once --------------------------------------------------
+{
+  const server = spawnServer(fake.url);
+  await server.initialize();
+  const requests = Array.from({ length: 10_000 }, () =>
+    server.request('tools/call', { name: 'get_container', arguments: { username: 'alice' } }),
+  );
+  server.write(requests.map((r) => r.line));
+  const replies = await Promise.all(requests.map((r) => r.reply));
+  const answered = replies.filter((line) => {
+    const reply = JSON.parse(line);
+    return reply.result !== undefined && reply.result.isError !== true;
+  }).length;
+  // VmHWM: the most resident memory the process ever had.
+  const status = await Bun.file(`/proc/${server.proc.pid}/status`).text();
+  const peak = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN) / 1024;
+  report(
+    'burst: 10,000 get_container written at once, peak RSS',
+    `${peak.toFixed(1)} MB, ${answered.toLocaleString('en')} answered`,
+    '< 150 MB, all answered',
+    peak < 150 && answered === requests.length,
+  );
+  await server.stop();
+}
+
 await fake.stop();
 rmSync(work, { recursive: true, force: true });
 

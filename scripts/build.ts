@@ -4,7 +4,8 @@
 //   bun scripts/build.ts --target all --archive  every release target, packed, plus dist/SHA256SUMS
 //   bun scripts/build.ts --bin mcp-server --target linux-x64,linux-arm64
 //   bun scripts/build.ts --bin mcp-server --out /tmp/mcp-server
-import { chmod, mkdir, mkdtemp, readdir, rm, stat, utimes } from 'node:fs/promises';
+//   bun scripts/build.ts --bin mcp-server --link bin   also bin/mcp-server -> ../dist/mcp-server
+import { chmod, mkdir, mkdtemp, readdir, rm, stat, symlink, utimes } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pkg from '../package.json' with { type: 'json' };
@@ -260,6 +261,16 @@ export async function writeChecksums(distDir: string): Promise<string> {
   return out;
 }
 
+/** Makes DIR/<name> a relative symlink to a built binary, so the two can move together. */
+async function linkInto(dir: string, binary: string): Promise<string> {
+  const folder = resolve(dir);
+  await mkdir(folder, { recursive: true });
+  const path = join(folder, basename(binary));
+  await rm(path, { force: true });
+  await symlink(relative(folder, resolve(binary)), path);
+  return path;
+}
+
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -270,6 +281,7 @@ async function main(): Promise<void> {
       bin: { type: 'string', multiple: true },
       target: { type: 'string', default: 'native' },
       out: { type: 'string' },
+      link: { type: 'string' },
       dist: { type: 'string', default: 'dist' },
       archive: { type: 'boolean', default: false },
       'runtime-from-npm': { type: 'boolean', default: false },
@@ -280,7 +292,7 @@ async function main(): Promise<void> {
   if (values.help) {
     console.log(
       'Usage: bun scripts/build.ts [--bin mcp-server|containarium]... [--target native|all|linux-x64,...]\n' +
-        '                            [--out FILE] [--dist DIR] [--archive] [--runtime-from-npm]',
+        '                            [--out FILE] [--dist DIR] [--link DIR] [--archive] [--runtime-from-npm]',
     );
     return;
   }
@@ -297,6 +309,9 @@ async function main(): Promise<void> {
     throw new Error('--out needs exactly one --bin and one --target');
   }
   if (values.archive && targets === 'native') throw new Error('--archive needs --target');
+  if (values.link !== undefined && targets !== 'native') {
+    throw new Error('--link is for binaries built for this machine (no --target)');
+  }
   await mkdir(distDir, { recursive: true });
 
   const started = performance.now();
@@ -325,6 +340,10 @@ async function main(): Promise<void> {
       line += `  ${basename(archive).padEnd(36)} ${mib((await stat(archive)).size).padStart(10)}`;
     }
     console.log(`${line}  ${seconds(performance.now() - t0)}`);
+    if (values.link !== undefined) {
+      const link = await linkInto(values.link, job.outfile);
+      console.log(`${relative(process.cwd(), link)} -> ${relative(process.cwd(), job.outfile)}`);
+    }
   }
   if (values.archive) {
     const sums = await writeChecksums(distDir);

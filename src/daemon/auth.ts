@@ -1,6 +1,9 @@
-// Who is calling: Bearer JWT checks with upstream's exact 401 bodies, per-address lockout, role scoping.
+// Who is calling: Bearer JWT checks with upstream's exact 401 bodies, failed-login lock-outs that
+// only ever slow down failing requests, role scoping.
 import { type Claims, createVerifier, TokenError } from '../shared/jwt.ts';
+import { canonicalAddress, networkOf } from './address.ts';
 import { DaemonError } from './errors.ts';
+import { createLockoutTable } from './lockout.ts';
 
 export type Principal = {
   username: string;
@@ -12,16 +15,21 @@ export type AuthOptions = {
   secret: string;
   /** Seconds of clock skew allowed on exp and nbf (default 30). */
   clockToleranceSeconds?: number;
-  /** Failed attempts from one address within `failureWindowMs` that trigger a lockout (default 10). */
+  /** Failed attempts one address may make at once (default 10); it regains them over the window. */
   maxFailures?: number;
+  /** The same for all addresses of one /24 (IPv4) or /64 (IPv6) network together (default 50). */
+  maxNetworkFailures?: number;
+  /** The same for every address together (default 200). */
+  maxTotalFailures?: number;
+  /** How long a budget takes to refill completely (default 60 s). */
   failureWindowMs?: number;
-  /** How long a locked-out address gets 429 (default 60 s). */
+  /** How long failing requests get 429 once a budget is used up (default 60 s). */
   lockoutMs?: number;
-  /** Addresses remembered at most (default 10,000); past that the oldest is forgotten first. */
+  /** Addresses, and networks, remembered at most (default 10,000 each). */
   maxTrackedAddresses?: number;
   /** Where the reason for each refusal goes (never the token). */
   log?: (message: string) => void;
-  /** For tests. */
+  /** The clock for lock-outs (epoch ms), for tests. */
   now?: () => number;
 };
 
@@ -47,73 +55,60 @@ export const BAD_SCHEME = "invalid authorization header format, expected 'Bearer
 export const INVALID_TOKEN = 'invalid token';
 export const TOO_MANY = 'too many failed authentication attempts; try again later';
 
-type Attempts = { failures: number[]; lockedUntil: number };
-
+/**
+ * The token is checked first (an HMAC, cheap), so a valid token always passes, whatever others
+ * did from its address. Only failures are counted, and only failures get 429: against the
+ * address, its network and the daemon as a whole, so that rotating addresses runs into the
+ * network's and then everyone's budget.
+ */
 export function createAuthenticator(options: AuthOptions) {
   const verify = createVerifier(options.secret, {
     ...(options.clockToleranceSeconds === undefined
       ? {}
       : { clockToleranceSeconds: options.clockToleranceSeconds }),
   });
-  const maxFailures = options.maxFailures ?? 10;
   const windowMs = options.failureWindowMs ?? 60_000;
   const lockoutMs = options.lockoutMs ?? 60_000;
-  const maxTracked = options.maxTrackedAddresses ?? 10_000;
+  const capacity = options.maxTrackedAddresses ?? 10_000;
   const now = options.now ?? Date.now;
   const log = options.log ?? (() => {});
-  const byAddress = new Map<string, Attempts>();
-
-  const lockedFor = (address: string): number => {
-    const entry = byAddress.get(address);
-    if (!entry) return 0;
-    return Math.max(0, entry.lockedUntil - now());
-  };
-
-  const prune = () => {
-    const time = now();
-    for (const [address, entry] of byAddress) {
-      if (entry.lockedUntil <= time && entry.failures.every((at) => at <= time - windowMs)) {
-        byAddress.delete(address);
-      }
-    }
-  };
+  const tier = (what: string, max: number, size: number, key: (address: string) => string) => ({
+    what,
+    max,
+    key,
+    table: createLockoutTable({ max, windowMs, lockoutMs }, size),
+  });
+  const tiers = [
+    tier('address', options.maxFailures ?? 10, capacity, canonicalAddress),
+    tier('network', options.maxNetworkFailures ?? 50, capacity, networkOf),
+    tier('all addresses', options.maxTotalFailures ?? 200, 1, () => ''),
+  ];
 
   const fail = (address: string, reason: string): Response => {
     const time = now();
-    if (byAddress.size >= maxTracked && !byAddress.has(address)) {
-      prune();
-      // Still full of live entries (many addresses at once): forget the oldest, so memory and
-      // the cost of each refusal stay bounded.
-      const oldest = byAddress.keys().next();
-      if (byAddress.size >= maxTracked && !oldest.done) byAddress.delete(oldest.value);
+    const counted = tiers.map((t) => ({ ...t, key: t.key(address) }));
+    const until = Math.max(...counted.map((t) => t.table.lockedUntil(t.key, time)));
+    if (until > time) {
+      // Already slowed down: not counted again, so a locked-out client cannot drain the wider budgets.
+      const seconds = Math.ceil((until - time) / 1000);
+      return plainError(429, TOO_MANY, { 'Retry-After': String(seconds) });
     }
-    const entry = byAddress.get(address) ?? { failures: [], lockedUntil: 0 };
-    entry.failures = entry.failures.filter((at) => at > time - windowMs);
-    entry.failures.push(time);
-    if (entry.failures.length >= maxFailures) {
-      entry.lockedUntil = time + lockoutMs;
-      entry.failures = [];
-      log(
-        `auth: ${address} locked out for ${Math.ceil(lockoutMs / 1000)}s after ${maxFailures} failures`,
-      );
+    for (const t of counted) {
+      if (t.table.fail(t.key, time)) {
+        log(
+          `auth: failed attempts from ${`${t.what} ${t.key}`.trim()} get 429 for ${Math.ceil(lockoutMs / 1000)}s after ${t.max} failures`,
+        );
+      }
     }
-    byAddress.set(address, entry);
     log(`auth: refused ${address}: ${reason}`);
     return plainError(401, reason === BAD_SCHEME ? BAD_SCHEME : INVALID_TOKEN);
   };
 
   return {
-    /** Checks the Authorization header of a request from `address` (the peer's IP). */
+    /** Checks the Authorization header of a request from `address` (the client's IP). */
     async authenticate(request: Request, address: string): Promise<AuthResult> {
-      const waitMs = lockedFor(address);
-      if (waitMs > 0) {
-        return {
-          ok: false,
-          response: plainError(429, TOO_MANY, { 'Retry-After': String(Math.ceil(waitMs / 1000)) }),
-        };
-      }
       const header = request.headers.get('authorization');
-      // No credentials is not an attempt at guessing, so it does not count towards a lockout.
+      // No credentials is not an attempt at guessing, so it is neither counted nor slowed down.
       if (header === null || header === '') {
         return { ok: false, response: plainError(401, MISSING_HEADER) };
       }

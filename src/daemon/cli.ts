@@ -1,12 +1,15 @@
 // The containarium command line: flags (--flag value or --flag=value) and the environment, read once
 // into a checked Command. Nothing here starts servers or prints; main.ts does.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { DURATION_FORM, parseDuration } from '../shared/duration.ts';
-import { secretProblem } from '../shared/jwt.ts';
+import { MAX_LIFETIME_MS, MAX_LIFETIME_TEXT, secretProblem } from '../shared/jwt.ts';
 import { isTrue } from '../shared/parse-bool.ts';
+import { privateFileProblem } from '../shared/private-file.ts';
 import { isValidUsername, USERNAME_FORM } from '../shared/username.ts';
 import { VERSION } from '../shared/version.ts';
+import { CIDR_FORM, type Cidr, parseCidr } from './address.ts';
 import type { IncusClientOptions } from './incus.ts';
+import { retype, type SecretGiven, secretRecipe } from './secret-hint.ts';
 import { isValidSshJump, SSH_JUMP_FORM } from './ssh-access.ts';
 
 /** A command line that cannot run; exit code 2 for usage mistakes, 1 for bad configuration. */
@@ -43,6 +46,10 @@ export type DaemonCommand = {
   corsOrigins: string[];
   /** Host that create's SSH command jumps through (`ssh -J HOST`); undefined for none. */
   sshJump: string | undefined;
+  /** Reverse proxies whose X-Forwarded-For is believed. */
+  trustedProxies: Cidr[];
+  /** How long a stop signal waits for creates in flight before the daemon exits anyway. */
+  shutdownGraceMs: number;
   /** Non-fatal notes for stderr (e.g. a secret given twice). */
   warnings: string[];
 };
@@ -73,7 +80,8 @@ Flags:
                             no gRPC listener, so upstream's "--port 8080" example means the REST port
   --address ADDR            address the REST API listens on (default 0.0.0.0)
   --jwt-secret S            token signing secret, at least 32 bytes
-  --jwt-secret-file F       file holding the secret (surrounding whitespace ignored)
+  --jwt-secret-file F       file holding the secret (surrounding whitespace ignored), readable by
+                            its owner alone (chmod 600)
                             Precedence: CONTAINARIUM_JWT_SECRET, then --jwt-secret-file, then --jwt-secret
   --incus-socket PATH       Incus unix socket (default /var/lib/incus/unix.socket, else LXD's)
   --incus-url URL           remote Incus over HTTPS instead, with:
@@ -83,6 +91,11 @@ Flags:
   --ssh-jump HOST           create answers "ssh -J HOST user@ADDRESS" ([USER@]HOST[:PORT]): container
                             addresses are on this host's private bridge; without it the command
                             works only on this host, and the create message says so
+  --trusted-proxy CIDR      reverse proxy in front of the daemon, like 10.0.0.5 or 10.0.0.0/24 (repeat
+                            or comma-separate; default none): for connections from it, the client is
+                            the right-most X-Forwarded-For address that is not a trusted proxy
+  --shutdown-grace D        on SIGTERM or SIGINT, how long to wait for creates still running, as a Go
+                            duration (default 60s); what is left unfinished resumes at the next start
   --help
 
 Environment:
@@ -100,9 +113,11 @@ Flags:
   --username U       who the token is for: ${USERNAME_FORM}
   --roles R[,R...]   comma-separated roles (default "user"); "admin" may act on every container,
                      any other role only on the container of its own username
-  --expiry D         lifetime as a Go duration, like 8760h, 24h, 1h30m or 90s (default 24h)
+  --expiry D         lifetime as a Go duration, like 8760h, 24h, 1h30m or 90s (default 24h,
+                     at most 87600h)
   --secret S         the daemon's signing secret, at least 32 bytes
-  --secret-file F    file holding the secret (surrounding whitespace ignored)
+  --secret-file F    file holding the secret (surrounding whitespace ignored), readable by its
+                     owner alone (chmod 600)
   --help
 `;
 
@@ -125,6 +140,8 @@ const DAEMON_FLAGS: Spec = {
   'storage-pool': 'string',
   'cors-origin': 'list',
   'ssh-jump': 'string',
+  'trusted-proxy': 'list',
+  'shutdown-grace': 'string',
 };
 
 const TOKEN_FLAGS: Spec = {
@@ -170,20 +187,39 @@ function parseFlags(args: readonly string[], spec: Spec, command: string): Flags
 
 const one = (flags: Flags, name: string): string | undefined => flags.get(name)?.at(-1);
 
+/** Every value of a repeatable flag, comma-separated ones split, blanks dropped. */
+const listFlag = (flags: Flags, name: string): string[] =>
+  (flags.get(name) ?? [])
+    .flatMap((value) => value.split(','))
+    .map((value) => value.trim())
+    .filter((value) => value !== '');
+
 /** Reads a file named by a flag; the content is trimmed (a secret file usually ends in a newline). */
-function readFlagFile(path: string, flag: string, trim: boolean): string {
+function readFlagFile(path: string, flag: string, trim: boolean, ifMissing?: string): string {
   try {
     const text = readFileSync(path, 'utf8');
     return trim ? text.trim() : text;
   } catch (error) {
     const code = (error as { code?: string }).code ?? 'read error';
-    throw new CliError(`cannot read ${flag} ${path} (${code}); check the path and its permissions`);
+    const hint = code === 'ENOENT' && ifMissing ? `. ${ifMissing}` : '';
+    throw new CliError(
+      `cannot read ${flag} ${path} (${code}); check the path and its permissions${hint}`,
+    );
   }
 }
 
-function checkSecret(secret: string, source: string): string {
+/** Reads a secret file, refusing one that group or others can read (it could mint any token). */
+function readSecretFile(path: string, flag: string, ifMissing: string): string {
+  const secret = readFlagFile(path, flag, true, ifMissing);
+  const problem = privateFileProblem(path, statSync(path).mode);
+  if (problem) throw new CliError(`${flag} ${path} ${problem}`);
+  return secret;
+}
+
+/** Refuses a secret too short to sign with, showing the commands that work instead. */
+function checkSecret(secret: string, source: string, works: string): string {
   const problem = secretProblem(secret);
-  if (problem) throw new CliError(`${source}: ${problem}`);
+  if (problem) throw new CliError(`${source}: ${problem}. ${works}`);
   return secret;
 }
 
@@ -241,20 +277,29 @@ function parseToken(flags: Flags): TokenCommand {
       `invalid --expiry "${expiry}": tokens must expire, at least 1s from now (never-expiring tokens are refused); try 24h or 8760h`,
     );
   }
+  if (lifetimeMs > MAX_LIFETIME_MS) {
+    throw new CliError(
+      `invalid --expiry "${expiry}": at most ${MAX_LIFETIME_TEXT}, since the daemon refuses tokens that live longer; try 8760h`,
+    );
+  }
 
   const secretFlag = one(flags, 'secret');
   const secretFile = one(flags, 'secret-file');
   if (secretFlag !== undefined && secretFile !== undefined) {
     throw new CliError('give either --secret or --secret-file, not both', 2);
   }
+  const works = (given: SecretGiven) =>
+    secretRecipe(given, 'token', retype('containarium token generate', flags, []));
   let secret: string;
   if (secretFile !== undefined) {
+    const fix = works({ via: 'file', path: secretFile });
     secret = checkSecret(
-      readFlagFile(secretFile, '--secret-file', true),
+      readSecretFile(secretFile, '--secret-file', fix),
       `--secret-file ${secretFile}`,
+      fix,
     );
   } else if (secretFlag !== undefined) {
-    secret = checkSecret(secretFlag, '--secret');
+    secret = checkSecret(secretFlag, '--secret', works({ via: 'flag' }));
   } else {
     throw new CliError(
       '--secret or --secret-file is required: the same secret the daemon verifies tokens with',
@@ -311,17 +356,23 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     file !== undefined ? '--jwt-secret-file' : undefined,
     flag !== undefined ? '--jwt-secret' : undefined,
   ].filter((source): source is string => source !== undefined);
+  const works = (given: SecretGiven) =>
+    secretRecipe(given, 'daemon', retype('containarium daemon', flags, ['rest']));
   let secret: string;
   let secretSource: string;
+  let secretGiven: SecretGiven;
   if (fromEnv !== undefined && fromEnv !== '') {
     secret = fromEnv;
     secretSource = 'CONTAINARIUM_JWT_SECRET';
+    secretGiven = { via: 'env' };
   } else if (file !== undefined) {
-    secret = readFlagFile(file, '--jwt-secret-file', true);
+    secretGiven = { via: 'file', path: file };
+    secret = readSecretFile(file, '--jwt-secret-file', works(secretGiven));
     secretSource = `--jwt-secret-file ${file}`;
   } else if (flag !== undefined) {
     secret = flag;
     secretSource = '--jwt-secret';
+    secretGiven = { via: 'flag' };
   } else {
     throw new CliError(
       'a JWT secret is required: set CONTAINARIUM_JWT_SECRET, or pass --jwt-secret-file F or --jwt-secret S ' +
@@ -333,7 +384,7 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
       `${given.join(' and ')} are all set; using ${given[0]} (ignoring ${given.slice(1).join(', ')})`,
     );
   }
-  checkSecret(secret, secretSource);
+  checkSecret(secret, secretSource, works(secretGiven));
 
   const incus = parseIncus(flags);
 
@@ -344,10 +395,7 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     );
   }
 
-  const corsOrigins = (flags.get('cors-origin') ?? [])
-    .flatMap((value) => value.split(','))
-    .map((value) => value.trim())
-    .filter((value) => value !== '');
+  const corsOrigins = listFlag(flags, 'cors-origin');
   for (const origin of corsOrigins) {
     if (origin === '*') {
       throw new CliError(
@@ -374,6 +422,19 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     throw new CliError(`invalid --ssh-jump "${sshJump}": expected ${SSH_JUMP_FORM}`);
   }
 
+  const trustedProxies = listFlag(flags, 'trusted-proxy').map((text) => {
+    const cidr = parseCidr(text);
+    if (!cidr) throw new CliError(`invalid --trusted-proxy "${text}": expected ${CIDR_FORM}`);
+    return cidr;
+  });
+  const grace = one(flags, 'shutdown-grace') ?? '60s';
+  const shutdownGraceMs = parseDuration(grace);
+  if (shutdownGraceMs === undefined || shutdownGraceMs < 0 || shutdownGraceMs > 3_600_000) {
+    throw new CliError(
+      `invalid --shutdown-grace "${grace}": expected ${DURATION_FORM}, from 0s to 1h`,
+    );
+  }
+
   return {
     kind: 'daemon',
     hostname,
@@ -384,6 +445,8 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     storagePool,
     corsOrigins,
     sshJump,
+    trustedProxies,
+    shutdownGraceMs,
     warnings,
   };
 }

@@ -1,6 +1,7 @@
 // The daemon's REST API on Bun.serve: the 11 v0.3 routes plus /health, upstream's wire format,
 // auth on every /v1 route, CORS for listed origins only, one log line per request.
 import type { Server } from 'bun';
+import { BodyTooLargeError, readBounded } from '../shared/bounded-body.ts';
 import { formatBytes } from '../shared/sizes.ts';
 import { isValidUsername } from '../shared/username.ts';
 import type {
@@ -10,6 +11,7 @@ import type {
   WireResources,
   WireSystemInfo,
 } from '../shared/wire.ts';
+import { type Cidr, clientAddress } from './address.ts';
 import { type Authenticator, authorizeUser, type Principal, requireAdmin } from './auth.ts';
 import type { Backend } from './backend.ts';
 import { DaemonError, GRPC_CODE, isDaemonError } from './errors.ts';
@@ -27,13 +29,21 @@ import {
 } from './requests.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+export const BODY_DEADLINE_MS = 30_000;
 
 export type AppOptions = {
   backend: Backend;
   auth: Authenticator;
+  /** Reverse proxies whose X-Forwarded-For names the client (none by default: the peer is). */
+  trustedProxies?: readonly Cidr[];
   /** Origins allowed to call from a browser; none by default, never "*". */
   corsOrigins?: readonly string[];
   maxBodyBytes?: number;
+  /**
+   * How long an authenticated request's body may take to arrive (default 30 s); a late one is
+   * answered 408 and its connection closed, so no caller holds a connection by trickling bytes.
+   */
+  bodyDeadlineMs?: number;
   /** One line per request and every server-side failure (default: stderr). */
   log?: (line: string) => void;
   /** How long /health waits for Incus (default 2 s). */
@@ -324,28 +334,37 @@ function matchRoute(routes: Route[], method: string, pathname: string): Match {
 const tooLarge = (limit: number) =>
   new DaemonError('invalid', `request body larger than ${formatBytes(limit)}`);
 
-/** Reads at most `limit` bytes of JSON; an empty body is `{}` (grpc-gateway tolerates EOF). */
-async function readJson(request: Request, limit: number): Promise<unknown> {
-  const declared = Number(request.headers.get('content-length') ?? '0');
-  if (declared > limit) throw tooLarge(limit);
-  if (!request.body) return {};
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const reader = request.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge(limit);
-    }
-    chunks.push(value);
+/** A body that did not arrive within the deadline; the request is answered 408 and its connection closed. */
+class BodyLateError extends Error {
+  constructor(readonly deadlineMs: number) {
+    super(`request body did not arrive within ${formatDeadline(deadlineMs)}`);
   }
+}
+
+const formatDeadline = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`);
+
+/** Reads at most `limit` bytes, all within `deadlineMs`. */
+async function readBody(request: Request, limit: number, deadlineMs: number): Promise<Uint8Array> {
+  try {
+    return await readBounded(request.body, limit, {
+      declaredLength: request.headers.get('content-length'),
+      signal: AbortSignal.timeout(deadlineMs),
+    });
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) throw tooLarge(limit);
+    if (error instanceof DOMException && error.name === 'TimeoutError') {
+      throw new BodyLateError(deadlineMs);
+    }
+    throw error;
+  }
+}
+
+/** The body as JSON; an empty body is `{}` (grpc-gateway tolerates EOF). */
+function parseJson(bytes: Uint8Array): unknown {
   const source = new TextDecoder('utf-8', { fatal: true });
   let text: string;
   try {
-    text = source.decode(Buffer.concat(chunks));
+    text = source.decode(bytes);
   } catch {
     throw new DaemonError('invalid', 'malformed JSON body: not UTF-8 text');
   }
@@ -371,8 +390,10 @@ export function createApp(options: AppOptions) {
   const routes = defineRoutes(backend);
   const origins = new Set(options.corsOrigins ?? []);
   const limit = options.maxBodyBytes ?? MAX_BODY_BYTES;
+  const bodyDeadlineMs = options.bodyDeadlineMs ?? BODY_DEADLINE_MS;
   const log = options.log ?? stderrLog;
   const healthTimeoutMs = options.healthTimeoutMs ?? 2000;
+  const trustedProxies = options.trustedProxies ?? [];
 
   const cors = (request: Request, response: Response): Response => {
     const origin = request.headers.get('origin');
@@ -438,6 +459,19 @@ export function createApp(options: AppOptions) {
     const verdict = await auth.authenticate(request, address);
     if (!verdict.ok) return { response: verdict.response };
     const principal = verdict.principal;
+    // The whole body first, bounded in size and time: only then may the request run long.
+    let bytes: Uint8Array;
+    try {
+      bytes = await readBody(request, limit, bodyDeadlineMs);
+    } catch (error) {
+      // The rest of the body is unread, so the connection cannot carry another request.
+      const response =
+        error instanceof BodyLateError
+          ? errorBody(408, 'DeadlineExceeded', error.message)
+          : failure(error, `${method} ${shorten(url.pathname)}`);
+      response.headers.set('Connection', 'close');
+      return { response, user: principal.username };
+    }
     const match = matchRoute(routes, method, url.pathname);
     if (match === undefined) {
       return {
@@ -460,7 +494,7 @@ export function createApp(options: AppOptions) {
         url,
         params: match.params,
         principal,
-        body: () => readJson(request, limit),
+        body: async () => parseJson(bytes),
       });
       return {
         response: new Response(JSON.stringify(body), {
@@ -481,7 +515,11 @@ export function createApp(options: AppOptions) {
     /** Bun.serve's fetch handler. */
     async fetch(request: Request, server: Server<unknown>): Promise<Response> {
       const started = performance.now();
-      const address = server.requestIP(request)?.address ?? 'unknown';
+      const address = clientAddress(
+        server.requestIP(request)?.address ?? 'unknown',
+        request.headers.get('x-forwarded-for'),
+        trustedProxies,
+      );
       let outcome: { response: Response; user?: string };
       try {
         outcome = await handle(request, address, server);
@@ -492,6 +530,10 @@ export function createApp(options: AppOptions) {
       const path = shorten(new URL(request.url).pathname);
       const who = outcome.user ? ` user=${outcome.user}` : '';
       log(`${address} ${request.method} ${path} ${outcome.response.status} ${ms}ms${who}`);
+      // A body never read (a refused token, /health) must not keep the connection busy either.
+      if (request.body !== null && !request.bodyUsed) {
+        outcome.response.headers.set('Connection', 'close');
+      }
       return cors(request, outcome.response);
     },
   };
@@ -515,7 +557,7 @@ export function serve(options: ServeOptions): Server<unknown> {
     hostname: options.hostname,
     port: options.port,
     // Bun's own cap would answer 413 before the app sees the request. Bun streams bodies rather
-    // than buffering them, and readJson refuses anything over the limit (by Content-Length, or
+    // than buffering them, and readBody refuses anything over the limit (by Content-Length, or
     // once a streamed body passes it) with a 400, reading no further.
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     fetch: app.fetch,

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import * as v from 'valibot';
 import { clip } from '../shared/clip.ts';
 import { parseSize } from '../shared/sizes.ts';
+import { MAX_SSH_KEYS } from '../shared/ssh-key.ts';
 import { containerName, usernameOf } from '../shared/username.ts';
 import type { WireContainer, WireMetrics, WireSystemInfo } from '../shared/wire.ts';
 import type { Backend, CreateRequest, CreateResult, ListFilter } from './backend.ts';
@@ -32,6 +33,7 @@ import {
   memoryTooSmall,
   reachedLimit,
 } from './limits.ts';
+import { ownerAlive, ownerTag } from './owner.ts';
 import { sshAccess } from './ssh-access.ts';
 
 export type IncusBackendOptions = {
@@ -41,9 +43,39 @@ export type IncusBackendOptions = {
   ipTimeoutSeconds?: number;
   /** Diagnostics (stderr by default). */
   log?: (line: string) => void;
+  /** Wait before the first retry of a provisioning step after a transient Incus failure; the
+   * second retry waits twice as long. */
+  retryDelayMs?: number;
+  /** How often resume() asks again while Incus does not answer. */
+  resumeRetryMs?: number;
   /** The host to reach containers' private addresses through (`ssh -J HOST`), if any. */
   sshJump?: string | undefined;
 };
+
+/** The Backend plus the daemon's own lifecycle: resume on start, drain on stop. */
+export type IncusBackend = Backend & {
+  /** Finishes the creates an earlier daemon process left marked "creating"; resolves when done. */
+  resume(): Promise<void>;
+  /** Refuses new creates and resumes from now on (503). */
+  close(): void;
+  /** Resolves once no create (sync, async or resumed) is in flight in this process. */
+  settled(): Promise<void>;
+  /** The users whose creates are in flight, for the shutdown log. */
+  inFlight(): string[];
+};
+
+/** What provisioning needs: all of it is also stored on the instance, so a resume can rebuild it. */
+type Provisioning = Pick<CreateRequest, 'username' | 'sshKeys' | 'enableDocker'>;
+
+/** How many abandoned creates are resumed at once. */
+const RESUME_PARALLELISM = 2;
+const ATTEMPTS = 3;
+
+/** Incus failures that say nothing about the container and pass when tried again (seen under load). */
+export const isTransient = (error: unknown): boolean =>
+  /Failed to retrieve PID of executing child process|websocket|Operation not found|connection reset|ECONNRESET|socket connection was closed/i.test(
+    message(error),
+  );
 
 const APT_ENV = { DEBIAN_FRONTEND: 'noninteractive' };
 
@@ -67,30 +99,59 @@ const ImageSchema = v.object({ size: v.optional(v.number(), 0) });
 
 const notFound = (username: string) =>
   new DaemonError('not_found', `container for user ${username} not found`);
-const exists = (username: string) =>
-  new DaemonError('conflict', `container for user ${username} already exists`);
+/** 409 for an existing container of ours; one whose create failed says why. */
+const exists = (username: string, instance?: Instance) => {
+  const reason = instance?.config[KEY.status] === 'error' ? instance.config[KEY.error] : '';
+  return new DaemonError(
+    'conflict',
+    `container for user ${username} already exists${reason ? ` (its create failed: ${reason}; delete it to try again)` : ''}`,
+  );
+};
+/** 409 for an instance with our naming that this daemon did not make: never adopted or deleted. */
+const foreign = (name: string) =>
+  new DaemonError(
+    'conflict',
+    `an instance named ${name} already exists in Incus but was not made by this daemon, which does not manage it; choose another username, or rename or remove that instance in Incus`,
+  );
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-export function createIncusBackend(client: IncusClient, options: IncusBackendOptions = {}) {
+export function createIncusBackend(
+  client: IncusClient,
+  options: IncusBackendOptions = {},
+): IncusBackend {
   const pool = options.pool ?? 'default';
   const ipTimeout = options.ipTimeoutSeconds ?? 60;
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const log = options.log ?? ((line: string) => process.stderr.write(`containarium: ${line}\n`));
+  const retryDelay = options.retryDelayMs ?? 1000;
+  const resumeRetry = options.resumeRetryMs ?? 30_000;
+  const owner = ownerTag();
 
-  /** Creates in flight in this process, by username; an instance still marked creating that is
-   * not in here was left by an earlier daemon process and reads as ERROR. */
+  /** Creates in flight in this process (sync, async and resumed), by username. */
   const creating = new Map<string, WireContainer>();
   /** Async creates that failed before their instance existed: nothing in Incus to mark. */
   const failedEarly = new Map<string, WireContainer>();
   const locks = new Map<string, Promise<unknown>>();
+  /** Set by close(): the daemon is stopping and takes no new creates. */
+  let closed = false;
+  /** Resolvers waiting for `creating` to empty. */
+  let waiting: Array<() => void> = [];
 
-  const wire = (instance: Instance) =>
-    toWireContainer(instance, creating.has(usernameOf(instance.name)));
+  const wire = (instance: Instance) => toWireContainer(instance);
+
+  /** Ends one create's claim; wakes settled() when it was the last. */
+  function release(username: string) {
+    creating.delete(username);
+    if (creating.size > 0) return;
+    for (const resolve of waiting) resolve();
+    waiting = [];
+  }
 
   /**
-   * The instance, or undefined when Incus has none by that name. Its live state (addresses, usage)
-   * costs Incus a look inside the container, so callers that need only status and config skip it.
+   * The instance by that name whether ours or not, or undefined when Incus has none. Its live
+   * state (addresses, usage) costs Incus a look inside the container, so callers that need only
+   * status and config skip it.
    */
-  async function find(
+  async function lookup(
     username: string,
     { withState = true }: { withState?: boolean } = {},
   ): Promise<Instance | undefined> {
@@ -104,6 +165,15 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
       if (error instanceof DaemonError && error.kind === 'not_found') return undefined;
       throw error;
     }
+  }
+
+  /** The user's container if this daemon made it; any other instance of that name is invisible. */
+  async function find(
+    username: string,
+    options: { withState?: boolean } = {},
+  ): Promise<Instance | undefined> {
+    const instance = await lookup(username, options);
+    return instance && isOurs(instance) ? instance : undefined;
   }
 
   /** A container that exists only in this process: being created, or failed before Incus had it. */
@@ -181,6 +251,22 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
         // Delete can still say "Instance is running" just after Incus reported it stopped.
         if (attempt === 10) throw error;
         await Bun.sleep(500);
+      }
+    }
+  }
+
+  /**
+   * Runs one idempotent step, again after a transient Incus failure (up to ATTEMPTS in all, with a
+   * growing pause); any other failure, or the last one, is thrown.
+   */
+  async function retrying<T>(what: string, step: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await step();
+      } catch (error) {
+        if (attempt >= ATTEMPTS || !isTransient(error)) throw error;
+        log(`${what}: ${message(error)}; trying again (${attempt}/${ATTEMPTS - 1})`);
+        await Bun.sleep(retryDelay * attempt);
       }
     }
   }
@@ -269,6 +355,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
       [KEY.image]: image,
       [KEY.docker]: String(request.enableDocker),
       [KEY.status]: 'creating',
+      [KEY.owner]: owner,
       ...(request.enableDocker
         ? {
             'security.nesting': 'true',
@@ -303,7 +390,8 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
         /already exists|UNIQUE constraint|is busy/i.test(text) ||
         (error instanceof DaemonError && error.kind === 'conflict')
       ) {
-        throw exists(request.username);
+        const winner = await lookup(request.username, NO_STATE).catch(() => undefined);
+        throw winner && !isOurs(winner) ? foreign(name) : exists(request.username);
       }
       const left = await find(request.username, NO_STATE).catch(() => undefined);
       if (left?.config[KEY.createId] === createId) await remove(name).catch(() => undefined);
@@ -392,71 +480,93 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
     return true;
   }
 
-  /** Packages, account, sudo and keys. Returns a note for the message when steps were skipped. */
-  async function provision(name: string, request: CreateRequest): Promise<string> {
+  /**
+   * Packages, account, sudo and keys. Returns a note for the message when steps were skipped.
+   * Every step is idempotent (apt, an account made only when missing, files written whole), so a
+   * step is retried after a transient failure and a resumed create simply runs them all again.
+   */
+  async function provision(name: string, request: Provisioning): Promise<string> {
     const { username } = request;
-    if (await has(name, '/usr/bin/apt-get')) {
-      await run(name, ['apt-get', 'update'], APT_ENV);
+    const step = <T>(what: string, work: () => Promise<T>) => retrying(`${what} in ${name}`, work);
+    if (await step('looking for apt-get', () => has(name, '/usr/bin/apt-get'))) {
+      await step('apt-get update', () => run(name, ['apt-get', 'update'], APT_ENV));
       const packages = ['openssh-server', 'sudo', ...(request.enableDocker ? ['docker.io'] : [])];
-      await run(
-        name,
-        ['apt-get', 'install', '-y', '--no-install-recommends', ...packages],
-        APT_ENV,
+      await step('apt-get install', () =>
+        run(name, ['apt-get', 'install', '-y', '--no-install-recommends', ...packages], APT_ENV),
       );
-      if (await has(name, '/usr/bin/systemctl')) {
-        await run(name, ['systemctl', 'enable', '--now', 'ssh']);
-      }
+      await step('enabling ssh', async () => {
+        if (await has(name, '/usr/bin/systemctl')) {
+          await run(name, ['systemctl', 'enable', '--now', 'ssh']);
+        }
+      });
     }
-    if (!(await has(name, '/usr/sbin/useradd'))) {
+    if (!(await step('looking for useradd', () => has(name, '/usr/sbin/useradd')))) {
       return ' (the image has no useradd, so no user account was made and no SSH keys were installed)';
     }
-    await run(name, ['useradd', '-m', '-s', '/bin/bash', username]);
-    if (await has(name, '/usr/bin/sudo')) {
+    await step('creating the account', async () => {
+      if (!(await accountIds(name, username))) {
+        await run(name, ['useradd', '-m', '-s', '/bin/bash', username]);
+      }
+    });
+    await step('writing sudoers', async () => {
+      if (!(await has(name, '/usr/bin/sudo'))) return;
       const sudoers = `${username} ALL=(ALL) NOPASSWD:ALL\n`;
       await client.writeFile(name, `/etc/sudoers.d/${username}`, sudoers, {
         uid: 0,
         gid: 0,
         mode: 0o440,
       });
+    });
+    if (request.enableDocker) {
+      await step('joining the docker group', async () => {
+        if (await has(name, '/usr/bin/docker')) {
+          await run(name, ['usermod', '-aG', 'docker', username]);
+        }
+      });
     }
-    if (request.enableDocker && (await has(name, '/usr/bin/docker'))) {
-      await run(name, ['usermod', '-aG', 'docker', username]);
-    }
-    await installKeys(name, username, request.sshKeys);
+    await step('installing SSH keys', () => installKeys(name, username, request.sshKeys));
     return '';
   }
 
+  /** Starts the instance unless it runs already (a resumed create may find it either way). */
+  async function ensureRunning(name: string) {
+    const instance = await client.get(instancePath(name), InstanceSchema);
+    if (instance.status === 'Running') return;
+    await changeState(name, instance.status === 'Frozen' ? 'unfreeze' : 'start');
+  }
+
   /** Everything after the instance exists; a failure from too little memory is the limit's fault. */
-  async function build(request: CreateRequest) {
+  async function build(request: Provisioning) {
     try {
       return await setUp(request);
     } catch (error) {
-      throw await blameMemory(request, error);
+      throw await blameMemory(request.username, error);
     } finally {
       memoryPeaks.delete(containerName(request.username));
     }
   }
 
   /** A failure after the container used all of its memory becomes a 400 that says so. */
-  async function blameMemory(request: CreateRequest, error: unknown): Promise<unknown> {
+  async function blameMemory(username: string, error: unknown): Promise<unknown> {
     if (error instanceof DaemonError && error.kind !== 'internal') return error;
     // Incus's own figures, no exec: a container at its limit can take a minute to run anything.
     // Its init may have been killed, so the peak seen while it started counts too.
-    const name = containerName(request.username);
-    const state = await client
-      .get(`${instancePath(name)}/state`, InstanceStateSchema)
-      .catch(() => undefined);
+    const name = containerName(username);
+    const [instance, state] = await Promise.all([
+      client.get(instancePath(name), InstanceSchema).catch(() => undefined),
+      client.get(`${instancePath(name)}/state`, InstanceStateSchema).catch(() => undefined),
+    ]);
+    const memory = instance?.expanded_config['limits.memory'] ?? '';
     const peak = Math.max(state?.memory.usage_peak ?? 0, memoryPeaks.get(name) ?? 0);
-    if (!reachedLimit(peak, parseSize(request.memory)?.bytes ?? 0)) return error;
-    return new DaemonError('invalid', memoryTooSmall(request, clip(message(error), 300)));
+    if (!reachedLimit(peak, parseSize(memory)?.bytes ?? 0)) return error;
+    const image = instance?.config[KEY.image] ?? '';
+    return new DaemonError('invalid', memoryTooSmall({ memory, image }, clip(message(error), 300)));
   }
 
   /** Start, address, provisioning, status ready. */
-  async function setUp(
-    request: CreateRequest,
-  ): Promise<{ container: WireContainer; note: string }> {
+  async function setUp(request: Provisioning): Promise<{ container: WireContainer; note: string }> {
     const name = containerName(request.username);
-    await changeState(name, 'start').catch((error) => {
+    await retrying(`starting ${name}`, () => ensureRunning(name)).catch((error) => {
       throw new DaemonError('internal', `failed to start container ${name}: ${message(error)}`);
     });
     await waitForAddress(name);
@@ -470,7 +580,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
   /** Async failure: keep the instance (stopped) marked as error, so GET shows ERROR durably. */
   async function recordFailure(request: CreateRequest, error: unknown, instanceExists: boolean) {
     const name = containerName(request.username);
-    log(`containarium: async create of ${name} failed: ${message(error)}`);
+    log(`async create of ${name} failed: ${message(error)}`);
     if (!instanceExists) {
       if (!(error instanceof DaemonError && error.kind === 'conflict')) {
         failedEarly.set(request.username, {
@@ -480,13 +590,16 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
       }
       return;
     }
+    await markFailed(name, error);
+  }
+
+  /** Stops the instance and stores the reason: state ERROR, shown by the log and a later 409. */
+  async function markFailed(name: string, error: unknown) {
     await forceStop(name).catch(() => undefined);
     await setConfig(name, {
       [KEY.status]: 'error',
       [KEY.error]: clip(message(error), 1000),
-    }).catch((failure) =>
-      log(`containarium: could not mark ${name} as failed: ${message(failure)}`),
-    );
+    }).catch((failure) => log(`could not mark ${name} as failed: ${message(failure)}`));
   }
 
   function creatingContainer(request: CreateRequest): WireContainer {
@@ -514,16 +627,18 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
     const { username } = request;
     const name = containerName(username);
     const { image } = request;
+    if (closed) throw shuttingDown();
     // Claimed before the next await, so a second create in this process loses at once.
     if (creating.has(username)) throw exists(username);
     creating.set(username, creatingContainer(request));
     let source: ImageSource;
     try {
-      if (await find(username, NO_STATE)) throw exists(username);
+      const existing = await lookup(username, NO_STATE);
+      if (existing) throw isOurs(existing) ? exists(username, existing) : foreign(name);
       source = await resolveImage(image);
       failedEarly.delete(username);
     } catch (error) {
-      creating.delete(username);
+      release(username);
       throw error;
     }
 
@@ -538,7 +653,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
         } catch (error) {
           await recordFailure(request, error, instanceExists);
         } finally {
-          creating.delete(username);
+          release(username);
         }
       })();
       return {
@@ -566,15 +681,76 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
         };
       } catch (error) {
         await remove(name).catch((failure) =>
-          log(`containarium: could not remove half-made ${name}: ${message(failure)}`),
+          log(`could not remove half-made ${name}: ${message(failure)}`),
         );
         throw error instanceof DaemonError
           ? error
           : new DaemonError('internal', `failed to create container ${name}: ${message(error)}`);
       }
     } finally {
-      creating.delete(username);
+      release(username);
     }
+  }
+
+  // ---- Resume ---------------------------------------------------------------------------------
+
+  const shuttingDown = () =>
+    new DaemonError('unavailable', 'the daemon is shutting down; try again once it is back');
+
+  /** A create marked "creating" whose owner process is gone (killed, or stopped past its grace). */
+  const abandoned = (instance: Instance) => {
+    const tag = instance.config[KEY.owner];
+    return (
+      instance.config[KEY.status] === 'creating' &&
+      !!tag &&
+      !ownerAlive(tag) &&
+      !creating.has(usernameOf(instance.name))
+    );
+  };
+
+  /** Claims an abandoned create and runs its steps again; ends RUNNING, or ERROR with the reason. */
+  async function resumeOne(instance: Instance) {
+    const username = usernameOf(instance.name);
+    if (closed || creating.has(username)) return;
+    creating.set(username, wire(instance));
+    const provisioning: Provisioning = {
+      username,
+      sshKeys: sshKeysOf(instance.config),
+      enableDocker: instance.config[KEY.docker] === 'true',
+    };
+    try {
+      await setConfig(instance.name, { [KEY.owner]: owner });
+      log(`resuming the unfinished create of ${instance.name}`);
+      await build(provisioning);
+      log(`resumed create of ${instance.name} is done`);
+    } catch (error) {
+      log(`resumed create of ${instance.name} failed: ${message(error)}`);
+      await markFailed(instance.name, error);
+    } finally {
+      release(username);
+    }
+  }
+
+  /** Incus may not answer yet when the daemon starts: the look for unfinished creates waits. */
+  async function resume() {
+    let instances: Instance[] | undefined;
+    while (!instances && !closed) {
+      try {
+        instances = await listInstances(1);
+      } catch (error) {
+        log(
+          `containarium: cannot look for unfinished creates yet (${message(error)}); trying again in ${resumeRetry / 1000}s`,
+        );
+        await Bun.sleep(resumeRetry);
+      }
+    }
+    const left = (instances ?? []).filter(abandoned);
+    if (left.length > 0) log(`${left.length} unfinished create(s) to resume`);
+    const queue = [...left];
+    const worker = async () => {
+      for (let next = queue.shift(); next && !closed; next = queue.shift()) await resumeOne(next);
+    };
+    await Promise.all(Array.from({ length: RESUME_PARALLELISM }, worker));
   }
 
   // ---- Read -----------------------------------------------------------------------------------
@@ -614,6 +790,7 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
     }
     const name = containerName(username);
     try {
+      if (!(await find(username, NO_STATE))) throw notFound(username);
       return [
         toWireMetrics(name, await client.get(`${instancePath(name)}/state`, InstanceStateSchema)),
       ];
@@ -716,7 +893,18 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
       return { totalKeys: keys.length };
     });
 
-  const backend: Backend = {
+  const backend: IncusBackend = {
+    resume,
+    close() {
+      closed = true;
+    },
+    settled: () =>
+      creating.size === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            waiting.push(resolve);
+          }),
+    inFlight: () => [...creating.keys()],
     create,
     list,
     get,
@@ -726,7 +914,17 @@ export function createIncusBackend(client: IncusClient, options: IncusBackendOpt
     metrics,
     systemInfo,
     addSshKey: (username, key) =>
-      changeKeys(username, (keys) => (keys.some((k) => sameKey(k, key)) ? keys : [...keys, key])),
+      changeKeys(username, (keys) => {
+        if (keys.some((k) => sameKey(k, key))) return keys;
+        // The same limit as create's sshKeys, so no route grows authorized_keys without bound.
+        if (keys.length >= MAX_SSH_KEYS) {
+          throw new DaemonError(
+            'invalid',
+            `invalid sshPublicKey: the container for user ${username} already has ${MAX_SSH_KEYS} SSH keys, the most it takes; remove one first`,
+          );
+        }
+        return [...keys, key];
+      }),
     removeSshKey: (username, key) =>
       changeKeys(username, (keys) => {
         const left = keys.filter((k) => !sameKey(k, key));

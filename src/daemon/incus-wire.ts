@@ -15,6 +15,8 @@ export const KEY = {
   error: 'user.containarium.error',
   /** A random id per create call: tells our own half-made instance from a racing create's. */
   createId: 'user.containarium.create-id',
+  /** The daemon process working on a create ("<host> <pid> <start time>"), while it creates. */
+  owner: 'user.containarium.create-owner',
 } as const;
 
 const count = v.nullish(v.number(), 0);
@@ -56,9 +58,14 @@ export const InstanceSchema = v.object({
 });
 export type Instance = v.InferOutput<typeof InstanceSchema>;
 
-/** Instances this daemon manages: containers named like upstream's `<username>-container`. */
-export function isOurs(instance: Pick<Instance, 'name' | 'type'>): boolean {
-  return instance.type === 'container' && instance.name.endsWith('-container');
+/**
+ * Instances this daemon manages: containers that carry our username key, named like upstream's
+ * `<username>-container` after it. Every create sets the key in its first Incus call, so even a
+ * half-made instance is ours; an instance someone else made with a name like ours is not.
+ */
+export function isOurs(instance: Pick<Instance, 'name' | 'type' | 'config'>): boolean {
+  const username = instance.config[KEY.username];
+  return instance.type === 'container' && !!username && instance.name === `${username}-container`;
 }
 
 export function incusState(status: string): ContainerState {
@@ -75,13 +82,15 @@ export function incusState(status: string): ContainerState {
 }
 
 /**
- * The create status first (creating/error), then Incus's own status. A "creating" mark that no
- * create in this process owns was left by a daemon that stopped mid-create: that is an error.
+ * The create status first (creating/error), then Incus's own status. A create still marked
+ * "creating" is being worked on or waits to be resumed by the next daemon start; only one without
+ * an owner (left by a daemon version that resumed nothing) can never finish, so it is an error.
  */
-export function containerState(instance: Instance, creatingHere: boolean): ContainerState {
+export function containerState(instance: Instance): ContainerState {
   const status = instance.config[KEY.status];
-  if (status === 'creating')
-    return creatingHere ? 'CONTAINER_STATE_CREATING' : 'CONTAINER_STATE_ERROR';
+  if (status === 'creating') {
+    return instance.config[KEY.owner] ? 'CONTAINER_STATE_CREATING' : 'CONTAINER_STATE_ERROR';
+  }
   if (status === 'error') return 'CONTAINER_STATE_ERROR';
   return incusState(instance.status);
 }
@@ -148,13 +157,13 @@ export function networkOf(instance: Instance): WireNetwork | null {
   };
 }
 
-export function toWireContainer(instance: Instance, creatingHere = false): WireContainer {
+export function toWireContainer(instance: Instance): WireContainer {
   const config = instance.expanded_config;
   const docker = config[KEY.docker] ?? config['security.nesting'];
   return {
     name: instance.name,
     username: usernameOf(instance.name),
-    state: containerState(instance, creatingHere),
+    state: containerState(instance),
     resources: {
       cpu: config['limits.cpu'] ?? '',
       memory: config['limits.memory'] ?? '',

@@ -3,7 +3,9 @@
 import { existsSync } from 'node:fs';
 import ky, { type KyInstance, type Options, TimeoutError } from 'ky';
 import * as v from 'valibot';
+import { BodyTooLargeError, boundedResponse, MAX_RESPONSE_BYTES } from '../shared/bounded-body.ts';
 import { clip } from '../shared/clip.ts';
+import { formatBytes } from '../shared/sizes.ts';
 import { DaemonError } from './errors.ts';
 
 export const INCUS_SOCKET = '/var/lib/incus/unix.socket';
@@ -74,9 +76,10 @@ export function createIncusClient(options: IncusClientOptions = {}) {
     prefix: remote ? remote.url : 'http://incus/',
     retry: 0,
     throwHttpErrors: false,
-    fetch: (input, init) => {
+    // Every answer is read whole here, at most MAX_RESPONSE_BYTES, within the call's timeout.
+    fetch: async (input, init) => {
       calls += 1;
-      return globalThis.fetch(input, init);
+      return boundedResponse(await globalThis.fetch(input, init), MAX_RESPONSE_BYTES);
     },
     ...(transport as Options),
   });
@@ -102,6 +105,12 @@ export function createIncusClient(options: IncusClientOptions = {}) {
         ...(options.headers ? { headers: options.headers } : {}),
       });
     } catch (error) {
+      if (error instanceof BodyTooLargeError) {
+        throw new DaemonError(
+          'internal',
+          `Incus answered ${method} ${path} with more than ${formatBytes(error.limit)}, the most the daemon reads of one Incus response`,
+        );
+      }
       throw unreachable(error);
     }
   }

@@ -101,5 +101,5 @@ export const diskTooSmall = (
 export const reachedLimit = (peakBytes: number, limitBytes: number): boolean =>
   limitBytes > 0 && peakBytes >= limitBytes * 0.99;
 
-export const memoryTooSmall = (request: CreateRequest, failure: string) =>
+export const memoryTooSmall = (request: Pick<CreateRequest, 'memory' | 'image'>, failure: string) =>
   `resources.memory "${request.memory}" is too small for image "${request.image}": the container used all of its memory while it was being set up, then failed (${failure}); give it more, like "${APT_MEMORY_HINT}"`;

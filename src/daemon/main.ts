@@ -1,8 +1,10 @@
 // Entry point of `containarium`: daemon (REST API over Incus), token generate, --version, --help.
+import { formatCidr } from './address.ts';
 import { createAuthenticator } from './auth.ts';
 import { CliError, type DaemonCommand, parseCommandLine } from './cli.ts';
 
 const log = (line: string) => process.stderr.write(`containarium: ${line}\n`);
+const reason = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 async function runDaemon(command: DaemonCommand): Promise<void> {
   // Loaded here so `token generate` and --help never touch the Incus layer.
@@ -25,19 +27,24 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
       backend,
       auth,
       corsOrigins: command.corsOrigins,
+      trustedProxies: command.trustedProxies,
       hostname: command.hostname,
       port: command.port,
       log,
     });
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new CliError(`cannot listen on ${command.hostname}:${command.port}: ${reason}`);
+    throw new CliError(`cannot listen on ${command.hostname}:${command.port}: ${reason(error)}`);
   }
   const host = command.hostname.includes(':') ? `[${command.hostname}]` : command.hostname;
   log(`listening on http://${host}:${server.port}`);
   log(
     `incus: ${client.target}; storage pool ${command.storagePool}; JWT secret from ${command.secretSource}`,
   );
+  if (command.trustedProxies.length > 0) {
+    log(
+      `behind ${command.trustedProxies.map(formatCidr).join(', ')}: the client address is read from X-Forwarded-For`,
+    );
+  }
   void backend.ping().then(
     (up) => {
       if (!up)
@@ -48,17 +55,30 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
     () => {},
   );
 
-  // First signal: stop taking requests and let running ones finish (10 s at most); second: leave now.
+  // Creates an earlier process left unfinished (killed, or stopped past its grace) go on now,
+  // or as soon as Incus answers.
+  void backend.resume().catch((error) => log(`resuming unfinished creates: ${reason(error)}`));
+
+  // First signal: take no new work, let requests and creates in flight (sync, async, resumed)
+  // finish within the grace, then exit; what is still unfinished resumes at the next start.
+  // Second signal: leave now.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) process.exit(1);
     stopping = true;
-    log(`${signal}: shutting down`);
+    backend.close();
+    const pending = backend.inFlight();
+    log(
+      `${signal}: shutting down${pending.length ? `; waiting up to ${command.shutdownGraceMs / 1000}s for ${pending.length} create(s) in flight` : ''}`,
+    );
     const force = setTimeout(() => {
-      log('requests still running after 10s; closing them');
+      const left = backend.inFlight();
+      log(
+        `still busy after ${command.shutdownGraceMs / 1000}s; exiting${left.length ? ` (unfinished creates resume at the next start: ${left.join(', ')})` : ''}`,
+      );
       void server.stop(true).finally(() => process.exit(0));
-    }, 10_000);
-    void server.stop(false).then(() => {
+    }, command.shutdownGraceMs);
+    void Promise.all([server.stop(false), backend.settled()]).then(() => {
       clearTimeout(force);
       process.exit(0);
     });

@@ -1,6 +1,7 @@
 // The Containarium REST client (ky): one method per route the tools use, each response checked with valibot.
 import ky, { HTTPError, type KyInstance, type Options } from 'ky';
 import * as v from 'valibot';
+import { boundedResponse, MAX_RESPONSE_BYTES } from '../shared/bounded-body.ts';
 import { VERSION } from '../shared/version.ts';
 import {
   CreateContainerResponseSchema,
@@ -43,11 +44,13 @@ export type ContainariumClient = ReturnType<typeof createClient>;
 
 export function createClient(config: Config, options: { fetch?: typeof fetch } = {}) {
   const timeout = (kind: keyof typeof TIMEOUTS) => config.timeoutMs ?? TIMEOUTS[kind];
+  const fetchImpl = options.fetch ?? globalThis.fetch;
   // Where and how to connect: shared by the API calls and the unauthenticated health check.
   const transport: Options = {
     prefix: config.serverUrl,
     headers: { 'user-agent': `containarium-mcp/${VERSION}` },
-    ...(options.fetch ? { fetch: options.fetch } : {}),
+    // Every answer is read whole here, at most MAX_RESPONSE_BYTES, within the call's timeout.
+    fetch: async (input, init) => boundedResponse(await fetchImpl(input, init), MAX_RESPONSE_BYTES),
     ...(config.caCert ? ({ tls: { ca: config.caCert } } as Options) : {}),
   };
   const base: Options = {

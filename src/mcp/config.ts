@@ -4,10 +4,18 @@ import { homedir } from 'node:os';
 import * as v from 'valibot';
 import { readClaims } from '../shared/jwt.ts';
 import { isTrue } from '../shared/parse-bool.ts';
+import { privateFileProblem } from '../shared/private-file.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
+
+/** Lines joined as sentences: each ends with a full stop unless it ends with one or a ")". */
+export const asSentences = (lines: readonly string[]): string =>
+  lines
+    .filter(Boolean)
+    .map((s) => (/[.)]$/.test(s) ? s : `${s}.`))
+    .join(' ');
 
 /** Where the token comes from: read on every request, so a rotated token file takes effect at once. */
 export interface TokenSource {
@@ -101,6 +109,15 @@ export function userDirs(env: Env = process.env): UserDirs {
   };
 }
 
+/** The secrets to redact from anything shown: the current token, unless it cannot be read. */
+export function secretsOf(config: Config | undefined): string[] {
+  try {
+    return config ? [config.token.get()] : [];
+  } catch {
+    return [];
+  }
+}
+
 /** Problems that do not stop the server: an expired token, a token sent in clear text. */
 export function configWarnings(config: Config): string[] {
   const warnings: string[] = [];
@@ -179,12 +196,8 @@ function fileToken(path: string): TokenSource {
     } catch {
       throw new ConfigError(`CONTAINARIUM_JWT_TOKEN_FILE ${path} cannot be read; check the path`);
     }
-    if (process.platform !== 'win32' && (stat.mode & 0o077) !== 0) {
-      const mode = (stat.mode & 0o777).toString(8);
-      throw new ConfigError(
-        `CONTAINARIUM_JWT_TOKEN_FILE ${path} can be read by other users (mode ${mode}); run chmod 600 ${path}`,
-      );
-    }
+    const problem = privateFileProblem(path, stat.mode);
+    if (problem) throw new ConfigError(`CONTAINARIUM_JWT_TOKEN_FILE ${path} ${problem}`);
     const stamp = `${stat.mtimeMs}:${stat.size}:${stat.ino}`;
     if (cached?.stamp !== stamp) {
       const token = readFileSync(path, 'utf8').trim();

@@ -23,8 +23,16 @@ import {
   readConfigFile,
   type ServerEntry,
 } from './clients.ts';
-import { type Config, ConfigError, configWarnings, currentSettings, loadConfig } from './config.ts';
+import {
+  asSentences,
+  type Config,
+  ConfigError,
+  configWarnings,
+  currentSettings,
+  loadConfig,
+} from './config.ts';
 import { describeFailure } from './errors.ts';
+import { duration } from './format.ts';
 import { redact } from './log.ts';
 
 export const DOCTOR_HELP = `Usage: mcp-server doctor [--client NAME] [--config PATH]
@@ -185,8 +193,7 @@ async function checkSettings(env: Env | undefined, report: Report, where: string
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     const [problem = '', ...fix] = error.message.split('\n');
-    const sentences = [...fix, where].filter(Boolean).map((s) => (/[.)]$/.test(s) ? s : `${s}.`));
-    report.line('fail', problem, sentences.join(' ') || undefined);
+    report.line('fail', problem, asSentences([...fix, where]) || undefined);
     report.line('skip', 'the token and the daemon are checked once the settings are fixed');
     return;
   }
@@ -211,6 +218,11 @@ async function checkSettings(env: Env | undefined, report: Report, where: string
 }
 
 const DAY_MS = 86_400_000;
+/** Warn this long before expiry: the default token lives 24 h, and that is not "soon". */
+const SOON_MS = 3_600_000;
+const TOKEN_COMMAND = 'containarium token generate';
+/** The flag `containarium token generate` requires; the path is the one the README uses. */
+const SECRET_OPTION = '--secret-file /etc/containarium-jwt.secret';
 
 /** "2026-11-21 16:37 UTC" */
 export const formatDate = (date: Date) =>
@@ -219,14 +231,15 @@ export const formatDate = (date: Date) =>
 /** Check 2: the token's claims, decoded locally (the daemon alone can check the signature). */
 function checkToken(token: string, origin: string, report: Report): void {
   const claims = readClaims(token);
+  const roles = claims?.roles ?? [];
+  // The same user and roles again: a fix never widens what the token may do.
   const replace = (username = 'mcp-client') =>
-    `\`containarium token generate --username ${username} --roles admin --expiry 720h\` and update ${origin} (or rerun \`mcp-server install\`)`;
+    `\`${TOKEN_COMMAND} --username ${username}${roles.length > 0 ? ` --roles ${roles.join(',')}` : ''} --expiry 720h ${SECRET_OPTION}\` on the daemon's host (the file its --jwt-secret-file names) and update ${origin} (or rerun \`mcp-server install\`)`;
   const renew = (username?: string) => `generate a new one with ${replace(username)}`;
   if (!claims) {
     report.line('fail', `the token from ${origin} has claims of the wrong types`, renew());
     return;
   }
-  const roles = claims.roles ?? [];
   const audiences = claims.aud === undefined ? [] : [claims.aud].flat();
   const who = `user ${claims.username ?? '(none)'}, roles ${roles.join(', ') || '(none)'}, issuer ${claims.iss ?? '(none)'}, audience ${audiences.join(', ') || '(none)'}`;
   const now = Date.now();
@@ -239,21 +252,23 @@ function checkToken(token: string, origin: string, report: Report): void {
     );
   } else {
     const expiry = new Date(claims.exp * 1000);
-    const days = Math.floor((expiry.getTime() - now) / DAY_MS);
+    const left = expiry.getTime() - now;
+    const days = Math.floor(left / DAY_MS);
     if (expiry.getTime() <= now) {
       report.line(
         'fail',
         `token expired on ${formatDate(expiry)} (${who})`,
         renew(claims.username),
       );
-    } else if (days < 7) {
+    } else if (left < SOON_MS) {
       report.line(
         'warn',
         `token expires soon, on ${formatDate(expiry)} (${who})`,
         renew(claims.username),
       );
     } else {
-      report.line('ok', `token: ${who}; expires on ${formatDate(expiry)} (in ${days} days)`);
+      const within = days >= 2 ? `${days} days` : duration(Math.floor(left / 1000));
+      report.line('ok', `token: ${who}; expires on ${formatDate(expiry)} (in ${within})`);
     }
   }
   if (!claims.username) {
@@ -267,10 +282,10 @@ function checkToken(token: string, origin: string, report: Report): void {
     );
   }
   if (!roles.includes('admin')) {
+    // A user's token is how it should be: said, not warned about, and never a hint to escalate.
     report.line(
-      'warn',
-      "the token has no admin role: the daemon will refuse get_system_info and any action on other users' containers",
-      'for full access, generate a token with --roles admin',
+      'ok',
+      `the token acts for user ${claims.username ?? '(none)'} only: that user's container, and no get_system_info`,
     );
   }
   if (claims.iss !== ISSUER) {

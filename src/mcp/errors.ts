@@ -1,5 +1,8 @@
 // Turns any failure of a tool call into one sentence a model can act on: the cause, then the next step.
 import { HTTPError, NetworkError, SchemaValidationError, TimeoutError } from 'ky';
+import { BodyTooLargeError } from '../shared/bounded-body.ts';
+import { readClaims } from '../shared/jwt.ts';
+import { formatBytes } from '../shared/sizes.ts';
 import { ConfigError, type TokenSource } from './config.ts';
 
 export type FailureContext = {
@@ -10,6 +13,8 @@ export type FailureContext = {
   token: TokenSource;
   /** True for create: a timeout leaves the outcome unknown. */
   creates?: boolean;
+  /** The image a create asked for. */
+  image?: string | undefined;
   timeoutMs: number;
 };
 
@@ -27,11 +32,39 @@ export function daemonMessage(data: unknown): string {
     text = String(body.error ?? body.message ?? '');
   }
   const desc = /desc = ([\s\S]*)$/.exec(text);
-  return (desc?.[1] ?? text).trim().replace(/\s+/g, ' ').slice(0, 300);
+  return clip((desc?.[1] ?? text).trim().replace(/\s+/g, ' '), 500);
+}
+
+/** At most `max` characters, cut after a whole word, never inside one (nor inside a token). */
+export function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const end = text.lastIndexOf(' ', max);
+  return `${end > 0 ? text.slice(0, end).replace(/[\s,;:]+$/, '') : ''}…`;
+}
+
+/**
+ * The daemon could not get the image: no route to the image server, an unknown remote, no such
+ * image there. This daemon says "could not be fetched"; upstream passes Incus's words through.
+ */
+const IMAGE_UNAVAILABLE =
+  /could ?n[o']t be fetched|failed getting (remote )?image|could ?n[o']t find the requested image|requested image could ?n[o']t be found|image[^;]{0,80}\bnot found|remote[^;]{0,60}(does ?n[o']t exist|not found)|unknown remote|image server/i;
+
+function tokenClaims(token: TokenSource) {
+  try {
+    return readClaims(token.get());
+  } catch {
+    return undefined;
+  }
 }
 
 export function describeFailure(error: unknown, ctx: FailureContext): string {
   if (error instanceof ConfigError) return error.message;
+  if (error instanceof BodyTooLargeError) {
+    const exceeded = `The daemon's response exceeded ${formatBytes(error.limit)}, the most mcp-server reads of one response`;
+    return ctx.creates
+      ? `${exceeded}, so the outcome of the create is unknown. Call get_container for ${ctx.username} before trying again; do not create it twice.`
+      : `${exceeded}, while trying to ${ctx.action}. Ask for less (one user's container or metrics), or check that CONTAINARIUM_SERVER_URL points at a Containarium daemon.`;
+  }
   if (error instanceof HTTPError)
     return describeHttp(error.response.status, daemonMessage(error.data), ctx);
   if (error instanceof TimeoutError) {
@@ -56,6 +89,11 @@ export function describeFailure(error: unknown, ctx: FailureContext): string {
 
 function describeHttp(status: number, said: string, ctx: FailureContext): string {
   const who = ctx.username ? ` for user ${ctx.username}` : '';
+  // Before the 5xx sentences: a missing image is no sign that Incus is down.
+  if (ctx.creates && status !== 401 && status !== 403 && IMAGE_UNAVAILABLE.test(said)) {
+    const image = ctx.image ? `"${ctx.image}" ` : '';
+    return `The image ${image}could not be fetched, so nothing was created${who} (${status}: ${said}). Call create_container again with an image the server already has locally${/local (images|aliases)/i.test(said) ? ' (the daemon names them)' : ', such as a local alias'}, or ask the server's administrator to let the daemon reach the image server.`;
+  }
   if (status === 401) {
     const expiry = ctx.token.expiresAt();
     if ((expiry && expiry.getTime() <= Date.now()) || /expired/i.test(said)) {
@@ -65,7 +103,14 @@ function describeHttp(status: number, said: string, ctx: FailureContext): string
     return `The daemon rejected the API token (401: ${said || 'invalid token'}). It was probably signed with a different secret than the daemon's, or is malformed; generate a new token with \`containarium token generate\` using the daemon's secret and update ${ctx.token.origin}.`;
   }
   if (status === 403) {
-    return `The API token is not allowed to ${ctx.action} (403: ${said || 'forbidden'}). Use a token with the admin role, or act only on the container of the token's own user.`;
+    const denied = `The API token is not allowed to ${ctx.action} (403: ${said || 'forbidden'}).`;
+    const claims = tokenClaims(ctx.token);
+    if (!claims || claims.roles?.includes('admin')) {
+      return `${denied} The daemon refuses it even with the admin role; ask the server's administrator what this token may do.`;
+    }
+    // Never a hint to escalate: a user's token is meant for that user's container.
+    const owner = claims.username ?? 'its user';
+    return `${denied} It is the token of user ${owner}, without the admin role, so it may act only on ${owner}'s container (and list and metrics show only that one).`;
   }
   if (status === 429) {
     return `The daemon is refusing requests from this address after repeated failed logins (429). Fix the token, then retry in a minute.`;

@@ -148,6 +148,8 @@ const share = (used: number, total: number | null) =>
 export function containerText(c: ContainerView): string {
   const lines = [`${c.name} (user ${c.username}): ${c.state}`, `Resources: ${resources(c)}`];
   if (c.ipAddress) lines.push(`IP: ${c.ipAddress}`);
+  const ssh = sshLine(sshCommand(c, c.sshKeys.length));
+  if (ssh) lines.push(ssh);
   if (c.image) lines.push(`Image: ${c.image}`);
   if (c.dockerEnabled !== null) lines.push(`Docker: ${c.dockerEnabled ? 'enabled' : 'disabled'}`);
   if (c.sshKeys.length > 0) {
@@ -157,6 +159,44 @@ export function containerText(c: ContainerView): string {
   if (labels.length > 0) lines.push(`Labels: ${labels.map(([k, v]) => `${k}=${v}`).join(', ')}`);
   lines.push(`Created: ${day(c.createdAt)}${c.updatedAt ? `, updated ${day(c.updatedAt)}` : ''}`);
   return lines.join('\n');
+}
+
+/** Addresses only reachable from the local network: RFC 1918, CGNAT, link-local, loopback, ULA. */
+export function isPrivateAddress(address: string): boolean {
+  const v4 = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(address);
+  if (v4) {
+    const [a, b] = [Number(v4[1]), Number(v4[2])];
+    return (
+      a === 10 ||
+      a === 127 ||
+      (a === 172 && b >= 16 && b <= 31) ||
+      (a === 192 && b === 168) ||
+      (a === 100 && b >= 64 && b <= 127) ||
+      (a === 169 && b === 254)
+    );
+  }
+  const v6 = address.toLowerCase();
+  return v6 === '::1' || /^f[cd][0-9a-f]{0,2}:/.test(v6) || /^fe[89ab][0-9a-f]?:/.test(v6);
+}
+
+/**
+ * How to log in, or "": only a user account with at least one key can, and only at an address.
+ * The daemon's own command wins (it may go through a jump host: `ssh -J host user@address`).
+ */
+export function sshCommand(c: ContainerView, keyCount: number, fromDaemon = ''): string {
+  if (keyCount === 0) return '';
+  if (fromDaemon) return fromDaemon;
+  return c.state === 'running' && c.ipAddress ? `ssh ${c.username}@${c.ipAddress}` : '';
+}
+
+/** "SSH: ssh alice@10.0.3.5 (…private address…)", or undefined when there is no command. */
+export function sshLine(command: string): string | undefined {
+  if (!command) return undefined;
+  const address = /@\[?([^\s@\]]+)\]?\s*$/.exec(command)?.[1] ?? '';
+  const note = isPrivateAddress(address)
+    ? ` (${address} is a private address, reachable from the daemon's host)`
+    : '';
+  return `SSH: ${command}${note}`;
 }
 
 /** "ssh-ed25519 AAAA…xyz alice@laptop": type, the blob's ends, and the comment. */

@@ -3,16 +3,20 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CallToolRequestSchema,
   type CallToolResult,
+  ClientRequestSchema,
   ErrorCode,
   ListToolsRequestSchema,
   type Tool as McpTool,
+  SUPPORTED_PROTOCOL_VERSIONS,
 } from '@modelcontextprotocol/sdk/types.js';
 import { toJsonSchema } from '@valibot/to-json-schema';
 import * as v from 'valibot';
 import { VERSION } from '../shared/version.ts';
 import type { ContainariumClient } from './client.ts';
-import type { Config } from './config.ts';
+import { asSentences, type Config, secretsOf } from './config.ts';
 import { describeFailure } from './errors.ts';
+import { redact } from './log.ts';
+import { createSlots } from './slots.ts';
 import { ANNOTATIONS, type AnyTool } from './tools/define.ts';
 import { TOOLS } from './tools/index.ts';
 
@@ -62,9 +66,130 @@ export function describeIssues(
       return `"${path}" is required${about ? ` (${about.replace(/\.$/, '')})` : ''}`;
     }
     const got = JSON.stringify(issue.input) ?? String(issue.input);
-    return `"${path}" ${issue.message} (got ${got.length > 60 ? `${got.slice(0, 57)}...` : got})`;
+    // Too long to quote: described, not cut in the middle of a word.
+    const shown =
+      got.length <= 60
+        ? got
+        : typeof issue.input === 'string'
+          ? `a string of ${issue.input.length} characters`
+          : `a value of ${got.length} characters as JSON`;
+    return `"${path}" ${issue.message} (got ${shown})`;
   });
   return `Invalid arguments: ${parts.join('; ')}. Nothing was changed; correct the arguments and call the tool again.`;
+}
+
+/** The newest 2025 protocol version the SDK speaks: what an initialize that names none gets. */
+const DEFAULT_PROTOCOL_VERSION = SUPPORTED_PROTOCOL_VERSIONS.filter((version) =>
+  version.startsWith('2025-'),
+)
+  .sort()
+  .at(-1) as string;
+
+/** What an initialize leaves out means: the default version, no capabilities, an unknown client. */
+const INITIALIZE_DEFAULTS = {
+  protocolVersion: DEFAULT_PROTOCOL_VERSION,
+  capabilities: {},
+  clientInfo: { name: 'unknown', version: 'unknown' },
+};
+
+type Request = { method: string; params?: unknown };
+type SchemaIssue = {
+  code: string;
+  path: PropertyKey[];
+  expected?: string;
+  values?: unknown[];
+  errors?: SchemaIssue[][];
+};
+type RequestSchema = {
+  safeParse(
+    value: unknown,
+  ): { success: true } | { success: false; error: { issues: SchemaIssue[] } };
+};
+
+/** The SDK's schema for each request a client may send, by method. */
+const REQUEST_SCHEMAS = new Map<string, RequestSchema>(
+  ClientRequestSchema.options.map((schema) => [schema.shape.method.value, schema]),
+);
+
+const FORMS: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  int: 'an integer',
+  boolean: 'true or false',
+  object: 'an object',
+  record: 'an object',
+  array: 'an array',
+};
+
+/** "must be a string", "must be a string or a number", "must be one of ...", from the SDK's issue. */
+function mustBe(issue: SchemaIssue): string | undefined {
+  if (issue.code === 'invalid_type' && issue.expected)
+    return FORMS[issue.expected] ?? issue.expected;
+  if (issue.code === 'invalid_value' && issue.values) {
+    return `one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}`;
+  }
+  if (issue.code === 'invalid_union' && issue.errors) {
+    const forms = issue.errors.flat().map(mustBe);
+    if (forms.every((form) => form !== undefined)) return [...new Set(forms)].join(' or ');
+  }
+  return undefined;
+}
+
+const kindOf = (value: unknown) =>
+  value === null
+    ? 'null'
+    : Array.isArray(value)
+      ? 'an array'
+      : (FORMS[typeof value] ?? typeof value);
+
+/** One sentence naming the first bad field of a request and the form it takes. */
+function describeRequestIssues(request: Request, issues: readonly SchemaIssue[]): string {
+  const [issue, ...more] = issues as [SchemaIssue, ...SchemaIssue[]];
+  const field = issue.path.length > 1 ? issue.path.slice(1).map(String).join('.') : 'params';
+  const value = issue.path.reduce<unknown>(
+    (at, key) => (at as Record<PropertyKey, unknown> | undefined)?.[key],
+    request,
+  );
+  const form = mustBe(issue);
+  const problem =
+    form === undefined
+      ? `"${field}" is not valid`
+      : value === undefined
+        ? `"${field}" is missing; it must be ${form}`
+        : `"${field}" must be ${form}, not ${kindOf(value)}`;
+  const rest = more.length ? ` (and ${more.length} more problem${more.length > 1 ? 's' : ''})` : '';
+  return `Invalid params for ${request.method}: ${problem}${rest}.`;
+}
+
+/** Whether the server has a handler for a method; the SDK's one public way to ask is this assertion. */
+function handles(server: Server, method: string): boolean {
+  try {
+    server.assertCanSetRequestHandler(method);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Readies a request for the SDK, which answers params its schema rejects with -32603 and the
+ * validator's whole issue list. An initialize may leave out protocolVersion, capabilities and
+ * clientInfo (the seed's own test line sends `"params":{}`): they get their defaults here. For any
+ * request the server answers whose params still break the SDK's schema, returns one sentence
+ * naming the field, for a -32602.
+ */
+export function prepareRequest(server: Server, request: Request): string | undefined {
+  const schema = REQUEST_SCHEMAS.get(request.method);
+  if (!schema || !handles(server, request.method)) return undefined;
+  if (request.method === 'initialize') {
+    const params = request.params ?? {};
+    if (typeof params === 'object' && params !== null && !Array.isArray(params)) {
+      const given = Object.entries(params).filter(([, value]) => value !== null);
+      request.params = { ...INITIALIZE_DEFAULTS, ...Object.fromEntries(given) };
+    }
+  }
+  const result = schema.safeParse(request);
+  return result.success ? undefined : describeRequestIssues(request, result.error.issues);
 }
 
 const failure = (text: string): CallToolResult => ({
@@ -72,18 +197,39 @@ const failure = (text: string): CallToolResult => ({
   isError: true,
 });
 
-export function createServer(deps: {
-  client: ContainariumClient;
-  config: Config;
-  tools?: readonly AnyTool[];
-}) {
+/** Where the CONTAINARIUM_* settings of a server started by an MCP client live. */
+const SETTINGS_HOME =
+  'The CONTAINARIUM_* settings live in the "env" of this server\'s entry in the MCP client\'s config (or rerun `mcp-server install`); restart the client after changing them.';
+
+/** A configuration error as one paragraph: each line a sentence, then where the settings live. */
+export const configFailureText = (message: string): string =>
+  asSentences([...message.split('\n'), SETTINGS_HOME]);
+
+/** Everything that leaves the server, text and structured content alike, redacted like the logs. */
+function redactResult(result: CallToolResult, secrets: readonly string[]): CallToolResult {
+  return JSON.parse(redact(JSON.stringify(result), secrets)) as CallToolResult;
+}
+
+/**
+ * The server. Given `configError` instead of a client (the environment is unusable), it still
+ * completes the handshake and lists the tools, and every tool call answers with that message:
+ * a client that sees the server die before the handshake shows only "connection closed".
+ */
+export function createServer(
+  deps: ({ client: ContainariumClient; config: Config } | { configError: string }) & {
+    tools?: readonly AnyTool[];
+  },
+) {
   const tools = deps.tools ?? TOOLS;
   const listed = listTools(tools);
   const byName = new Map(tools.map((tool) => [tool.name, tool]));
+  const slots = createSlots();
   const server = new Server(
     { name: SERVER_NAME, title: 'Containarium', version: VERSION },
     { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS },
   );
+  // Read for each answer: the token may be rotated in its file.
+  const secrets = () => secretsOf('config' in deps ? deps.config : undefined);
 
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: listed }));
 
@@ -95,41 +241,54 @@ export function createServer(deps: {
         // A protocol error, not a tool result: the SDK sends this code and message as they are.
         throw Object.assign(
           new Error(
-            `Unknown tool "${request.params.name}"; available tools: ${[...byName.keys()].join(', ')}`,
+            redact(
+              `Unknown tool "${request.params.name}"; available tools: ${[...byName.keys()].join(', ')}`,
+              secrets(),
+            ),
           ),
           { code: ErrorCode.InvalidParams },
         );
       }
-      // Some clients send null for an argument they leave out: it means the default, for every tool.
-      const args = Object.fromEntries(
-        Object.entries(request.params.arguments ?? {}).filter(([, value]) => value !== null),
-      );
-      const parsed = v.safeParse(tool.input, args);
-      if (!parsed.success) return failure(describeIssues(parsed.issues, tool.input));
-      const input = parsed.output;
-      try {
-        const { text, structured } = await tool.handle(input, {
-          client: deps.client,
-          signal: extra.signal,
-        });
-        return { content: [{ type: 'text', text }], structuredContent: structured };
-      } catch (error) {
-        const action = tool.action(input);
-        return failure(
-          describeFailure(error, {
-            action,
-            username: (input as { username?: string }).username || undefined,
-            serverUrl: deps.config.serverUrl,
-            token: deps.config.token,
-            creates: tool.effect === 'create',
-            timeoutMs: deps.client.timeoutFor(
-              tool.effect === 'create' ? 'create' : tool.effect === 'read' ? 'read' : 'change',
-            ),
-          }),
-        );
-      }
+      return redactResult(await callTool(tool, request.params.arguments, extra.signal), secrets());
     },
   );
+
+  async function callTool(
+    tool: AnyTool,
+    rawArgs: Record<string, unknown> | undefined,
+    signal: AbortSignal,
+  ): Promise<CallToolResult> {
+    if ('configError' in deps) {
+      return failure(configFailureText(deps.configError));
+    }
+    // Some clients send null for an argument they leave out: it means the default, for every tool.
+    const args = Object.fromEntries(
+      Object.entries(rawArgs ?? {}).filter(([, value]) => value !== null),
+    );
+    const parsed = v.safeParse(tool.input, args);
+    if (!parsed.success) return failure(describeIssues(parsed.issues, tool.input));
+    const input = parsed.output;
+    try {
+      const { text, structured } = await slots.run(signal, () =>
+        tool.handle(input, { client: deps.client, signal }),
+      );
+      return { content: [{ type: 'text', text }], structuredContent: structured };
+    } catch (error) {
+      return failure(
+        describeFailure(error, {
+          action: tool.action(input),
+          username: (input as { username?: string }).username || undefined,
+          image: (input as { image?: string }).image,
+          serverUrl: deps.config.serverUrl,
+          token: deps.config.token,
+          creates: tool.effect === 'create',
+          timeoutMs: deps.client.timeoutFor(
+            tool.effect === 'create' ? 'create' : tool.effect === 'read' ? 'read' : 'change',
+          ),
+        }),
+      );
+    }
+  }
 
   return server;
 }

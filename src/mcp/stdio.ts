@@ -2,13 +2,19 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { createClient } from './client.ts';
-import { ConfigError, configWarnings, loadConfig } from './config.ts';
+import { ConfigError, configWarnings, loadConfig, secretsOf } from './config.ts';
 import { log, redact } from './log.ts';
 
 /** Longest accepted line; a longer one is answered with an error and skipped, never fatal. */
 export const MAX_LINE_BYTES = 16 * 1024 * 1024;
+/**
+ * Unanswered requests at which stdin stops being read until half of them are answered: a burst
+ * waits in the pipe rather than in memory.
+ */
+export const MAX_PENDING_REQUESTS = 256;
 
 type Id = string | number;
+type Request = { method: string; params?: unknown };
 const isId = (id: unknown): id is Id =>
   typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id));
 
@@ -20,10 +26,14 @@ const isObject = (value: unknown) =>
 
 /** Why a request's params break the MCP schema, for a -32602 the SDK would send as -32603. */
 function paramsProblem(method: string, params: unknown): string | undefined {
-  if (params === undefined) return undefined;
+  if (params === undefined) {
+    return method === 'tools/call' ? 'tools/call needs params with the tool name' : undefined;
+  }
   if (!isObject(params)) return 'params must be an object';
-  const args = (params as { arguments?: unknown }).arguments;
-  if (method === 'tools/call' && args !== undefined && !isObject(args)) {
+  if (method !== 'tools/call') return undefined;
+  const { name, arguments: args } = params as { name?: unknown; arguments?: unknown };
+  if (typeof name !== 'string') return 'tools/call params need "name", the tool name as a string';
+  if (args !== undefined && !isObject(args)) {
     return 'tools/call arguments must be an object of named arguments';
   }
   return undefined;
@@ -45,11 +55,18 @@ export class LineTransport implements Transport {
   private pending = new Set<Id>();
   private ended = false;
   private closed = false;
+  private paused = false;
+  /** Data read from stdin but not yet split into lines, kept while paused. */
+  private unread: Buffer | undefined;
+  /** Settles when stdout drains; one wait shared by every reply written meanwhile. */
+  private drained: Promise<void> | undefined;
 
   constructor(
     private readonly input: NodeJS.ReadableStream = process.stdin,
     private readonly output: NodeJS.WritableStream = process.stdout,
     private readonly debug: ((line: string) => void) | undefined = undefined,
+    /** Readies a request for the server, or says why its params are invalid (a -32602). */
+    private readonly prepare: ((request: Request) => string | undefined) | undefined = undefined,
   ) {}
 
   async start(): Promise<void> {
@@ -59,7 +76,16 @@ export class LineTransport implements Transport {
   }
 
   private onData = (chunk: Buffer | string) => {
-    let data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    this.unread = this.unread ? Buffer.concat([this.unread, data]) : data;
+    this.readLines();
+  };
+
+  /** Handles the unread lines until too many requests are unanswered; the rest waits. */
+  private readLines() {
+    let data = this.unread;
+    this.unread = undefined;
+    if (!data) return;
     for (let newline = data.indexOf(10); newline !== -1; newline = data.indexOf(10)) {
       this.push(data.subarray(0, newline));
       const line = Buffer.concat(this.chunks, this.size);
@@ -69,9 +95,13 @@ export class LineTransport implements Transport {
       this.skipping = false;
       if (!skipped) this.handleLine(line.toString('utf8'));
       data = data.subarray(newline + 1);
+      if (this.paused) {
+        if (data.length > 0) this.unread = data;
+        return;
+      }
     }
     this.push(data);
-  };
+  }
 
   private push(part: Buffer) {
     if (this.skipping || part.length === 0) return;
@@ -123,7 +153,18 @@ export class LineTransport implements Transport {
         if (hasId) this.reply(errorReply(m.id as Id, -32602, `Invalid params: ${problem}`));
         return;
       }
-      if (hasId) this.pending.add(m.id as Id);
+      const invalid = hasId ? this.prepare?.(m as Request) : undefined;
+      if (invalid) {
+        this.reply(errorReply(m.id as Id, -32602, invalid));
+        return;
+      }
+      if (hasId) {
+        this.pending.add(m.id as Id);
+        if (this.pending.size >= MAX_PENDING_REQUESTS && !this.paused) {
+          this.paused = true;
+          this.input.pause();
+        }
+      }
       // A cancelled request gets no answer, so it must not keep the process alive at EOF.
       if (m.method === 'notifications/cancelled') {
         const id = (m.params as { requestId?: unknown } | undefined)?.requestId;
@@ -154,13 +195,27 @@ export class LineTransport implements Transport {
     const line = JSON.stringify(message);
     this.debug?.(`-> ${line}`);
     const m = message as { id?: unknown; method?: unknown };
-    const flushed = this.output.write(`${line}\n`);
-    if (isId(m.id) && m.method === undefined && this.pending.delete(m.id)) this.closeWhenIdle();
-    if (!flushed) await new Promise<void>((resolve) => this.output.once('drain', () => resolve()));
+    if (!this.output.write(`${line}\n`)) {
+      this.drained ??= new Promise<void>((resolve) =>
+        this.output.once('drain', () => {
+          this.drained = undefined;
+          resolve();
+        }),
+      );
+      await this.drained;
+    }
+    // Answered once flushed: a reader slow to take replies slows the reading of requests too.
+    if (isId(m.id) && m.method === undefined) this.forget(m.id);
   }
 
   private forget(id: Id) {
-    if (this.pending.delete(id)) this.closeWhenIdle();
+    if (!this.pending.delete(id)) return;
+    if (this.paused && this.pending.size <= MAX_PENDING_REQUESTS / 2) {
+      this.paused = false;
+      this.readLines();
+      if (!this.paused) this.input.resume();
+    }
+    this.closeWhenIdle();
   }
 
   async close(): Promise<void> {
@@ -174,32 +229,36 @@ export class LineTransport implements Transport {
 
 /** mcp-server's main loop: config from the environment, then MCP over stdin/stdout. */
 export async function serveStdio(): Promise<void> {
-  let config: ReturnType<typeof loadConfig>;
+  let config: ReturnType<typeof loadConfig> | undefined;
+  let configError: string | undefined;
   try {
     config = loadConfig();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`${error.message}\n`);
-    process.exit(1);
+    // Still served: each tool call answers with this, where the client shows it.
+    configError = error.message;
+    process.stderr.write(`${redact(configError)}\n`);
   }
-  for (const warning of configWarnings(config)) log(`warning: ${warning}`);
-  const secrets = () => {
-    try {
-      return [config.token.get()];
-    } catch {
-      return [];
-    }
-  };
-  const debug = config.debug
+  for (const warning of config ? configWarnings(config) : []) log(`warning: ${warning}`);
+  const debug = config?.debug
     ? (line: string) =>
-        process.stderr.write(`containarium-mcp: ${redact(line, secrets()).slice(0, 4000)}\n`)
+        process.stderr.write(
+          `containarium-mcp: ${redact(line, secretsOf(config)).slice(0, 4000)}\n`,
+        )
     : undefined;
-  const { createServer } = await import('./server.ts');
-  const client = createClient(config);
-  const server = createServer({ client, config });
-  const transport = new LineTransport(process.stdin, process.stdout, debug);
+  const { createServer, prepareRequest } = await import('./server.ts');
+  const server = createServer(
+    config ? { client: createClient(config), config } : { configError: configError ?? '' },
+  );
+  const transport = new LineTransport(process.stdin, process.stdout, debug, (request) =>
+    prepareRequest(server, request),
+  );
   // Exit once the last answer has been flushed to the pipe.
   transport.onclose = () => process.stdout.write('', () => process.exit(0));
   await server.connect(transport);
-  log(`serving MCP on stdio for ${config.serverUrl}${config.debug ? ' (debug on)' : ''}`);
+  log(
+    config
+      ? `serving MCP on stdio for ${config.serverUrl}${config.debug ? ' (debug on)' : ''}`
+      : 'serving MCP on stdio; every tool call reports the configuration error above',
+  );
 }

@@ -9,6 +9,12 @@ export const AUDIENCE = 'containarium-api';
 /** HEAD refuses shorter secrets: an HS256 key should be as long as the hash. */
 export const MIN_SECRET_BYTES = 32;
 export const SECRET_HINT = 'make one with: openssl rand -base64 32';
+/**
+ * The longest lifetime `token generate` mints (87600h: ten years of 365 days). A token whose exp
+ * lies further ahead was not made by it, and the daemon refuses it.
+ */
+export const MAX_LIFETIME_MS = 87_600 * 3_600_000;
+export const MAX_LIFETIME_TEXT = '87600h (10 years)';
 
 /** The claims a valid token must carry, checked after the signature. */
 export const ClaimsSchema = v.object({
@@ -55,6 +61,9 @@ export async function signToken(input: SignInput): Promise<{ token: string; expi
   const problem = secretProblem(input.secret);
   if (problem) throw new Error(problem);
   if (!(input.lifetimeMs > 0)) throw new Error('the token lifetime must be positive');
+  if (input.lifetimeMs > MAX_LIFETIME_MS) {
+    throw new Error(`the token lifetime must be at most ${MAX_LIFETIME_TEXT}`);
+  }
   const iat = Math.floor((input.now ?? new Date()).getTime() / 1000);
   const exp = iat + Math.max(1, Math.floor(input.lifetimeMs / 1000));
   const token = await new SignJWT({ username: input.username, roles: [...input.roles] })
@@ -81,7 +90,10 @@ export type VerifyOptions = {
   now?: Date;
 };
 
-/** Prepares a verifier for one secret: HS256 only, exp required, iss checked, aud checked if present. */
+/**
+ * Prepares a verifier for one secret: HS256 only, exp required and at most ten years ahead, iss
+ * checked, aud checked if present.
+ */
 export function createVerifier(secret: string, options: VerifyOptions = {}) {
   const key = keyOf(secret);
   const clockTolerance = options.clockToleranceSeconds ?? 30;
@@ -106,6 +118,10 @@ export function createVerifier(secret: string, options: VerifyOptions = {}) {
       );
     }
     const claims = parsed.output;
+    const nowSeconds = (options.now ?? new Date()).getTime() / 1000;
+    if (claims.exp > nowSeconds + MAX_LIFETIME_MS / 1000 + clockTolerance) {
+      throw new TokenError(`exp is more than ${MAX_LIFETIME_TEXT} ahead`);
+    }
     if (claims.aud !== undefined) {
       const audiences = typeof claims.aud === 'string' ? [claims.aud] : claims.aud;
       if (!audiences.includes(AUDIENCE)) throw new TokenError(`audience is not ${AUDIENCE}`);

@@ -1,7 +1,17 @@
 // The release tooling: a compiled binary ignores the user's .env and bunfig.toml, archives are
 // reproducible and keep modes, SHA256SUMS verifies, and the MCP bundle's manifest runs the right binary.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { chmodSync, existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pkg from '../../package.json' with { type: 'json' };
@@ -23,6 +33,7 @@ import {
   serverJson,
 } from '../../scripts/bundle.ts';
 import { TOOLS } from '../../src/mcp/tools/index.ts';
+import { makeToken } from '../support/mcp.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'containarium-build-test-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -57,8 +68,8 @@ describe('compiled mcp-server', () => {
       join(project, 'preload.ts'),
       `require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'ran');\n`,
     );
+    // With stdin at its end, the server (still serving despite the missing URL) exits at once.
     const result = run([binary], project, { HOME: project });
-    expect(result.code).not.toBe(0);
     expect(result.stderr).toContain('CONTAINARIUM_SERVER_URL environment variable is required');
     expect(existsSync(marker)).toBe(false);
   });
@@ -78,6 +89,117 @@ describe('targets', () => {
   test('every binary has an entry module', () => {
     const root = resolve(import.meta.dir, '../..');
     for (const entry of Object.values(BINARIES)) expect(existsSync(join(root, entry))).toBe(true);
+  });
+});
+
+describe('make build-mcp and make build-containarium', () => {
+  const root = resolve(import.meta.dir, '../..');
+
+  test('leave bin/mcp-server and bin/containarium, where the seed runs them, leading into dist/', async () => {
+    const out = mkdtempSync(join(tmp, 'make-'));
+    for (const target of ['build-mcp', 'build-containarium']) {
+      const made = run(['make', '-s', target, `DIST=${out}/dist`, `LINKS=${out}/bin`], root);
+      expect(made).toMatchObject({ code: 0 });
+    }
+    expect(readlinkSync(join(out, 'bin', 'mcp-server'))).toBe('../dist/mcp-server');
+    expect(readlinkSync(join(out, 'bin', 'containarium'))).toBe('../dist/containarium');
+    // Relative links: the checkout still works after it moves.
+    const moved = join(tmp, 'moved-checkout');
+    renameSync(out, moved);
+    const mcp = join(moved, 'bin', 'mcp-server');
+    expect(run([mcp, '--version'], tmpdir())).toMatchObject({
+      code: 0,
+      stdout: `mcp-server ${pkg.version}\n`,
+    });
+    expect(run([join(moved, 'bin', 'containarium'), '--version'], tmpdir())).toMatchObject({
+      code: 0,
+      stdout: `containarium ${pkg.version}\n`,
+    });
+    // The seed's "Testing the MCP Server", run as ./bin/mcp-server.
+    const served = Bun.spawnSync(['./bin/mcp-server'], {
+      cwd: moved,
+      env: {
+        CONTAINARIUM_SERVER_URL: 'http://127.0.0.1:9',
+        CONTAINARIUM_JWT_TOKEN: await makeToken(),
+        CONTAINARIUM_DEBUG: 'true',
+      },
+      stdin: new TextEncoder().encode(
+        '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}\n',
+      ),
+    });
+    expect(served.exitCode).toBe(0);
+    expect(JSON.parse(served.stdout.toString())).toMatchObject({
+      id: 1,
+      result: { serverInfo: { name: 'containarium-mcp-server' } },
+    });
+  }, 120_000);
+
+  test('install the locked dependencies first when a fresh clone has none, and only then', () => {
+    const clone = mkdtempSync(join(tmp, 'clone-'));
+    for (const file of ['Makefile', 'package.json', 'bun.lock']) {
+      writeFileSync(join(clone, file), readFileSync(join(root, file)));
+    }
+    // A stand-in for bun that logs what make asks of it.
+    const bun = join(clone, 'fake-bun');
+    writeFileSync(
+      bun,
+      [
+        '#!/bin/sh',
+        'echo "$*" >> calls.log',
+        '[ "$1" = install ] && mkdir -p node_modules',
+        '[ "$1" = scripts/build.ts ] && mkdir -p dist && echo binary > dist/mcp-server',
+        'exit 0',
+      ].join('\n'),
+    );
+    chmodSync(bun, 0o755);
+    const make = () => run(['make', '-s', 'build-mcp', `BUN=${bun}`], clone);
+    const calls = () => readFileSync(join(clone, 'calls.log'), 'utf8').trim().split('\n');
+    const build = 'scripts/build.ts --dist dist --bin mcp-server --link bin';
+    expect(make().code).toBe(0);
+    expect(calls()).toEqual(['install --frozen-lockfile', build]);
+    expect(make().code).toBe(0);
+    expect(calls()).toEqual(['install --frozen-lockfile', build, build]);
+    // A changed lock file installs again.
+    const later = Date.now() / 1000 + 60;
+    utimesSync(join(clone, 'bun.lock'), later, later);
+    expect(make().code).toBe(0);
+    expect(calls().slice(3)).toEqual(['install --frozen-lockfile', build]);
+
+    // make install-mcp straight after a clone installs the dependencies and builds first; once
+    // built, it needs no bun at all (as under sudo).
+    rmSync(join(clone, 'node_modules'), { recursive: true });
+    rmSync(join(clone, 'dist'), { recursive: true });
+    rmSync(join(clone, 'calls.log'));
+    const earlier = Date.now() / 1000 - 3600;
+    utimesSync(join(clone, 'bun.lock'), earlier, earlier);
+    const install = () =>
+      run(['make', '-s', 'install-mcp', `BUN=${bun}`, `DESTDIR=${clone}/root`], clone);
+    expect(install().code).toBe(0);
+    expect(calls()).toEqual([
+      'install --frozen-lockfile',
+      'scripts/build.ts --dist dist --bin mcp-server',
+    ]);
+    expect(readFileSync(join(clone, 'root/usr/local/bin/mcp-server'), 'utf8')).toBe('binary\n');
+    expect(install().code).toBe(0);
+    expect(calls()).toHaveLength(2);
+  });
+
+  test('links only binaries built for this machine', () => {
+    const linked = run(
+      ['bun', 'scripts/build.ts', '--link', join(tmp, 'bin'), '--target', 'all'],
+      root,
+    );
+    expect(linked.code).toBe(1);
+    expect(linked.stderr).toContain('--link is for binaries built for this machine (no --target)');
+    expect(existsSync(join(tmp, 'bin'))).toBe(false);
+  });
+
+  test('bin/ stays out of git', () => {
+    expect(run(['git', 'check-ignore', 'bin/mcp-server', 'bin/containarium'], root)).toEqual({
+      code: 0,
+      stdout: 'bin/mcp-server\nbin/containarium\n',
+      stderr: '',
+    });
   });
 });
 

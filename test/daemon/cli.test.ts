@@ -1,12 +1,14 @@
 import { describe, expect, test } from 'bun:test';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { formatCidr } from '../../src/daemon/address.ts';
 import {
   CliError,
   type Command,
   type DaemonCommand,
   parseCommandLine,
+  type TokenCommand,
 } from '../../src/daemon/cli.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 
@@ -17,7 +19,7 @@ const FLAG_SECRET = 'G'.repeat(33);
 
 const dir = mkdtempSync(join(tmpdir(), 'containarium-cli-'));
 const secretFile = join(dir, 'jwt.secret');
-writeFileSync(secretFile, `${FILE_SECRET}\n`);
+writeFileSync(secretFile, `${FILE_SECRET}\n`, { mode: 0o600 });
 
 function daemon(args: string[], env: Record<string, string> = {}): DaemonCommand {
   const command: Command = parseCommandLine(['daemon', ...args], env);
@@ -45,8 +47,20 @@ describe('daemon flags', () => {
       incus: {},
       storagePool: 'default',
       corsOrigins: [],
+      shutdownGraceMs: 60_000,
       warnings: [],
     });
+  });
+
+  test('--shutdown-grace takes a Go duration up to an hour', () => {
+    const env = { CONTAINARIUM_JWT_SECRET: ENV_SECRET };
+    expect(daemon(['--shutdown-grace', '2m30s'], env).shutdownGraceMs).toBe(150_000);
+    expect(daemon(['--shutdown-grace=0s'], env).shutdownGraceMs).toBe(0);
+    for (const bad of ['soon', '-5s', '2h']) {
+      expect(refused(['daemon', '--shutdown-grace', bad], env).message).toBe(
+        `invalid --shutdown-grace "${bad}": expected a Go duration: a number with a unit (h, m, s, ms), like "8760h", "24h", "1h30m" or "90s", from 0s to 1h`,
+      );
+    }
   });
 
   test.each(['1', 't', 'T', 'true', 'TRUE', 'True'])(
@@ -87,12 +101,54 @@ describe('daemon flags', () => {
     // The seed's own quick-start command: 15 bytes is not a secret.
     const seed = refused(['daemon', '--rest', '--jwt-secret', 'your-secret-key']);
     expect(seed.message).toBe(
-      '--jwt-secret: the JWT secret is 15 bytes; it must be at least 32 bytes so tokens cannot be guessed (make one with: openssl rand -base64 32)',
+      '--jwt-secret: the JWT secret is 15 bytes; it must be at least 32 bytes so tokens cannot be guessed (make one with: openssl rand -base64 32). This works, with one secret for the daemon and its tokens:\n' +
+        '  SECRET="$(openssl rand -base64 32)"\n' +
+        '  containarium daemon --rest --jwt-secret "$SECRET"\n' +
+        '  containarium token generate --username mcp-client --roles admin --expiry 8760h --secret "$SECRET"',
     );
     const shortEnv = refused(['daemon'], { CONTAINARIUM_JWT_SECRET: 'short' });
     expect(shortEnv.message).toStartWith('CONTAINARIUM_JWT_SECRET: the JWT secret is 5 bytes');
     const missingFile = refused(['daemon', '--jwt-secret-file', join(dir, 'nope')]);
     expect(missingFile.message).toContain('cannot read --jwt-secret-file');
+  });
+
+  test('a secret file that group or others can read is refused, with the chmod 600 fix', () => {
+    const file = join(dir, 'shared.secret');
+    writeFileSync(file, `${FILE_SECRET}\n`);
+    for (const mode of [0o644, 0o640, 0o604, 0o620]) {
+      chmodSync(file, mode);
+      const error = refused(['daemon', '--jwt-secret-file', file]);
+      expect(error.message).toBe(
+        `--jwt-secret-file ${file} can be read by other users (mode ${mode.toString(8)}); run chmod 600 ${file}`,
+      );
+      expect(error.message).not.toContain(FILE_SECRET);
+    }
+    for (const mode of [0o600, 0o400]) {
+      chmodSync(file, mode);
+      expect(daemon(['--jwt-secret-file', file]).secret).toBe(FILE_SECRET);
+    }
+  });
+
+  test('--trusted-proxy: repeatable or comma-separated, each checked at startup', () => {
+    const env = { CONTAINARIUM_JWT_SECRET: ENV_SECRET };
+    expect(daemon([], env).trustedProxies).toEqual([]);
+    const command = daemon(
+      ['--trusted-proxy', '10.0.0.0/8', '--trusted-proxy=192.0.2.1, fd00::1/8'],
+      env,
+    );
+    expect(command.trustedProxies.map(formatCidr)).toEqual([
+      '10.0.0.0/8',
+      '192.0.2.1/32',
+      'fd00::/8',
+    ]);
+    for (const bad of ['10.0.0.0/33', 'proxy.example', '10.0.0/8', '*']) {
+      expect(refused(['daemon', '--trusted-proxy', bad], env).message).toBe(
+        `invalid --trusted-proxy "${bad}": expected an address or CIDR range, like 10.0.0.5, 10.0.0.0/8 or fd00::/8`,
+      );
+    }
+    expect(refused(['daemon', '--trusted-proxy'], env).message).toContain(
+      '--trusted-proxy needs a value',
+    );
   });
 
   test("the seed's production line works: --port is the REST port, a synonym of --http-port", () => {
@@ -215,6 +271,88 @@ describe('daemon flags', () => {
   });
 });
 
+/**
+ * Runs the lines a refusal shows in sh, with `containarium` standing in as a function that prints
+ * its arguments and environment, and returns each command line as the shell expanded it.
+ */
+function runAsPrinted(
+  message: string,
+  cwd: string,
+): { argv: string[]; env: Record<string, string> }[] {
+  const lines = message.split('\n').slice(1);
+  expect(lines.length).toBe(3);
+  const stub = `containarium() { printf '%s\\n' "$@"; echo "env=\${CONTAINARIUM_JWT_SECRET:-}"; echo ---; }`;
+  const sh = Bun.spawnSync(['sh', '-ec', [stub, ...lines].join('\n')], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '' },
+  });
+  expect(sh.stderr.toString()).toBe('');
+  expect(sh.exitCode).toBe(0);
+  const blocks = sh.stdout.toString().split('---\n').slice(0, -1);
+  return blocks.map((block) => {
+    const words = block.split('\n').slice(0, -1);
+    const env = (words.pop() as string).slice('env='.length);
+    return { argv: words, env: env ? { CONTAINARIUM_JWT_SECRET: env } : {} };
+  });
+}
+
+describe('a refused secret shows the commands that work, and they work as printed', () => {
+  test.each<[string, string[], Record<string, string>]>([
+    ["the seed's quick start", ['daemon', '--rest', '--jwt-secret', 'your-secret-key'], {}],
+    [
+      "the seed's token command",
+      [
+        'token',
+        'generate',
+        '--username',
+        'mcp-client',
+        '--roles',
+        'admin',
+        '--expiry',
+        '8760h',
+        '--secret',
+        'your-secret-key',
+      ],
+      {},
+    ],
+    [
+      'a short secret in the environment',
+      ['daemon', '--rest', '--address', '127.0.0.1', '--port', '0'],
+      { CONTAINARIUM_JWT_SECRET: 'short' },
+    ],
+    ['a short secret file', ['daemon', '--jwt-secret-file', 'secrets/jwt.secret'], {}],
+    [
+      'a missing secret file',
+      ['token', 'generate', '--username', 'ops', '--secret-file', 'etc/jwt.secret'],
+      {},
+    ],
+  ])('%s', (_, argv, env) => {
+    const cwd = mkdtempSync(join(dir, 'recipe-'));
+    if (argv.includes('secrets/jwt.secret')) {
+      mkdirSync(join(cwd, 'secrets'));
+      writeFileSync(join(cwd, 'secrets/jwt.secret'), 'short\n', { mode: 0o600 });
+    }
+    const refusal = refused(argv, env).message;
+    expect(refusal).not.toContain('your-secret-key');
+    const [daemonLine, tokenLine] = runAsPrinted(refusal, cwd).map(({ argv, env }) => {
+      // Relative secret files are read from where the commands ran.
+      const resolved = argv.map((word) => (word.includes('jwt.secret') ? join(cwd, word) : word));
+      return parseCommandLine(resolved, env) as DaemonCommand | TokenCommand;
+    });
+    expect(daemonLine?.kind).toBe('daemon');
+    expect(tokenLine?.kind).toBe('token');
+    // One new secret, long enough, shared by both.
+    expect(daemonLine?.secret.length).toBeGreaterThanOrEqual(32);
+    expect(tokenLine?.secret).toBe(daemonLine?.secret as string);
+    // The refused command itself keeps what was typed.
+    const typed = argv[0] === 'daemon' ? daemonLine : tokenLine;
+    if (typed?.kind === 'daemon' && argv.includes('--address')) {
+      expect(typed).toMatchObject({ hostname: '127.0.0.1', port: 0 });
+    }
+    if (typed?.kind === 'token') expect(typed.username).toBe(argv[3] as string);
+  });
+});
+
 describe('containarium daemon (real process)', () => {
   test('starts, prints the bound port, answers /health and a token, stops cleanly on SIGTERM', async () => {
     const secret = 'q83vEjHGLTr0Yo5PlCD3nVnO3k1xQbUXLxwNqk9y1yQ=';
@@ -231,6 +369,8 @@ describe('containarium daemon (real process)', () => {
         '0',
         '--incus-socket',
         join(dir, 'no-incus.socket'),
+        '--trusted-proxy',
+        '127.0.0.1',
       ],
       {
         env: {
@@ -274,6 +414,7 @@ describe('containarium daemon (real process)', () => {
       expect(((await response.json()) as { error: string }).error).toStartWith(
         'rpc error: code = Unavailable desc = ',
       );
+      await fetch(`${base}/health`, { headers: { 'X-Forwarded-For': '203.0.113.7' } });
       const unauthorized = await fetch(`${base}/v1/containers`);
       expect(await unauthorized.text()).toBe(
         '{"error": "missing authorization header", "code": 401}\n',
@@ -289,8 +430,27 @@ describe('containarium daemon (real process)', () => {
     }
     expect(await new Response(proc.stdout).text()).toBe('');
     expect(stderr).toMatch(/127\.0\.0\.1 GET \/health 200 \d+ms/);
+    expect(stderr).toContain(
+      'behind 127.0.0.1/32: the client address is read from X-Forwarded-For',
+    );
+    expect(stderr).toMatch(/203\.0\.113\.7 GET \/health 200 \d+ms/);
     expect(stderr).toContain('SIGTERM: shutting down');
     expect(stderr).not.toContain(secret);
+  });
+
+  test('a secret file others can read makes the daemon exit 1 with the chmod 600 fix', () => {
+    const file = join(dir, 'readable.secret');
+    writeFileSync(file, `${FILE_SECRET}\n`);
+    chmodSync(file, 0o644);
+    const proc = Bun.spawnSync(
+      ['bun', resolve(ROOT, 'src/daemon/main.ts'), 'daemon', '--rest', '--jwt-secret-file', file],
+      { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' } },
+    );
+    expect(proc.exitCode).toBe(1);
+    expect(proc.stdout.toString()).toBe('');
+    expect(proc.stderr.toString()).toBe(
+      `containarium: --jwt-secret-file ${file} can be read by other users (mode 644); run chmod 600 ${file}\n`,
+    );
   });
 
   test('the seed quick-start secret makes the daemon exit 1 with the hint', () => {

@@ -401,12 +401,10 @@ describe('POST /v1/containers', () => {
   test('a body over 1 MiB is bad input: 400 with the reason, without being read whole', async () => {
     await using d = await startDaemon();
     const big = JSON.stringify({ username: 'alice', labels: { a: 'x'.repeat(2 * 1024 * 1024) } });
-    await expectError(
-      await d.call('POST', '/v1/containers', big),
-      400,
-      'InvalidArgument',
-      'request body larger than 1 MiB',
-    );
+    const refused = await d.call('POST', '/v1/containers', big);
+    // The rest of the body is never read, so the connection cannot serve another request.
+    expect(refused.headers.get('connection')).toBe('close');
+    await expectError(refused, 400, 'InvalidArgument', 'request body larger than 1 MiB');
     // Far over the limit too (past Bun's own cap, which would answer 413 itself).
     const huge = JSON.stringify({ username: 'alice', labels: { a: 'x'.repeat(8 * 1024 * 1024) } });
     await expectError(
@@ -441,6 +439,97 @@ describe('POST /v1/containers', () => {
       'AlreadyExists',
       'container alice-container already exists',
     );
+  });
+});
+
+/** A raw HTTP/1.1 connection: what the server sent, and whether it closed the connection. */
+async function rawConnection(base: string) {
+  const { hostname, port } = new URL(base);
+  const seen = { text: '', closed: false };
+  const socket = await Bun.connect({
+    hostname,
+    port: Number(port),
+    socket: {
+      data(_socket, data) {
+        seen.text += data.toString();
+      },
+      close() {
+        seen.closed = true;
+      },
+    },
+  });
+  return { seen, socket };
+}
+
+/**
+ * POSTs to `path` with a 200-byte Content-Length, then sends one byte every 50 ms (10 s for the
+ * whole body) until the server closes the connection; `sent` is how many bytes went.
+ */
+async function trickle(base: string, path: string, token: string) {
+  const { seen, socket } = await rawConnection(base);
+  const length = 200;
+  socket.write(
+    `POST ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`,
+  );
+  let sent = 0;
+  while (!seen.closed && sent < length) {
+    await Bun.sleep(50);
+    if (!seen.closed) socket.write(' ');
+    sent += 1;
+  }
+  return { ...seen, complete: sent === length };
+}
+
+describe('bodies arrive within a deadline', () => {
+  test('a body trickled slower than the deadline is answered 408 and its connection closed', async () => {
+    await using d = await startDaemon({ bodyDeadlineMs: 200 });
+    d.backend.seed('alice', { state: 'CONTAINER_STATE_STOPPED' });
+    // The server gives up long before the trickle would end.
+    const seen = await trickle(d.base, '/v1/containers/alice/stop', d.admin);
+    expect(seen.closed).toBe(true);
+    expect(seen.complete).toBe(false);
+    expect(seen.text).toStartWith('HTTP/1.1 408 ');
+    expect(seen.text.toLowerCase()).toContain('connection: close');
+    expect(seen.text).toContain(
+      '{"code":408,"error":"rpc error: code = DeadlineExceeded desc = request body did not arrive within 200 ms"}',
+    );
+    expect(d.backend.calls).toEqual([]);
+    expect(
+      d.lines.some((l) => /POST \/v1\/containers\/alice\/stop 408 \d+ms user=mcp-client$/.test(l)),
+    ).toBe(true);
+  }, 15_000);
+
+  test('a request refused before its body is read closes its connection too', async () => {
+    await using d = await startDaemon({ bodyDeadlineMs: 200 });
+    const seen = await trickle(d.base, '/v1/containers', 'not-a-token');
+    expect(seen.closed).toBe(true);
+    expect(seen.complete).toBe(false);
+    expect(seen.text).toStartWith('HTTP/1.1 401 ');
+  }, 15_000);
+
+  test('a body that comes at once works, and its operation may run past the deadline', async () => {
+    await using d = await startDaemon({ bodyDeadlineMs: 200 });
+    d.backend.seed('alice', { state: 'CONTAINER_STATE_RUNNING' });
+    const { seen, socket } = await rawConnection(d.base);
+    const body = '{"force":true}';
+    socket.write(
+      `POST /v1/containers/alice/stop HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${d.admin}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    while (!seen.text.includes('}')) await Bun.sleep(20);
+    expect(seen.text).toStartWith('HTTP/1.1 200 ');
+    expect(seen.closed).toBe(false);
+    socket.end();
+
+    // An operation longer than the deadline keeps its connection once the body is in.
+    const stop = d.backend.stop.bind(d.backend);
+    d.backend.stop = async (username, options) => {
+      await Bun.sleep(600);
+      return stop(username, options);
+    };
+    await ok(await d.call('POST', '/v1/containers/alice/stop', { force: true }));
+    expect(d.backend.calls.filter((c) => c.method === 'stop').length).toBe(2);
   });
 });
 

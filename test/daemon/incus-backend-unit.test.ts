@@ -1,9 +1,13 @@
 // The Incus backend against a fake Incus: error mapping, call counts and restart behaviour that
 // real Incus cannot show on demand (no internet, no daemon restart mid-create).
 import { describe, expect, test } from 'bun:test';
+import { createAuthenticator } from '../../src/daemon/auth.ts';
 import type { CreateRequest } from '../../src/daemon/backend.ts';
+import { serve } from '../../src/daemon/http.ts';
 import { createIncusClient } from '../../src/daemon/incus.ts';
 import { createIncusBackend } from '../../src/daemon/incus-backend.ts';
+import { signToken } from '../../src/shared/jwt.ts';
+import { MAX_SSH_KEYS } from '../../src/shared/ssh-key.ts';
 import { rejection } from '../support/rejection.ts';
 import { failure, fakeIncus, finished, fixture, started, sync } from './incus-fake.ts';
 
@@ -29,9 +33,21 @@ async function instances() {
   stopped.state = { ...stopped.state, status: 'Stopped', network: null };
   stopped.config['user.containarium.labels'] = '{"team":"web"}';
   stopped.expanded_config['user.containarium.labels'] = '{"team":"web"}';
+  stopped.config['user.containarium.username'] = 'bob';
   const vm = { ...structuredClone(ours), name: 'carol-container', type: 'virtual-machine' };
   const other = { ...structuredClone(ours), name: 'ci-runner' };
-  return [ours, stopped, vm, other];
+  return [ours, stopped, vm, other, foreignInstance(ours, 'dave')];
+}
+
+/** Someone else's running instance named like ours, without our keys. */
+function foreignInstance(ours: Record<string, unknown>, username: string) {
+  const config = { 'limits.cpu': '1', 'user.owner': 'another tool' };
+  return {
+    ...structuredClone(ours),
+    name: `${username}-container`,
+    config,
+    expanded_config: config,
+  };
 }
 
 describe('create errors', () => {
@@ -133,6 +149,9 @@ describe('create errors', () => {
         'user.containarium.docker': 'true',
         'user.containarium.status': 'creating',
         'user.containarium.create-id': expect.stringMatching(/^[0-9a-f-]{36}$/),
+        'user.containarium.create-owner': expect.stringMatching(
+          new RegExp(` ${process.pid} \\d+$`),
+        ),
         'security.nesting': 'true',
         'security.syscalls.intercept.mknod': 'true',
         'security.syscalls.intercept.setxattr': 'true',
@@ -196,6 +215,7 @@ describe('create errors', () => {
         if (!createId) return failure(404, 'Instance not found');
         const left = structuredClone(ours);
         left.config['user.containarium.create-id'] = own ? createId : 'someone-else';
+        left.config['user.containarium.username'] = 'alice';
         return sync({ ...left, name: 'alice-container', status: 'Stopped' });
       },
       'PUT /1.0/instances/alice-container/state': () =>
@@ -317,7 +337,7 @@ describe('reads', () => {
     expect((await rejection(backend.metrics('alice'))).kind).toBe('not_found');
   });
 
-  test('a create left "creating" by an earlier daemon process reads as ERROR', async () => {
+  test('a create left "creating" by a daemon version that recorded no owner reads as ERROR', async () => {
     const [ours] = await instances();
     ours.config['user.containarium.status'] = 'creating';
     await using incus = fakeIncus({
@@ -387,7 +407,7 @@ describe('changes', () => {
     await using incus = fakeIncus({
       'GET /1.0/instances/fixture-container': () => sync(current),
       'PUT /1.0/instances/fixture-container/state': () => {
-        current = { ...stopped, name: 'fixture-container' };
+        current = { ...stopped, name: 'fixture-container', config: ours.config };
         return started('stop');
       },
       'GET /1.0/operations/stop/wait': () => finished('stop'),
@@ -408,5 +428,108 @@ describe('changes', () => {
       .filter((s) => s.method === 'GET' && s.path === '/1.0/instances/fixture-container')
       .map((s) => s.search);
     expect(lookups).toEqual(['', '?recursion=1', '', '?recursion=1']);
+  });
+});
+
+describe('through the REST API', () => {
+  const SECRET = 'k8Q2v9ZrX4mN7pL1sT6wY3bH5jD0gF2c';
+
+  /** The daemon's HTTP API on port 0 over the Incus backend and a fake Incus; calls as admin. */
+  async function daemon(socket: string) {
+    const log = quiet;
+    const server = serve({
+      backend: createIncusBackend(createIncusClient({ socket }), { log }),
+      auth: createAuthenticator({ secret: SECRET, log }),
+      hostname: '127.0.0.1',
+      port: 0,
+      log,
+    });
+    const { token } = await signToken({
+      username: 'admin',
+      roles: ['admin'],
+      lifetimeMs: 60_000,
+      secret: SECRET,
+    });
+    return {
+      call: (method: string, path: string, body?: unknown) =>
+        fetch(`http://127.0.0.1:${server.port}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${token}` },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        }),
+      [Symbol.asyncDispose]: () => server.stop(true),
+    };
+  }
+
+  test('adding a key past 32 is refused with 400 and changes nothing', async () => {
+    const [ours] = await instances();
+    const full = structuredClone(ours);
+    const keys = Array.from({ length: MAX_SSH_KEYS }, (_, i) => `ssh-ed25519 AAAA${i} k${i}`);
+    full.config['user.containarium.ssh-keys'] = JSON.stringify(keys);
+    await using incus = fakeIncus({ 'GET /1.0/instances/fixture-container': () => sync(full) });
+    await using d = await daemon(incus.socket);
+    const response = await d.call('POST', '/v1/containers/fixture/ssh-keys', {
+      sshPublicKey:
+        'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq5sFq2wA0hB3xG8cW1Wq2lXzQ2l0cO0z9d3vP6e7Gk alice@laptop',
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({
+      code: 400,
+      error:
+        'rpc error: code = InvalidArgument desc = invalid sshPublicKey: the container for user fixture already has 32 SSH keys, the most it takes; remove one first',
+    });
+    expect(incus.seen.filter((s) => s.method !== 'GET')).toEqual([]);
+  });
+
+  test('an Incus answer over 16 MiB is a 500 naming Incus and the cap', async () => {
+    const name = 'x'.repeat(17 * 2 ** 20);
+    await using incus = fakeIncus({
+      'GET /1.0/instances': () => new Response(JSON.stringify({ type: 'sync', metadata: [name] })),
+    });
+    await using d = await daemon(incus.socket);
+    const response = await d.call('GET', '/v1/containers');
+    expect(response.status).toBe(500);
+    expect(await response.json()).toEqual({
+      code: 500,
+      error:
+        'rpc error: code = Internal desc = Incus answered GET 1.0/instances?recursion=1 with more than 16 MiB, the most the daemon reads of one Incus response',
+    });
+  });
+});
+
+describe("someone else's instance named like ours", () => {
+  test('is invisible to every call, a create for that name is a 409 saying so, and nothing touches it', async () => {
+    const all = await instances();
+    const dave = all.at(-1);
+    await using incus = fakeIncus({
+      'GET /1.0/instances': () => sync(all),
+      'GET /1.0/instances/dave-container': () => sync(dave),
+      'GET /1.0/instances/dave-container/state': () => sync(dave?.state),
+      'GET /1.0/images/aliases': () => sync([{ name: 'busybox' }]),
+    });
+    const backend = createIncusBackend(createIncusClient({ socket: incus.socket }), { log: quiet });
+    for (const call of [
+      backend.get('dave'),
+      backend.metrics('dave'),
+      backend.start('dave'),
+      backend.stop('dave', { force: true }),
+      backend.delete('dave', { force: true }),
+      backend.addSshKey('dave', 'ssh-ed25519 AAAA x'),
+    ]) {
+      const error = await rejection(call);
+      expect(error.kind).toBe('not_found');
+      expect(error.message).toBe('container for user dave not found');
+    }
+    expect((await backend.list({})).map((c) => c.name)).not.toContain('dave-container');
+    expect((await backend.metrics()).map((m) => m.name)).not.toContain('dave-container');
+    const error = await rejection(
+      backend.create(request({ username: 'dave', image: 'busybox' }), { async: false }),
+    );
+    expect(error.kind).toBe('conflict');
+    expect(error.message).toBe(
+      'an instance named dave-container already exists in Incus but was not made by this daemon, which does not manage it; choose another username, or rename or remove that instance in Incus',
+    );
+    // Only reads reached Incus: it was neither adopted, changed nor deleted.
+    expect(incus.seen.filter((s) => s.method !== 'GET')).toEqual([]);
   });
 });

@@ -2,16 +2,20 @@
 // speed, one debian/12 create with apt, and every check inside a container through exec/file APIs.
 import { afterAll, describe, expect, test } from 'bun:test';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import * as v from 'valibot';
 import type { CreateRequest } from '../../src/daemon/backend.ts';
 import { DaemonError } from '../../src/daemon/errors.ts';
 import { createIncusClient, INCUS_SOCKET } from '../../src/daemon/incus.ts';
 import { createIncusBackend } from '../../src/daemon/incus-backend.ts';
-import { InstanceSchema } from '../../src/daemon/incus-wire.ts';
+import { InstanceSchema, KEY } from '../../src/daemon/incus-wire.ts';
 import { sizeAtMost } from '../../src/daemon/limits.ts';
+import { ownerTag } from '../../src/daemon/owner.ts';
 import { formatBytes } from '../../src/shared/sizes.ts';
 import { normalizeSshKey } from '../../src/shared/ssh-key.ts';
+import { incusProxy } from '../support/incus-proxy.ts';
 import { rejection } from '../support/rejection.ts';
+import { failure } from './incus-fake.ts';
 
 const present = existsSync(INCUS_SOCKET);
 const ci = process.env.CI === 'true' || process.env.CI === '1';
@@ -64,7 +68,55 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
   const instanceNames = async () =>
     (await client.get('1.0/instances?recursion=1', v.array(InstanceSchema))).map((i) => i.name);
 
+  /** Makes an instance straight through Incus, as another tool (or a killed daemon) would. */
+  async function makeInstance(
+    username: string,
+    config: Record<string, string>,
+    { image = 'busybox', start = false }: { image?: string; start?: boolean } = {},
+  ) {
+    const name = `${username}-container`;
+    await client.operate('POST', '1.0/instances', {
+      json: { name, type: 'container', source: { type: 'image', alias: image }, config },
+      wait: 120,
+    });
+    if (start) {
+      await client.operate('PUT', `1.0/instances/${name}/state`, {
+        json: { action: 'start', timeout: 30 },
+        wait: 60,
+      });
+    }
+    return name;
+  }
+  const instanceOf = (name: string) => client.get(`1.0/instances/${name}`, InstanceSchema);
+  /** Instances made here that the backend will not delete (not ours): removed through Incus. */
+  const foreign = new Set<string>();
+
+  /** Our keys for a create that a daemon process (owner) started and never finished. */
+  const unfinished = (username: string, owner: string, over: Record<string, string> = {}) => ({
+    'limits.cpu': '1',
+    'limits.memory': '128MB',
+    [KEY.username]: username,
+    [KEY.labels]: '{}',
+    [KEY.sshKeys]: '[]',
+    [KEY.image]: 'busybox',
+    [KEY.docker]: 'false',
+    [KEY.status]: 'creating',
+    [KEY.owner]: owner,
+    ...over,
+  });
+  /** The owner tag of a daemon process that has exited (killed mid-create). */
+  const deadOwner = () => `${hostname()} ${Bun.spawnSync(['true']).pid} 1`;
+
   afterAll(async () => {
+    for (const name of foreign) {
+      await client
+        .operate('PUT', `1.0/instances/${name}/state`, {
+          json: { action: 'stop', force: true, timeout: 30 },
+          wait: 60,
+        })
+        .catch(() => undefined);
+      await client.operate('DELETE', `1.0/instances/${name}`).catch(() => undefined);
+    }
     for (const username of made) {
       // A create still running in the background refuses delete (conflict) until it is done.
       for (let attempt = 0; attempt < 60; attempt++) {
@@ -474,5 +526,151 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
 
     await backend.delete(username, { force: false });
     expect(await instanceNames()).not.toContain(name);
+  }, 150_000);
+
+  test('an instance named like ours that this daemon did not make is invisible and untouched', async () => {
+    const username = user('fx');
+    const name = await makeInstance(username, { 'limits.memory': '64MB' }, { start: true });
+    foreign.add(name);
+    const before = await instanceOf(name);
+    for (const call of [
+      () => backend.get(username),
+      () => backend.metrics(username),
+      () => backend.start(username),
+      () => backend.stop(username, { force: true }),
+      () => backend.delete(username, { force: true }),
+      () => backend.addSshKey(username, sshKey('x@y')),
+    ]) {
+      expect((await rejection(call())).message).toBe(`container for user ${username} not found`);
+    }
+    expect((await backend.list({})).map((c) => c.name)).not.toContain(name);
+    expect((await backend.metrics()).map((m) => m.name)).not.toContain(name);
+    for (const async of [false, true]) {
+      const error = await rejection(backend.create(request(username), { async }));
+      expect(error.kind).toBe('conflict');
+      expect(error.message).toStartWith(
+        `an instance named ${name} already exists in Incus but was not made by this daemon`,
+      );
+    }
+    const after = await instanceOf(name);
+    expect(after.status).toBe('Running');
+    expect(after.config).toEqual(before.config);
+  }, 60_000);
+
+  test('transient Incus failures during provisioning are retried; a lasting one gives up', async () => {
+    const flaky = user('flk');
+    const broken = user('brk');
+    const execs = { [flaky]: 0, [broken]: 0 };
+    await using proxy = incusProxy(INCUS_SOCKET, ({ method, path }) => {
+      const owner = Object.keys(execs).find((u) => path === `/1.0/instances/${u}-container/exec`);
+      if (method !== 'POST' || !owner) return undefined;
+      execs[owner] = (execs[owner] ?? 0) + 1;
+      // The flaky container fails its first two execs; the broken one every time.
+      if (owner === broken || (execs[owner] ?? 0) <= 2) {
+        return failure(500, 'Failed to retrieve PID of executing child process');
+      }
+      return undefined;
+    });
+    const lines: string[] = [];
+    const viaProxy = createIncusBackend(createIncusClient({ socket: proxy.socket }), {
+      log: (line) => lines.push(line),
+      retryDelayMs: 10,
+    });
+    const created = await viaProxy.create(request(flaky), { async: false });
+    expect(created.container.state).toBe('CONTAINER_STATE_RUNNING');
+    expect(lines.filter((l) => l.includes('trying again')).length).toBe(2);
+
+    const error = await rejection(viaProxy.create(request(broken), { async: false }));
+    expect(error.message).toContain('Failed to retrieve PID of executing child process');
+    expect(execs[broken]).toBe(3);
+    expect(await instanceNames()).not.toContain(`${broken}-container`);
+    await backend.delete(flaky, { force: true });
+  }, 90_000);
+
+  test('resume: an abandoned busybox create ends RUNNING, a failing one ERROR with its reason, a live one is left alone', async () => {
+    const done = user('rsm');
+    const fails = user('rsf');
+    const live = user('rsl');
+    await makeInstance(done, unfinished(done, deadOwner()));
+    // 1MB of memory passes Incus's validation but the container cannot start with it.
+    await makeInstance(fails, unfinished(fails, deadOwner(), { 'limits.memory': '1MB' }));
+    await makeInstance(live, unfinished(live, ownerTag()));
+    const later = createIncusBackend(createIncusClient({ socket: INCUS_SOCKET }), {
+      log: () => undefined,
+    });
+    // Until resumed they read CREATING, never ERROR.
+    for (const username of [done, fails, live]) {
+      expect((await later.get(username)).container.state).toBe('CONTAINER_STATE_CREATING');
+    }
+    await later.resume();
+    expect((await later.get(done)).container.state).toBe('CONTAINER_STATE_RUNNING');
+    expect((await instanceOf(`${done}-container`)).config[KEY.status]).toBe('ready');
+
+    expect((await later.get(fails)).container.state).toBe('CONTAINER_STATE_ERROR');
+    const reason = (await instanceOf(`${fails}-container`)).config[KEY.error] ?? '';
+    expect(reason).toStartWith(`failed to start container ${fails}-container: `);
+    const again = await rejection(later.create(request(fails), { async: false }));
+    expect(again.message).toBe(
+      `container for user ${fails} already exists (its create failed: ${reason}; delete it to try again)`,
+    );
+
+    // Its owner (this test process) is alive, so it is still that process's create.
+    expect((await later.get(live)).container.state).toBe('CONTAINER_STATE_CREATING');
+    expect((await instanceOf(`${live}-container`)).status).toBe('Stopped');
+    await backend.delete(live, { force: true });
+  }, 90_000);
+
+  test('resume waits for an Incus that does not answer yet', async () => {
+    const username = user('rsw');
+    await makeInstance(username, unfinished(username, deadOwner()));
+    let lists = 0;
+    await using proxy = incusProxy(INCUS_SOCKET, ({ method, path }) => {
+      if (method !== 'GET' || path !== '/1.0/instances' || ++lists > 2) return undefined;
+      return failure(503, 'Incus is starting');
+    });
+    const lines: string[] = [];
+    const later = createIncusBackend(createIncusClient({ socket: proxy.socket }), {
+      log: (line) => lines.push(line),
+      resumeRetryMs: 10,
+    });
+    await later.resume();
+    expect(lines.filter((l) => l.includes('cannot look for unfinished creates yet')).length).toBe(
+      2,
+    );
+    expect((await later.get(username)).container.state).toBe('CONTAINER_STATE_RUNNING');
+    await backend.delete(username, { force: true });
+  }, 60_000);
+
+  test('resume: a half-provisioned debian/12 create finishes with its account, sudo and keys', async () => {
+    const username = user('rdb');
+    const key = sshKey(`${username}@laptop`);
+    const name = await makeInstance(
+      username,
+      unfinished(username, deadOwner(), {
+        'limits.memory': '256MB',
+        [KEY.image]: 'debian/12',
+        [KEY.sshKeys]: JSON.stringify([key]),
+      }),
+      { image: 'debian/12', start: true },
+    );
+    // Killed after the account step: running it again must not fail on the existing account.
+    expect((await client.exec(name, ['useradd', '-m', '-s', '/bin/bash', username])).exitCode).toBe(
+      0,
+    );
+    const later = createIncusBackend(createIncusClient({ socket: INCUS_SOCKET }), {
+      log: () => undefined,
+    });
+    await later.resume();
+    expect((await later.get(username)).container.state).toBe('CONTAINER_STATE_RUNNING');
+    const uid = Number((await client.exec(name, ['id', '-u', username])).stdout.trim());
+    expect(uid).toBeGreaterThanOrEqual(1000);
+    expect(await client.readFile(name, `/home/${username}/.ssh/authorized_keys`)).toMatchObject({
+      content: `${key}\n`,
+      uid,
+      mode: 0o600,
+    });
+    const sudo = await client.exec(name, ['su', '-', username, '-c', 'sudo -n id -u']);
+    expect(sudo).toMatchObject({ exitCode: 0, stdout: '0\n' });
+    await backend.delete(username, { force: true });
   }, 150_000);
 });

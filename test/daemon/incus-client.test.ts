@@ -103,6 +103,48 @@ describe('envelopes and errors', () => {
   });
 });
 
+describe('response size cap', () => {
+  /** A valid envelope of 17 MiB: a list with one long name. */
+  const huge = () =>
+    JSON.stringify({ type: 'sync', metadata: [{ name: 'x'.repeat(17 * 2 ** 20) }] });
+
+  test('an answer over 16 MiB is an internal error naming Incus, the call and the cap', async () => {
+    await using incus = fakeIncus({ 'GET /1.0/instances': () => new Response(huge()) });
+    const error = await rejection(
+      createIncusClient({ socket: incus.socket }).request('GET', '1.0/instances?recursion=2'),
+    );
+    expect(error.kind).toBe('internal');
+    expect(error.message).toBe(
+      'Incus answered GET 1.0/instances?recursion=2 with more than 16 MiB, the most the daemon reads of one Incus response',
+    );
+  });
+
+  test('without a Content-Length the cap holds too, and the stream is not read to its end', async () => {
+    const chunk = new TextEncoder().encode('x'.repeat(2 ** 20));
+    let pulled = 0;
+    await using incus = fakeIncus({
+      'GET /1.0/instances/a/files': () =>
+        new Response(
+          new ReadableStream({
+            pull(controller) {
+              // 64 MiB on offer; the client stops soon after 16.
+              if (pulled++ < 64) controller.enqueue(chunk);
+              else controller.close();
+            },
+          }),
+        ),
+    });
+    const client = createIncusClient({ socket: incus.socket });
+    const error = await rejection(client.readFile('a', '/var/log/big'));
+    expect(error.kind).toBe('internal');
+    expect(error.message).toStartWith('Incus answered GET 1.0/instances/a/files?path=');
+    expect(error.message).toEndWith(
+      'with more than 16 MiB, the most the daemon reads of one Incus response',
+    );
+    expect(pulled).toBeLessThan(64);
+  });
+});
+
 describe('socket choice', () => {
   test("Incus's socket when it exists, else LXD's when that exists, else Incus's", () => {
     const dir = mkdtempSync(join(tmpdir(), 'incus-sockets-'));

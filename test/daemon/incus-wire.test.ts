@@ -47,11 +47,12 @@ describe('toWireContainer', () => {
     });
   });
 
-  test('"creating" left by an earlier daemon process reads as ERROR, in this one as CREATING', async () => {
+  test('"creating" with an owner reads CREATING (it is worked on or resumed); without one, ERROR', async () => {
     const running = await instance('instance-running');
     running.config[KEY.status] = 'creating';
-    expect(toWireContainer(running, false).state).toBe('CONTAINER_STATE_ERROR');
-    expect(toWireContainer(running, true).state).toBe('CONTAINER_STATE_CREATING');
+    expect(toWireContainer(running).state).toBe('CONTAINER_STATE_ERROR');
+    running.config[KEY.owner] = 'host 123 456';
+    expect(toWireContainer(running).state).toBe('CONTAINER_STATE_CREATING');
   });
 
   test('a stopped instance has no network and reads STOPPED once ready', async () => {
@@ -106,9 +107,10 @@ describe('states and times', () => {
   test('an error status wins over Incus status', async () => {
     const running = await instance('instance-running');
     running.config[KEY.status] = 'error';
-    expect(containerState(running, true)).toBe('CONTAINER_STATE_ERROR');
+    running.config[KEY.owner] = 'host 123 456';
+    expect(containerState(running)).toBe('CONTAINER_STATE_ERROR');
     running.config[KEY.status] = 'ready';
-    expect(containerState(running, false)).toBe('CONTAINER_STATE_RUNNING');
+    expect(containerState(running)).toBe('CONTAINER_STATE_RUNNING');
   });
 
   test('timestamps are unix seconds as strings; Go zero time and junk are "0"', () => {
@@ -205,10 +207,19 @@ describe('metrics', () => {
 });
 
 describe('instances we list', () => {
-  test('containers named <user>-container only', () => {
-    expect(isOurs({ name: 'alice-container', type: 'container' })).toBe(true);
-    expect(isOurs({ name: 'alice-container', type: 'virtual-machine' })).toBe(false);
-    expect(isOurs({ name: 'build-runner', type: 'container' })).toBe(false);
+  test('containers <user>-container that carry our username key for <user> only', () => {
+    const config = { [KEY.username]: 'alice' };
+    expect(isOurs({ name: 'alice-container', type: 'container', config })).toBe(true);
+    expect(isOurs({ name: 'alice-container', type: 'virtual-machine', config })).toBe(false);
+    expect(isOurs({ name: 'build-runner', type: 'container', config })).toBe(false);
+    // Someone else's instance with a name like ours: no key, or a key for another user.
+    expect(isOurs({ name: 'alice-container', type: 'container', config: {} })).toBe(false);
+    expect(
+      isOurs({ name: 'alice-container', type: 'container', config: { [KEY.username]: 'bob' } }),
+    ).toBe(false);
+    expect(
+      isOurs({ name: 'alice-container', type: 'container', config: { 'user.other': 'alice' } }),
+    ).toBe(false);
   });
 
   test("eth0 is preferred; lo and Docker's bridges never count", () => {

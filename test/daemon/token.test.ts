@@ -1,10 +1,10 @@
 import { describe, expect, test } from 'bun:test';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import { generateToken } from '../../src/daemon/token.ts';
-import { createVerifier, readClaims, signToken } from '../../src/shared/jwt.ts';
+import { createVerifier, readClaims, signToken, TokenError } from '../../src/shared/jwt.ts';
 
 const ROOT = resolve(import.meta.dir, '../..');
 const SECRET = 'k8Q2v9ZrX4mN7pL1sT6wY3bH5jD0gF2c'; // 32 bytes
@@ -60,6 +60,35 @@ describe('signToken', () => {
     await expect(signToken({ ...input, secret: SECRET, lifetimeMs: 0 })).rejects.toThrow(
       /positive/,
     );
+    await expect(
+      signToken({ ...input, secret: SECRET, lifetimeMs: 87_600 * HOUR + 1000 }),
+    ).rejects.toThrow('the token lifetime must be at most 87600h (10 years)');
+  });
+
+  test('the verifier refuses an exp further ahead than ten years (beyond the clock tolerance)', async () => {
+    const now = new Date('2026-06-01T00:00:00Z');
+    const nowSeconds = now.getTime() / 1000;
+    const verify = createVerifier(SECRET, { now, clockToleranceSeconds: 30 });
+    const signed = (exp: number) =>
+      new SignJWT({ username: 'alice', roles: ['admin'] })
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setIssuer('containarium')
+        .setExpirationTime(exp)
+        .sign(new TextEncoder().encode(SECRET));
+    const tenYears = 87_600 * 3600;
+    const longest = await signToken({
+      username: 'alice',
+      roles: [],
+      lifetimeMs: 87_600 * HOUR,
+      secret: SECRET,
+      now,
+    });
+    expect((await verify(longest.token)).username).toBe('alice');
+    expect((await verify(await signed(nowSeconds + tenYears + 30))).username).toBe('alice');
+    await expect(verify(await signed(nowSeconds + tenYears + 31))).rejects.toThrow(
+      'exp is more than 87600h (10 years) ahead',
+    );
+    await expect(verify(await signed(nowSeconds + 100 * tenYears))).rejects.toThrow(TokenError);
   });
 
   test('readClaims reads expiry without the secret, and undefined for garbage', async () => {
@@ -127,13 +156,39 @@ describe('containarium token generate (real process)', () => {
   test('--secret-file is trimmed, so a file from `openssl rand > f` works', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'containarium-token-'));
     const file = join(dir, 'jwt.secret');
-    writeFileSync(file, `  ${SECRET}\n\n`);
+    writeFileSync(file, `  ${SECRET}\n\n`, { mode: 0o600 });
     const result = run(['token', 'generate', '--username', 'alice', '--secret-file', file]);
     expect(result.code).toBe(0);
     const claims = await createVerifier(SECRET)(result.stdout.trim());
     // Defaults: role "user", 24h.
     expect(claims.roles).toEqual(['user']);
     expect(claims.exp - (claims.iat ?? 0)).toBe(24 * 3600);
+  });
+
+  test('a --secret-file others can read is refused with the chmod 600 fix, and no token', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'containarium-token-'));
+    const file = join(dir, 'jwt.secret');
+    writeFileSync(file, `${SECRET}\n`);
+    chmodSync(file, 0o644);
+    const result = run(['token', 'generate', '--username', 'alice', '--secret-file', file]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toBe(
+      `containarium: --secret-file ${file} can be read by other users (mode 644); run chmod 600 ${file}\n`,
+    );
+  });
+
+  test('--expiry is at most 87600h (ten years), which the daemon still accepts', async () => {
+    const generate = (expiry: string) =>
+      run(['token', 'generate', '--username', 'a', '--expiry', expiry, '--secret', SECRET]);
+    const longest = generate('87600h');
+    expect(longest.code).toBe(0);
+    const claims = await createVerifier(SECRET)(longest.stdout.trim());
+    expect(claims.exp - (claims.iat ?? 0)).toBe(87600 * 3600);
+    const longer = generate('87601h');
+    expect(longer.code).toBe(1);
+    expect(longer.stdout).toBe('');
+    expect(longer.stderr).toContain('invalid --expiry "87601h": at most 87600h (10 years)');
   });
 
   test.each([

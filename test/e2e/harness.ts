@@ -26,6 +26,8 @@ export async function startDaemon(options: {
   secretFile: string;
   port?: number;
   incusSocket?: string;
+  /** More flags, like --shutdown-grace. */
+  args?: string[];
 }) {
   const args = [
     CONTAINARIUM,
@@ -38,6 +40,7 @@ export async function startDaemon(options: {
     '--jwt-secret-file',
     options.secretFile,
     ...(options.incusSocket ? ['--incus-socket', options.incusSocket] : []),
+    ...(options.args ?? []),
   ];
   const proc = Bun.spawn(args, { env: baseEnv(), stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' });
   let log = '';

@@ -5,6 +5,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerView as Container, MetricsView as Metrics } from '../../src/mcp/format.ts';
+import { failure } from '../daemon/incus-fake.ts';
+import { incusProxy } from '../support/incus-proxy.ts';
 import {
   CONTAINARIUM,
   connectMcp,
@@ -166,6 +168,9 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
       expect(ip).toMatch(IPV4);
       expect(result.text).toContain(`IP: ${ip}`);
       expect(created.sshCommand).toBe(`ssh ${alice}@${ip}`);
+      expect(result.text).toContain(
+        `SSH: ssh ${alice}@${ip} (${ip} is a private address, reachable from the daemon's host)`,
+      );
       // The address is the one Incus reports for eth0.
       expect(await ipv4(name)).toBe(ip);
     }, 330_000);
@@ -235,6 +240,9 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
       expect(metrics?.memoryLimitBytes).toBe(256_000_000);
       expect(result.text).toContain('Usage: CPU time');
       expect(result.text).toContain('Docker: disabled');
+      expect(result.text).toContain(
+        `SSH: ssh ${alice}@${ip} (${ip} is a private address, reachable from the daemon's host)`,
+      );
     }, 60_000);
 
     test('get_metrics reports real figures, for everyone and for the user', async () => {
@@ -276,12 +284,26 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
       expect(ok<{ container: Container }>(stopped).container.state).toBe('stopped');
       expect(stopped.text).toBe(`Stopped the container for ${alice}: stopped.`);
       expect((await instance(name)).metadata.status).toBe('Stopped');
+      const stoppedAgain = await admin.call('stop_container', { username: alice }, 120_000);
+      expect(stoppedAgain.isError).toBeFalsy();
+      expect(stoppedAgain.text).toBe(
+        `The container for ${alice} was already stopped; nothing changed.`,
+      );
 
       const started = await admin.call('start_container', { username: alice }, 120_000);
       if (started.isError) throw new Error(`${started.text}${context()}`);
-      expect(ok<{ container: Container }>(started).container.state).toBe('running');
+      const back = ok<{ container: Container }>(started).container;
+      expect(back.state).toBe('running');
       expect(started.text).toStartWith(`Started the container for ${alice}: running`);
+      // The SSH line once the answer carries an address (a start may answer before it has one).
+      if (back.ipAddress) expect(started.text).toContain(`\nSSH: ssh ${alice}@${back.ipAddress} (`);
+      else expect(started.text).not.toContain('SSH:');
       expect((await instance(name)).metadata.status).toBe('Running');
+      const startedAgain = await admin.call('start_container', { username: alice }, 120_000);
+      expect(startedAgain.isError).toBeFalsy();
+      expect(startedAgain.text).toStartWith(
+        `The container for ${alice} was already running; nothing changed.`,
+      );
     }, 150_000);
 
     test('delete_container with force removes it from Incus and from the list', async () => {
@@ -300,8 +322,31 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
       const gone = await admin.call('get_container', { username: alice });
       expect(gone.isError).toBe(true);
       expect(gone.text).toContain(`No container exists for user ${alice}`);
+      const noMetrics = await admin.call('get_metrics', { username: alice });
+      expect(noMetrics.isError).toBe(true);
+      expect(noMetrics.text).toContain(`No container exists for user ${alice}`);
     }, 150_000);
   });
+
+  test('an image that cannot be fetched says so and suggests a local one, not Incus', async () => {
+    const username = user('-i');
+    // An unknown remote: nothing leaves this machine to find out.
+    const image = `nosuch${run}:debian/12`;
+    const result = await admin.call('create_container', {
+      username,
+      cpu: 1,
+      memory: '128MB',
+      disk: '1GB',
+      image,
+      enable_docker: false,
+    });
+    expect(result.isError).toBe(true);
+    expect(result.text).toStartWith(`The image "${image}" could not be fetched`);
+    expect(result.text).toContain('busybox');
+    expect(result.text).toContain('an image the server already has locally');
+    expect(result.text).not.toContain('Incus is running');
+    expect((await instance(containerOf(username))).status).toBe(404);
+  }, 60_000);
 
   describe('a token without the admin role', () => {
     const owner = user('-a');
@@ -322,6 +367,9 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
         });
         if (made.isError) throw new Error(`${made.text}${context()}`);
         expect(made.text).toContain(`Created ${containerOf(username)} for ${username}: running.`);
+        // No key, so no account to log in to: no SSH command.
+        expect(made.text).not.toContain('SSH:');
+        expect((made.structuredContent as { sshCommand: string }).sshCommand).toBe('');
       }
       mine = await connectMcp(
         daemon.url,
@@ -500,5 +548,148 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
       expect(listed.containers.find((c) => c.username === bob)).toEqual(before.container);
       await mcp.close();
     }, 90_000);
+  });
+
+  describe('a daemon stopped mid-create', () => {
+    const token = () => generateToken({ username: 'e2e-admin', roles: 'admin', secretFile });
+
+    /**
+     * A daemon behind a proxy to Incus that holds its execs in the user's container (the first is
+     * provisioning's first step) until the test lets them through or fails them.
+     */
+    async function daemonHolding(username: string, args: string[]) {
+      const gate = Promise.withResolvers<Response | undefined>();
+      const reached = Promise.withResolvers<void>();
+      const proxy = incusProxy(INCUS_SOCKET, ({ method, path }) => {
+        if (method !== 'POST' || path !== `/1.0/instances/${containerOf(username)}/exec`) {
+          return undefined;
+        }
+        reached.resolve();
+        return gate.promise;
+      });
+      const d = await startDaemon({ secretFile, incusSocket: proxy.socket, args });
+      return {
+        d,
+        proxy,
+        /** Resolves once provisioning has begun and is held. */
+        reached: reached.promise,
+        release: () => gate.resolve(undefined),
+        /** For a killed daemon: its held call must never reach Incus after a resume began. */
+        refuse: () => gate.resolve(failure(503, 'held by the test')),
+      };
+    }
+
+    /** Starts a debian/12 create over REST; returns the pending response. */
+    async function startCreate(d: Daemon, username: string, async: boolean) {
+      const response = fetch(`${d.url}/v1/containers`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token()}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          username,
+          resources: { cpu: '1', memory: '256MB', disk: '2GB' },
+          sshKeys: [sshKey],
+          image: 'debian/12',
+          async,
+        }),
+      });
+      if (async && (await response).status !== 200) {
+        throw new Error(`create: ${(await response).status}${context(d)}`);
+      }
+      return response;
+    }
+
+    /** The container is finished: RUNNING, its account made and exactly its key installed. */
+    async function expectProvisioned(username: string) {
+      const name = containerOf(username);
+      const { metadata } = await instance(name);
+      expect(metadata.status).toBe('Running');
+      expect(metadata.config['user.containarium.status']).toBe('ready');
+      const uid = Number((await exec(name, ['id', '-u', username])).stdout.trim());
+      expect(uid).toBeGreaterThanOrEqual(1000);
+      expect(await readFile(name, `/home/${username}/.ssh/authorized_keys`)).toMatchObject({
+        content: `${sshKey}\n`,
+        uid,
+        mode: 0o600,
+      });
+    }
+
+    test.each([
+      ['an async', true, '-ta'],
+      ['a sync', false, '-ts'],
+    ])(
+      'SIGTERM takes no new work and waits for %s create in flight, which ends RUNNING with its user and key',
+      async (_, async, suffix) => {
+        const carol = user(suffix);
+        const hold = await daemonHolding(carol, ['--shutdown-grace', '5m']);
+        await using _proxy = hold.proxy;
+        const { d } = hold;
+        const response = startCreate(d, carol, async);
+        await hold.reached;
+        const exited = d.stop('SIGTERM');
+        // A create sent now is refused (the port is closed, or 503), and makes nothing.
+        const late = user(`${suffix}l`);
+        const refused = await fetch(`${d.url}/v1/containers`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token()}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ username: late, image: 'busybox' }),
+        }).then(
+          (r) => r.status,
+          () => 'connection refused',
+        );
+        expect([503, 'connection refused']).toContain(refused);
+        while (!d.log().includes('SIGTERM: shutting down')) await Bun.sleep(20);
+        expect(d.log()).toContain('waiting up to 300s for 1 create(s) in flight');
+        // Still waiting for the held create; let it go on.
+        expect(d.proc.exitCode).toBeNull();
+        hold.release();
+        expect(await exited).toBe(0);
+        if (!async) {
+          const answer = (await (await response).json()) as { container: { state: string } };
+          expect(answer.container.state).toBe('CONTAINER_STATE_RUNNING');
+        }
+        await expectProvisioned(carol);
+        expect((await instance(containerOf(late))).status).toBe(404);
+      },
+      300_000,
+    );
+
+    test.each([
+      ['kill -9', 'SIGKILL', [], '-k'],
+      ['SIGTERM past a 1s grace', 'SIGTERM', ['--shutdown-grace', '1s'], '-g'],
+    ] as const)(
+      'after %s mid-create, the next start resumes it to RUNNING with its user and key',
+      async (_, signal, args, suffix) => {
+        const dave = user(suffix);
+        const hold = await daemonHolding(dave, [...args]);
+        await using _proxy = hold.proxy;
+        const first = hold.d;
+        await startCreate(first, dave, true);
+        await hold.reached;
+        await first.stop(signal);
+        hold.refuse();
+        if (signal === 'SIGTERM') {
+          expect(first.log()).toContain(
+            `still busy after 1s; exiting (unfinished creates resume at the next start: ${dave})`,
+          );
+        }
+        const left = await instance(containerOf(dave));
+        expect(left.metadata.config['user.containarium.status']).toBe('creating');
+
+        const second = await startDaemon({ secretFile });
+        const headers = { authorization: `Bearer ${token()}` };
+        let state = 'CONTAINER_STATE_CREATING';
+        // It reads CREATING until resumed (never ERROR), then RUNNING.
+        for (let i = 0; i < 1200 && state === 'CONTAINER_STATE_CREATING'; i++) {
+          await Bun.sleep(250);
+          const response = await fetch(`${second.url}/v1/containers/${dave}`, { headers });
+          const body = (await response.json()) as { container?: { state: string } };
+          state = body.container?.state ?? `HTTP ${response.status}`;
+        }
+        expect(state, context(second)).toBe('CONTAINER_STATE_RUNNING');
+        expect(second.log()).toContain(`resuming the unfinished create of ${containerOf(dave)}`);
+        await expectProvisioned(dave);
+      },
+      300_000,
+    );
   });
 });

@@ -13,6 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { SignJWT } from 'jose';
+import { parseCommandLine } from '../../src/daemon/cli.ts';
 import type { Io } from '../../src/mcp/clients.ts';
 import { formatDate, runDoctor } from '../../src/mcp/doctor.ts';
 import { runInstall } from '../../src/mcp/install.ts';
@@ -160,7 +161,7 @@ describe('mcp-server doctor', () => {
     expect(output).toContain('different secret');
   });
 
-  test('a 403 gets the role advice; a token without admin is a warning, not a failure', async () => {
+  test('a token without admin is fine as it is: never told to escalate, not even after a 403', async () => {
     const user = await makeToken({ username: 'alice', roles: ['user'], expiresIn: '30d' });
     await using fake = startFakeDaemon({ generation: 'head', token: user, admin: false });
     const ok = await doctor(
@@ -168,7 +169,9 @@ describe('mcp-server doctor', () => {
       { secrets: [user] },
     );
     expect(ok.code).toBe(0);
-    expect(line(ok.lines, '!', 'no admin role')).toBeDefined();
+    expect(ok.lines.filter((l) => l.startsWith('! ') && l.includes('token'))).toEqual([]);
+    expect(line(ok.lines, '✓', 'the token acts for user alice only')).toBeDefined();
+    expect(ok.output).not.toContain('admin');
     fake.fail('listContainers', {
       status: 403,
       body: { code: 403, error: 'rpc error: code = PermissionDenied desc = role required: admin' },
@@ -179,7 +182,49 @@ describe('mcp-server doctor', () => {
     );
     expect(denied.code).toBe(1);
     expect(line(denied.lines, '✗', '(HTTP 403)')).toBeDefined();
-    expect(denied.output).toContain('admin role');
+    expect(denied.output).toContain("it may act only on alice's container");
+    expect(denied.output).not.toMatch(
+      /--roles admin|(use|with|generate) a token with the admin role/i,
+    );
+  });
+
+  test("the token generate fix is a command the CLI accepts, for the token's own user and roles", async () => {
+    const exp = Math.floor(Date.now() / 1000) - 60;
+    const expired = await makeToken({ username: 'alice', roles: ['user'], expiresIn: exp });
+    await using fake = startFakeDaemon({ generation: 'head', token, expiredToken: expired });
+    const { output } = await doctor(
+      { CONTAINARIUM_SERVER_URL: fake.url, CONTAINARIUM_JWT_TOKEN: expired },
+      { secrets: [expired] },
+    );
+    const printed = /`(containarium token generate [^`]*)`/.exec(output)?.[1];
+    expect(printed).toBeDefined();
+    expect(printed).toContain('--secret-file /etc/containarium-jwt.secret');
+    // On the daemon's host that file holds the daemon's secret; here a stand-in takes its place.
+    const secretFile = join(freshHome(), 'secret');
+    writeFileSync(secretFile, 'a-secret-of-more-than-32-bytes-for-the-test\n', { mode: 0o600 });
+    const argv = printed!.replace('/etc/containarium-jwt.secret', secretFile).split(' ').slice(1);
+    expect(parseCommandLine(argv)).toMatchObject({
+      kind: 'token',
+      username: 'alice',
+      roles: ['user'],
+    });
+  });
+
+  test('a 24 h token is not "expiring soon"; one with minutes left is', async () => {
+    await using fake = startFakeDaemon({ generation: 'head', token });
+    const day = await makeToken({ expiresIn: '24h' });
+    const fresh = await doctor(
+      { CONTAINARIUM_SERVER_URL: fake.url, CONTAINARIUM_JWT_TOKEN: day },
+      { secrets: [day] },
+    );
+    expect(fresh.output).not.toContain('expires soon');
+    expect(line(fresh.lines, '✓', '(in 23h 59m)')).toBeDefined();
+    const ending = await makeToken({ expiresIn: '20m' });
+    const soon = await doctor(
+      { CONTAINARIUM_SERVER_URL: fake.url, CONTAINARIUM_JWT_TOKEN: ending },
+      { secrets: [ending] },
+    );
+    expect(line(soon.lines, '!', 'token expires soon')).toBeDefined();
   });
 
   test('missing settings use the seed words and skip the rest', async () => {

@@ -1,5 +1,11 @@
 // mcp-server as a real process: framing, bad input, notifications, stdout hygiene.
 import { describe, expect, test } from 'bun:test';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { LineTransport, MAX_PENDING_REQUESTS } from '../../src/mcp/stdio.ts';
 import { makeToken } from '../support/mcp.ts';
 import { spawnMcp } from '../support/stdio.ts';
 
@@ -25,6 +31,75 @@ describe('stdio', () => {
     await mcp.close();
     // Only the two answers: initialize and ping.
     expect(mcp.lines.length).toBe(2);
+  });
+
+  test("answers the seed's bare initialize line with the server info", async () => {
+    // The newest protocol version of 2025 that the SDK speaks.
+    const newest2025 = '2025-11-25';
+    const mcp = spawnMcp(env);
+    // Byte for byte the line the seed tells users to paste.
+    mcp.send('{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}');
+    const reply = await mcp.reply(1);
+    expect(reply.error).toBeUndefined();
+    expect(reply.result).toMatchObject({
+      protocolVersion: newest2025,
+      serverInfo: { name: 'containarium-mcp-server' },
+      capabilities: { tools: {} },
+    });
+    // No params at all means the same; a version the client names is still honoured.
+    mcp.send({ jsonrpc: '2.0', id: 2, method: 'initialize' });
+    expect((await mcp.reply(2)).result).toMatchObject({
+      protocolVersion: newest2025,
+    });
+    mcp.send({
+      jsonrpc: '2.0',
+      id: 3,
+      method: 'initialize',
+      params: { protocolVersion: '2024-11-05' },
+    });
+    expect((await mcp.reply(3)).result).toMatchObject({ protocolVersion: '2024-11-05' });
+    expect((await mcp.close()).code).toBe(0);
+  });
+
+  test('answers params the protocol schema rejects with -32602 and one sentence naming the field', async () => {
+    const mcp = spawnMcp(env);
+    const cases = [
+      {
+        method: 'initialize',
+        params: { protocolVersion: 5 },
+        says: 'Invalid params for initialize: "protocolVersion" must be a string, not a number.',
+      },
+      {
+        method: 'initialize',
+        params: { clientInfo: { name: 'me' } },
+        says: 'Invalid params for initialize: "clientInfo.version" is missing; it must be a string.',
+      },
+      {
+        method: 'tools/list',
+        params: { cursor: 5 },
+        says: 'Invalid params for tools/list: "cursor" must be a string, not a number.',
+      },
+      {
+        method: 'ping',
+        params: { _meta: { progressToken: {} } },
+        says: 'Invalid params for ping: "_meta.progressToken" must be a string or a number, not an object.',
+      },
+    ];
+    for (const [i, { method, params, says }] of cases.entries()) {
+      mcp.send({ jsonrpc: '2.0', id: i, method, params });
+      const { error } = await mcp.reply(i);
+      expect(error?.code).toBe(-32602);
+      expect(error?.message).toBe(says);
+      // Never the validator's internals: no issue list, no JSON, one line.
+      expect(error?.message).not.toMatch(/issues|expected|invalid_type|[[{\n]/);
+    }
+    // A method the server does not serve stays "not found", whatever its params.
+    mcp.send({ jsonrpc: '2.0', id: 'r', method: 'resources/list', params: { cursor: 5 } });
+    expect((await mcp.reply('r')).error?.code).toBe(-32601);
+    // Still serving after all of that.
+    const init = await mcp.initialize();
+    expect(init.result).toMatchObject({ serverInfo: { name: 'containarium-mcp-server' } });
+    expect((await mcp.close()).code).toBe(0);
   });
 
   test('answers bad input with JSON-RPC errors and keeps serving', async () => {
@@ -128,12 +203,76 @@ describe('stdio', () => {
     for (const line of mcp.lines) expect(() => JSON.parse(line)).not.toThrow();
   });
 
-  test('exits 1 with the seed message when the URL is missing', async () => {
-    const mcp = spawnMcp({ CONTAINARIUM_JWT_TOKEN: token });
-    const { code, stderr } = await mcp.close();
-    expect(code).toBe(1);
-    expect(stderr).toContain('CONTAINARIUM_SERVER_URL environment variable is required');
-    expect(mcp.lines).toEqual([]);
+  test('a configuration error still serves: stderr has the message, every tool call answers with it', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'mcp-config-'));
+    const openFile = join(folder, 'token');
+    writeFileSync(openFile, token, { mode: 0o644 });
+    chmodSync(openFile, 0o644);
+    const cases: [Record<string, string>, string][] = [
+      [
+        { CONTAINARIUM_JWT_TOKEN: token },
+        'CONTAINARIUM_SERVER_URL environment variable is required',
+      ],
+      [
+        { CONTAINARIUM_SERVER_URL: 'http://127.0.0.1:9' },
+        'CONTAINARIUM_JWT_TOKEN environment variable is required',
+      ],
+      [
+        { ...env, CONTAINARIUM_SERVER_URL: 'localhost 8080' },
+        'CONTAINARIUM_SERVER_URL is not a valid URL',
+      ],
+      [{ ...env, CONTAINARIUM_JWT_TOKEN: 'not-a-jwt' }, 'CONTAINARIUM_JWT_TOKEN is not a JWT'],
+      [
+        { CONTAINARIUM_SERVER_URL: 'http://127.0.0.1:9', CONTAINARIUM_JWT_TOKEN_FILE: openFile },
+        'can be read by other users (mode 644)',
+      ],
+    ];
+    for (const [settings, message] of cases) {
+      const mcp = spawnMcp(settings);
+      const init = await mcp.initialize();
+      expect((init.result as { serverInfo: { name: string } }).serverInfo.name).toBe(
+        'containarium-mcp-server',
+      );
+      mcp.send({ jsonrpc: '2.0', id: 'list', method: 'tools/list' });
+      expect(((await mcp.reply('list')).result as { tools: unknown[] }).tools.length).toBe(8);
+      for (const name of ['list_containers', 'get_container']) {
+        mcp.send({
+          jsonrpc: '2.0',
+          id: name,
+          method: 'tools/call',
+          params: { name, arguments: { username: 'alice' } },
+        });
+        const result = (await mcp.reply(name)).result as {
+          isError: boolean;
+          content: { text: string }[];
+        };
+        expect(result.isError).toBe(true);
+        expect(result.content[0]!.text).toContain(message);
+        expect(result.content[0]!.text).toContain('"env" of this server\'s entry');
+      }
+      const { code, stderr } = await mcp.close();
+      expect(code).toBe(0);
+      expect(stderr).toContain(message);
+      expect(stderr + mcp.lines.join('\n')).not.toContain(token);
+    }
+    rmSync(folder, { recursive: true, force: true });
+  }, 60_000);
+
+  test('tools/call without params, or without a tool name, is invalid params (-32602)', async () => {
+    const mcp = spawnMcp(env);
+    await mcp.initialize();
+    mcp.send({ jsonrpc: '2.0', id: 'none', method: 'tools/call' });
+    const none = await mcp.reply('none');
+    expect(none.error?.code).toBe(-32602);
+    expect(none.error?.message).toContain('tool name');
+    mcp.send({ jsonrpc: '2.0', id: 'nameless', method: 'tools/call', params: { arguments: {} } });
+    expect((await mcp.reply('nameless')).error?.code).toBe(-32602);
+    mcp.send({ jsonrpc: '2.0', id: 'number', method: 'tools/call', params: { name: 7 } });
+    expect((await mcp.reply('number')).error?.code).toBe(-32602);
+    // Other methods may leave params out.
+    mcp.send({ jsonrpc: '2.0', id: 'list', method: 'tools/list' });
+    expect((await mcp.reply('list')).result).toBeDefined();
+    await mcp.close();
   });
 
   test('warns about an expired token and plain http to another host, without the token', async () => {
@@ -147,5 +286,53 @@ describe('stdio', () => {
     expect(stderr).toMatch(/expired at \d{4}-\d\d-\d\dT/);
     expect(stderr).toContain('clear text');
     expect(stderr).not.toContain(expired);
+  });
+});
+
+describe('LineTransport back-pressure', () => {
+  const ping = (id: number) => `${JSON.stringify({ jsonrpc: '2.0', id, method: 'ping' })}\n`;
+  const answer = (id: unknown) => ({ jsonrpc: '2.0', id, result: {} }) as JSONRPCMessage;
+
+  test(`stops reading at ${MAX_PENDING_REQUESTS} unanswered requests and reads on as they are answered`, async () => {
+    const input = new PassThrough();
+    const output = new PassThrough().resume();
+    const transport = new LineTransport(input, output);
+    const seen: unknown[] = [];
+    transport.onmessage = (message) => void seen.push((message as { id: unknown }).id);
+    await transport.start();
+    // A burst in one write: the lines beyond the limit wait unread.
+    input.write(Array.from({ length: 1000 }, (_, i) => ping(i)).join(''));
+    await Bun.sleep(0);
+    expect(seen.length).toBe(MAX_PENDING_REQUESTS);
+    let answered = 0;
+    let most = 0;
+    while (answered < seen.length) {
+      await transport.send(answer(seen[answered++]));
+      most = Math.max(most, seen.length - answered);
+    }
+    expect(seen).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+    expect(most).toBeLessThanOrEqual(MAX_PENDING_REQUESTS);
+  });
+
+  test('replies written while stdout is full share one wait for it to drain', async () => {
+    const input = new PassThrough();
+    const taken: Array<() => void> = [];
+    const output = new Writable({
+      highWaterMark: 16,
+      write(_chunk, _encoding, callback) {
+        taken.push(callback);
+      },
+    });
+    const transport = new LineTransport(input, output);
+    await transport.start();
+    input.write(Array.from({ length: 50 }, (_, i) => ping(i)).join(''));
+    const sent = Array.from({ length: 50 }, (_, i) => transport.send(answer(i)));
+    expect(output.listenerCount('drain')).toBe(1);
+    while (taken.length > 0) {
+      taken.shift()?.();
+      await Bun.sleep(0);
+    }
+    await Promise.all(sent);
+    expect(output.listenerCount('drain')).toBe(0);
   });
 });

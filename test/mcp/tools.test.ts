@@ -1,6 +1,7 @@
 // Every tool through a real MCP client against the fake daemon, in both wire generations:
 // the happy path, invalid arguments (nothing sent), and each API error path.
 import { describe, expect, test } from 'bun:test';
+import { MAX_CONCURRENT_CALLS } from '../../src/mcp/slots.ts';
 import { ED25519 } from '../shared/rules.test.ts';
 import { type Generation, startFakeDaemon } from '../support/fake-daemon.ts';
 import { connectMcp, makeToken } from '../support/mcp.ts';
@@ -204,18 +205,65 @@ for (const generation of ['v0.3', 'head'] as const) {
       expect(gone.text).toContain('No container exists for user bob');
     });
 
-    test('stop_container and start_container report the new state', async () => {
+    test('stop_container and start_container read the state, then report the new one', async () => {
       await using t = await setup(generation);
       const stop = await t.mcp.call('stop_container', { username: 'alice', force: true });
       expect(stop.isError).toBeFalsy();
       expect(stop.text).toBe('Stopped the container for alice: stopped.');
-      expect(t.fake.requests[0]!.body).toEqual({ force: true });
+      expect(t.fake.requests[1]!.body).toEqual({ force: true });
       const start = await t.mcp.call('start_container', { username: 'alice' });
       expect(start.isError).toBeFalsy();
       expect(start.text).toMatch(/^Started the container for alice: running/);
       expect(routes(t.fake)).toEqual([
+        'GET /v1/containers/alice',
         'POST /v1/containers/alice/stop',
+        'GET /v1/containers/alice',
         'POST /v1/containers/alice/start',
+      ]);
+    });
+
+    test('a stop or start that changes nothing says the container already was so', async () => {
+      await using t = await setup(generation);
+      const stop = await t.mcp.call('stop_container', { username: 'bob' });
+      expect(stop.isError).toBeFalsy();
+      expect(stop.text).toBe('The container for bob was already stopped; nothing changed.');
+      expect((stop.structuredContent as { container: { state: string } }).container.state).toBe(
+        'stopped',
+      );
+      const start = await t.mcp.call('start_container', { username: 'alice' });
+      expect(start.isError).toBeFalsy();
+      expect(start.text).toStartWith(
+        'The container for alice was already running; nothing changed.',
+      );
+      expect(routes(t.fake).filter((r) => r.startsWith('POST'))).toEqual([]);
+    });
+
+    test("when the state cannot be read first, the daemon's refusal says it already was so", async () => {
+      await using t = await setup(generation);
+      t.fake.fail('getContainer', {
+        status: 500,
+        body: { code: 500, error: 'rpc error: code = Unknown desc = busy' },
+      });
+      const start = await t.mcp.call('start_container', { username: 'alice' });
+      expect(start.isError).toBeFalsy();
+      expect(start.text).toBe('The container for alice was already running; nothing changed.');
+      expect(routes(t.fake)).toEqual([
+        'GET /v1/containers/alice',
+        'POST /v1/containers/alice/start',
+      ]);
+    });
+
+    test('a read refused for the token is the answer: no change is tried with it', async () => {
+      await using t = await setup(generation);
+      t.fake.state.token = await makeToken({ username: 'someone-else' });
+      const refused = await t.mcp.call('stop_container', { username: 'alice' });
+      expect(refused.text).toContain('The daemon rejected the API token (401');
+      t.fake.state.token = token;
+      const missing = await t.mcp.call('start_container', { username: 'nobody' });
+      expect(missing.text).toContain('No container exists for user nobody');
+      // Upstream reports a missing container as a 500, not certain enough to skip the change.
+      expect(routes(t.fake).filter((r) => r.startsWith('POST'))).toEqual([
+        'POST /v1/containers/nobody/start',
       ]);
     });
 
@@ -283,12 +331,33 @@ for (const generation of ['v0.3', 'head'] as const) {
 }
 
 describe('API errors', () => {
-  test('403 asks for an admin token', async () => {
+  test('403 with an admin token points at the administrator', async () => {
     await using t = await setup('head', { forbiddenUsernames: ['alice'] });
     const result = await t.mcp.call('get_container', { username: 'alice' });
     expect(result.isError).toBe(true);
     expect(result.text).toContain('not allowed to get the container for alice (403');
-    expect(result.text).toContain('admin role');
+    expect(result.text).toContain("ask the server's administrator");
+  });
+
+  test("403 with a user's token names its own container and never says to escalate", async () => {
+    const user = await makeToken({ username: 'alice', roles: ['user'] });
+    await using fake = startFakeDaemon({
+      generation: 'head',
+      token: user,
+      admin: false,
+      forbiddenUsernames: ['bob'],
+      containers: [{ username: 'alice' }, { username: 'bob' }],
+    });
+    await using mcp = await connectMcp({
+      CONTAINARIUM_SERVER_URL: fake.url,
+      CONTAINARIUM_JWT_TOKEN: user,
+    });
+    const result = await mcp.call('get_container', { username: 'bob' });
+    expect(result.isError).toBe(true);
+    expect(result.text).toContain(
+      "It is the token of user alice, without the admin role, so it may act only on alice's container",
+    );
+    expect(result.text).not.toMatch(/use a token with the admin role|--roles admin/i);
   });
 
   test('an image that is not found is not a missing container', async () => {
@@ -301,8 +370,8 @@ describe('API errors', () => {
       },
     });
     const invalid = await t.mcp.call('create_container', { username: 'carol', image: 'nope/1' });
-    expect(invalid.text).toBe(
-      'The daemon rejected the request to create the container for carol as invalid: image "nope/1" not found. Correct the arguments and try again.',
+    expect(invalid.text).toStartWith(
+      'The image "nope/1" could not be fetched, so nothing was created for user carol (400: image "nope/1" not found).',
     );
     t.fake.fail('createContainer', {
       status: 500,
@@ -407,6 +476,54 @@ describe('API errors', () => {
   });
 });
 
+describe('response size cap', () => {
+  test('a daemon answer over 16 MiB is refused, and the tool says so', async () => {
+    await using t = await setup('head');
+    t.fake.fail('getContainer', {
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify({ container: { name: 'x'.repeat(17 * 2 ** 20) } }),
+    });
+    const result = await t.mcp.call('get_container', { username: 'alice' });
+    expect(result.isError).toBe(true);
+    expect(result.text).toBe(
+      "The daemon's response exceeded 16 MiB, the most mcp-server reads of one response, while trying to get the container for alice. Ask for less (one user's container or metrics), or check that CONTAINARIUM_SERVER_URL points at a Containarium daemon.",
+    );
+    // Not a passing failure: a read is not retried for it.
+    expect(t.fake.requests.filter((r) => r.path === '/v1/containers/alice').length).toBe(1);
+  });
+
+  test('without a Content-Length the cap holds, and the stream is not read to its end', async () => {
+    const chunk = new TextEncoder().encode(' '.repeat(2 ** 20));
+    let pulled = 0;
+    await using server = Bun.serve({
+      port: 0,
+      hostname: '127.0.0.1',
+      fetch: () =>
+        new Response(
+          new ReadableStream({
+            pull(controller) {
+              // 64 MiB on offer; mcp-server stops soon after 16.
+              if (pulled++ < 64) controller.enqueue(chunk);
+              else controller.close();
+            },
+          }),
+          { headers: { 'content-type': 'application/json' } },
+        ),
+    });
+    await using mcp = await connectMcp({
+      CONTAINARIUM_SERVER_URL: server.url.href,
+      CONTAINARIUM_JWT_TOKEN: token,
+    });
+    const result = await mcp.call('create_container', { username: 'carol' });
+    expect(result.isError).toBe(true);
+    expect(result.text).toBe(
+      "The daemon's response exceeded 16 MiB, the most mcp-server reads of one response, so the outcome of the create is unknown. Call get_container for carol before trying again; do not create it twice.",
+    );
+    expect(pulled).toBeLessThan(64);
+  });
+});
+
 describe('concurrency and cancellation', () => {
   test('calls overlap: a slow create does not hold up a list', async () => {
     await using t = await setup('v0.3');
@@ -442,6 +559,43 @@ describe('concurrency and cancellation', () => {
     await Promise.all(calls);
   });
 
+  test(`at most ${MAX_CONCURRENT_CALLS} calls reach the daemon at once; the rest queue and are all answered`, async () => {
+    await using t = await setup('head', { latencyMs: 20 });
+    const results = await Promise.all(
+      // list_containers is one request per call.
+      Array.from({ length: 100 }, () => t.mcp.call('list_containers')),
+    );
+    expect(results.filter((r) => r.isError)).toEqual([]);
+    expect(t.fake.requests.length).toBe(100);
+    expect(t.fake.peakInFlight).toBeLessThanOrEqual(MAX_CONCURRENT_CALLS);
+    expect(t.fake.peakInFlight).toBeGreaterThan(1);
+  });
+
+  test('a queued call can be cancelled before it reaches the daemon', async () => {
+    await using t = await setup('head');
+    t.fake.fail('getContainer', { hang: true }, MAX_CONCURRENT_CALLS);
+    const running = new AbortController();
+    const held = Array.from({ length: MAX_CONCURRENT_CALLS }, () =>
+      t.mcp
+        .call('get_container', { username: 'alice' }, { signal: running.signal })
+        .catch(() => 'cancelled'),
+    );
+    const atDaemon = () => t.fake.requests.filter((r) => r.path === '/v1/containers/alice').length;
+    for (let i = 0; i < 500 && atDaemon() < MAX_CONCURRENT_CALLS; i++) await Bun.sleep(10);
+    expect(atDaemon()).toBe(MAX_CONCURRENT_CALLS);
+    const queued = new AbortController();
+    const waiting = t.mcp.call('get_container', { username: 'bob' }, { signal: queued.signal });
+    await Bun.sleep(100);
+    queued.abort();
+    await expect(waiting).rejects.toThrow();
+    running.abort();
+    expect(await Promise.all(held)).toEqual(Array(MAX_CONCURRENT_CALLS).fill('cancelled'));
+    // The queued call never went out; the freed slots serve the next call at once.
+    expect(t.fake.requests.some((r) => r.path === '/v1/containers/bob')).toBe(false);
+    const next = await t.mcp.call('get_container', { username: 'bob' });
+    expect(next.isError).toBeFalsy();
+  });
+
   test('notifications/cancelled aborts the HTTP request', async () => {
     await using t = await setup('head');
     t.fake.fail('listContainers', { hang: true });
@@ -453,4 +607,230 @@ describe('concurrency and cancellation', () => {
     for (let i = 0; i < 100 && !t.fake.requests[0]?.aborted; i++) await Bun.sleep(10);
     expect(t.fake.requests[0]?.aborted).toBe(true);
   });
+});
+
+// Another JWT, shaped like one the daemon or a proxy might echo (not the configured token).
+const foreign = await makeToken({ username: 'someone-else' });
+
+describe('secrets never reach the model', () => {
+  const leaks = (result: unknown, secret: string) => JSON.stringify(result).includes(secret);
+
+  test('error bodies that echo the request headers are redacted, whatever the status', async () => {
+    await using t = await setup('head');
+    for (const status of [400, 401, 403, 404, 500, 502, 503]) {
+      t.fake.fail(
+        'listContainers',
+        {
+          status,
+          body: {
+            code: status,
+            error: `rpc error: code = Unknown desc = proxy said: authorization: Bearer ${token}; forwarded ${foreign}`,
+          },
+        },
+        3,
+      );
+      const result = await t.mcp.call('list_containers');
+      expect(result.isError).toBe(true);
+      expect(result.text).toContain('[redacted]');
+      expect(leaks(result, token)).toBe(false);
+      expect(leaks(result, foreign)).toBe(false);
+    }
+  });
+
+  test('a long error is cut between words, so no piece of a token slips past redaction', async () => {
+    await using t = await setup('head');
+    // The token straddles the length limit: a cut inside it would leave a fragment no rule matches.
+    const desc = `${'word '.repeat(98)}Bearer ${token} and more words after it`;
+    t.fake.fail('deleteContainer', {
+      status: 500,
+      body: { code: 500, error: `rpc error: code = Unknown desc = ${desc}` },
+    });
+    const result = await t.mcp.call('delete_container', { username: 'alice' });
+    expect(result.isError).toBe(true);
+    const payload = token.split('.')[1]!;
+    expect(result.text).not.toContain(payload.slice(0, 12));
+    expect(result.text).toContain('word word Bearer…). Retry');
+  });
+
+  test('structured content and tool text are redacted too', async () => {
+    await using t = await setup('head', {
+      containers: [{ username: 'alice', labels: { note: token, other: foreign } }],
+    });
+    const result = await t.mcp.call('get_container', { username: 'alice' });
+    expect(result.isError).toBeFalsy();
+    expect(result.text).toContain('note=[redacted]');
+    expect(result.structuredContent).toMatchObject({
+      container: { labels: { note: '[redacted]', other: '[redacted]' } },
+    });
+    expect(leaks(result, token)).toBe(false);
+    expect(leaks(result, foreign)).toBe(false);
+  });
+});
+
+describe('an image that cannot be fetched', () => {
+  const cases = [
+    // This repository's daemon: a 400 naming the image, the reason and the local images.
+    {
+      status: 400,
+      desc: 'image "images:debian/12" could not be fetched: Get "https://images.linuxcontainers.org/streams/v1/index.json": dial tcp: connect: network is unreachable; local images: debian/12, busybox',
+    },
+    // Upstream daemons pass Incus's words through a 500 (v0.3) or a 503.
+    {
+      status: 500,
+      desc: 'failed to create container: Failed getting remote image info: Failed getting image: The requested image couldn\'t be found for fingerprint "images:debian/12"',
+    },
+    { status: 503, desc: "failed to create container: Couldn't find the requested image" },
+    { status: 500, desc: 'failed to create container: The remote "images" doesn\'t exist' },
+    // This repository's daemon before it said "could not be fetched".
+    {
+      status: 400,
+      desc: 'image "images:debian/12" not found: it is not a local image alias (local aliases: busybox, debian/12) and names no image server',
+    },
+  ];
+  for (const { status, desc } of cases) {
+    test(`says so and suggests a local image (${status}: ${desc.slice(0, 40)})`, async () => {
+      await using t = await setup('head');
+      t.fake.fail('createContainer', {
+        status,
+        body: { code: status, error: `rpc error: code = Unknown desc = ${desc}` },
+      });
+      const result = await t.mcp.call('create_container', {
+        username: 'carol',
+        image: 'images:debian/12',
+        enable_docker: false,
+      });
+      expect(result.isError).toBe(true);
+      expect(result.text).toStartWith(
+        'The image "images:debian/12" could not be fetched, so nothing was created for user carol',
+      );
+      expect(result.text).toContain('an image the server already has locally');
+      expect(result.text).not.toMatch(/Incus is running|No container exists|Correct the arguments/);
+      if (/local (images|aliases)/.test(desc)) {
+        expect(result.text).toMatch(/local (images|aliases): /);
+        expect(result.text).toContain('(the daemon names them)');
+      } else {
+        expect(result.text).toContain('such as a local alias');
+      }
+    });
+  }
+
+  test('a long image error is cut after a whole word', async () => {
+    await using t = await setup('head');
+    const images = Array.from({ length: 80 }, (_, i) => `image-number-${i}`).join(', ');
+    t.fake.fail('createContainer', {
+      status: 400,
+      body: {
+        code: 400,
+        error: `rpc error: code = InvalidArgument desc = image "x/1" could not be fetched: no route to host; local images: ${images}`,
+      },
+    });
+    const result = await t.mcp.call('create_container', { username: 'carol', image: 'x/1' });
+    const said = /\(400: (.*)\)\. Call/.exec(result.text)?.[1] ?? '';
+    expect(said).toEndWith('…');
+    // Every name before the cut is whole.
+    const names = said.replace(/…$/, '').split('local images: ')[1]!.split(', ');
+    for (const name of names) expect(name).toMatch(/^image-number-\d+$/);
+  });
+});
+
+test('an argument too long to quote is described, not cut mid-word', async () => {
+  await using t = await setup('head');
+  const result = await t.mcp.call('get_container', { username: 'a'.repeat(100) });
+  expect(result.isError).toBe(true);
+  expect(result.text).toContain('(got a string of 100 characters)');
+  expect(result.text).not.toContain('aaaa');
+  const list = await t.mcp.call('create_container', {
+    username: 'carol',
+    ssh_keys: Array.from({ length: 3 }, (_, i) => `not a key number ${i} ${'x'.repeat(50)}`),
+  });
+  expect(list.text).toContain('"ssh_keys.0" must be one OpenSSH public key');
+  expect(list.text).toContain('(got a string of 69 characters)');
+});
+
+describe('the SSH command', () => {
+  test('create_container without keys shows no SSH command: there is no account to log in to', async () => {
+    await using t = await setup('head');
+    const result = await t.mcp.call('create_container', { username: 'carol' });
+    expect(result.isError).toBeFalsy();
+    expect(result.text).toContain('IP: 10.0.3.');
+    expect(result.text).not.toContain('SSH');
+    expect((result.structuredContent as { sshCommand: string }).sshCommand).toBe('');
+  });
+
+  test('with a key it names the private address as reachable from the daemon host', async () => {
+    await using t = await setup('head');
+    const result = await t.mcp.call('create_container', { username: 'carol', ssh_keys: [ED25519] });
+    const ip = (result.structuredContent as { container: { ipAddress: string } }).container
+      .ipAddress;
+    expect(result.text).toContain(
+      `SSH: ssh carol@${ip} (${ip} is a private address, reachable from the daemon's host)`,
+    );
+    expect((result.structuredContent as { sshCommand: string }).sshCommand).toBe(`ssh carol@${ip}`);
+  });
+
+  test("the daemon's own command is used as it is, a jump host included", async () => {
+    await using t = await setup('head');
+    const command = 'ssh -J containarium.example.com carol@10.0.3.99';
+    t.fake.fail('createContainer', {
+      status: 200,
+      body: {
+        container: {
+          name: 'carol-container',
+          username: 'carol',
+          state: 'CONTAINER_STATE_RUNNING',
+          sshKeys: [ED25519],
+          network: { ipAddress: '10.0.3.99' },
+          createdAt: '1736930000',
+        },
+        message: 'Container carol-container created successfully',
+        sshCommand: command,
+      },
+    });
+    const result = await t.mcp.call('create_container', { username: 'carol', ssh_keys: [ED25519] });
+    expect(result.text).toContain(`SSH: ${command} (10.0.3.99 is a private address`);
+    expect((result.structuredContent as { sshCommand: string }).sshCommand).toBe(command);
+  });
+
+  test('get_container and start_container show it when running, with an address and a key', async () => {
+    await using t = await setup('head', {
+      containers: [
+        { username: 'alice', sshKeys: [ED25519], ipAddress: '203.0.113.7' },
+        { username: 'bob', state: 'CONTAINER_STATE_STOPPED', ipAddress: '', sshKeys: [ED25519] },
+        { username: 'dana' },
+      ],
+    });
+    const alice = await t.mcp.call('get_container', { username: 'alice' });
+    // A public address needs no note.
+    expect(alice.text).toContain('SSH: ssh alice@203.0.113.7\n');
+    const dana = await t.mcp.call('get_container', { username: 'dana' });
+    expect(dana.text).toContain('IP: 10.0.3.');
+    expect(dana.text).not.toContain('SSH:');
+    const stopped = await t.mcp.call('get_container', { username: 'bob' });
+    expect(stopped.text).not.toContain('SSH:');
+    const started = await t.mcp.call('start_container', { username: 'bob' });
+    expect(started.text).toMatch(
+      /^Started the container for bob: running, IP (10\.0\.3\.\d+)\.\nSSH: ssh bob@\1 \(\1 is a private address, reachable from the daemon's host\)$/,
+    );
+    const again = await t.mcp.call('start_container', { username: 'bob' });
+    expect(again.text).toContain('already running');
+    expect(again.text).toContain('SSH: ssh bob@10.0.3.');
+    const noKey = await t.mcp.call('start_container', { username: 'dana' });
+    expect(noKey.text).not.toContain('SSH:');
+  });
+});
+
+test('get_metrics for a user without a container says no container exists', async () => {
+  for (const generation of ['v0.3', 'head'] as const) {
+    await using t = await setup(generation);
+    // Whether the daemon fails the metrics call or answers with an empty list.
+    const failed = await t.mcp.call('get_metrics', { username: 'nobody' });
+    t.fake.fail('getMetrics', { status: 200, body: { metrics: [] } });
+    const empty = await t.mcp.call('get_metrics', { username: 'nobody' });
+    for (const result of [failed, empty]) {
+      expect(result.isError).toBe(true);
+      expect(result.text).toBe(
+        'No container exists for user nobody. Call list_containers to see which containers exist.',
+      );
+    }
+  }
 });

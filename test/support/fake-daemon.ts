@@ -155,6 +155,8 @@ export type FakeDaemon = {
   generation: Generation;
   requests: RecordedRequest[];
   state: FakeState;
+  /** Most requests it was answering at the same time. */
+  readonly peakInFlight: number;
   setLatency(ms: number): void;
   /** Injects a failure for the next `times` requests to `route` ('*' for any route). */
   fail(route: RouteKey | '*', failure: InjectedFailure, times?: number): void;
@@ -958,7 +960,21 @@ export function startFakeDaemon(options: FakeDaemonOptions): FakeDaemon {
     return response;
   }
 
-  const server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: handle });
+  let inFlight = 0;
+  let peakInFlight = 0;
+  const server = Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    async fetch(req) {
+      inFlight += 1;
+      peakInFlight = Math.max(peakInFlight, inFlight);
+      try {
+        return await handle(req);
+      } finally {
+        inFlight -= 1;
+      }
+    },
+  });
   const port = server.port ?? 0;
 
   async function stop() {
@@ -974,6 +990,9 @@ export function startFakeDaemon(options: FakeDaemonOptions): FakeDaemon {
     generation,
     requests,
     state,
+    get peakInFlight() {
+      return peakInFlight;
+    },
     setLatency(ms) {
       latencyMs = ms;
     },

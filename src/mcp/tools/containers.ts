@@ -1,7 +1,10 @@
 // Container lifecycle tools: create, list, get, delete, start, stop.
+import { HTTPError } from 'ky';
 import * as v from 'valibot';
 import { IMAGE, IMAGE_FORM } from '../../shared/image.ts';
 import { containerName, isSystemAccount } from '../../shared/username.ts';
+import type { ContainariumClient } from '../client.ts';
+import { daemonMessage } from '../errors.ts';
 import {
   ContainerOut,
   containerText,
@@ -11,14 +14,16 @@ import {
   metricsLine,
   metricsView,
   resources,
+  sshCommand,
+  sshLine,
 } from '../format.ts';
-import { cpu, defineTool, force, size, sshKeys, username } from './define.ts';
+import { cpu, defineTool, force, size, sshKeys, type ToolContext, username } from './define.ts';
 
 const createContainer = defineTool({
   name: 'create_container',
   title: 'Create container',
   description:
-    "Create a new LXC container for a user, with CPU, memory and disk limits, SSH keys and an image, and start it. Each user has at most one container, named <username>-container. Creating can take minutes while packages install; if it times out, call get_container before trying again. Returns the container's state, limits, IP address and SSH command.",
+    "Create a new LXC container for a user, with CPU, memory and disk limits, SSH keys and an image, and start it. Each user has at most one container, named <username>-container. Creating can take minutes while packages install; if it times out, call get_container before trying again. Returns the container's state, limits and IP address, and the SSH command when ssh_keys were given (without a key there is no account to log in to).",
   effect: 'create',
   input: v.strictObject({
     username: v.pipe(
@@ -92,11 +97,15 @@ const createContainer = defineTool({
       `Resources: ${resources(container)}`,
     ];
     if (container.ipAddress) lines.push(`IP: ${container.ipAddress}`);
-    if (response.sshCommand) lines.push(`SSH: ${response.sshCommand}`);
+    // Daemons send a command even when no user account was made (no key): it would not log in.
+    const keys = Math.max(input.ssh_keys.length, container.sshKeys.length);
+    const command = sshCommand(container, keys, response.sshCommand);
+    const ssh = sshLine(command);
+    if (ssh) lines.push(ssh);
     if (response.message) lines.push(`Daemon: ${response.message}`);
     return {
       text: lines.join('\n'),
-      structured: { container, message: response.message, sshCommand: response.sshCommand },
+      structured: { container, message: response.message, sshCommand: command },
     };
   },
 });
@@ -170,6 +179,51 @@ const deleteContainer = defineTool({
 
 const StartStopOut = v.object({ container: v.nullable(ContainerOut), message: v.string() });
 
+/**
+ * Start or stop, reading the state first: a container already there is left alone and the
+ * answer says so. When the read fails (or the state changed meanwhile), the daemon's refusal
+ * ("The instance is already running") says the same.
+ */
+/** Answers to the read that the change would get too: bad token, not allowed, no container. */
+const REFUSED = new Set([401, 403, 404, 429]);
+
+async function startOrStop(
+  username: string,
+  target: 'running' | 'stopped',
+  change: () => ReturnType<ContainariumClient['startContainer']>,
+  { client, signal }: ToolContext,
+) {
+  const before = await client
+    .getContainer(username, { signal })
+    .then((r) => (r.container ? containerView(r.container) : null))
+    .catch((error: unknown) => {
+      // The change would be refused the same way: no second request with a token that failed.
+      if (error instanceof HTTPError && REFUSED.has(error.response.status)) throw error;
+      return null;
+    });
+  const already = before?.state === target;
+  const response = already
+    ? undefined
+    : await change().catch((error: unknown) => {
+        const said = error instanceof HTTPError ? daemonMessage(error.data) : '';
+        if (new RegExp(`already ${target}`, 'i').test(said)) return undefined;
+        throw error;
+      });
+  const container = response?.container
+    ? containerView(response.container)
+    : already
+      ? before
+      : null;
+  const verb = target === 'running' ? 'Started' : 'Stopped';
+  const text = !response
+    ? `The container for ${username} was already ${target}; nothing changed.`
+    : `${verb} the container for ${username}${container ? `: ${container.state}${container.ipAddress && target === 'running' ? `, IP ${container.ipAddress}` : ''}` : ''}.`;
+  const message = response?.message ?? `Container for user ${username} is already ${target}`;
+  const ssh =
+    container && target === 'running' && sshLine(sshCommand(container, container.sshKeys.length));
+  return { text: ssh ? `${text}\n${ssh}` : text, structured: { container, message } };
+}
+
 const startContainer = defineTool({
   name: 'start_container',
   title: 'Start container',
@@ -179,14 +233,13 @@ const startContainer = defineTool({
   input: v.strictObject({ username: username('User whose container to start, e.g. "alice".') }),
   output: StartStopOut,
   action: (input) => `start the container for ${input.username}`,
-  async handle(input, { client, signal }) {
-    const response = await client.startContainer(input.username, { signal });
-    const container = response.container ? containerView(response.container) : null;
-    return {
-      text: `Started the container for ${input.username}${container ? `: ${container.state}${container.ipAddress ? `, IP ${container.ipAddress}` : ''}` : ''}.`,
-      structured: { container, message: response.message },
-    };
-  },
+  handle: (input, ctx) =>
+    startOrStop(
+      input.username,
+      'running',
+      () => ctx.client.startContainer(input.username, { signal: ctx.signal }),
+      ctx,
+    ),
 });
 
 const stopContainer = defineTool({
@@ -201,14 +254,13 @@ const stopContainer = defineTool({
   }),
   output: StartStopOut,
   action: (input) => `stop the container for ${input.username}`,
-  async handle(input, { client, signal }) {
-    const response = await client.stopContainer(input.username, input.force, { signal });
-    const container = response.container ? containerView(response.container) : null;
-    return {
-      text: `Stopped the container for ${input.username}${container ? `: ${container.state}` : ''}.`,
-      structured: { container, message: response.message },
-    };
-  },
+  handle: (input, ctx) =>
+    startOrStop(
+      input.username,
+      'stopped',
+      () => ctx.client.stopContainer(input.username, input.force, { signal: ctx.signal }),
+      ctx,
+    ),
 });
 
 export default [

@@ -37,18 +37,24 @@ const getMetrics = defineTool({
   async handle(input, { client, signal }) {
     const one = input.username || undefined;
     // Limits come from the container records; without them usage is still shown, just not as a share.
+    let lookupError: unknown;
     const [response, limits] = await Promise.all([
       client.getMetrics(one, { signal }),
       (one
         ? client.getContainer(one, { signal }).then((r) => (r.container ? [r.container] : []))
         : client.listContainers({ signal }).then((r) => r.containers ?? [])
-      ).catch(() => []),
+      ).catch((error: unknown) => {
+        lookupError = error;
+        return [];
+      }),
     ]);
     const byName = new Map<string, ContainerView>(
       limits.map((c) => [c.name, containerView(c)] as const),
     );
     const metrics = (response.metrics ?? []).map((m) => metricsView(m, byName.get(m.name)));
     if (metrics.length === 0) {
+      // Some daemons answer [] for a user without a container: the lookup says why, as get_container does.
+      if (one && lookupError !== undefined) throw lookupError;
       return {
         text: one
           ? `No metrics for ${one}'s container (is it running?).`

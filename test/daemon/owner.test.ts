@@ -1,0 +1,17 @@
+// Telling a live create's daemon process from one that is gone.
+import { expect, test } from 'bun:test';
+import { hostname } from 'node:os';
+import { ownerAlive, ownerTag } from '../../src/daemon/owner.ts';
+
+test('a tag names host, pid and start time; only the very process it names is alive', () => {
+  const mine = ownerTag();
+  expect(mine).toMatch(new RegExp(`^${hostname()} ${process.pid} \\d+$`));
+  expect(ownerAlive(mine)).toBe(true);
+  // A process that has exited.
+  expect(ownerAlive(`${hostname()} ${Bun.spawnSync(['true']).pid} 1`)).toBe(false);
+  // The same pid with another start time: the pid was reused by a later process.
+  expect(ownerAlive(`${hostname()} ${process.pid} 1`)).toBe(false);
+  // Another host cannot be checked from here, so its process counts as gone.
+  expect(ownerAlive(`elsewhere ${process.pid} ${mine.split(' ')[2]}`)).toBe(false);
+  expect(ownerAlive('junk')).toBe(false);
+});

@@ -2,26 +2,16 @@
 // real Incus cannot show on demand (no internet, no daemon restart mid-create).
 import { describe, expect, test } from 'bun:test';
 import { createAuthenticator } from '../../src/daemon/auth.ts';
-import type { CreateRequest } from '../../src/daemon/backend.ts';
 import { serve } from '../../src/daemon/http.ts';
 import { createIncusClient } from '../../src/daemon/incus.ts';
 import { createIncusBackend } from '../../src/daemon/incus-backend.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 import { MAX_SSH_KEYS } from '../../src/shared/ssh-key.ts';
+import { createRequest } from '../support/create-request.ts';
 import { rejection } from '../support/rejection.ts';
 import { failure, fakeIncus, finished, fixture, started, sync } from './incus-fake.ts';
 
-const request = (over: Partial<CreateRequest> = {}): CreateRequest => ({
-  username: 'alice',
-  cpu: 2,
-  memory: '1GB',
-  disk: '5GB',
-  sshKeys: [],
-  labels: {},
-  image: 'images:ubuntu/24.04',
-  enableDocker: false,
-  ...over,
-});
+const request = createRequest;
 
 const quiet = () => undefined;
 

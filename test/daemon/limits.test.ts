@@ -1,18 +1,8 @@
 import { describe, expect, test } from 'bun:test';
-import type { CreateRequest } from '../../src/daemon/backend.ts';
 import { fitDefaults, isDiskTooSmall, limitProblems, sizeAtMost } from '../../src/daemon/limits.ts';
+import { createRequest } from '../support/create-request.ts';
 
-const request = (over: Partial<CreateRequest> = {}): CreateRequest => ({
-  username: 'alice',
-  cpu: 2,
-  memory: '1GB',
-  disk: '5GB',
-  sshKeys: [],
-  labels: {},
-  image: 'debian/12',
-  enableDocker: false,
-  ...over,
-});
+const request = createRequest;
 const host = { cpus: 2, memoryBytes: 24 * 2 ** 30, pool: { name: 'default', bytes: 10 * 2 ** 30 } };
 
 describe('limits the host cannot give', () => {

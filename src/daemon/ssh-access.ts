@@ -27,8 +27,7 @@ export function sshAccess(options: {
   jump?: string | undefined;
 }): SshAccess {
   const { username, address, keys, account, jump } = options;
-  if (!address) return { sshCommand: '', note: '' };
-  if (!account) return { sshCommand: '', note: '' };
+  if (!address || !account) return { sshCommand: '', note: '' };
   if (keys === 0) {
     return {
       sshCommand: '',

@@ -5,6 +5,7 @@ export type ErrorKind =
   | 'forbidden' // 403
   | 'not_found' // 404
   | 'conflict' // 409
+  | 'busy' // 409: another operation holds the instance; try again
   | 'internal' // 500
   | 'unavailable'; // 503
 
@@ -13,6 +14,7 @@ export const STATUS: Record<ErrorKind, number> = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
+  busy: 409,
   internal: 500,
   unavailable: 503,
 };
@@ -23,6 +25,7 @@ export const GRPC_CODE: Record<ErrorKind, string> = {
   forbidden: 'PermissionDenied',
   not_found: 'NotFound',
   conflict: 'AlreadyExists',
+  busy: 'Aborted',
   internal: 'Internal',
   unavailable: 'Unavailable',
 };

@@ -388,7 +388,7 @@ export function createIncusBackend(
       // constraint, or "Instance is busy running a create operation", depending on timing.
       if (
         /already exists|UNIQUE constraint|is busy/i.test(text) ||
-        (error instanceof DaemonError && error.kind === 'conflict')
+        (error instanceof DaemonError && (error.kind === 'conflict' || error.kind === 'busy'))
       ) {
         const winner = await lookup(request.username, NO_STATE).catch(() => undefined);
         throw winner && !isOurs(winner) ? foreign(name) : exists(request.username);

@@ -301,13 +301,13 @@ export function incusError(code: number, message: string): DaemonError {
 
 /**
  * Incus refuses to act on an instance while another operation holds it ("Instance is busy
- * running a "start" operation"): a conflict that passes, so a 409 with when to try again.
+ * running a "start" operation"): it passes, so a 409 (Aborted, as gRPC names a lost race) with when to try again.
  */
 export function busyError(message: string): DaemonError | undefined {
   const busy = /instance is busy running an? "?([\w-]+)"? operation/i.exec(message);
   if (!busy) return undefined;
   return new DaemonError(
-    'conflict',
+    'busy',
     `the container is busy: Incus is running a ${busy[1]} operation on it; try again when it has finished (${clip(message, 300)})`,
   );
 }

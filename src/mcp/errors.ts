@@ -126,6 +126,9 @@ function describeHttp(status: number, said: string, ctx: FailureContext): string
   if (status === 404) {
     return `The daemon at ${ctx.serverUrl} has no such route (404: ${said}). Check that CONTAINARIUM_SERVER_URL points at a Containarium daemon.`;
   }
+  if (status === 409 && /\bbusy\b|code = Aborted/i.test(said)) {
+    return `The container${who} is busy with another operation, so the daemon could not ${ctx.action} (${said}). Wait a few seconds and call the tool again.`;
+  }
   if (status === 409 || /already exists/i.test(said)) {
     return `A container${who} already exists. Call get_container to inspect it, or delete_container first if it should be replaced.`;
   }

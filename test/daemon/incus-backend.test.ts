@@ -437,7 +437,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     });
     try {
       const error = await rejection(backend.addSshKey(username, sshKey('busy@test')));
-      expect(error.kind).toBe('conflict');
+      expect(error.kind).toBe('busy');
       expect(error.status).toBe(409);
       expect(error.message).toStartWith(
         'the container is busy: Incus is running a stop operation on it; try again when it has finished (',

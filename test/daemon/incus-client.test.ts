@@ -42,7 +42,7 @@ describe('envelopes and errors', () => {
     expect(error.message).toBe(message);
   });
 
-  test('Incus busy with another operation is a conflict (409) to retry, sync or as an operation', async () => {
+  test('Incus busy with another operation is a 409 Aborted to retry, sync or as an operation', async () => {
     const busy = 'Instance is busy running a "start" operation';
     await using incus = fakeIncus({
       'PATCH /1.0/instances/a': () =>
@@ -63,7 +63,7 @@ describe('envelopes and errors', () => {
       client.operate('DELETE', '1.0/instances/a'),
     ]) {
       const error = await rejection(call);
-      expect(error.kind).toBe('conflict');
+      expect(error.kind).toBe('busy');
       expect(error.status).toBe(409);
       expect(error.message).toStartWith(
         'the container is busy: Incus is running a start operation on it; try again when it has finished (Failed to create instance ',

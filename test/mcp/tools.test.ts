@@ -360,6 +360,23 @@ describe('API errors', () => {
     expect(result.text).not.toMatch(/use a token with the admin role|--roles admin/i);
   });
 
+  test('409 for a busy container says to wait and retry, not that it already exists', async () => {
+    await using t = await setup('head');
+    t.fake.fail('stopContainer', {
+      status: 409,
+      body: {
+        code: 409,
+        error:
+          'rpc error: code = Aborted desc = the container is busy: Incus is running a start operation on it; try again when it has finished',
+      },
+    });
+    const result = await t.mcp.call('stop_container', { username: 'alice' });
+    expect(result.isError).toBe(true);
+    expect(result.text).toStartWith('The container for user alice is busy with another operation');
+    expect(result.text).toContain('Wait a few seconds and call the tool again.');
+    expect(result.text).not.toContain('already exists');
+  });
+
   test('an image that is not found is not a missing container', async () => {
     await using t = await setup('head');
     t.fake.fail('createContainer', {

@@ -17,7 +17,16 @@ import {
   sshCommand,
   sshLine,
 } from '../format.ts';
-import { cpu, defineTool, force, size, sshKeys, type ToolContext, username } from './define.ts';
+import {
+  cpu,
+  defaulted,
+  defineTool,
+  force,
+  size,
+  sshKeys,
+  type ToolContext,
+  username,
+} from './define.ts';
 
 const createContainer = defineTool({
   name: 'create_container',
@@ -34,29 +43,22 @@ const createContainer = defineTool({
       ),
     ),
     cpu,
-    memory: size(
-      'Memory limit with a unit, e.g. "4GB", "2048MB" or "8GiB". Default: "4GB".',
-      '4GB',
-    ),
-    disk: size('Root disk size with a unit, e.g. "50GB" or "100GiB". Default: "50GB".', '50GB'),
+    memory: size('Memory limit with a unit, e.g. "4GB", "2048MB" or "8GiB".', '4GB'),
+    disk: size('Root disk size with a unit, e.g. "50GB" or "100GiB".', '50GB'),
     ssh_keys: sshKeys,
-    image: v.optional(
-      v.pipe(
-        v.string(`must be ${IMAGE_FORM}`),
-        v.trim(),
-        v.regex(IMAGE, `must be ${IMAGE_FORM}`),
-        v.description(
-          'Image to create from, e.g. "images:ubuntu/24.04", "images:debian/12" or a local alias. Default: "images:ubuntu/24.04".',
-        ),
-      ),
+    image: defaulted(
       'images:ubuntu/24.04',
+      'Image to create from, e.g. "images:ubuntu/24.04", "images:debian/12" or a local alias.',
+      (description) =>
+        v.pipe(
+          v.string(`must be ${IMAGE_FORM}`),
+          v.trim(),
+          v.regex(IMAGE, `must be ${IMAGE_FORM}`),
+          description,
+        ),
     ),
-    enable_docker: v.optional(
-      v.pipe(
-        v.boolean('must be true or false'),
-        v.description('Allow Docker inside the container (nesting). Default: true.'),
-      ),
-      true,
+    enable_docker: defaulted(true, 'Allow Docker inside the container (nesting).', (description) =>
+      v.pipe(v.boolean('must be true or false'), description),
     ),
   }),
   output: v.object({ container: ContainerOut, message: v.string(), sshCommand: v.string() }),
@@ -163,7 +165,7 @@ const deleteContainer = defineTool({
   effect: 'destroy',
   input: v.strictObject({
     username: username('User whose container to delete, e.g. "alice".'),
-    force: force('Stop the container first if it is running. Default: false.'),
+    force: force('Stop the container first if it is running.'),
   }),
   output: v.object({ username: v.string(), containerName: v.string(), message: v.string() }),
   action: (input) => `delete the container for ${input.username}`,
@@ -250,7 +252,7 @@ const stopContainer = defineTool({
   effect: 'change',
   input: v.strictObject({
     username: username('User whose container to stop, e.g. "alice".'),
-    force: force('Kill the container instead of shutting it down gracefully. Default: false.'),
+    force: force('Kill the container instead of shutting it down gracefully.'),
   }),
   output: StartStopOut,
   action: (input) => `stop the container for ${input.username}`,

@@ -1,5 +1,5 @@
 // The Containarium REST client (ky): one method per route the tools use, each response checked with valibot.
-import ky, { HTTPError, type KyInstance, type Options } from 'ky';
+import ky, { HTTPError, type KyInstance, type Options, TimeoutError } from 'ky';
 import * as v from 'valibot';
 import { boundedResponse, MAX_RESPONSE_BYTES } from '../shared/bounded-body.ts';
 import { VERSION } from '../shared/version.ts';
@@ -44,6 +44,11 @@ export type ContainariumClient = ReturnType<typeof createClient>;
 
 export function createClient(config: Config, options: { fetch?: typeof fetch } = {}) {
   const timeout = (kind: keyof typeof TIMEOUTS) => config.timeoutMs ?? TIMEOUTS[kind];
+  // ky leaves `timeout` out of the options its hooks see, so it travels in the context too.
+  const within = (kind: keyof typeof TIMEOUTS) => {
+    const ms = timeout(kind);
+    return { timeout: ms, context: { timeoutMs: ms } };
+  };
   const fetchImpl = options.fetch ?? globalThis.fetch;
   // Where and how to connect: shared by the API calls and the unauthenticated health check.
   const transport: Options = {
@@ -66,6 +71,13 @@ export function createClient(config: Config, options: { fetch?: typeof fetch } =
       backoffLimit: 2000,
     },
     hooks: {
+      // The timeout this request really ran with, for the error sentence (see timeoutUsed).
+      beforeError: [
+        ({ error, options }) =>
+          error instanceof TimeoutError
+            ? Object.assign(error, { timeoutMs: options.context.timeoutMs })
+            : error,
+      ],
       beforeRequest: [
         ({ request }) => {
           request.headers.set('authorization', `Bearer ${config.token.get()}`);
@@ -78,7 +90,7 @@ export function createClient(config: Config, options: { fetch?: typeof fetch } =
   const user = (username: string) => `v1/containers/${encodeURIComponent(username)}`;
 
   const get = <S extends v.GenericSchema>(path: string, schema: S, call: Call) =>
-    http.get(path, { timeout: timeout('read'), signal: call.signal ?? null }).json(schema);
+    http.get(path, { ...within('read'), signal: call.signal ?? null }).json(schema);
 
   return {
     timeoutFor: timeout,
@@ -100,7 +112,7 @@ export function createClient(config: Config, options: { fetch?: typeof fetch } =
         return http
           .post('v1/containers', {
             json: body,
-            timeout: timeout('create'),
+            ...within('create'),
             signal: call.signal ?? null,
           })
           .json(CreateContainerResponseSchema);
@@ -126,7 +138,7 @@ export function createClient(config: Config, options: { fetch?: typeof fetch } =
       http
         .delete(user(username), {
           searchParams: { force: String(force) },
-          timeout: timeout('change'),
+          ...within('change'),
           signal: call.signal ?? null,
         })
         .json(DeleteContainerResponseSchema),
@@ -135,7 +147,7 @@ export function createClient(config: Config, options: { fetch?: typeof fetch } =
       http
         .post(`${user(username)}/start`, {
           json: {},
-          timeout: timeout('change'),
+          ...within('change'),
           signal: call.signal ?? null,
         })
         .json(StartStopContainerResponseSchema),
@@ -144,7 +156,7 @@ export function createClient(config: Config, options: { fetch?: typeof fetch } =
       http
         .post(`${user(username)}/stop`, {
           json: { force },
-          timeout: timeout('change'),
+          ...within('change'),
           signal: call.signal ?? null,
         })
         .json(StartStopContainerResponseSchema),

@@ -4,7 +4,7 @@ import * as v from 'valibot';
 import { IMAGE, IMAGE_FORM } from '../../shared/image.ts';
 import { containerName, isSystemAccount } from '../../shared/username.ts';
 import type { ContainariumClient } from '../client.ts';
-import { daemonMessage } from '../errors.ts';
+import { CONTAINER, daemonMessage } from '../errors.ts';
 import {
   ContainerOut,
   containerText,
@@ -34,6 +34,7 @@ const createContainer = defineTool({
   description:
     "Create a new LXC container for a user, with CPU, memory and disk limits, SSH keys and an image, and start it. Each user has at most one container, named <username>-container. Creating can take minutes while packages install; if it times out, call get_container before trying again. Returns the container's state, limits and IP address, and the SSH command when ssh_keys were given (without a key there is no account to log in to).",
   effect: 'create',
+  resource: CONTAINER,
   input: v.strictObject({
     username: v.pipe(
       username('Linux user name that owns the container, e.g. "alice".'),
@@ -118,6 +119,7 @@ const listContainers = defineTool({
   description:
     'List every container with its user, state, CPU, memory and disk limits, IP address and creation date. Use it to find out which users have containers before acting on one.',
   effect: 'read',
+  resource: null,
   input: v.strictObject({}),
   output: v.object({ containers: v.array(ContainerOut), totalCount: v.number() }),
   action: () => 'list containers',
@@ -138,6 +140,7 @@ const getContainer = defineTool({
   description:
     "Get everything about one user's container: state, limits, IP address, image, SSH keys, labels, dates, and current CPU, memory, disk and network usage when it is running.",
   effect: 'read',
+  resource: CONTAINER,
   input: v.strictObject({ username: username('User whose container to show, e.g. "alice".') }),
   output: v.object({ container: ContainerOut, metrics: v.nullable(MetricsOut) }),
   action: (input) => `get the container for ${input.username}`,
@@ -163,6 +166,7 @@ const deleteContainer = defineTool({
   description:
     "Delete a user's container and all its data, permanently. A running container is only deleted with force=true (which stops it first); confirm with the user before deleting.",
   effect: 'destroy',
+  resource: CONTAINER,
   input: v.strictObject({
     username: username('User whose container to delete, e.g. "alice".'),
     force: force('Stop the container first if it is running.'),
@@ -232,6 +236,7 @@ const startContainer = defineTool({
   description:
     "Start a user's stopped container. Starting a running container changes nothing. Returns the new state.",
   effect: 'change',
+  resource: CONTAINER,
   input: v.strictObject({ username: username('User whose container to start, e.g. "alice".') }),
   output: StartStopOut,
   action: (input) => `start the container for ${input.username}`,
@@ -250,6 +255,7 @@ const stopContainer = defineTool({
   description:
     "Stop a user's running container, gracefully by default; force=true kills it at once. Stopping a stopped container changes nothing. Data on disk is kept.",
   effect: 'change',
+  resource: CONTAINER,
   input: v.strictObject({
     username: username('User whose container to stop, e.g. "alice".'),
     force: force('Kill the container instead of shutting it down gracefully.'),

@@ -4,6 +4,7 @@ import { CPU_FORM, parseCpu, parseSize, SIZE_FORM } from '../../shared/sizes.ts'
 import { MAX_SSH_KEYS, normalizeSshKey, SSH_KEY_FORM } from '../../shared/ssh-key.ts';
 import { USERNAME, USERNAME_FORM } from '../../shared/username.ts';
 import type { ContainariumClient } from '../client.ts';
+import type { Resource } from '../errors.ts';
 
 export type ToolContext = {
   client: ContainariumClient;
@@ -40,6 +41,8 @@ export type Tool<I extends v.GenericSchema, O extends v.GenericSchema> = {
   /** Written for the model: what it does, when to use it, what comes back. */
   description: string;
   effect: Effect;
+  /** What it acts on (CONTAINER, or a resource of its own file), so errors name it; null for none. */
+  resource: Resource | null;
   input: I;
   output: O;
   /** What this call is doing, for error sentences ("delete the container for alice"). */

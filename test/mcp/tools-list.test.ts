@@ -1,9 +1,9 @@
 // tools/list is a public contract: compared with a reviewed golden file, never rewritten silently.
 import { expect, test } from 'bun:test';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as v from 'valibot';
 import { defaulted, shownDefault } from '../../src/mcp/tools/define.ts';
+import { expectGolden, goldenMode } from '../support/golden.ts';
 import { connectMcp, makeToken } from '../support/mcp.ts';
 
 const GOLDEN = resolve(import.meta.dir, '__snapshots__/tools-list.golden.json');
@@ -14,11 +14,15 @@ test('tools/list matches the reviewed golden file', async () => {
     CONTAINARIUM_JWT_TOKEN: await makeToken(),
   });
   const { tools } = await mcp.client.listTools();
-  const actual = `${JSON.stringify(tools, null, 2)}\n`;
-  // UPDATE_GOLDEN=1 rewrites it locally for review; CI never does (it runs with CI=true).
-  if (process.env.UPDATE_GOLDEN === '1' && process.env.CI !== 'true') writeFileSync(GOLDEN, actual);
-  expect(existsSync(GOLDEN)).toBe(true);
-  expect(actual).toBe(readFileSync(GOLDEN, 'utf8'));
+  // UPDATE_GOLDEN=1 rewrites it locally for review; under CI it is only ever compared.
+  expectGolden(GOLDEN, `${JSON.stringify(tools, null, 2)}\n`);
+});
+
+test('golden files are compared under CI, and a rewrite is only ever asked for', () => {
+  expect(goldenMode({ CI: 'true' })).toBe('compare');
+  expect(goldenMode({})).toBe('compare');
+  expect(goldenMode({ UPDATE_GOLDEN: '1' })).toBe('update');
+  expect(() => goldenMode({ UPDATE_GOLDEN: '1', CI: 'true' })).toThrow('refused under CI');
 });
 
 test('every tool is fully described', async () => {

@@ -9,6 +9,10 @@ import { ConfigError, type TokenSource } from './config.ts';
 export type Resource = {
   /** What one is called, e.g. "container", "SSH key", "snapshot". */
   noun: string;
+  /** "an" where the noun needs it ("an SSH key"); "a" by default. */
+  article?: 'a' | 'an';
+  /** The plural, where adding "s" is wrong. */
+  plural?: string;
   /** The tool that lists them: the next step when one is missing. */
   list: string;
   /** The tools that show one and remove one: the next steps when one already exists. */
@@ -174,7 +178,7 @@ function describeHttp(status: number, said: string, ctx: FailureContext): string
     (status === 500 && /instance not found|container[\w ]* not found/i.test(said));
   const resource = ctx.resource;
   if (missing && resource && ctx.username && !ctx.creates) {
-    return `No ${resource.noun} exists${who}. Call ${resource.list} to see which ${resource.noun}s exist.`;
+    return `No ${resource.noun} exists${who}. Call ${resource.list} to see which ${resource.plural ?? `${resource.noun}s`} exist.`;
   }
   if (status === 404) {
     return `The daemon at ${ctx.serverUrl} has no such route (404: ${said}). Check that CONTAINARIUM_SERVER_URL points at a Containarium daemon.`;
@@ -184,7 +188,8 @@ function describeHttp(status: number, said: string, ctx: FailureContext): string
       resource.show && resource.remove
         ? `Call ${resource.show} to inspect it, or ${resource.remove} first if it should be replaced.`
         : `Call ${resource.list} to see it.`;
-    return `A ${resource.noun}${who} already exists. ${next}`;
+    const article = resource.article ?? 'a';
+    return `${article[0]!.toUpperCase()}${article.slice(1)} ${resource.noun}${who} already exists. ${next}`;
   }
   if (/not implemented/i.test(said)) {
     return `This daemon cannot ${ctx.action}: it says "${said}" (older upstream daemons lack this operation). Upgrade the Containarium daemon.`;

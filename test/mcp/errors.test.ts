@@ -35,7 +35,7 @@ const httpError = (status: number, body: unknown = {}) => {
   return Object.assign(error, { data: body });
 };
 
-const KEY: Resource = { noun: 'SSH key', list: 'list_ssh_keys' };
+const KEY: Resource = { noun: 'SSH key', article: 'an', list: 'list_ssh_keys' };
 
 describe('resources', () => {
   test('a 404 names the resource the tool acts on and the tool that lists them', () => {
@@ -59,7 +59,7 @@ describe('resources', () => {
         httpError(409, { error: 'exists' }),
         ctx({ resource: KEY, username: 'alice' }),
       ),
-    ).toBe('A SSH key for user alice already exists. Call list_ssh_keys to see it.');
+    ).toBe('An SSH key for user alice already exists. Call list_ssh_keys to see it.');
     expect(describeFailure(httpError(409), ctx({ resource: CONTAINER, username: 'alice' }))).toBe(
       'A container for user alice already exists. Call get_container to inspect it, or delete_container first if it should be replaced.',
     );

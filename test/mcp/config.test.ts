@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from 'bun:test';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as v from 'valibot';
@@ -82,8 +82,9 @@ describe('loadConfig', () => {
     );
     expect(config.token.get()).toBe(token);
     const rotated = await makeToken({ username: 'rotated' });
-    await Bun.sleep(5);
     writeFileSync(file, rotated, { mode: 0o600 });
+    // A new modification time, as a later write has, without waiting for the clock to move.
+    utimesSync(file, new Date(), new Date(Date.now() + 60_000));
     expect(config.token.get()).toBe(rotated);
   });
 

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import * as v from 'valibot';
 import pkg from '../package.json' with { type: 'json' };
 import template from '../server.json' with { type: 'json' };
+import { SETTINGS } from '../src/mcp/settings.ts';
 import { TOOLS } from '../src/mcp/tools/index.ts';
 import {
   archive,
@@ -86,30 +87,23 @@ export function manifest(targets: readonly ReleaseTarget[], repository = DEFAULT
   const url = `https://github.com/${repository}`;
   const oses = new Set(targets.map((t) => platformOf(t).os));
   const windows = targets.find((t) => platformOf(t).os === 'windows');
-  const userConfig: Record<string, UserConfigOption> = {
-    server_url: {
-      type: 'string',
-      title: 'Containarium server URL',
-      description:
-        'Base URL of the Containarium REST API, e.g. http://localhost:8080 or https://containarium.example.com',
-      required: true,
-    },
-    jwt_token: {
-      type: 'string',
-      title: 'JWT token',
-      description:
-        'Token from `containarium token generate --roles admin`. Stored in the system keychain.',
-      required: true,
-      sensitive: true,
-    },
-    debug: {
-      type: 'boolean',
-      title: 'Debug logging',
-      description: "Log every MCP message to Claude's MCP log, with tokens redacted.",
-      required: false,
-      default: false,
-    },
-  };
+  // What the host asks the user for, from the settings table: its key, title and words.
+  const asked = SETTINGS.flatMap((s) => (s.bundle ? [{ ...s, bundle: s.bundle }] : []));
+  const userConfig: Record<string, UserConfigOption> = Object.fromEntries(
+    asked.map((s) => {
+      const option: UserConfigOption = {
+        type: s.type,
+        title: s.bundle.title,
+        description: s.bundle.description,
+        required: s.required !== undefined,
+      };
+      if (s.secret) option.sensitive = true;
+      if (s.required === undefined && s.default !== undefined) {
+        option.default = s.type === 'boolean' ? s.default === 'true' : s.default;
+      }
+      return [s.bundle.key, option];
+    }),
+  );
   return {
     manifest_version: '0.3',
     name: 'containarium',
@@ -134,11 +128,7 @@ export function manifest(targets: readonly ReleaseTarget[], repository = DEFAULT
       mcp_config: {
         command: '/bin/sh',
         args: [`${mcpbVar('__dirname')}/server/mcp-server`],
-        env: {
-          CONTAINARIUM_SERVER_URL: mcpbVar('user_config.server_url'),
-          CONTAINARIUM_JWT_TOKEN: mcpbVar('user_config.jwt_token'),
-          CONTAINARIUM_DEBUG: mcpbVar('user_config.debug'),
-        },
+        env: Object.fromEntries(asked.map((s) => [s.env, mcpbVar(`user_config.${s.bundle.key}`)])),
         ...(windows && {
           platform_overrides: {
             win32: {

@@ -1,5 +1,5 @@
 // The Containarium REST client (ky): one method per route the tools use, each response checked with valibot.
-import ky, { HTTPError, type KyInstance, type Options } from 'ky';
+import ky, { HTTPError, type KyInstance, type Options, TimeoutError } from 'ky';
 import * as v from 'valibot';
 import { boundedResponse, MAX_RESPONSE_BYTES } from '../shared/bounded-body.ts';
 import { VERSION } from '../shared/version.ts';
@@ -20,6 +20,43 @@ const HealthSchema = v.object({ status: v.nullish(v.string(), '') });
 export const TIMEOUTS = { read: 30_000, change: 120_000, create: 600_000 };
 /** How long health() lets /health take: a daemon that is up answers at once. */
 export const HEALTH_TIMEOUT_MS = 5_000;
+
+/** The longest wait before a retry, whatever the server's Retry-After says: a tool call never stalls. */
+export const MAX_RETRY_WAIT_MS = 2000;
+
+/** Waits `ms`, or rejects when `signal` aborts: the client's one way to pause, injectable for tests. */
+export type Wait = (ms: number, signal: AbortSignal | undefined) => Promise<void>;
+
+const realWait: Wait = (ms, signal) =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const done = () => {
+      signal?.removeEventListener('abort', stop);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    const stop = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', stop, { once: true });
+  });
+
+/**
+ * How long to wait before retry `attempt` (1, 2, …): the server's Retry-After (seconds or a date),
+ * else 300 ms doubling; never more than MAX_RETRY_WAIT_MS.
+ */
+export function retryWait(error: unknown, attempt: number, now = Date.now()): number {
+  const header = error instanceof HTTPError ? error.response.headers.get('retry-after') : null;
+  let ms = 300 * 2 ** (attempt - 1);
+  if (header?.trim()) {
+    const seconds = Number(header);
+    const at = Date.parse(header);
+    if (Number.isFinite(seconds) && seconds >= 0) ms = seconds * 1000;
+    else if (Number.isFinite(at)) ms = Math.max(0, at - now);
+  }
+  return Math.min(MAX_RETRY_WAIT_MS, ms);
+}
 
 export type CreateInput = {
   username: string;
@@ -42,8 +79,18 @@ type Call = { signal?: AbortSignal | undefined };
 
 export type ContainariumClient = ReturnType<typeof createClient>;
 
-export function createClient(config: Config, options: { fetch?: typeof fetch } = {}) {
+export function createClient(
+  config: Config,
+  options: { fetch?: typeof fetch; wait?: Wait; now?: () => number } = {},
+) {
+  const wait = options.wait ?? realWait;
+  const now = options.now ?? Date.now;
   const timeout = (kind: keyof typeof TIMEOUTS) => config.timeoutMs ?? TIMEOUTS[kind];
+  // ky leaves `timeout` out of the options its hooks see, so it travels in the context too.
+  const within = (kind: keyof typeof TIMEOUTS) => {
+    const ms = timeout(kind);
+    return { timeout: ms, context: { timeoutMs: ms } };
+  };
   const fetchImpl = options.fetch ?? globalThis.fetch;
   // Where and how to connect: shared by the API calls and the unauthenticated health check.
   const transport: Options = {
@@ -58,14 +105,27 @@ export function createClient(config: Config, options: { fetch?: typeof fetch } =
     // GETs are safe to repeat; anything that changes state is never retried behind the user's back.
     // Not 429: the daemon sends it to lock out bad tokens, and waiting it out helps nobody.
     // A server's Retry-After counts only up to 2 s, so a tool call never stalls for a minute.
+    // ky itself waits 0: the wait happens in beforeRetry, through `wait`, so tests need no clock.
     retry: {
       limit: 2,
       methods: ['get'],
       statusCodes: [408, 502, 503, 504],
-      maxRetryAfter: 2000,
-      backoffLimit: 2000,
+      delay: () => 0,
+      maxRetryAfter: 0,
+      backoffLimit: 0,
     },
     hooks: {
+      // The timeout this request really ran with, for the error sentence (see timeoutUsed).
+      beforeError: [
+        ({ error, options }) =>
+          error instanceof TimeoutError
+            ? Object.assign(error, { timeoutMs: options.context.timeoutMs })
+            : error,
+      ],
+      beforeRetry: [
+        ({ request, error, retryCount }) =>
+          wait(retryWait(error, retryCount, now()), request.signal),
+      ],
       beforeRequest: [
         ({ request }) => {
           request.headers.set('authorization', `Bearer ${config.token.get()}`);
@@ -78,7 +138,7 @@ export function createClient(config: Config, options: { fetch?: typeof fetch } =
   const user = (username: string) => `v1/containers/${encodeURIComponent(username)}`;
 
   const get = <S extends v.GenericSchema>(path: string, schema: S, call: Call) =>
-    http.get(path, { timeout: timeout('read'), signal: call.signal ?? null }).json(schema);
+    http.get(path, { ...within('read'), signal: call.signal ?? null }).json(schema);
 
   return {
     timeoutFor: timeout,
@@ -100,7 +160,7 @@ export function createClient(config: Config, options: { fetch?: typeof fetch } =
         return http
           .post('v1/containers', {
             json: body,
-            timeout: timeout('create'),
+            ...within('create'),
             signal: call.signal ?? null,
           })
           .json(CreateContainerResponseSchema);
@@ -126,7 +186,7 @@ export function createClient(config: Config, options: { fetch?: typeof fetch } =
       http
         .delete(user(username), {
           searchParams: { force: String(force) },
-          timeout: timeout('change'),
+          ...within('change'),
           signal: call.signal ?? null,
         })
         .json(DeleteContainerResponseSchema),
@@ -135,7 +195,7 @@ export function createClient(config: Config, options: { fetch?: typeof fetch } =
       http
         .post(`${user(username)}/start`, {
           json: {},
-          timeout: timeout('change'),
+          ...within('change'),
           signal: call.signal ?? null,
         })
         .json(StartStopContainerResponseSchema),
@@ -144,7 +204,7 @@ export function createClient(config: Config, options: { fetch?: typeof fetch } =
       http
         .post(`${user(username)}/stop`, {
           json: { force },
-          timeout: timeout('change'),
+          ...within('change'),
           signal: call.signal ?? null,
         })
         .json(StartStopContainerResponseSchema),

@@ -3,12 +3,10 @@ import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import * as v from 'valibot';
 import { readClaims } from '../shared/jwt.ts';
-import { isTrue } from '../shared/parse-bool.ts';
 import { privateFileProblem } from '../shared/private-file.ts';
+import { ConfigError, SETTINGS, type SettingName, settingOf } from './settings.ts';
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
 /** Lines joined as sentences: each ends with a full stop unless it ends with one or a ")". */
 export const asSentences = (lines: readonly string[]): string =>
@@ -36,49 +34,52 @@ export type Config = {
   timeoutMs?: number;
 };
 
-const EnvSchema = v.object({
-  CONTAINARIUM_SERVER_URL: v.optional(v.string()),
-  CONTAINARIUM_JWT_TOKEN: v.optional(v.string()),
-  CONTAINARIUM_JWT_TOKEN_FILE: v.optional(v.string()),
-  CONTAINARIUM_DEBUG: v.optional(v.string()),
-  CONTAINARIUM_CA_CERT: v.optional(v.string()),
-  CONTAINARIUM_TIMEOUT: v.optional(v.string()),
-});
 type Env = Record<string, string | undefined>;
+
+/** Every setting of the table, as the environment holds it: text or nothing. */
+const EnvSchema = v.object(
+  Object.fromEntries(SETTINGS.map((s) => [s.env, v.optional(v.string())])) as Record<
+    SettingName,
+    v.OptionalSchema<v.StringSchema<undefined>, undefined>
+  >,
+);
 
 const nonEmpty = (value: string | undefined) => (value?.trim() ? value.trim() : undefined);
 
 /** Reads and checks the environment; throws ConfigError with a message fit for stderr. */
 export function loadConfig(env: Env = process.env): Config {
-  const vars = v.parse(EnvSchema, env);
-  const url = nonEmpty(vars.CONTAINARIUM_SERVER_URL);
-  if (!url) {
-    throw new ConfigError(
-      'CONTAINARIUM_SERVER_URL environment variable is required\n' +
-        'Set it to the Containarium REST API, e.g. http://localhost:8080',
-    );
-  }
-  const serverUrl = parseServerUrl(url);
-  const tokenFile = nonEmpty(vars.CONTAINARIUM_JWT_TOKEN_FILE);
-  const tokenText = nonEmpty(vars.CONTAINARIUM_JWT_TOKEN);
+  const vars = currentSettings(env);
+  /** The setting parsed by its rule in the table; undefined when unset. */
+  const value = <T>(name: SettingName): T | undefined => {
+    const text = vars[name];
+    if (text === undefined) return undefined;
+    const result = v.safeParse(settingOf(name).schema, text);
+    if (!result.success) throw new ConfigError(result.issues[0].message);
+    return result.output as T;
+  };
+  const missing = (name: SettingName) => new ConfigError(settingOf(name).missing ?? name);
+  const serverUrl = value<string>('CONTAINARIUM_SERVER_URL');
+  if (!serverUrl) throw missing('CONTAINARIUM_SERVER_URL');
+  // The file wins over the token itself, which is then not even read.
+  const tokenFile = value<string>('CONTAINARIUM_JWT_TOKEN_FILE');
+  const tokenText = tokenFile ? undefined : value<string>('CONTAINARIUM_JWT_TOKEN');
   let token: TokenSource;
   if (tokenFile) token = fileToken(tokenFile);
   else if (tokenText) token = staticToken(tokenText);
-  else {
-    throw new ConfigError(
-      'CONTAINARIUM_JWT_TOKEN environment variable is required\n' +
-        'Set it to a token from `containarium token generate`, or set CONTAINARIUM_JWT_TOKEN_FILE to a file holding one',
-    );
-  }
-  const config: Config = { serverUrl, token, debug: isTrue(vars.CONTAINARIUM_DEBUG) };
-  const caFile = nonEmpty(vars.CONTAINARIUM_CA_CERT);
-  if (caFile) config.caCert = readCaCert(caFile);
-  const timeout = nonEmpty(vars.CONTAINARIUM_TIMEOUT);
-  if (timeout) config.timeoutMs = parseTimeout(timeout);
+  else throw missing('CONTAINARIUM_JWT_TOKEN');
+  const config: Config = {
+    serverUrl,
+    token,
+    debug: value<boolean>('CONTAINARIUM_DEBUG') ?? false,
+  };
+  const caCert = value<string>('CONTAINARIUM_CA_CERT');
+  if (caCert) config.caCert = caCert;
+  const timeoutMs = value<number>('CONTAINARIUM_TIMEOUT');
+  if (timeoutMs) config.timeoutMs = timeoutMs;
   return config;
 }
 
-export type SettingName = keyof v.InferOutput<typeof EnvSchema>;
+export type { SettingName };
 export type Settings = Partial<Record<SettingName, string>>;
 
 /** The CONTAINARIUM_* settings that are set (trimmed, empty ones left out): `install`'s defaults. */
@@ -142,28 +143,6 @@ export function configWarnings(config: Config): string[] {
   return warnings;
 }
 
-function parseServerUrl(text: string): string {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new ConfigError(
-      `CONTAINARIUM_SERVER_URL is not a valid URL: "${text}"; expected something like http://localhost:8080`,
-    );
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ConfigError(
-      `CONTAINARIUM_SERVER_URL must start with http:// or https://, got "${url.protocol}"`,
-    );
-  }
-  if (url.username || url.password || url.search || url.hash) {
-    throw new ConfigError(
-      'CONTAINARIUM_SERVER_URL must be a plain base URL without credentials, query or fragment, e.g. https://containarium.example.com',
-    );
-  }
-  return url.href.replace(/\/+$/, '');
-}
-
 export function isLoopback(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '');
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
@@ -211,29 +190,4 @@ function fileToken(path: string): TokenSource {
     get: () => read().token,
     expiresAt: () => read().expiry,
   };
-}
-
-function readCaCert(path: string): string {
-  let pem: string;
-  try {
-    pem = readFileSync(path, 'utf8');
-  } catch {
-    throw new ConfigError(`CONTAINARIUM_CA_CERT ${path} cannot be read; check the path`);
-  }
-  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
-    throw new ConfigError(
-      `CONTAINARIUM_CA_CERT ${path} is not a PEM certificate (no "-----BEGIN CERTIFICATE-----" line)`,
-    );
-  }
-  return pem;
-}
-
-function parseTimeout(text: string): number {
-  const seconds = Number(text);
-  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) {
-    throw new ConfigError(
-      `CONTAINARIUM_TIMEOUT must be a number of seconds from 1 to 3600, got "${text}"`,
-    );
-  }
-  return seconds * 1000;
 }

@@ -34,6 +34,7 @@ import {
 import { describeFailure } from './errors.ts';
 import { duration } from './format.ts';
 import { redact } from './log.ts';
+import { SETTINGS } from './settings.ts';
 
 export const DOCTOR_HELP = `Usage: mcp-server doctor [--client NAME] [--config PATH]
 
@@ -128,11 +129,8 @@ export async function runDoctor(argv: string[], io: Io = processIo()): Promise<n
   const checked = new Set<string>();
 
   const shell = currentSettings(io.env);
-  const shellConfigured = Boolean(
-    shell.CONTAINARIUM_SERVER_URL ||
-      shell.CONTAINARIUM_JWT_TOKEN ||
-      shell.CONTAINARIUM_JWT_TOKEN_FILE,
-  );
+  // Where and as whom, the settings install has flags for: without them the shell sets nothing.
+  const shellConfigured = SETTINGS.some((s) => s.flag && shell[s.env]);
   const anyEntry = files.some((f) => f.entries.length > 0);
   if (shellConfigured || !anyEntry) {
     report.heading("Settings in this shell's environment");
@@ -174,15 +172,10 @@ export async function runDoctor(argv: string[], io: Io = processIo()): Promise<n
 
 type Env = Record<string, string | undefined>;
 
+/** What decides where and as whom a server connects: entries that share it are checked once. */
 const settingsKey = (env: Env) => {
-  const s = currentSettings(env);
-  return JSON.stringify([
-    s.CONTAINARIUM_SERVER_URL,
-    s.CONTAINARIUM_JWT_TOKEN,
-    s.CONTAINARIUM_JWT_TOKEN_FILE,
-    s.CONTAINARIUM_CA_CERT,
-    s.CONTAINARIUM_TIMEOUT,
-  ]);
+  const settings = currentSettings(env);
+  return JSON.stringify(SETTINGS.filter((s) => s.connection).map((s) => settings[s.env]));
 };
 
 /** `env` undefined means this process's environment (read by config.ts). */

@@ -5,9 +5,33 @@ import { readClaims } from '../shared/jwt.ts';
 import { formatBytes } from '../shared/sizes.ts';
 import { ConfigError, type TokenSource } from './config.ts';
 
+/** What a tool acts on, so that a 404 or a 409 names the right thing and the right next step. */
+export type Resource = {
+  /** What one is called, e.g. "container", "SSH key", "snapshot". */
+  noun: string;
+  /** "an" where the noun needs it ("an SSH key"); "a" by default. */
+  article?: 'a' | 'an';
+  /** The plural, where adding "s" is wrong. */
+  plural?: string;
+  /** The tool that lists them: the next step when one is missing. */
+  list: string;
+  /** The tools that show one and remove one: the next steps when one already exists. */
+  show?: string;
+  remove?: string;
+};
+
+export const CONTAINER: Resource = {
+  noun: 'container',
+  list: 'list_containers',
+  show: 'get_container',
+  remove: 'delete_container',
+};
+
 export type FailureContext = {
   /** What was being done, e.g. "create the container for alice". */
   action: string;
+  /** What the call acts on; without one, a 404 means the daemon lacks the route. */
+  resource?: Resource | null | undefined;
   username?: string | undefined;
   serverUrl: string;
   token: TokenSource;
@@ -15,8 +39,18 @@ export type FailureContext = {
   creates?: boolean;
   /** The image a create asked for. */
   image?: string | undefined;
+  /** The timeout the call was given, unless the error carries the one the client really used. */
   timeoutMs: number;
 };
+
+/** The timeout a request really ran with, as the client records it on a TimeoutError. */
+export const timeoutUsed = (error: unknown): number | undefined => {
+  const ms = (error as { timeoutMs?: unknown } | undefined)?.timeoutMs;
+  return typeof ms === 'number' && Number.isFinite(ms) ? ms : undefined;
+};
+
+/** "30 s", or "0.05 s" below a second. */
+const seconds = (ms: number) => `${ms >= 1000 ? Math.round(ms / 1000) : ms / 1000} s`;
 
 /** The daemon's own words: the "desc" of a gRPC error string, or the raw text. */
 export function daemonMessage(data: unknown): string {
@@ -57,21 +91,38 @@ function tokenClaims(token: TokenSource) {
   }
 }
 
+/** The failure as one sentence; never throws, whatever the error or the token source does. */
 export function describeFailure(error: unknown, ctx: FailureContext): string {
+  try {
+    return describe(error, ctx);
+  } catch {
+    let message: string;
+    try {
+      message = error instanceof Error ? error.message : String(error);
+    } catch {
+      message = 'an error that cannot be shown';
+    }
+    return `Could not ${ctx.action}: ${message}. Retry, or check the daemon's logs.`;
+  }
+}
+
+function describe(error: unknown, ctx: FailureContext): string {
   if (error instanceof ConfigError) return error.message;
+  const show = ctx.resource?.show ?? ctx.resource?.list ?? 'get_container';
   if (error instanceof BodyTooLargeError) {
     const exceeded = `The daemon's response exceeded ${formatBytes(error.limit)}, the most mcp-server reads of one response`;
     return ctx.creates
-      ? `${exceeded}, so the outcome of the create is unknown. Call get_container for ${ctx.username} before trying again; do not create it twice.`
+      ? `${exceeded}, so the outcome of the create is unknown. Call ${show} for ${ctx.username} before trying again; do not create it twice.`
       : `${exceeded}, while trying to ${ctx.action}. Ask for less (one user's container or metrics), or check that CONTAINARIUM_SERVER_URL points at a Containarium daemon.`;
   }
   if (error instanceof HTTPError)
     return describeHttp(error.response.status, daemonMessage(error.data), ctx);
   if (error instanceof TimeoutError) {
-    const seconds = Math.round(ctx.timeoutMs / 1000);
+    const within = seconds(timeoutUsed(error) ?? ctx.timeoutMs);
+    const noun = ctx.resource?.noun ?? 'container';
     return ctx.creates
-      ? `The daemon did not finish the create within ${seconds} s, so the outcome is unknown: the container may still be being created. Call get_container for ${ctx.username} before trying again; do not create it twice.`
-      : `The daemon at ${ctx.serverUrl} did not answer within ${seconds} s while trying to ${ctx.action}. Retry, or raise CONTAINARIUM_TIMEOUT if the server is slow.`;
+      ? `The daemon did not finish the create within ${within}, so the outcome is unknown: the ${noun} may still be being created. Call ${show} for ${ctx.username} before trying again; do not create it twice.`
+      : `The daemon at ${ctx.serverUrl} did not answer within ${within} while trying to ${ctx.action}. Retry, or raise CONTAINARIUM_TIMEOUT if the server is slow.`;
   }
   // Bun's fetch errors are not always recognised by ky as network errors: they carry a system code.
   if (error instanceof NetworkError) return describeNetwork(error.cause, ctx);
@@ -95,7 +146,12 @@ function describeHttp(status: number, said: string, ctx: FailureContext): string
     return `The image ${image}could not be fetched, so nothing was created${who} (${status}: ${said}). Call create_container again with an image the server already has locally${/local (images|aliases)/i.test(said) ? ' (the daemon names them)' : ', such as a local alias'}, or ask the server's administrator to let the daemon reach the image server.`;
   }
   if (status === 401) {
-    const expiry = ctx.token.expiresAt();
+    let expiry: Date | undefined;
+    try {
+      expiry = ctx.token.expiresAt();
+    } catch {
+      // A token file that cannot be read now: the daemon's own words still say what went wrong.
+    }
     if ((expiry && expiry.getTime() <= Date.now()) || /expired/i.test(said)) {
       const when = expiry ? ` at ${expiry.toISOString()}` : '';
       return `The API token expired${when}. Generate a new one with \`containarium token generate\` and update ${ctx.token.origin}.`;
@@ -120,17 +176,23 @@ function describeHttp(status: number, said: string, ctx: FailureContext): string
   const missing =
     status === 404 ||
     (status === 500 && /instance not found|container[\w ]* not found/i.test(said));
-  if (missing && ctx.username && !ctx.creates) {
-    return `No container exists for user ${ctx.username}. Call list_containers to see which containers exist.`;
+  const resource = ctx.resource;
+  if (missing && resource && ctx.username && !ctx.creates) {
+    return `No ${resource.noun} exists${who}. Call ${resource.list} to see which ${resource.plural ?? `${resource.noun}s`} exist.`;
   }
   if (status === 404) {
     return `The daemon at ${ctx.serverUrl} has no such route (404: ${said}). Check that CONTAINARIUM_SERVER_URL points at a Containarium daemon.`;
   }
   if (status === 409 && /\bbusy\b|code = Aborted/i.test(said)) {
-    return `The container${who} is busy with another operation, so the daemon could not ${ctx.action} (${said}). Wait a few seconds and call the tool again.`;
+    return `The ${resource?.noun ?? 'container'}${who} is busy with another operation, so the daemon could not ${ctx.action} (${said}). Wait a few seconds and call the tool again.`;
   }
-  if (status === 409 || /already exists/i.test(said)) {
-    return `A container${who} already exists. Call get_container to inspect it, or delete_container first if it should be replaced.`;
+  if (resource && (status === 409 || /already exists/i.test(said))) {
+    const next =
+      resource.show && resource.remove
+        ? `Call ${resource.show} to inspect it, or ${resource.remove} first if it should be replaced.`
+        : `Call ${resource.list} to see it.`;
+    const article = resource.article ?? 'a';
+    return `${article[0]!.toUpperCase()}${article.slice(1)} ${resource.noun}${who} already exists. ${next}`;
   }
   if (/not implemented/i.test(said)) {
     return `This daemon cannot ${ctx.action}: it says "${said}" (older upstream daemons lack this operation). Upgrade the Containarium daemon.`;

@@ -37,6 +37,7 @@ import {
   type Settings,
 } from './config.ts';
 import { redact } from './log.ts';
+import { installSettingsHelp, SETTINGS } from './settings.ts';
 
 export const INSTALL_HELP = `Usage: mcp-server install [flags]
 
@@ -46,13 +47,7 @@ entry and setting. The previous file is kept as <file>.bak and the new one is mo
   --client NAME       ${CLIENT_IDS.join(', ')} (default claude-desktop)
   --config PATH       write this file instead of the client's standard one
   --name NAME         the entry's name under mcpServers (default containarium)
-  --server-url URL    the daemon's REST API (default: $CONTAINARIUM_SERVER_URL)
-  --token-file F      a file holding the token, mode 600 (default: $CONTAINARIUM_JWT_TOKEN_FILE);
-                      the config then names the file and a rotated token needs no reinstall
-  --token T           the token itself (default: $CONTAINARIUM_JWT_TOKEN)
-
-CONTAINARIUM_CA_CERT, CONTAINARIUM_TIMEOUT and CONTAINARIUM_DEBUG are copied when set.
-`;
+${installSettingsHelp()}`;
 
 /** A refusal phrased for the user: what is wrong and what to do. */
 export class InstallError extends Error {
@@ -65,10 +60,12 @@ export type InstallFlags = {
   client: ClientId;
   config?: string | undefined;
   name: string;
-  serverUrl?: string | undefined;
-  tokenFile?: string | undefined;
-  token?: string | undefined;
+  /** Settings given by their flags (--server-url, --token-file, --token). */
+  settings: Settings;
 };
+
+/** The settings install has a flag for, from the table. */
+const FLAGGED = SETTINGS.flatMap((s) => (s.flag ? [{ ...s, flag: s.flag }] : []));
 
 function parseFlags(argv: string[]): InstallFlags | 'help' {
   let values: Record<string, string | boolean | undefined>;
@@ -79,9 +76,7 @@ function parseFlags(argv: string[]): InstallFlags | 'help' {
         client: { type: 'string' },
         config: { type: 'string' },
         name: { type: 'string' },
-        'server-url': { type: 'string' },
-        'token-file': { type: 'string' },
-        token: { type: 'string' },
+        ...Object.fromEntries(FLAGGED.map((s) => [s.flag.name, { type: 'string' } as const])),
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -110,14 +105,12 @@ function parseFlags(argv: string[]): InstallFlags | 'help' {
   if (values['token-file'] !== undefined && values.token !== undefined) {
     throw new UsageError('give --token-file or --token, not both');
   }
-  return {
-    client,
-    name,
-    config: text('config'),
-    serverUrl: text('server-url'),
-    tokenFile: text('token-file'),
-    token: text('token'),
-  };
+  const settings: Settings = {};
+  for (const s of FLAGGED) {
+    const value = text(s.flag.name);
+    if (value !== undefined) settings[s.env] = value;
+  }
+  return { client, name, config: text('config'), settings };
 }
 
 /** `mcp-server install ...`: returns the exit code (0 done, 1 refused, 2 usage). */
@@ -134,7 +127,9 @@ export async function runInstall(argv: string[], io: Io = processIo()): Promise<
     io.stdout(INSTALL_HELP);
     return 0;
   }
-  const secrets = flags.token ? [flags.token] : [];
+  const secrets = SETTINGS.flatMap((s) =>
+    s.secret && flags.settings[s.env] ? [flags.settings[s.env]!] : [],
+  );
   try {
     const done = install(flags, io);
     io.stdout(redact(describe(done), secrets));
@@ -166,18 +161,18 @@ function settingsFor(flags: InstallFlags, io: Io, previous: Settings): Record<st
   // Claude starts the server from another folder, so every path must be absolute.
   const absolute = (path: string) => resolve(io.cwd, path);
   const env: Record<string, string> = {};
-  const url = flags.serverUrl ?? shell.CONTAINARIUM_SERVER_URL ?? previous.CONTAINARIUM_SERVER_URL;
+  const url = [flags.settings, shell, previous].find(
+    (s) => s.CONTAINARIUM_SERVER_URL,
+  )?.CONTAINARIUM_SERVER_URL;
   if (!url) {
     throw new InstallError(
       'no server URL: pass --server-url (e.g. --server-url http://localhost:8080) or set CONTAINARIUM_SERVER_URL',
     );
   }
   env.CONTAINARIUM_SERVER_URL = url;
-  const source = [
-    { CONTAINARIUM_JWT_TOKEN_FILE: flags.tokenFile, CONTAINARIUM_JWT_TOKEN: flags.token },
-    shell,
-    previous,
-  ].find((s) => s.CONTAINARIUM_JWT_TOKEN_FILE || s.CONTAINARIUM_JWT_TOKEN);
+  const source = [flags.settings, shell, previous].find(
+    (s) => s.CONTAINARIUM_JWT_TOKEN_FILE || s.CONTAINARIUM_JWT_TOKEN,
+  );
   // Within one source the file wins, as in loadConfig.
   if (source?.CONTAINARIUM_JWT_TOKEN_FILE) {
     env.CONTAINARIUM_JWT_TOKEN_FILE = absolute(source.CONTAINARIUM_JWT_TOKEN_FILE);
@@ -188,13 +183,12 @@ function settingsFor(flags: InstallFlags, io: Io, previous: Settings): Record<st
       'no token: pass --token-file FILE (a mode-600 file holding the token) or --token TOKEN, or set CONTAINARIUM_JWT_TOKEN; make one with `containarium token generate --username mcp-client --roles admin`',
     );
   }
-  for (const key of [
-    'CONTAINARIUM_CA_CERT',
-    'CONTAINARIUM_TIMEOUT',
-    'CONTAINARIUM_DEBUG',
-  ] as const) {
+  // The other settings install offers are copied from the shell, else from the entry replaced.
+  for (const setting of SETTINGS) {
+    const key = setting.env;
+    if (!setting.install || key in env || TOKEN_KEYS.includes(key)) continue;
     const value = shell[key] ?? previous[key];
-    if (value) env[key] = key === 'CONTAINARIUM_CA_CERT' ? absolute(value) : value;
+    if (value) env[key] = setting.path ? absolute(value) : value;
   }
   // The server's own checks: URL shape, token shape, token file mode 600, CA file.
   const config = loadConfig(env);
@@ -225,7 +219,7 @@ export function selfCommand(io: Io): string {
 // Keys of an old entry that describe how to start some other program; the rest (e.g. "disabled") is kept.
 const LAUNCH_KEYS = ['command', 'args', 'env', 'type', 'url', 'headers', 'cwd'];
 // Settings install owns; the old entry's other env keys are kept.
-const TOKEN_KEYS = ['CONTAINARIUM_JWT_TOKEN', 'CONTAINARIUM_JWT_TOKEN_FILE'];
+const TOKEN_KEYS: readonly string[] = ['CONTAINARIUM_JWT_TOKEN', 'CONTAINARIUM_JWT_TOKEN_FILE'];
 
 export function install(flags: InstallFlags, io: Io): Installed {
   const path = flags.config ? resolve(io.cwd, flags.config) : configPath(flags.client, placeOf(io));
@@ -339,11 +333,13 @@ function replacePrivately(path: string, text: string): void {
 const codeOf = (error: unknown) =>
   (error as { code?: string }).code ?? (error instanceof Error ? error.message : String(error));
 
+const SECRET_KEYS = new Set<string>(SETTINGS.filter((s) => s.secret).map((s) => s.env));
+
 /** What install did, for stdout; names the env keys but never a token. */
 function describe(done: Installed): string {
   const { title, reload } = CLIENTS[done.client];
   const keys = Object.entries(done.env).map(([key, value]) =>
-    key === 'CONTAINARIUM_JWT_TOKEN' ? `${key} (value not shown)` : `${key}=${value}`,
+    SECRET_KEYS.has(key) ? `${key} (value not shown)` : `${key}=${value}`,
   );
   const lines = [
     `${done.replaced ? 'Updated' : 'Added'} mcpServers.${done.name} in ${done.path} (${title}, mode 600)`,

@@ -1,5 +1,6 @@
 // Entry point of mcp-server: --version and --help answer without loading the MCP SDK.
 import { VERSION } from '../shared/version.ts';
+import { settingsHelp } from './settings.ts';
 
 const HELP = `mcp-server ${VERSION}: an MCP server (stdio) for managing Containarium containers.
 
@@ -10,13 +11,7 @@ Usage: mcp-server                   serve MCP on stdin/stdout (what the client s
 "install --help" and "doctor --help" list their flags.
 
 Environment:
-  CONTAINARIUM_SERVER_URL      REST API base URL, e.g. http://localhost:8080 (required)
-  CONTAINARIUM_JWT_TOKEN       JWT for the API (required unless CONTAINARIUM_JWT_TOKEN_FILE is set)
-  CONTAINARIUM_JWT_TOKEN_FILE  file holding the JWT, re-read when it changes (mode 600)
-  CONTAINARIUM_CA_CERT         PEM file of a private CA that signed the server's certificate
-  CONTAINARIUM_TIMEOUT         request timeout in seconds (create waits longer by default)
-  CONTAINARIUM_DEBUG           "true" logs every MCP message to stderr, tokens redacted
-`;
+${settingsHelp()}`;
 
 const [command] = process.argv.slice(2);
 if (command === '--version' || command === '-v' || command === 'version') {

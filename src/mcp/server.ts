@@ -277,6 +277,7 @@ export function createServer(
       return failure(
         describeFailure(error, {
           action: tool.action(input),
+          resource: tool.resource,
           username: (input as { username?: string }).username || undefined,
           image: (input as { image?: string }).image,
           serverUrl: deps.config.serverUrl,

@@ -321,9 +321,9 @@ describe('archives', () => {
 describe('MCP bundle', () => {
   const m = manifest(BUNDLE_TARGETS);
 
-  test('declares the eight tools of the registry', () => {
+  test('declares every tool of the registry', () => {
     expect(m.tools.map((t) => t.name)).toEqual(TOOLS.map((t) => t.name));
-    expect(m.tools).toHaveLength(8);
+    expect(m.tools.length).toBeGreaterThan(0);
     expect(m.version).toBe(pkg.version);
   });
 

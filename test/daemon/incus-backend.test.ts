@@ -13,6 +13,7 @@ import { sizeAtMost } from '../../src/daemon/limits.ts';
 import { ownerTag } from '../../src/daemon/owner.ts';
 import { formatBytes } from '../../src/shared/sizes.ts';
 import { normalizeSshKey } from '../../src/shared/ssh-key.ts';
+import { countingFetch } from '../support/counting-fetch.ts';
 import { incusProxy } from '../support/incus-proxy.ts';
 import { rejection } from '../support/rejection.ts';
 import { failure } from './incus-fake.ts';
@@ -63,7 +64,9 @@ const request = (username: string, over: Partial<CreateRequest> = {}): CreateReq
 });
 
 describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
-  const client = createIncusClient({ socket: INCUS_SOCKET });
+  // Incus calls, counted by the fetch the client sends through.
+  const incusCalls = countingFetch();
+  const client = createIncusClient({ socket: INCUS_SOCKET, fetch: incusCalls.fetch });
   const backend = createIncusBackend(client, { log: () => undefined });
   const instanceNames = async () =>
     (await client.get('1.0/instances?recursion=1', v.array(InstanceSchema))).map((i) => i.name);
@@ -163,9 +166,9 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
 
     const listed = await backend.list({ labels: { suite: run, kind: 'busybox' } });
     expect(listed.map((c) => c.name)).toEqual([`${username}-container`]);
-    const calls = client.calls;
+    const calls = incusCalls.calls;
     const all = await backend.metrics();
-    expect(client.calls - calls).toBe(1);
+    expect(incusCalls.calls - calls).toBe(1);
     expect(all.find((m) => m.name === `${username}-container`)?.memoryUsageBytes).toMatch(
       /^[1-9]\d*$/,
     );

@@ -1,10 +1,15 @@
 import { afterAll, describe, expect, test } from 'bun:test';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as v from 'valibot';
+import { BUNDLE_TARGETS, manifest } from '../../scripts/bundle.ts';
 import { ConfigError, loadConfig } from '../../src/mcp/config.ts';
+import { INSTALL_HELP } from '../../src/mcp/install.ts';
+import { SETTINGS, settingsHelp } from '../../src/mcp/settings.ts';
 import { isTrue } from '../../src/shared/parse-bool.ts';
 import { makeToken } from '../support/mcp.ts';
+import { ROOT } from '../support/stdio.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mcp-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -77,8 +82,9 @@ describe('loadConfig', () => {
     );
     expect(config.token.get()).toBe(token);
     const rotated = await makeToken({ username: 'rotated' });
-    await Bun.sleep(5);
     writeFileSync(file, rotated, { mode: 0o600 });
+    // A new modification time, as a later write has, without waiting for the clock to move.
+    utimesSync(file, new Date(), new Date(Date.now() + 60_000));
     expect(config.token.get()).toBe(rotated);
   });
 
@@ -100,5 +106,48 @@ describe('loadConfig', () => {
   test('parses booleans like Go', () => {
     for (const yes of ['1', 't', 'true', 'TRUE', 'True']) expect(isTrue(yes)).toBe(true);
     for (const no of ['0', 'yes', '', undefined, 'false']) expect(isTrue(no)).toBe(false);
+  });
+});
+
+describe('the settings table', () => {
+  test('--help lists every setting of the table, in its order', () => {
+    const help = Bun.spawnSync([process.execPath, join(ROOT, 'src/mcp/main.ts'), '--help'], {
+      env: { PATH: process.env.PATH ?? '' },
+    }).stdout.toString();
+    expect(help).toContain(`Environment:\n${settingsHelp()}`);
+    const listed = [...help.matchAll(/^ {2}(CONTAINARIUM_\w+) +\S/gm)].map((m) => m[1]);
+    expect(listed).toEqual(SETTINGS.map((s) => s.env));
+  });
+
+  test('install offers every setting marked for it: by its flag, or copied when set', () => {
+    for (const s of SETTINGS.filter((s) => s.install)) {
+      expect(INSTALL_HELP).toContain(s.flag ? `--${s.flag.name} ${s.flag.value}` : s.env);
+    }
+    expect(INSTALL_HELP).toContain(
+      'CONTAINARIUM_CA_CERT, CONTAINARIUM_TIMEOUT and CONTAINARIUM_DEBUG are copied when set.',
+    );
+  });
+
+  test("the bundle asks for the settings marked for it, secrets as sensitive, into the server's env", () => {
+    const m = manifest(BUNDLE_TARGETS);
+    const asked = SETTINGS.filter((s) => s.bundle);
+    expect(Object.keys(m.user_config)).toEqual(asked.map((s) => s.bundle!.key));
+    for (const s of asked) {
+      expect(m.server.mcp_config.env[s.env as keyof typeof m.server.mcp_config.env]).toBe(
+        `\${user_config.${s.bundle!.key}}`,
+      );
+      expect(Boolean(m.user_config[s.bundle!.key]?.sensitive)).toBe(s.secret);
+    }
+    expect(m.user_config.debug).toMatchObject({ type: 'boolean', default: false });
+  });
+
+  test('each rule is valibot: a refusal is an issue naming the setting', () => {
+    const timeout = SETTINGS.find((s) => s.env === 'CONTAINARIUM_TIMEOUT')!;
+    const result = v.safeParse(timeout.schema, ' 0 ');
+    expect(result.success).toBe(false);
+    expect(result.issues?.[0]?.message).toBe(
+      'CONTAINARIUM_TIMEOUT must be a number of seconds from 1 to 3600, got "0"',
+    );
+    expect(v.parse(timeout.schema, ' 90 ')).toBe(90_000);
   });
 });

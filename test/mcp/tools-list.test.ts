@@ -1,7 +1,9 @@
 // tools/list is a public contract: compared with a reviewed golden file, never rewritten silently.
 import { expect, test } from 'bun:test';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import * as v from 'valibot';
+import { defaulted, shownDefault } from '../../src/mcp/tools/define.ts';
+import { expectGolden, goldenMode } from '../support/golden.ts';
 import { connectMcp, makeToken } from '../support/mcp.ts';
 
 const GOLDEN = resolve(import.meta.dir, '__snapshots__/tools-list.golden.json');
@@ -12,11 +14,15 @@ test('tools/list matches the reviewed golden file', async () => {
     CONTAINARIUM_JWT_TOKEN: await makeToken(),
   });
   const { tools } = await mcp.client.listTools();
-  const actual = `${JSON.stringify(tools, null, 2)}\n`;
-  // UPDATE_GOLDEN=1 rewrites it locally for review; CI never does (it runs with CI=true).
-  if (process.env.UPDATE_GOLDEN === '1' && process.env.CI !== 'true') writeFileSync(GOLDEN, actual);
-  expect(existsSync(GOLDEN)).toBe(true);
-  expect(actual).toBe(readFileSync(GOLDEN, 'utf8'));
+  // UPDATE_GOLDEN=1 rewrites it locally for review; under CI it is only ever compared.
+  expectGolden(GOLDEN, `${JSON.stringify(tools, null, 2)}\n`);
+});
+
+test('golden files are compared under CI, and a rewrite is only ever asked for', () => {
+  expect(goldenMode({ CI: 'true' })).toBe('compare');
+  expect(goldenMode({})).toBe('compare');
+  expect(goldenMode({ UPDATE_GOLDEN: '1' })).toBe('update');
+  expect(() => goldenMode({ UPDATE_GOLDEN: '1', CI: 'true' })).toThrow('refused under CI');
 });
 
 test('every tool is fully described', async () => {
@@ -66,4 +72,40 @@ test('every tool is fully described', async () => {
   expect(create.properties.image?.default).toBe('images:ubuntu/24.04');
   expect(create.properties.enable_docker?.default).toBe(true);
   expect(create.properties.ssh_keys?.default).toEqual([]);
+});
+
+test('every "Default: …" in an argument description is the default the server applies', async () => {
+  await using mcp = await connectMcp({
+    CONTAINARIUM_SERVER_URL: 'http://127.0.0.1:9',
+    CONTAINARIUM_JWT_TOKEN: await makeToken(),
+  });
+  const { tools } = await mcp.client.listTools();
+  let described = 0;
+  for (const tool of tools) {
+    const properties = (tool.inputSchema.properties ?? {}) as Record<
+      string,
+      { description?: string; default?: unknown }
+    >;
+    for (const [name, property] of Object.entries(properties)) {
+      const said = /Default: (.*)\.$/.exec(property.description ?? '')?.[1];
+      if (said === undefined) continue;
+      described++;
+      expect({ tool: tool.name, name, said }).toEqual({
+        tool: tool.name,
+        name,
+        said: shownDefault(property.default),
+      });
+    }
+  }
+  expect(described).toBeGreaterThan(0);
+});
+
+test('defaulted writes the fallback into the description', () => {
+  const schema = defaulted(['a'], 'Things.', (description) =>
+    v.pipe(v.array(v.string()), description),
+  );
+  expect(v.getDescription(schema.wrapped)).toBe('Things. Default: ["a"].');
+  expect(v.parse(schema, undefined)).toEqual(['a']);
+  expect(shownDefault([])).toBe('none');
+  expect(shownDefault('4GB')).toBe('"4GB"');
 });

@@ -2,8 +2,8 @@
 // the happy path, invalid arguments (nothing sent), and each API error path.
 import { describe, expect, test } from 'bun:test';
 import { MAX_CONCURRENT_CALLS } from '../../src/mcp/slots.ts';
-import { ED25519 } from '../shared/rules.test.ts';
 import { type Generation, startFakeDaemon } from '../support/fake-daemon.ts';
+import { ED25519 } from '../support/keys.ts';
 import { connectMcp, makeToken } from '../support/mcp.ts';
 
 const token = await makeToken();

@@ -2,9 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import { formatBytes, parseCpu, parseSize } from '../../src/shared/sizes.ts';
 import { normalizeSshKey } from '../../src/shared/ssh-key.ts';
 import { containerName, isValidUsername, usernameOf } from '../../src/shared/username.ts';
-
-export const ED25519 =
-  'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq5sFq2wA0hB3xG8cW1Wq2lXzQ2l0cO0z9d3vP6e7Gk alice@laptop';
+import { ED25519 } from '../support/keys.ts';
 
 describe('sizes', () => {
   test.each([

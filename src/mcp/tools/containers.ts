@@ -4,7 +4,7 @@ import * as v from 'valibot';
 import { IMAGE, IMAGE_FORM } from '../../shared/image.ts';
 import { containerName, isSystemAccount } from '../../shared/username.ts';
 import type { ContainariumClient } from '../client.ts';
-import { daemonMessage } from '../errors.ts';
+import { CONTAINER, daemonMessage } from '../errors.ts';
 import {
   ContainerOut,
   containerText,
@@ -17,7 +17,16 @@ import {
   sshCommand,
   sshLine,
 } from '../format.ts';
-import { cpu, defineTool, force, size, sshKeys, type ToolContext, username } from './define.ts';
+import {
+  cpu,
+  defaulted,
+  defineTool,
+  force,
+  size,
+  sshKeys,
+  type ToolContext,
+  username,
+} from './define.ts';
 
 const createContainer = defineTool({
   name: 'create_container',
@@ -25,6 +34,7 @@ const createContainer = defineTool({
   description:
     "Create a new LXC container for a user, with CPU, memory and disk limits, SSH keys and an image, and start it. Each user has at most one container, named <username>-container. Creating can take minutes while packages install; if it times out, call get_container before trying again. Returns the container's state, limits and IP address, and the SSH command when ssh_keys were given (without a key there is no account to log in to).",
   effect: 'create',
+  resource: CONTAINER,
   input: v.strictObject({
     username: v.pipe(
       username('Linux user name that owns the container, e.g. "alice".'),
@@ -34,29 +44,22 @@ const createContainer = defineTool({
       ),
     ),
     cpu,
-    memory: size(
-      'Memory limit with a unit, e.g. "4GB", "2048MB" or "8GiB". Default: "4GB".',
-      '4GB',
-    ),
-    disk: size('Root disk size with a unit, e.g. "50GB" or "100GiB". Default: "50GB".', '50GB'),
+    memory: size('Memory limit with a unit, e.g. "4GB", "2048MB" or "8GiB".', '4GB'),
+    disk: size('Root disk size with a unit, e.g. "50GB" or "100GiB".', '50GB'),
     ssh_keys: sshKeys,
-    image: v.optional(
-      v.pipe(
-        v.string(`must be ${IMAGE_FORM}`),
-        v.trim(),
-        v.regex(IMAGE, `must be ${IMAGE_FORM}`),
-        v.description(
-          'Image to create from, e.g. "images:ubuntu/24.04", "images:debian/12" or a local alias. Default: "images:ubuntu/24.04".',
-        ),
-      ),
+    image: defaulted(
       'images:ubuntu/24.04',
+      'Image to create from, e.g. "images:ubuntu/24.04", "images:debian/12" or a local alias.',
+      (description) =>
+        v.pipe(
+          v.string(`must be ${IMAGE_FORM}`),
+          v.trim(),
+          v.regex(IMAGE, `must be ${IMAGE_FORM}`),
+          description,
+        ),
     ),
-    enable_docker: v.optional(
-      v.pipe(
-        v.boolean('must be true or false'),
-        v.description('Allow Docker inside the container (nesting). Default: true.'),
-      ),
-      true,
+    enable_docker: defaulted(true, 'Allow Docker inside the container (nesting).', (description) =>
+      v.pipe(v.boolean('must be true or false'), description),
     ),
   }),
   output: v.object({ container: ContainerOut, message: v.string(), sshCommand: v.string() }),
@@ -116,6 +119,7 @@ const listContainers = defineTool({
   description:
     'List every container with its user, state, CPU, memory and disk limits, IP address and creation date. Use it to find out which users have containers before acting on one.',
   effect: 'read',
+  resource: null,
   input: v.strictObject({}),
   output: v.object({ containers: v.array(ContainerOut), totalCount: v.number() }),
   action: () => 'list containers',
@@ -136,6 +140,7 @@ const getContainer = defineTool({
   description:
     "Get everything about one user's container: state, limits, IP address, image, SSH keys, labels, dates, and current CPU, memory, disk and network usage when it is running.",
   effect: 'read',
+  resource: CONTAINER,
   input: v.strictObject({ username: username('User whose container to show, e.g. "alice".') }),
   output: v.object({ container: ContainerOut, metrics: v.nullable(MetricsOut) }),
   action: (input) => `get the container for ${input.username}`,
@@ -161,9 +166,10 @@ const deleteContainer = defineTool({
   description:
     "Delete a user's container and all its data, permanently. A running container is only deleted with force=true (which stops it first); confirm with the user before deleting.",
   effect: 'destroy',
+  resource: CONTAINER,
   input: v.strictObject({
     username: username('User whose container to delete, e.g. "alice".'),
-    force: force('Stop the container first if it is running. Default: false.'),
+    force: force('Stop the container first if it is running.'),
   }),
   output: v.object({ username: v.string(), containerName: v.string(), message: v.string() }),
   action: (input) => `delete the container for ${input.username}`,
@@ -230,6 +236,7 @@ const startContainer = defineTool({
   description:
     "Start a user's stopped container. Starting a running container changes nothing. Returns the new state.",
   effect: 'change',
+  resource: CONTAINER,
   input: v.strictObject({ username: username('User whose container to start, e.g. "alice".') }),
   output: StartStopOut,
   action: (input) => `start the container for ${input.username}`,
@@ -248,9 +255,10 @@ const stopContainer = defineTool({
   description:
     "Stop a user's running container, gracefully by default; force=true kills it at once. Stopping a stopped container changes nothing. Data on disk is kept.",
   effect: 'change',
+  resource: CONTAINER,
   input: v.strictObject({
     username: username('User whose container to stop, e.g. "alice".'),
-    force: force('Kill the container instead of shutting it down gracefully. Default: false.'),
+    force: force('Kill the container instead of shutting it down gracefully.'),
   }),
   output: StartStopOut,
   action: (input) => `stop the container for ${input.username}`,

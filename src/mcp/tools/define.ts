@@ -4,6 +4,7 @@ import { CPU_FORM, parseCpu, parseSize, SIZE_FORM } from '../../shared/sizes.ts'
 import { MAX_SSH_KEYS, normalizeSshKey, SSH_KEY_FORM } from '../../shared/ssh-key.ts';
 import { USERNAME, USERNAME_FORM } from '../../shared/username.ts';
 import type { ContainariumClient } from '../client.ts';
+import type { Resource } from '../errors.ts';
 
 export type ToolContext = {
   client: ContainariumClient;
@@ -40,6 +41,8 @@ export type Tool<I extends v.GenericSchema, O extends v.GenericSchema> = {
   /** Written for the model: what it does, when to use it, what comes back. */
   description: string;
   effect: Effect;
+  /** What it acts on (CONTAINER, or a resource of its own file), so errors name it; null for none. */
+  resource: Resource | null;
   input: I;
   output: O;
   /** What this call is doing, for error sentences ("delete the container for alice"). */
@@ -67,44 +70,61 @@ export const username = (description: string) =>
     v.regex(USERNAME, `must be ${USERNAME_FORM}`),
   );
 
-export const size = (description: string, fallback: string) =>
-  v.optional(
+/** How a fallback reads in a description: JSON, or "none" for an empty list. */
+export const shownDefault = (fallback: unknown): string =>
+  Array.isArray(fallback) && fallback.length === 0 ? 'none' : JSON.stringify(fallback);
+
+// biome-ignore lint/suspicious/noExplicitAny: a description fits a pipe of any input type
+type Description = v.DescriptionAction<any, string>;
+
+/**
+ * An optional argument whose description ends with "Default: …", written from the fallback
+ * itself, so the text and the value the server applies cannot drift apart. `build` places the
+ * description in its pipe before any transform (JSON Schema describes the input).
+ */
+export const defaulted = <S extends v.GenericSchema, const F extends v.InferInput<S>>(
+  fallback: F,
+  about: string,
+  build: (description: Description) => S,
+): v.OptionalSchema<S, F> =>
+  v.optional(build(v.description(`${about} Default: ${shownDefault(fallback)}.`)), fallback);
+
+export const size = (about: string, fallback: string) =>
+  defaulted(fallback, about, (description) =>
     v.pipe(
       v.string(`must be ${SIZE_FORM}`),
-      v.description(description),
+      description,
       v.check((s) => parseSize(s) !== undefined, `must be ${SIZE_FORM}`),
       v.transform((s) => parseSize(s)!.incus),
     ),
-    fallback,
   );
 
-export const cpu = v.optional(
+export const cpu = defaulted('4', 'Number of CPU cores, e.g. "4".', (description) =>
   v.pipe(
     v.union([v.string(), v.number()], `must be ${CPU_FORM}`),
-    v.description('Number of CPU cores, e.g. "4". Default: "4".'),
+    description,
     v.check((c) => parseCpu(c) !== undefined, `must be ${CPU_FORM}`),
     v.transform((c) => String(parseCpu(c))),
   ),
-  '4',
 );
 
-export const sshKeys = v.optional(
-  v.pipe(
-    v.array(
-      v.pipe(
-        v.string(`must be ${SSH_KEY_FORM}`),
-        v.check((k) => normalizeSshKey(k) !== undefined, `must be ${SSH_KEY_FORM}`),
-        v.transform((k) => normalizeSshKey(k)!),
-      ),
-      'must be a list of SSH public keys',
-    ),
-    v.maxLength(MAX_SSH_KEYS, `may hold at most ${MAX_SSH_KEYS} keys`),
-    v.description(
-      'OpenSSH public keys to authorize for the user, one key per item. Default: none.',
-    ),
-  ),
+export const sshKeys = defaulted(
   [],
+  'OpenSSH public keys to authorize for the user, one key per item.',
+  (description) =>
+    v.pipe(
+      v.array(
+        v.pipe(
+          v.string(`must be ${SSH_KEY_FORM}`),
+          v.check((k) => normalizeSshKey(k) !== undefined, `must be ${SSH_KEY_FORM}`),
+          v.transform((k) => normalizeSshKey(k)!),
+        ),
+        'must be a list of SSH public keys',
+      ),
+      v.maxLength(MAX_SSH_KEYS, `may hold at most ${MAX_SSH_KEYS} keys`),
+      description,
+    ),
 );
 
-export const force = (description: string) =>
-  v.optional(v.pipe(v.boolean('must be true or false'), v.description(description)), false);
+export const force = (about: string) =>
+  defaulted(false, about, (description) => v.pipe(v.boolean('must be true or false'), description));

@@ -1,0 +1,124 @@
+// Error sentences: they name what the tool acts on, report the timeout really used, never throw.
+import { afterAll, describe, expect, test } from 'bun:test';
+import { HTTPError } from 'ky';
+import { createClient } from '../../src/mcp/client.ts';
+import type { TokenSource } from '../../src/mcp/config.ts';
+import {
+  CONTAINER,
+  describeFailure,
+  type FailureContext,
+  type Resource,
+} from '../../src/mcp/errors.ts';
+import { makeToken } from '../support/mcp.ts';
+
+const token = (value: string): TokenSource => ({
+  origin: 'CONTAINARIUM_JWT_TOKEN',
+  get: () => value,
+  expiresAt: () => undefined,
+});
+
+const ctx = (over: Partial<FailureContext> = {}): FailureContext => ({
+  action: 'do it',
+  serverUrl: 'http://127.0.0.1:9',
+  token: token('x'),
+  timeoutMs: 30_000,
+  ...over,
+});
+
+const httpError = (status: number, body: unknown = {}) => {
+  const error = new HTTPError(
+    new Response(JSON.stringify(body), { status }),
+    new Request('http://127.0.0.1:9/v1/x'),
+    // biome-ignore lint/suspicious/noExplicitAny: ky's normalized options are not needed here
+    {} as any,
+  );
+  return Object.assign(error, { data: body });
+};
+
+const KEY: Resource = { noun: 'SSH key', article: 'an', list: 'list_ssh_keys' };
+
+describe('resources', () => {
+  test('a 404 names the resource the tool acts on and the tool that lists them', () => {
+    expect(describeFailure(httpError(404), ctx({ resource: KEY, username: 'alice' }))).toBe(
+      'No SSH key exists for user alice. Call list_ssh_keys to see which SSH keys exist.',
+    );
+    expect(describeFailure(httpError(404), ctx({ resource: CONTAINER, username: 'alice' }))).toBe(
+      'No container exists for user alice. Call list_containers to see which containers exist.',
+    );
+  });
+
+  test('a 404 for a tool that acts on nothing in particular is a missing route', () => {
+    expect(describeFailure(httpError(404), ctx({ resource: null, username: 'alice' }))).toContain(
+      'has no such route',
+    );
+  });
+
+  test('a 409 names the resource, with the next steps it has', () => {
+    expect(
+      describeFailure(
+        httpError(409, { error: 'exists' }),
+        ctx({ resource: KEY, username: 'alice' }),
+      ),
+    ).toBe('An SSH key for user alice already exists. Call list_ssh_keys to see it.');
+    expect(describeFailure(httpError(409), ctx({ resource: CONTAINER, username: 'alice' }))).toBe(
+      'A container for user alice already exists. Call get_container to inspect it, or delete_container first if it should be replaced.',
+    );
+  });
+});
+
+describe('timeouts', () => {
+  // A daemon that never answers; its pending requests end when the test's client gives up.
+  const silent = Bun.serve({
+    hostname: '127.0.0.1',
+    port: 0,
+    fetch: () => new Promise<Response>(() => {}),
+  });
+  afterAll(() => silent.stop(true));
+
+  test('the sentence reports the timeout the client really used, not the one expected', async () => {
+    const config = {
+      serverUrl: silent.url.href.replace(/\/$/, ''),
+      token: token(await makeToken()),
+      debug: false,
+      timeoutMs: 200,
+    };
+    const error = await createClient(config)
+      .listContainers()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    const text = describeFailure(error, ctx({ action: 'list containers', timeoutMs: 600_000 }));
+    expect(text).toContain('did not answer within 0.2 s while trying to list containers');
+  });
+});
+
+describe('never throws', () => {
+  test('a token file that cannot be read while a 401 is described', () => {
+    const broken: TokenSource = {
+      origin: 'CONTAINARIUM_JWT_TOKEN_FILE',
+      get: () => {
+        throw new Error('gone');
+      },
+      expiresAt: () => {
+        throw new Error('gone');
+      },
+    };
+    expect(
+      describeFailure(httpError(401, { error: 'token expired' }), ctx({ token: broken })),
+    ).toBe(
+      'The API token expired. Generate a new one with `containarium token generate` and update CONTAINARIUM_JWT_TOKEN_FILE.',
+    );
+  });
+
+  test('a thrown value that cannot even be turned into text', () => {
+    const hostile = {
+      toString() {
+        throw new Error('no');
+      },
+    };
+    expect(describeFailure(hostile, ctx())).toBe(
+      "Could not do it: an error that cannot be shown. Retry, or check the daemon's logs.",
+    );
+  });
+});

@@ -668,8 +668,11 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
         await first.stop(signal);
         hold.refuse();
         if (signal === 'SIGTERM') {
-          expect(first.log()).toContain(
-            `still busy after 1s; exiting (unfinished creates resume at the next start: ${dave})`,
+          // On a shared Incus this daemon may also have picked up someone else's abandoned create.
+          expect(first.log()).toMatch(
+            new RegExp(
+              `still busy after 1s; exiting \\(unfinished creates resume at the next start: ([\\w-]+, )*${dave}(, [\\w-]+)*\\)`,
+            ),
           );
         }
         const left = await instance(containerOf(dave));

@@ -28,6 +28,6 @@ if (command === '--version' || command === '-v' || command === 'version') {
   process.stderr.write(`mcp-server: unknown argument "${command}"\n\n${HELP}`);
   process.exitCode = 2;
 } else {
-  const { serveStdio } = await import('./stdio.ts');
-  await serveStdio();
+  const { serve } = await import('./serve.ts');
+  await serve();
 }

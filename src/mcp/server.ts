@@ -1,14 +1,16 @@
-// The one module that uses the MCP SDK's server API: tools/list and tools/call on the low-level Server.
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+// The one module that uses the MCP SDK's server API: tools/list and tools/call on the low-level
+// Server, served over a stdio transport in both protocol eras (2025 handshake and 2026-07-28).
 import {
-  CallToolRequestSchema,
   type CallToolResult,
-  ClientRequestSchema,
-  ErrorCode,
-  ListToolsRequestSchema,
   type Tool as McpTool,
+  ProtocolErrorCode,
+  Server,
   SUPPORTED_PROTOCOL_VERSIONS,
-} from '@modelcontextprotocol/sdk/types.js';
+  type StandardSchemaV1Sync,
+  specTypeSchemas,
+  type Transport,
+} from '@modelcontextprotocol/server';
+import { serveStdio } from '@modelcontextprotocol/server/stdio';
 import { toJsonSchema } from '@valibot/to-json-schema';
 import * as v from 'valibot';
 import { VERSION } from '../shared/version.ts';
@@ -100,16 +102,15 @@ type SchemaIssue = {
   values?: unknown[];
   errors?: SchemaIssue[][];
 };
-type RequestSchema = {
-  safeParse(
-    value: unknown,
-  ): { success: true } | { success: false; error: { issues: SchemaIssue[] } };
-};
+type RequestSchema = StandardSchemaV1Sync;
 
-/** The SDK's schema for each request a client may send, by method. */
-const REQUEST_SCHEMAS = new Map<string, RequestSchema>(
-  ClientRequestSchema.options.map((schema) => [schema.shape.method.value, schema]),
-);
+/** The SDK's schema for each request this server answers, by method. */
+const REQUEST_SCHEMAS = new Map<string, RequestSchema>([
+  ['initialize', specTypeSchemas.InitializeRequest],
+  ['ping', specTypeSchemas.PingRequest],
+  ['tools/list', specTypeSchemas.ListToolsRequest],
+  ['tools/call', specTypeSchemas.CallToolRequest],
+]);
 
 const FORMS: Record<string, string> = {
   string: 'a string',
@@ -161,35 +162,49 @@ function describeRequestIssues(request: Request, issues: readonly SchemaIssue[])
   return `Invalid params for ${request.method}: ${problem}${rest}.`;
 }
 
-/** Whether the server has a handler for a method; the SDK's one public way to ask is this assertion. */
-function handles(server: Server, method: string): boolean {
-  try {
-    server.assertCanSetRequestHandler(method);
-    return false;
-  } catch {
-    return true;
+const isObject = (value: unknown) =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** What tools/call params need beyond the schema's wording: the tool name, arguments by name. */
+function toolCallProblem(params: unknown): string | undefined {
+  if (params === undefined) return 'tools/call needs params with the tool name';
+  if (!isObject(params)) return 'params must be an object';
+  const { name, arguments: args } = params as { name?: unknown; arguments?: unknown };
+  if (typeof name !== 'string') return 'tools/call params need "name", the tool name as a string';
+  if (args !== undefined && !isObject(args)) {
+    return 'tools/call arguments must be an object of named arguments';
   }
+  return undefined;
 }
 
 /**
- * Readies a request for the SDK, which answers params its schema rejects with -32603 and the
+ * Readies a request for the SDK, which answers some params its schema rejects with the
  * validator's whole issue list. An initialize may leave out protocolVersion, capabilities and
- * clientInfo (the seed's own test line sends `"params":{}`): they get their defaults here. For any
- * request the server answers whose params still break the SDK's schema, returns one sentence
- * naming the field, for a -32602.
+ * clientInfo (the seed's own test line sends `"params":{}`): they get their defaults here. For a
+ * request the server answers whose params still break the protocol's schema, returns one
+ * sentence naming the field, for a -32602.
  */
-export function prepareRequest(server: Server, request: Request): string | undefined {
+export function prepareRequest(request: Request): string | undefined {
   const schema = REQUEST_SCHEMAS.get(request.method);
-  if (!schema || !handles(server, request.method)) return undefined;
+  if (!schema) return undefined;
+  if (request.method === 'tools/call') {
+    const problem = toolCallProblem(request.params);
+    if (problem) return `Invalid params: ${problem}`;
+  } else if (request.params !== undefined && !isObject(request.params)) {
+    return 'Invalid params: params must be an object';
+  }
   if (request.method === 'initialize') {
     const params = request.params ?? {};
-    if (typeof params === 'object' && params !== null && !Array.isArray(params)) {
-      const given = Object.entries(params).filter(([, value]) => value !== null);
+    if (isObject(params)) {
+      const given = Object.entries(params as object).filter(([, value]) => value !== null);
       request.params = { ...INITIALIZE_DEFAULTS, ...Object.fromEntries(given) };
     }
   }
-  const result = schema.safeParse(request);
-  return result.success ? undefined : describeRequestIssues(request, result.error.issues);
+  // The SDK's schemas are Zod's: each issue has Zod's code, path and expected form.
+  const { issues } = schema['~standard'].validate(request);
+  return issues?.length
+    ? describeRequestIssues(request, issues as unknown as SchemaIssue[])
+    : undefined;
 }
 
 const failure = (text: string): CallToolResult => ({
@@ -210,32 +225,41 @@ function redactResult(result: CallToolResult, secrets: readonly string[]): CallT
   return JSON.parse(redact(JSON.stringify(result), secrets)) as CallToolResult;
 }
 
+/** How long a 2026 client may keep the tool list: it is fixed for the life of the process. */
+export const TOOLS_TTL_MS = 60 * 60 * 1000;
+
+type Deps = ({ client: ContainariumClient; config: Config } | { configError: string }) & {
+  tools?: readonly AnyTool[];
+};
+
 /**
- * The server. Given `configError` instead of a client (the environment is unusable), it still
- * completes the handshake and lists the tools, and every tool call answers with that message:
- * a client that sees the server die before the handshake shows only "connection closed".
+ * The server, as a factory of one Server per connection and era (the SDK may build one for a
+ * `server/discover` probe and another for the handshake that follows). Given `configError`
+ * instead of a client (the environment is unusable), it still completes the handshake and lists
+ * the tools, and every tool call answers with that message: a client that sees the server die
+ * before the handshake shows only "connection closed".
  */
-export function createServer(
-  deps: ({ client: ContainariumClient; config: Config } | { configError: string }) & {
-    tools?: readonly AnyTool[];
-  },
-) {
+export function serverFactory(deps: Deps): () => Server {
   const tools = deps.tools ?? TOOLS;
+  // Converted once, in the order of TOOLS: the same list, in the same order, on every call.
   const listed = listTools(tools);
   const byName = new Map(tools.map((tool) => [tool.name, tool]));
+  // Shared by every instance: the limit is on calls to the daemon, whichever era asked.
   const slots = createSlots();
-  const server = new Server(
-    { name: SERVER_NAME, title: 'Containarium', version: VERSION },
-    { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS },
-  );
   // Read for each answer: the token may be rotated in its file.
   const secrets = () => secretsOf('config' in deps ? deps.config : undefined);
 
-  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: listed }));
-
-  server.setRequestHandler(
-    CallToolRequestSchema,
-    async (request, extra): Promise<CallToolResult> => {
+  return () => {
+    const server = new Server(
+      { name: SERVER_NAME, title: 'Containarium', version: VERSION },
+      {
+        capabilities: { tools: { listChanged: false } },
+        instructions: INSTRUCTIONS,
+        cacheHints: { 'tools/list': { ttlMs: TOOLS_TTL_MS, cacheScope: 'public' } },
+      },
+    );
+    server.setRequestHandler('tools/list', async () => ({ tools: listed }));
+    server.setRequestHandler('tools/call', async (request, ctx): Promise<CallToolResult> => {
       const tool = byName.get(request.params.name);
       if (!tool) {
         // A protocol error, not a tool result: the SDK sends this code and message as they are.
@@ -246,12 +270,16 @@ export function createServer(
               secrets(),
             ),
           ),
-          { code: ErrorCode.InvalidParams },
+          { code: ProtocolErrorCode.InvalidParams },
         );
       }
-      return redactResult(await callTool(tool, request.params.arguments, extra.signal), secrets());
-    },
-  );
+      return redactResult(
+        await callTool(tool, request.params.arguments, ctx.mcpReq.signal),
+        secrets(),
+      );
+    });
+    return server;
+  };
 
   async function callTool(
     tool: AnyTool,
@@ -290,6 +318,19 @@ export function createServer(
       );
     }
   }
+}
 
-  return server;
+/** One server, 2025 era, for in-process tests. */
+export const createServer = (deps: Deps): Server => serverFactory(deps)();
+
+/**
+ * Serves both protocol eras over `transport`: the opening message picks the era (an
+ * `initialize` handshake, or 2026-07-28 requests carrying the `_meta` envelope).
+ */
+export function serveBothEras(
+  deps: Deps,
+  transport: Transport,
+  onerror?: (error: Error) => void,
+): { close(): Promise<void> } {
+  return serveStdio(serverFactory(deps), { transport, ...(onerror && { onerror }) });
 }

@@ -1,9 +1,6 @@
-// stdio for mcp-server: newline-delimited JSON-RPC that survives bad input, then the process wiring.
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { createClient } from './client.ts';
-import { ConfigError, configWarnings, loadConfig, secretsOf } from './config.ts';
-import { log, redact } from './log.ts';
+// Newline-delimited JSON-RPC over stdin/stdout that survives bad input: framing only, on Bun's
+// own I/O (Bun.stdin's stream and Bun.stdout's writer start faster than process.stdin/stdout).
+import type { JSONRPCMessage, Transport } from '@modelcontextprotocol/server';
 
 /** Longest accepted line; a longer one is answered with an error and skipped, never fatal. */
 export const MAX_LINE_BYTES = 16 * 1024 * 1024;
@@ -13,6 +10,13 @@ export const MAX_LINE_BYTES = 16 * 1024 * 1024;
  */
 export const MAX_PENDING_REQUESTS = 256;
 
+/** Where replies go: Bun's FileSink (`Bun.stdout.writer()`), or anything shaped like it. */
+export type LineSink = {
+  write(chunk: string): unknown;
+  /** Sends what was written; a promise while the reader has not taken it yet. */
+  flush(): number | Promise<number>;
+};
+
 type Id = string | number;
 type Request = { method: string; params?: unknown };
 const isId = (id: unknown): id is Id =>
@@ -20,24 +24,6 @@ const isId = (id: unknown): id is Id =>
 
 const errorReply = (id: Id | null, code: number, message: string) =>
   ({ jsonrpc: '2.0', id, error: { code, message } }) as unknown as JSONRPCMessage;
-
-const isObject = (value: unknown) =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-/** Why a request's params break the MCP schema, for a -32602 the SDK would send as -32603. */
-function paramsProblem(method: string, params: unknown): string | undefined {
-  if (params === undefined) {
-    return method === 'tools/call' ? 'tools/call needs params with the tool name' : undefined;
-  }
-  if (!isObject(params)) return 'params must be an object';
-  if (method !== 'tools/call') return undefined;
-  const { name, arguments: args } = params as { name?: unknown; arguments?: unknown };
-  if (typeof name !== 'string') return 'tools/call params need "name", the tool name as a string';
-  if (args !== undefined && !isObject(args)) {
-    return 'tools/call arguments must be an object of named arguments';
-  }
-  return undefined;
-}
 
 /**
  * The SDK's stdio transport drops unparsable lines without an answer and closes on a long one;
@@ -49,6 +35,9 @@ export class LineTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
 
+  /** Settles once the transport has closed and every reply has been flushed. */
+  readonly finished: Promise<void>;
+  private finish!: () => void;
   private chunks: Buffer[] = [];
   private size = 0;
   private skipping = false;
@@ -58,28 +47,51 @@ export class LineTransport implements Transport {
   private paused = false;
   /** Data read from stdin but not yet split into lines, kept while paused. */
   private unread: Buffer | undefined;
-  /** Settles when stdout drains; one wait shared by every reply written meanwhile. */
+  /** Settles when stdout has taken the replies; one wait shared by every reply written meanwhile. */
   private drained: Promise<void> | undefined;
+  /** Replies written while a flush was under way: they need one more. */
+  private dirty = false;
+  private reader: { cancel(): Promise<void> } | undefined;
+  /** Wakes the read loop when reading may go on after a pause. */
+  private resumeReading: (() => void) | undefined;
 
   constructor(
-    private readonly input: NodeJS.ReadableStream = process.stdin,
-    private readonly output: NodeJS.WritableStream = process.stdout,
+    private readonly input: ReadableStream<Uint8Array>,
+    private readonly output: LineSink,
     private readonly debug: ((line: string) => void) | undefined = undefined,
     /** Readies a request for the server, or says why its params are invalid (a -32602). */
     private readonly prepare: ((request: Request) => string | undefined) | undefined = undefined,
-  ) {}
-
-  async start(): Promise<void> {
-    this.input.on('data', this.onData);
-    this.input.on('end', this.onEnd);
-    this.input.on('error', (error: Error) => this.onerror?.(error));
+  ) {
+    this.finished = new Promise((resolve) => {
+      this.finish = resolve;
+    });
   }
 
-  private onData = (chunk: Buffer | string) => {
-    const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    this.unread = this.unread ? Buffer.concat([this.unread, data]) : data;
-    this.readLines();
-  };
+  async start(): Promise<void> {
+    void this.read();
+  }
+
+  /** Reads until end of input, waiting while paused: unread data stays in the pipe meanwhile. */
+  private async read() {
+    const reader = this.input.getReader();
+    this.reader = reader;
+    try {
+      for (;;) {
+        if (this.paused) await new Promise<void>((resolve) => (this.resumeReading = resolve));
+        if (this.closed) return;
+        const { done, value } = await reader.read();
+        if (done) break;
+        const data = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+        this.unread = this.unread ? Buffer.concat([this.unread, data]) : data;
+        this.readLines();
+      }
+    } catch (error) {
+      if (this.closed) return;
+      this.onerror?.(error as Error);
+    }
+    this.ended = true;
+    this.closeWhenIdle();
+  }
 
   /** Handles the unread lines until too many requests are unanswered; the rest waits. */
   private readLines() {
@@ -148,11 +160,6 @@ export class LineTransport implements Transport {
       return;
     }
     if (typeof m.method === 'string') {
-      const problem = paramsProblem(m.method, m.params);
-      if (problem) {
-        if (hasId) this.reply(errorReply(m.id as Id, -32602, `Invalid params: ${problem}`));
-        return;
-      }
       const invalid = hasId ? this.prepare?.(m as Request) : undefined;
       if (invalid) {
         this.reply(errorReply(m.id as Id, -32602, invalid));
@@ -160,10 +167,7 @@ export class LineTransport implements Transport {
       }
       if (hasId) {
         this.pending.add(m.id as Id);
-        if (this.pending.size >= MAX_PENDING_REQUESTS && !this.paused) {
-          this.paused = true;
-          this.input.pause();
-        }
+        if (this.pending.size >= MAX_PENDING_REQUESTS) this.paused = true;
       }
       // A cancelled request gets no answer, so it must not keep the process alive at EOF.
       if (m.method === 'notifications/cancelled') {
@@ -176,11 +180,6 @@ export class LineTransport implements Transport {
     }
     this.onmessage?.(m as JSONRPCMessage);
   }
-
-  private onEnd = () => {
-    this.ended = true;
-    this.closeWhenIdle();
-  };
 
   private closeWhenIdle() {
     if (this.ended && this.pending.size === 0) void this.close();
@@ -195,17 +194,27 @@ export class LineTransport implements Transport {
     const line = JSON.stringify(message);
     this.debug?.(`-> ${line}`);
     const m = message as { id?: unknown; method?: unknown };
-    if (!this.output.write(`${line}\n`)) {
-      this.drained ??= new Promise<void>((resolve) =>
-        this.output.once('drain', () => {
-          this.drained = undefined;
-          resolve();
-        }),
-      );
-      await this.drained;
-    }
+    this.output.write(`${line}\n`);
+    await this.flush();
     // Answered once flushed: a reader slow to take replies slows the reading of requests too.
     if (isId(m.id) && m.method === undefined) this.forget(m.id);
+  }
+
+  /** Flushes stdout; while one flush waits for the reader, later replies wait for it too. */
+  private flush(): Promise<void> | undefined {
+    if (this.drained) {
+      this.dirty = true;
+      return this.drained;
+    }
+    const flushed = this.output.flush();
+    if (typeof flushed === 'number') return undefined;
+    this.drained = flushed.then(() => {
+      this.drained = undefined;
+      if (!this.dirty) return;
+      this.dirty = false;
+      return this.flush();
+    });
+    return this.drained;
   }
 
   private forget(id: Id) {
@@ -213,52 +222,19 @@ export class LineTransport implements Transport {
     if (this.paused && this.pending.size <= MAX_PENDING_REQUESTS / 2) {
       this.paused = false;
       this.readLines();
-      if (!this.paused) this.input.resume();
+      if (!this.paused) this.resumeReading?.();
     }
     this.closeWhenIdle();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // The last replies reach the pipe before anyone learns the transport is closed.
+    await this.flush();
     this.closed = true;
-    this.input.off('data', this.onData);
-    this.input.off('end', this.onEnd);
+    this.resumeReading?.();
+    if (!this.ended) void this.reader?.cancel().catch(() => {});
     this.onclose?.();
+    this.finish();
   }
-}
-
-/** mcp-server's main loop: config from the environment, then MCP over stdin/stdout. */
-export async function serveStdio(): Promise<void> {
-  let config: ReturnType<typeof loadConfig> | undefined;
-  let configError: string | undefined;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    // Still served: each tool call answers with this, where the client shows it.
-    configError = error.message;
-    process.stderr.write(`${redact(configError)}\n`);
-  }
-  for (const warning of config ? configWarnings(config) : []) log(`warning: ${warning}`);
-  const debug = config?.debug
-    ? (line: string) =>
-        process.stderr.write(
-          `containarium-mcp: ${redact(line, secretsOf(config)).slice(0, 4000)}\n`,
-        )
-    : undefined;
-  const { createServer, prepareRequest } = await import('./server.ts');
-  const server = createServer(
-    config ? { client: createClient(config), config } : { configError: configError ?? '' },
-  );
-  const transport = new LineTransport(process.stdin, process.stdout, debug, (request) =>
-    prepareRequest(server, request),
-  );
-  // Exit once the last answer has been flushed to the pipe.
-  transport.onclose = () => process.stdout.write('', () => process.exit(0));
-  await server.connect(transport);
-  log(
-    config
-      ? `serving MCP on stdio for ${config.serverUrl}${config.debug ? ' (debug on)' : ''}`
-      : 'serving MCP on stdio; every tool call reports the configuration error above',
-  );
 }

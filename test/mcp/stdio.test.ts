@@ -3,8 +3,7 @@ import { describe, expect, test } from 'bun:test';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/server';
 import { LineTransport, MAX_PENDING_REQUESTS } from '../../src/mcp/stdio.ts';
 import { makeToken } from '../support/mcp.ts';
 import { spawnMcp } from '../support/stdio.ts';
@@ -292,47 +291,115 @@ describe('stdio', () => {
 describe('LineTransport back-pressure', () => {
   const ping = (id: number) => `${JSON.stringify({ jsonrpc: '2.0', id, method: 'ping' })}\n`;
   const answer = (id: unknown) => ({ jsonrpc: '2.0', id, result: {} }) as JSONRPCMessage;
+  /** A stdin the test writes to, counting the chunks the transport has taken. */
+  function controlledInput() {
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    const stream = new ReadableStream<Uint8Array>(
+      {
+        start(c) {
+          controller = c;
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    return {
+      stream,
+      write: (text: string) => controller.enqueue(new TextEncoder().encode(text)),
+      end: () => controller.close(),
+      /** Chunks written but not yet read by the transport. */
+      queued: () => -(controller.desiredSize ?? 0),
+    };
+  }
+  const quickSink = { write: () => 0, flush: () => 0 };
 
   test(`stops reading at ${MAX_PENDING_REQUESTS} unanswered requests and reads on as they are answered`, async () => {
-    const input = new PassThrough();
-    const output = new PassThrough().resume();
-    const transport = new LineTransport(input, output);
+    const input = controlledInput();
+    const transport = new LineTransport(input.stream, quickSink);
     const seen: unknown[] = [];
     transport.onmessage = (message) => void seen.push((message as { id: unknown }).id);
     await transport.start();
-    // A burst in one write: the lines beyond the limit wait unread.
+    // A burst in one write, then more: the lines beyond the limit wait unread.
     input.write(Array.from({ length: 1000 }, (_, i) => ping(i)).join(''));
-    await Bun.sleep(0);
+    input.write(Array.from({ length: 1000 }, (_, i) => ping(1000 + i)).join(''));
+    await Bun.sleep(10);
     expect(seen.length).toBe(MAX_PENDING_REQUESTS);
+    // The second chunk is still in the stream: paused means not read, not read and held.
+    expect(input.queued()).toBe(1);
     let answered = 0;
     let most = 0;
-    while (answered < seen.length) {
+    while (answered < 2000) {
+      while (answered >= seen.length) await Bun.sleep(0);
       await transport.send(answer(seen[answered++]));
       most = Math.max(most, seen.length - answered);
     }
-    expect(seen).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+    expect(seen).toEqual(Array.from({ length: 2000 }, (_, i) => i));
     expect(most).toBeLessThanOrEqual(MAX_PENDING_REQUESTS);
+    input.end();
+    await transport.finished;
   });
 
   test('replies written while stdout is full share one wait for it to drain', async () => {
-    const input = new PassThrough();
-    const taken: Array<() => void> = [];
-    const output = new Writable({
-      highWaterMark: 16,
-      write(_chunk, _encoding, callback) {
-        taken.push(callback);
+    const input = controlledInput();
+    let flushes = 0;
+    let written = 0;
+    let taken = 0;
+    let take: (() => void) | undefined;
+    // A pipe whose reader is away: each flush waits until the test lets it through.
+    const sink = {
+      write: () => void written++,
+      flush: () => {
+        flushes++;
+        return new Promise<number>((resolve) => {
+          take = () => {
+            taken = written;
+            resolve(0);
+          };
+        });
       },
-    });
-    const transport = new LineTransport(input, output);
+    };
+    const transport = new LineTransport(input.stream, sink);
     await transport.start();
     input.write(Array.from({ length: 50 }, (_, i) => ping(i)).join(''));
-    const sent = Array.from({ length: 50 }, (_, i) => transport.send(answer(i)));
-    expect(output.listenerCount('drain')).toBe(1);
-    while (taken.length > 0) {
-      taken.shift()?.();
-      await Bun.sleep(0);
-    }
+    let done = 0;
+    const sent = Array.from({ length: 50 }, (_, i) => transport.send(answer(i)).then(() => done++));
+    await Bun.sleep(0);
+    // Fifty replies, one wait.
+    expect(flushes).toBe(1);
+    expect(done).toBe(0);
+    take?.();
+    await Bun.sleep(0);
+    // The replies written during the wait get one more flush, and nobody is done before it.
+    expect(flushes).toBe(2);
+    expect(done).toBe(0);
+    take?.();
     await Promise.all(sent);
-    expect(output.listenerCount('drain')).toBe(0);
+    expect(taken).toBe(50);
+  });
+
+  test('at end of input, waits for the answers in flight, then closes once they are flushed', async () => {
+    const input = controlledInput();
+    const lines: string[] = [];
+    const transport = new LineTransport(input.stream, {
+      write: (line: string) => void lines.push(line),
+      flush: () => 0,
+    });
+    let closed = false;
+    transport.onclose = () => {
+      closed = true;
+    };
+    const seen: unknown[] = [];
+    transport.onmessage = (message) => void seen.push((message as { id: unknown }).id);
+    await transport.start();
+    input.write(ping(1) + ping(2));
+    input.end();
+    await Bun.sleep(10);
+    expect(seen).toEqual([1, 2]);
+    expect(closed).toBe(false);
+    await transport.send(answer(1));
+    expect(closed).toBe(false);
+    await transport.send(answer(2));
+    await transport.finished;
+    expect(closed).toBe(true);
+    expect(lines.length).toBe(2);
   });
 });

@@ -1,0 +1,45 @@
+// mcp-server's start-up: config from the environment, then MCP on stdin/stdout in both eras.
+import { createClient } from './client.ts';
+import { ConfigError, configWarnings, loadConfig, secretsOf } from './config.ts';
+import { log, redact } from './log.ts';
+import { prepareRequest, serveBothEras } from './server.ts';
+import { LineTransport } from './stdio.ts';
+
+/** Serves until stdin ends and the last answer is flushed, then exits. */
+export async function serve(): Promise<void> {
+  let config: ReturnType<typeof loadConfig> | undefined;
+  let configError: string | undefined;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    // Still served: each tool call answers with this, where the client shows it.
+    configError = error.message;
+    process.stderr.write(`${redact(configError)}\n`);
+  }
+  for (const warning of config ? configWarnings(config) : []) log(`warning: ${warning}`);
+  const debug = config?.debug
+    ? (line: string) =>
+        process.stderr.write(
+          `containarium-mcp: ${redact(line, secretsOf(config)).slice(0, 4000)}\n`,
+        )
+    : undefined;
+  const transport = new LineTransport(
+    Bun.stdin.stream(),
+    Bun.stdout.writer(),
+    debug,
+    prepareRequest,
+  );
+  serveBothEras(
+    config ? { client: createClient(config), config } : { configError: configError ?? '' },
+    transport,
+    debug && ((error) => debug(`error: ${error.message}`)),
+  );
+  log(
+    config
+      ? `serving MCP on stdio for ${config.serverUrl}${config.debug ? ' (debug on)' : ''}`
+      : 'serving MCP on stdio; every tool call reports the configuration error above',
+  );
+  await transport.finished;
+  process.exit(0);
+}

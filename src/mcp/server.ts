@@ -5,8 +5,8 @@ import {
   type Tool as McpTool,
   ProtocolErrorCode,
   Server,
-  SUPPORTED_PROTOCOL_VERSIONS,
   type StandardSchemaV1Sync,
+  SUPPORTED_PROTOCOL_VERSIONS,
   specTypeSchemas,
   type Transport,
 } from '@modelcontextprotocol/server';

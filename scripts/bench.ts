@@ -154,14 +154,14 @@ const fake = startFakeDaemon({ generation: 'head', token, containers: [{ usernam
   report(
     'cold start: spawn to initialize response',
     `${ms(median(init))} = ${(median(init) / f).toFixed(1)}× floor`,
-    '≤ 12× floor',
-    median(init) / f <= 12,
+    '≤ 8× floor',
+    median(init) / f <= 8,
   );
   report(
     '--version: spawn to exit',
     `${ms(median(version))} = ${(median(version) / f).toFixed(1)}× floor`,
-    '≤ 3× floor',
-    median(version) / f <= 3,
+    '≤ 2.5× floor',
+    median(version) / f <= 2.5,
   );
 }
 

@@ -1,5 +1,6 @@
 // Diagnostics for mcp-server: stderr only (stdout belongs to the protocol), with tokens redacted.
 // The binary makes one Logger at start-up and passes it to what logs; nothing else writes stderr.
+import { writeSync } from 'node:fs';
 
 const JWT = /eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*/g;
 
@@ -8,6 +9,20 @@ export function redact(text: string, secrets: readonly string[] = []): string {
   let out = text.replace(JWT, '[redacted]');
   for (const secret of secrets) if (secret.length >= 8) out = out.split(secret).join('[redacted]');
   return out;
+}
+
+/**
+ * Writes to stderr at once, without process.stderr: Node's stream machinery costs milliseconds
+ * to start, and the server's start-up logs before its first answer.
+ */
+export function writeStderr(text: string): void {
+  let data = Buffer.from(text);
+  try {
+    while (data.length > 0) data = data.subarray(writeSync(2, data));
+  } catch {
+    // A stderr that would block (or is gone): the stream queues what is left.
+    process.stderr.write(data);
+  }
 }
 
 export const PREFIX = 'containarium-mcp';
@@ -36,7 +51,7 @@ export type LoggerOptions = {
  * it (a line passed on from elsewhere) is not prefixed again.
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const write = options.write ?? ((line: string) => void process.stderr.write(line));
+  const write = options.write ?? writeStderr;
   const secrets = options.secrets ?? (() => []);
   // Redacted whole before any cut, so no part of a token survives the cut.
   const emit = (message: string, max = Number.POSITIVE_INFINITY) => {

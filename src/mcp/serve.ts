@@ -1,8 +1,8 @@
 // mcp-server's start-up: config from the environment, then MCP on stdin/stdout in both eras.
 import { createClient } from './client.ts';
 import { ConfigError, configWarnings, loadConfig, secretsOf } from './config.ts';
-import { log, redact } from './log.ts';
-import { prepareRequest, serveBothEras } from './server.ts';
+import { log, redact, writeStderr } from './log.ts';
+import { requestHooks, serveBothEras } from './server.ts';
 import { LineTransport } from './stdio.ts';
 
 /** Serves until stdin ends and the last answer is flushed, then exits. */
@@ -15,21 +15,14 @@ export async function serve(): Promise<void> {
     if (!(error instanceof ConfigError)) throw error;
     // Still served: each tool call answers with this, where the client shows it.
     configError = error.message;
-    process.stderr.write(`${redact(configError)}\n`);
+    writeStderr(`${redact(configError)}\n`);
   }
   for (const warning of config ? configWarnings(config) : []) log(`warning: ${warning}`);
   const debug = config?.debug
     ? (line: string) =>
-        process.stderr.write(
-          `containarium-mcp: ${redact(line, secretsOf(config)).slice(0, 4000)}\n`,
-        )
+        writeStderr(`containarium-mcp: ${redact(line, secretsOf(config)).slice(0, 4000)}\n`)
     : undefined;
-  const transport = new LineTransport(
-    Bun.stdin.stream(),
-    Bun.stdout.writer(),
-    debug,
-    prepareRequest,
-  );
+  const transport = new LineTransport(Bun.stdin.stream(), Bun.stdout.writer(), debug, requestHooks);
   serveBothEras(
     config ? { client: createClient(config), config } : { configError: configError ?? '' },
     transport,

@@ -11,6 +11,7 @@ import {
   type Transport,
 } from '@modelcontextprotocol/server';
 import { serveStdio } from '@modelcontextprotocol/server/stdio';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
 import { toJsonSchema } from '@valibot/to-json-schema';
 import * as v from 'valibot';
 import { VERSION } from '../shared/version.ts';
@@ -177,35 +178,74 @@ function toolCallProblem(params: unknown): string | undefined {
   return undefined;
 }
 
-/**
- * Readies a request for the SDK, which answers some params its schema rejects with the
- * validator's whole issue list. An initialize may leave out protocolVersion, capabilities and
- * clientInfo (the seed's own test line sends `"params":{}`): they get their defaults here. For a
- * request the server answers whose params still break the protocol's schema, returns one
- * sentence naming the field, for a -32602.
- */
-export function prepareRequest(request: Request): string | undefined {
+/** One sentence naming the first field of a request that breaks the protocol's schema. */
+function schemaProblem(request: Request): string | undefined {
   const schema = REQUEST_SCHEMAS.get(request.method);
-  if (!schema) return undefined;
-  if (request.method === 'tools/call') {
-    const problem = toolCallProblem(request.params);
-    if (problem) return `Invalid params: ${problem}`;
-  } else if (request.params !== undefined && !isObject(request.params)) {
-    return 'Invalid params: params must be an object';
-  }
-  if (request.method === 'initialize') {
-    const params = request.params ?? {};
-    if (isObject(params)) {
-      const given = Object.entries(params as object).filter(([, value]) => value !== null);
-      request.params = { ...INITIALIZE_DEFAULTS, ...Object.fromEntries(given) };
-    }
-  }
   // The SDK's schemas are Zod's: each issue has Zod's code, path and expected form.
-  const { issues } = schema['~standard'].validate(request);
+  const issues = schema?.['~standard'].validate(request).issues;
   return issues?.length
     ? describeRequestIssues(request, issues as unknown as SchemaIssue[])
     : undefined;
 }
+
+/** Whether `_meta` breaks the JSON-RPC request shape the SDK expects of every request. */
+function badMeta(params: unknown): boolean {
+  const meta = (params as { _meta?: unknown } | undefined)?._meta;
+  if (meta === undefined) return false;
+  if (!isObject(meta)) return true;
+  const { progressToken: token, 'io.modelcontextprotocol/related-task': task } = meta as Record<
+    string,
+    unknown
+  >;
+  return (token !== undefined && !isId(token)) || (task !== undefined && !isObject(task));
+}
+
+const isId = (value: unknown) =>
+  typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value));
+
+/**
+ * Readies a request for the SDK, or says in one sentence why its params are invalid (a -32602).
+ * The SDK drops without an answer a request whose params are not an object or whose `_meta` is
+ * malformed. An initialize may leave out protocolVersion, capabilities and clientInfo (the seed's
+ * own test line sends `"params":{}`): they get their defaults here. Only cheap checks run on
+ * every request; the schema runs only for one already found wrong.
+ */
+function prepareRequest(request: Request): string | undefined {
+  if (request.method === 'tools/call') {
+    const problem = toolCallProblem(request.params);
+    if (problem) return `Invalid params: ${problem}`;
+  }
+  if (request.params !== undefined && !isObject(request.params)) {
+    return 'Invalid params: params must be an object';
+  }
+  if (badMeta(request.params)) {
+    return (
+      schemaProblem(request) ??
+      `Invalid params for ${request.method}: "_meta" must be an object whose "progressToken" is a string or a number.`
+    );
+  }
+  if (request.method === 'initialize') {
+    const given = Object.entries(request.params ?? {}).filter(([, value]) => value !== null);
+    request.params = { ...INITIALIZE_DEFAULTS, ...Object.fromEntries(given) };
+  }
+  return undefined;
+}
+
+/**
+ * The SDK answers params its schema rejects with -32603 (or -32602) and the validator's whole
+ * issue list as JSON. For a request this server answers whose params break the protocol's
+ * schema, this is one sentence naming the field instead. Checked only once the SDK has refused
+ * the request, so a good request costs nothing more.
+ */
+function rewordError(request: Request, error: { code: number }): string | undefined {
+  const refused =
+    error.code === ProtocolErrorCode.InvalidParams ||
+    error.code === ProtocolErrorCode.InternalError;
+  return refused ? schemaProblem(request) : undefined;
+}
+
+/** What the stdio framing does to requests on their way to the SDK, and to its errors. */
+export const requestHooks = { prepare: prepareRequest, reword: rewordError };
 
 const failure = (text: string): CallToolResult => ({
   content: [{ type: 'text', text }],
@@ -227,6 +267,16 @@ function redactResult(result: CallToolResult, secrets: readonly string[]): CallT
 
 /** How long a 2026 client may keep the tool list: it is fixed for the life of the process. */
 export const TOOLS_TTL_MS = 60 * 60 * 1000;
+
+/**
+ * Checks answers to elicitation against their schema. Built when first needed (these tools never
+ * elicit), not with every Server: building Ajv is a good part of the cost of the first answer.
+ */
+let ajv: AjvJsonSchemaValidator | undefined;
+const jsonSchemaValidator = {
+  getValidator: <T>(schema: Parameters<AjvJsonSchemaValidator['getValidator']>[0]) =>
+    (ajv ??= new AjvJsonSchemaValidator()).getValidator<T>(schema),
+};
 
 type Deps = ({ client: ContainariumClient; config: Config } | { configError: string }) & {
   tools?: readonly AnyTool[];
@@ -256,6 +306,7 @@ export function serverFactory(deps: Deps): () => Server {
         capabilities: { tools: { listChanged: false } },
         instructions: INSTRUCTIONS,
         cacheHints: { 'tools/list': { ttlMs: TOOLS_TTL_MS, cacheScope: 'public' } },
+        jsonSchemaValidator,
       },
     );
     server.setRequestHandler('tools/list', async () => ({ tools: listed }));

@@ -19,6 +19,14 @@ export type LineSink = {
 
 type Id = string | number;
 type Request = { method: string; params?: unknown };
+
+/** What the server module does to requests on their way in, and to its error answers. */
+export type RequestHooks = {
+  /** Readies a request for the server, or says why its params are invalid (a -32602). */
+  prepare?(request: Request): string | undefined;
+  /** One sentence to answer with (a -32602) instead of the server's error, or undefined to keep it. */
+  reword?(request: Request, error: { code: number; message: string }): string | undefined;
+};
 const isId = (id: unknown): id is Id =>
   typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id));
 
@@ -41,7 +49,8 @@ export class LineTransport implements Transport {
   private chunks: Buffer[] = [];
   private size = 0;
   private skipping = false;
-  private pending = new Set<Id>();
+  /** Requests not yet answered, by id: what an error answer is reworded from. */
+  private pending = new Map<Id, Request>();
   private ended = false;
   private closed = false;
   private paused = false;
@@ -59,8 +68,7 @@ export class LineTransport implements Transport {
     private readonly input: ReadableStream<Uint8Array>,
     private readonly output: LineSink,
     private readonly debug: ((line: string) => void) | undefined = undefined,
-    /** Readies a request for the server, or says why its params are invalid (a -32602). */
-    private readonly prepare: ((request: Request) => string | undefined) | undefined = undefined,
+    private readonly hooks: RequestHooks = {},
   ) {
     this.finished = new Promise((resolve) => {
       this.finish = resolve;
@@ -160,13 +168,13 @@ export class LineTransport implements Transport {
       return;
     }
     if (typeof m.method === 'string') {
-      const invalid = hasId ? this.prepare?.(m as Request) : undefined;
+      const invalid = hasId ? this.hooks.prepare?.(m as Request) : undefined;
       if (invalid) {
         this.reply(errorReply(m.id as Id, -32602, invalid));
         return;
       }
       if (hasId) {
-        this.pending.add(m.id as Id);
+        this.pending.set(m.id as Id, m as Request);
         if (this.pending.size >= MAX_PENDING_REQUESTS) this.paused = true;
       }
       // A cancelled request gets no answer, so it must not keep the process alive at EOF.
@@ -191,13 +199,22 @@ export class LineTransport implements Transport {
 
   async send(message: JSONRPCMessage): Promise<void> {
     if (this.closed) return;
-    const line = JSON.stringify(message);
+    const line = JSON.stringify(this.reworded(message));
     this.debug?.(`-> ${line}`);
     const m = message as { id?: unknown; method?: unknown };
     this.output.write(`${line}\n`);
     await this.flush();
     // Answered once flushed: a reader slow to take replies slows the reading of requests too.
     if (isId(m.id) && m.method === undefined) this.forget(m.id);
+  }
+
+  /** The message, or its error answer reworded by the hook. */
+  private reworded(message: JSONRPCMessage): JSONRPCMessage {
+    const { id, error } = message as { id?: unknown; error?: { code: number; message: string } };
+    const request = error && isId(id) ? this.pending.get(id) : undefined;
+    const sentence =
+      request && this.hooks.reword?.(request, error as { code: number; message: string });
+    return sentence ? errorReply(id as Id, -32602, sentence) : message;
   }
 
   /** Flushes stdout; while one flush waits for the reader, later replies wait for it too. */

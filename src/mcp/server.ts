@@ -274,8 +274,10 @@ export const TOOLS_TTL_MS = 60 * 60 * 1000;
  */
 let ajv: AjvJsonSchemaValidator | undefined;
 const jsonSchemaValidator = {
-  getValidator: <T>(schema: Parameters<AjvJsonSchemaValidator['getValidator']>[0]) =>
-    (ajv ??= new AjvJsonSchemaValidator()).getValidator<T>(schema),
+  getValidator<T>(schema: Parameters<AjvJsonSchemaValidator['getValidator']>[0]) {
+    ajv ??= new AjvJsonSchemaValidator();
+    return ajv.getValidator<T>(schema);
+  },
 };
 
 type Deps = ({ client: ContainariumClient; config: Config } | { configError: string }) & {

@@ -34,9 +34,11 @@ const errorReply = (id: Id | null, code: number, message: string) =>
   ({ jsonrpc: '2.0', id, error: { code, message } }) as unknown as JSONRPCMessage;
 
 /**
- * The SDK's stdio transport drops unparsable lines without an answer and closes on a long one;
- * this one answers them as JSON-RPC requires (-32700, -32600) and keeps serving. It also lets
- * requests in flight finish when stdin ends, so `printf '...' | mcp-server` gets its answers.
+ * The SDK's stdio transport drops unparsable lines without an answer, refuses lines past its
+ * buffer cap, and aborts the requests in flight when stdin ends. This one answers bad lines as
+ * JSON-RPC requires (-32700, -32600) and keeps serving, takes lines up to 16 MiB, and lets
+ * requests in flight finish when stdin ends, so `printf '...' | mcp-server` gets its answers. The
+ * SDK's stdio entry serves both protocol eras over it; what a request means is the hooks' business.
  */
 export class LineTransport implements Transport {
   onmessage?: (message: JSONRPCMessage) => void;

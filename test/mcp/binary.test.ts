@@ -1,18 +1,12 @@
 // Smoke test of the compiled dist/mcp-server over stdio, against the fake daemon.
 import { describe, expect, test } from 'bun:test';
-import { existsSync } from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { startFakeDaemon } from '../support/fake-daemon.ts';
 import { makeToken } from '../support/mcp.ts';
-import { BINARY, spawnMcp } from '../support/stdio.ts';
+import { BINARY, binaryBuilt, spawnMcp } from '../support/stdio.ts';
 
-const built = existsSync(BINARY);
-// CI builds before testing, so there the binary must exist; on a laptop, say why this is skipped.
-if (!built && process.env.CI === 'true')
-  throw new Error('dist/mcp-server is missing: run `bun run build`');
-if (!built)
-  console.warn('skipping the binary smoke test: dist/mcp-server is missing (run `bun run build`)');
+const built = binaryBuilt('the binary smoke test');
 
 describe.skipIf(!built)('dist/mcp-server', () => {
   test('--version and --help answer without a config', async () => {

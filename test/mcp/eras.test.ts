@@ -12,7 +12,7 @@ import { TOOLS_TTL_MS } from '../../src/mcp/server.ts';
 import { TOOLS } from '../../src/mcp/tools/index.ts';
 import { type FakeDaemon, startFakeDaemon } from '../support/fake-daemon.ts';
 import { makeToken } from '../support/mcp.ts';
-import { BINARY, ROOT, spawnMcp } from '../support/stdio.ts';
+import { BINARY, binaryBuilt, ROOT, spawnMcp } from '../support/stdio.ts';
 
 const MODERN = '2026-07-28';
 const NAMES = TOOLS.map((tool) => tool.name);
@@ -140,12 +140,7 @@ describe('the 2026-07-28 wire', () => {
   });
 });
 
-const built = existsSync(BINARY);
-// CI builds before testing, so there the binary must exist; on a laptop, say why this is skipped.
-if (!built && process.env.CI === 'true')
-  throw new Error('dist/mcp-server is missing: run `bun run build`');
-if (!built)
-  console.warn('skipping the real clients: dist/mcp-server is missing (run `bun run build`)');
+const built = binaryBuilt('the real clients');
 
 describe.skipIf(!built)('real clients against dist/mcp-server', () => {
   let fake: FakeDaemon;

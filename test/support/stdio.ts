@@ -1,8 +1,21 @@
 // Test harness: mcp-server as a child process over stdio (from source, or the compiled binary).
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dir, '../..');
 export const BINARY = resolve(ROOT, 'dist/mcp-server');
+
+/**
+ * Whether dist/mcp-server is built. CI builds before testing, so there a missing binary is an
+ * error; on a laptop, the tests of `what` are skipped with the reason printed.
+ */
+export function binaryBuilt(what: string): boolean {
+  const built = existsSync(BINARY);
+  if (!built && process.env.CI === 'true')
+    throw new Error('dist/mcp-server is missing: run `bun run build`');
+  if (!built) console.warn(`skipping ${what}: dist/mcp-server is missing (run \`bun run build\`)`);
+  return built;
+}
 
 export type Message = {
   id?: unknown;

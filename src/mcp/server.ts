@@ -12,7 +12,7 @@ import {
 } from '@modelcontextprotocol/server';
 import { serveStdio } from '@modelcontextprotocol/server/stdio';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
-import { toJsonSchema } from '@valibot/to-json-schema';
+import type { toJsonSchema } from '@valibot/to-json-schema';
 import * as v from 'valibot';
 import { VERSION } from '../shared/version.ts';
 import type { ContainariumClient } from './client.ts';
@@ -21,7 +21,6 @@ import { describeFailure } from './errors.ts';
 import { redact } from './log.ts';
 import { createSlots } from './slots.ts';
 import { ANNOTATIONS, type AnyTool } from './tools/define.ts';
-import { TOOLS } from './tools/index.ts';
 
 export const SERVER_NAME = 'containarium-mcp-server';
 
@@ -30,8 +29,8 @@ const INSTRUCTIONS =
   'Call list_containers to see what exists before acting on a user. Deleting is permanent: confirm first.';
 
 /** JSON Schema of a valibot schema, as MCP wants it (no $schema key). */
-function jsonSchema(schema: v.GenericSchema): McpTool['inputSchema'] {
-  const { $schema: _, ...rest } = toJsonSchema(schema, {
+function jsonSchema(convert: typeof toJsonSchema, schema: v.GenericSchema): McpTool['inputSchema'] {
+  const { $schema: _, ...rest } = convert(schema, {
     typeMode: 'input',
     errorMode: 'throw',
     // Custom checks have no JSON Schema form; the server enforces them and names the field.
@@ -40,16 +39,30 @@ function jsonSchema(schema: v.GenericSchema): McpTool['inputSchema'] {
   return rest as McpTool['inputSchema'];
 }
 
-/** tools/list: converted once, so a schema that cannot be expressed fails at startup (and in tests). */
-export function listTools(tools: readonly AnyTool[] = TOOLS): McpTool[] {
-  return tools.map((tool) => ({
-    name: tool.name,
-    title: tool.title,
-    description: tool.description,
-    inputSchema: jsonSchema(tool.input),
-    outputSchema: jsonSchema(tool.output) as McpTool['outputSchema'],
-    annotations: { title: tool.title, ...ANNOTATIONS[tool.effect] },
-  }));
+type Catalog = { listed: McpTool[]; byName: Map<string, AnyTool> };
+
+/**
+ * The tools as tools/list shows them, converted once and in the order of TOOLS (the same list, in
+ * the same order, on every call), and by name for tools/call. Loaded by the first of those: the
+ * handshake needs neither the tools nor the converter, so the first answer does not wait for them.
+ */
+export async function loadCatalog(tools?: readonly AnyTool[]): Promise<Catalog> {
+  const [{ toJsonSchema: convert }, { TOOLS }] = await Promise.all([
+    import('@valibot/to-json-schema'),
+    import('./tools/index.ts'),
+  ]);
+  const chosen = tools ?? TOOLS;
+  return {
+    listed: chosen.map((tool) => ({
+      name: tool.name,
+      title: tool.title,
+      description: tool.description,
+      inputSchema: jsonSchema(convert, tool.input),
+      outputSchema: jsonSchema(convert, tool.output) as McpTool['outputSchema'],
+      annotations: { title: tool.title, ...ANNOTATIONS[tool.effect] },
+    })),
+    byName: new Map(chosen.map((tool) => [tool.name, tool])),
+  };
 }
 
 /** One sentence naming each bad argument and the form it should take. */
@@ -292,10 +305,11 @@ type Deps = ({ client: ContainariumClient; config: Config } | { configError: str
  * before the handshake shows only "connection closed".
  */
 export function serverFactory(deps: Deps): () => Server {
-  const tools = deps.tools ?? TOOLS;
-  // Converted once, in the order of TOOLS: the same list, in the same order, on every call.
-  const listed = listTools(tools);
-  const byName = new Map(tools.map((tool) => [tool.name, tool]));
+  let catalog: Promise<Catalog> | undefined;
+  const tools = () => {
+    catalog ??= loadCatalog(deps.tools);
+    return catalog;
+  };
   // Shared by every instance: the limit is on calls to the daemon, whichever era asked.
   const slots = createSlots();
   // Read for each answer: the token may be rotated in its file.
@@ -311,8 +325,9 @@ export function serverFactory(deps: Deps): () => Server {
         jsonSchemaValidator,
       },
     );
-    server.setRequestHandler('tools/list', async () => ({ tools: listed }));
+    server.setRequestHandler('tools/list', async () => ({ tools: (await tools()).listed }));
     server.setRequestHandler('tools/call', async (request, ctx): Promise<CallToolResult> => {
+      const { byName } = await tools();
       const tool = byName.get(request.params.name);
       if (!tool) {
         // A protocol error, not a tool result: the SDK sends this code and message as they are.

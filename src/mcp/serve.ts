@@ -1,7 +1,7 @@
 // mcp-server's start-up: config from the environment, then MCP on stdin/stdout in both eras.
 import { createClient } from './client.ts';
 import { ConfigError, configWarnings, loadConfig, secretsOf } from './config.ts';
-import { log, redact, writeStderr } from './log.ts';
+import { createLogger, redact, writeStderr } from './log.ts';
 import { requestHooks, serveBothEras } from './server.ts';
 import { LineTransport } from './stdio.ts';
 
@@ -17,18 +17,17 @@ export async function serve(): Promise<void> {
     configError = error.message;
     writeStderr(`${redact(configError)}\n`);
   }
-  for (const warning of config ? configWarnings(config) : []) log(`warning: ${warning}`);
-  const debug = config?.debug
-    ? (line: string) =>
-        writeStderr(`containarium-mcp: ${redact(line, secretsOf(config)).slice(0, 4000)}\n`)
-    : undefined;
+  // The token may be rotated in its file: the secrets are read for each line.
+  const logger = createLogger({ secrets: () => secretsOf(config), debug: config?.debug === true });
+  for (const warning of config ? configWarnings(config) : []) logger.warn(warning);
+  const debug = logger.debugging ? logger.debug : undefined;
   const transport = new LineTransport(Bun.stdin.stream(), Bun.stdout.writer(), debug, requestHooks);
   serveBothEras(
     config ? { client: createClient(config), config } : { configError: configError ?? '' },
     transport,
     debug && ((error) => debug(`error: ${error.message}`)),
   );
-  log(
+  logger.info(
     config
       ? `serving MCP on stdio for ${config.serverUrl}${config.debug ? ' (debug on)' : ''}`
       : 'serving MCP on stdio; every tool call reports the configuration error above',

@@ -92,6 +92,14 @@ describe('stdio', () => {
       // Never the validator's internals: no issue list, no JSON, one line.
       expect(error?.message).not.toMatch(/issues|expected|invalid_type|[[{\n]/);
     }
+    // The SDK would leave these unanswered: params that are not an object, a _meta that is not one.
+    for (const [id, params] of [
+      ['list', 5],
+      ['meta', { _meta: 'x' }],
+    ] as const) {
+      mcp.send({ jsonrpc: '2.0', id, method: 'tools/list', params });
+      expect((await mcp.reply(id)).error?.code).toBe(-32602);
+    }
     // A method the server does not serve stays "not found", whatever its params.
     mcp.send({ jsonrpc: '2.0', id: 'r', method: 'resources/list', params: { cursor: 5 } });
     expect((await mcp.reply('r')).error?.code).toBe(-32601);

@@ -143,6 +143,9 @@ export async function compile(options: BuildOptions): Promise<void> {
       // hideConsole in any case, since both are console programs.
     },
     format: 'esm',
+    // What a binary imports lazily (mcp-server's MCP SDK, install and doctor) is its own chunk
+    // inside the executable, loaded when imported: --version does not load the SDK's code.
+    splitting: true,
     minify: true,
     bytecode: true,
     sourcemap: 'none',

@@ -1,7 +1,6 @@
 // The daemon's Backend over Incus: containers are `<username>-container` instances and all of
 // Containarium's own state (labels, keys, image, create status) lives in their `user.*` keys.
 import { readFileSync } from 'node:fs';
-import * as v from 'valibot';
 import { clip } from '../shared/clip.ts';
 import { parseSize } from '../shared/sizes.ts';
 import { MAX_SSH_KEYS } from '../shared/ssh-key.ts';
@@ -9,12 +8,10 @@ import { containerName, usernameOf } from '../shared/username.ts';
 import type { WireContainer, WireMetrics, WireSystemInfo } from '../shared/wire.ts';
 import type { Backend, CreateRequest, CreateResult, ListFilter } from './backend.ts';
 import { DaemonError, type ErrorKind } from './errors.ts';
-import { type IncusClient, instancePath } from './incus.ts';
+import type { IncusClient } from './incus.ts';
 import {
   type ImageSource,
   type Instance,
-  InstanceSchema,
-  InstanceStateSchema,
   imageSource,
   isOurs,
   KEY,
@@ -79,24 +76,6 @@ export const isTransient = (error: unknown): boolean =>
 
 const APT_ENV = { DEBIAN_FRONTEND: 'noninteractive' };
 
-const ServerSchema = v.object({
-  environment: v.object({
-    server_version: v.optional(v.string(), ''),
-    os_name: v.optional(v.string(), ''),
-    kernel_version: v.optional(v.string(), ''),
-    server_name: v.optional(v.string(), ''),
-  }),
-});
-const ResourcesSchema = v.object({
-  cpu: v.object({ total: v.optional(v.number(), 0) }),
-  memory: v.object({ used: v.optional(v.number(), 0), total: v.optional(v.number(), 0) }),
-});
-const PoolResourcesSchema = v.object({
-  space: v.object({ used: v.optional(v.number(), 0), total: v.optional(v.number(), 0) }),
-});
-const AliasesSchema = v.array(v.object({ name: v.string(), target: v.optional(v.string(), '') }));
-const ImageSchema = v.object({ size: v.optional(v.number(), 0) });
-
 const notFound = (username: string) =>
   new DaemonError('not_found', `container for user ${username} not found`);
 /** 409 for an existing container of ours; one whose create failed says why. */
@@ -155,11 +134,11 @@ export function createIncusBackend(
     username: string,
     { withState = true }: { withState?: boolean } = {},
   ): Promise<Instance | undefined> {
-    const name = instancePath(containerName(username));
-    const plain = () => client.get(name, InstanceSchema);
+    const name = containerName(username);
+    const plain = () => client.instance(name);
     try {
       return await (withState
-        ? withoutState(() => client.get(`${name}?recursion=1`, InstanceSchema), plain)
+        ? withoutState(() => client.instance(name, { withState: true }), plain)
         : plain());
     } catch (error) {
       if (error instanceof DaemonError && error.kind === 'not_found') return undefined;
@@ -198,34 +177,24 @@ export function createIncusBackend(
     );
 
   async function listInstances(recursion: 1 | 2): Promise<Instance[]> {
-    const list = (depth: number) =>
-      client.get(`1.0/instances?recursion=${depth}`, v.array(InstanceSchema));
     const all = await (recursion === 2
       ? withoutState(
-          () => list(2),
-          () => list(1),
+          () => client.instances(2),
+          () => client.instances(1),
         )
-      : list(1));
+      : client.instances(1));
     return all.filter(isOurs);
   }
 
-  const setConfig = (name: string, config: Record<string, string>) =>
-    client.request('PATCH', instancePath(name), { json: { config } });
-
-  const changeState = (name: string, action: string, extra: Record<string, unknown> = {}) => {
-    const timeout = typeof extra.timeout === 'number' ? extra.timeout : 30;
-    return client.operate('PUT', `${instancePath(name)}/state`, {
-      json: { action, timeout, ...extra },
-      wait: timeout + 30,
-    });
-  };
+  const setConfig = client.setConfig;
+  const changeState = client.changeState;
 
   /** Force-stops a failed create's instance. After a failed start Incus reports it Stopped,
    * briefly Running, then Stopped again; so it must read Stopped for a full second. */
   async function forceStop(name: string) {
     let stoppedSince = 0;
     for (let attempt = 1; attempt <= 40; attempt++) {
-      const instance = await client.get(instancePath(name), InstanceSchema);
+      const instance = await client.instance(name);
       if (instance.status !== 'Stopped') {
         stoppedSince = 0;
         await changeState(name, 'stop', { force: true }).catch(() => undefined);
@@ -244,7 +213,7 @@ export function createIncusBackend(
     for (let attempt = 1; ; attempt++) {
       try {
         await forceStop(name);
-        await client.operate('DELETE', instancePath(name));
+        await client.deleteInstance(name);
         return;
       } catch (error) {
         if (error instanceof DaemonError && error.kind === 'not_found') return;
@@ -289,7 +258,7 @@ export function createIncusBackend(
 
   // ---- Create ---------------------------------------------------------------------------------
 
-  const localImages = () => client.get('1.0/images/aliases?recursion=1', AliasesSchema);
+  const localImages = () => client.imageAliases();
 
   async function resolveImage(image: string): Promise<ImageSource> {
     const aliases = await localImages();
@@ -310,19 +279,17 @@ export function createIncusBackend(
   async function packedSize(alias: string): Promise<number | undefined> {
     const target = (await localImages()).find((a) => a.name === alias)?.target;
     if (!target) return undefined;
-    const image = await client.get(`1.0/images/${encodeURIComponent(target)}`, ImageSchema);
+    const image = await client.image(target);
     return image.size || undefined;
   }
 
   const poolSpace = () =>
-    client
-      .get(`1.0/storage-pools/${encodeURIComponent(pool)}/resources`, PoolResourcesSchema)
-      .catch(() => ({ space: { used: 0, total: 0 } }));
+    client.poolResources(pool).catch(() => ({ space: { used: 0, total: 0 } }));
 
   /** The host's CPUs, memory and pool size; a figure Incus does not give is not checked. */
   async function hostCapacity(): Promise<HostCapacity> {
     const [resources, space] = await Promise.all([
-      client.get('1.0/resources', ResourcesSchema).catch(() => undefined),
+      client.resources().catch(() => undefined),
       poolSpace(),
     ]);
     return {
@@ -371,16 +338,16 @@ export function createIncusBackend(
     // Marks the instance as this create's own, so a failure never deletes a racing winner's.
     const createId = crypto.randomUUID();
     try {
-      await client.operate('POST', '1.0/instances', {
-        json: {
+      await client.createInstance(
+        {
           name,
           type: 'container',
           source,
           config: { ...createConfig(request, image), [KEY.createId]: createId },
           devices: { root: { type: 'disk', path: '/', pool, size: request.disk } },
         },
-        wait: 'server' in source ? 900 : 300,
-      });
+        'server' in source ? 900 : 300,
+      );
     } catch (error) {
       if (error instanceof DaemonError && error.kind === 'unavailable') throw error;
       const text = message(error);
@@ -431,13 +398,13 @@ export function createIncusBackend(
    */
   async function startingState(name: string) {
     try {
-      const state = await client.get(`${instancePath(name)}/state`, InstanceStateSchema);
+      const state = await client.instanceState(name);
       const peak = Math.max(memoryPeaks.get(name) ?? 0, state.memory.usage_peak);
       memoryPeaks.set(name, peak);
       return state;
     } catch (error) {
       if (!(error instanceof DaemonError && error.kind === 'internal')) throw error;
-      const instance = await client.get(instancePath(name), InstanceSchema);
+      const instance = await client.instance(name);
       if (instance.status === 'Stopped') {
         throw new DaemonError('internal', `container ${name} stopped while starting up`);
       }
@@ -530,7 +497,7 @@ export function createIncusBackend(
 
   /** Starts the instance unless it runs already (a resumed create may find it either way). */
   async function ensureRunning(name: string) {
-    const instance = await client.get(instancePath(name), InstanceSchema);
+    const instance = await client.instance(name);
     if (instance.status === 'Running') return;
     await changeState(name, instance.status === 'Frozen' ? 'unfreeze' : 'start');
   }
@@ -553,8 +520,8 @@ export function createIncusBackend(
     // Its init may have been killed, so the peak seen while it started counts too.
     const name = containerName(username);
     const [instance, state] = await Promise.all([
-      client.get(instancePath(name), InstanceSchema).catch(() => undefined),
-      client.get(`${instancePath(name)}/state`, InstanceStateSchema).catch(() => undefined),
+      client.instance(name).catch(() => undefined),
+      client.instanceState(name).catch(() => undefined),
     ]);
     const memory = instance?.expanded_config['limits.memory'] ?? '';
     const peak = Math.max(state?.memory.usage_peak ?? 0, memoryPeaks.get(name) ?? 0);
@@ -791,9 +758,7 @@ export function createIncusBackend(
     const name = containerName(username);
     try {
       if (!(await find(username, NO_STATE))) throw notFound(username);
-      return [
-        toWireMetrics(name, await client.get(`${instancePath(name)}/state`, InstanceStateSchema)),
-      ];
+      return [toWireMetrics(name, await client.instanceState(name))];
     } catch (error) {
       if (!(error instanceof DaemonError && error.kind === 'not_found')) throw error;
       // Being created (or failed before Incus had it): get shows it, so it has no metrics yet.
@@ -804,8 +769,8 @@ export function createIncusBackend(
 
   async function systemInfo(): Promise<WireSystemInfo> {
     const [server, resources, space, instances] = await Promise.all([
-      client.get('1.0', ServerSchema),
-      client.get('1.0/resources', ResourcesSchema),
+      client.server(),
+      client.resources(),
       poolSpace(),
       listInstances(1),
     ]);
@@ -846,7 +811,7 @@ export function createIncusBackend(
       }
       await changeState(name, 'stop', { force: true });
     }
-    await client.operate('DELETE', instancePath(name));
+    await client.deleteInstance(name);
     return { containerName: name };
   }
 
@@ -938,7 +903,7 @@ export function createIncusBackend(
       }),
     async ping() {
       try {
-        await client.request('GET', '1.0');
+        await client.ping();
         return true;
       } catch {
         return false;

@@ -58,6 +58,27 @@ export const InstanceSchema = v.object({
 });
 export type Instance = v.InferOutput<typeof InstanceSchema>;
 
+// Host-level answers: server, resources, a pool's space, image aliases and one image.
+export const ServerSchema = v.object({
+  environment: v.object({
+    server_version: v.optional(v.string(), ''),
+    os_name: v.optional(v.string(), ''),
+    kernel_version: v.optional(v.string(), ''),
+    server_name: v.optional(v.string(), ''),
+  }),
+});
+export const ResourcesSchema = v.object({
+  cpu: v.object({ total: v.optional(v.number(), 0) }),
+  memory: v.object({ used: v.optional(v.number(), 0), total: v.optional(v.number(), 0) }),
+});
+export const PoolResourcesSchema = v.object({
+  space: v.object({ used: v.optional(v.number(), 0), total: v.optional(v.number(), 0) }),
+});
+export const AliasesSchema = v.array(
+  v.object({ name: v.string(), target: v.optional(v.string(), '') }),
+);
+export const ImageSchema = v.object({ size: v.optional(v.number(), 0) });
+
 /**
  * Instances this daemon manages: containers that carry our username key, named like upstream's
  * `<username>-container` after it. Every create sets the key in its first Incus call, so even a

@@ -7,6 +7,15 @@ import { BodyTooLargeError, boundedResponse, MAX_RESPONSE_BYTES } from '../share
 import { clip } from '../shared/clip.ts';
 import { formatBytes } from '../shared/sizes.ts';
 import { DaemonError } from './errors.ts';
+import {
+  AliasesSchema,
+  ImageSchema,
+  InstanceSchema,
+  InstanceStateSchema,
+  PoolResourcesSchema,
+  ResourcesSchema,
+  ServerSchema,
+} from './incus-wire.ts';
 
 export const INCUS_SOCKET = '/var/lib/incus/unix.socket';
 export const LXD_SOCKET = '/var/lib/lxd/unix.socket';
@@ -180,6 +189,8 @@ export function createIncusClient(options: IncusClientOptions = {}) {
     return wait(opId, options.wait ?? 60);
   }
 
+  const instance = (name: string) => instancePath(name);
+
   return {
     /** The socket path or URL, for messages. */
     target,
@@ -193,6 +204,56 @@ export function createIncusClient(options: IncusClientOptions = {}) {
     get,
     operate,
     wait,
+
+    // ---- Named calls: the only place the daemon spells Incus paths --------------------------
+
+    /** GET /1.0: true when Incus answers at all. */
+    async ping(): Promise<void> {
+      await request('GET', '1.0');
+    },
+    /** The server's version, OS, kernel and name. */
+    server: () => get('1.0', ServerSchema),
+    /** The host's CPUs and memory. */
+    resources: () => get('1.0/resources', ResourcesSchema),
+    /** A storage pool's used and total space. */
+    poolResources: (pool: string) =>
+      get(`1.0/storage-pools/${encodeURIComponent(pool)}/resources`, PoolResourcesSchema),
+    /** Local image aliases with their targets. */
+    imageAliases: () => get('1.0/images/aliases?recursion=1', AliasesSchema),
+    /** One local image by fingerprint. */
+    image: (fingerprint: string) =>
+      get(`1.0/images/${encodeURIComponent(fingerprint)}`, ImageSchema),
+    /** Every instance: recursion 1 is config and status, 2 adds live state (a look inside each). */
+    instances: (recursion: 1 | 2) =>
+      get(`1.0/instances?recursion=${recursion}`, v.array(InstanceSchema)),
+    /** One instance, with its live state when `withState`; not_found when Incus has none. */
+    instance: (name: string, { withState = false }: { withState?: boolean } = {}) =>
+      get(`${instance(name)}${withState ? '?recursion=1' : ''}`, InstanceSchema),
+    /** One instance's live state (addresses, usage). */
+    instanceState: (name: string) => get(`${instance(name)}/state`, InstanceStateSchema),
+    /** Creates an instance from its full Incus definition and waits up to `wait` seconds. */
+    createInstance: (definition: Record<string, unknown>, wait: number) =>
+      operate('POST', '1.0/instances', { json: definition, wait }),
+    /** Merges these keys into an instance's config. */
+    async setConfig(name: string, config: Record<string, string>): Promise<void> {
+      await request('PATCH', instance(name), { json: { config } });
+    },
+    /** start, stop, unfreeze...; waits for the change to finish (`timeout` plus 30 s). */
+    changeState(
+      name: string,
+      action: string,
+      options: { force?: boolean; timeout?: number } = {},
+    ): Promise<Operation | undefined> {
+      const timeout = options.timeout ?? 30;
+      return operate('PUT', `${instance(name)}/state`, {
+        json: { action, timeout, ...options },
+        wait: timeout + 30,
+      });
+    },
+    /** Deletes a (stopped) instance. */
+    async deleteInstance(name: string): Promise<void> {
+      await operate('DELETE', instance(name));
+    },
 
     /** Runs argv inside an instance and collects its output; never a shell string. */
     async exec(

@@ -10,7 +10,7 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
   // Loaded here so `token generate` and --help never touch the Incus layer.
   const { createIncusClient } = await import('./incus.ts');
   const { createIncusBackend } = await import('./incus-backend.ts');
-  const { serve } = await import('./http.ts');
+  const { serve } = await import('./app.ts');
 
   for (const warning of command.warnings) log(`warning: ${warning}`);
   const client = createIncusClient(command.incus);

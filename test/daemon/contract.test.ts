@@ -1,9 +1,9 @@
 // Every success body of the daemon's HTTP layer, on all 11 routes, checked against the upstream
 // swagger with v0.3 strictness: every property present, none extra, int64 strings, enum names.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { serve } from '../../src/daemon/app.ts';
 import { createAuthenticator } from '../../src/daemon/auth.ts';
 import type { Backend } from '../../src/daemon/backend.ts';
-import { serve } from '../../src/daemon/http.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 import { MemoryBackend } from '../support/memory-backend.ts';
 import { expectContractBody, loadSwagger, V03, validate } from '../support/swagger.ts';

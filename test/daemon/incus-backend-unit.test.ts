@@ -1,8 +1,8 @@
 // The Incus backend against a fake Incus: error mapping, call counts and restart behaviour that
 // real Incus cannot show on demand (no internet, no daemon restart mid-create).
 import { describe, expect, test } from 'bun:test';
+import { serve } from '../../src/daemon/app.ts';
 import { createAuthenticator } from '../../src/daemon/auth.ts';
-import { serve } from '../../src/daemon/http.ts';
 import { createIncusClient } from '../../src/daemon/incus.ts';
 import { createIncusBackend } from '../../src/daemon/incus-backend.ts';
 import { signToken } from '../../src/shared/jwt.ts';

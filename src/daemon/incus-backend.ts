@@ -5,8 +5,15 @@ import { clip } from '../shared/clip.ts';
 import { parseSize } from '../shared/sizes.ts';
 import { MAX_SSH_KEYS } from '../shared/ssh-key.ts';
 import { containerName, usernameOf } from '../shared/username.ts';
-import type { WireContainer, WireMetrics, WireSystemInfo } from '../shared/wire.ts';
-import type { Backend, CreateRequest, CreateResult, ListFilter } from './backend.ts';
+import type {
+  Backend,
+  Container,
+  CreateRequest,
+  CreateResult,
+  ListFilter,
+  Metrics,
+  SystemInfo,
+} from './backend.ts';
 import { DaemonError, type ErrorKind } from './errors.ts';
 import type { IncusClient } from './incus.ts';
 import {
@@ -18,8 +25,8 @@ import {
   primaryAddress,
   REMOTES,
   sshKeysOf,
-  toWireContainer,
-  toWireMetrics,
+  toContainer,
+  toMetrics,
 } from './incus-wire.ts';
 import {
   diskTooSmall,
@@ -106,16 +113,16 @@ export function createIncusBackend(
   const owner = ownerTag();
 
   /** Creates in flight in this process (sync, async and resumed), by username. */
-  const creating = new Map<string, WireContainer>();
+  const creating = new Map<string, Container>();
   /** Async creates that failed before their instance existed: nothing in Incus to mark. */
-  const failedEarly = new Map<string, WireContainer>();
+  const failedEarly = new Map<string, Container>();
   const locks = new Map<string, Promise<unknown>>();
   /** Set by close(): the daemon is stopping and takes no new creates. */
   let closed = false;
   /** Resolvers waiting for `creating` to empty. */
   let waiting: Array<() => void> = [];
 
-  const wire = (instance: Instance) => toWireContainer(instance);
+  const wire = (instance: Instance) => toContainer(instance);
 
   /** Ends one create's claim; wakes settled() when it was the last. */
   function release(username: string) {
@@ -531,7 +538,7 @@ export function createIncusBackend(
   }
 
   /** Start, address, provisioning, status ready. */
-  async function setUp(request: Provisioning): Promise<{ container: WireContainer; note: string }> {
+  async function setUp(request: Provisioning): Promise<{ container: Container; note: string }> {
     const name = containerName(request.username);
     await retrying(`starting ${name}`, () => ensureRunning(name)).catch((error) => {
       throw new DaemonError('internal', `failed to start container ${name}: ${message(error)}`);
@@ -552,7 +559,7 @@ export function createIncusBackend(
       if (!(error instanceof DaemonError && error.kind === 'conflict')) {
         failedEarly.set(request.username, {
           ...creatingContainer(request),
-          state: 'CONTAINER_STATE_ERROR',
+          state: 'error',
         });
       }
       return;
@@ -569,16 +576,16 @@ export function createIncusBackend(
     }).catch((failure) => log(`could not mark ${name} as failed: ${message(failure)}`));
   }
 
-  function creatingContainer(request: CreateRequest): WireContainer {
+  function creatingContainer(request: CreateRequest): Container {
     return {
       name: containerName(request.username),
       username: request.username,
-      state: 'CONTAINER_STATE_CREATING',
+      state: 'creating',
       resources: { cpu: String(request.cpu), memory: request.memory, disk: request.disk },
       sshKeys: request.sshKeys,
       network: null,
-      createdAt: '0',
-      updatedAt: '0',
+      createdAt: 0,
+      updatedAt: 0,
       labels: request.labels,
       image: request.image,
       dockerEnabled: request.enableDocker,
@@ -610,7 +617,7 @@ export function createIncusBackend(
     }
 
     if (async) {
-      const snapshot = creating.get(username) as WireContainer;
+      const snapshot = creating.get(username) as Container;
       void (async () => {
         let instanceExists = false;
         try {
@@ -722,7 +729,7 @@ export function createIncusBackend(
 
   // ---- Read -----------------------------------------------------------------------------------
 
-  async function list(filter: ListFilter): Promise<WireContainer[]> {
+  async function list(filter: ListFilter): Promise<Container[]> {
     const containers = (await listInstances(2)).map(wire);
     const seen = new Set(containers.map((c) => c.username));
     for (const [username, container] of [...failedEarly, ...creating]) {
@@ -744,21 +751,21 @@ export function createIncusBackend(
     const running = instance.status === 'Running' && instance.state;
     return {
       container: wire(instance),
-      metrics: running && instance.state ? toWireMetrics(instance.name, instance.state) : null,
+      metrics: running && instance.state ? toMetrics(instance.name, instance.state) : null,
     };
   }
 
-  async function metrics(username?: string): Promise<WireMetrics[]> {
+  async function metrics(username?: string): Promise<Metrics[]> {
     if (username === undefined) {
       return (await listInstances(2))
         .filter((i) => i.state)
-        .map((i) => toWireMetrics(i.name, i.state as NonNullable<Instance['state']>))
+        .map((i) => toMetrics(i.name, i.state as NonNullable<Instance['state']>))
         .sort((a, b) => a.name.localeCompare(b.name));
     }
     const name = containerName(username);
     try {
       if (!(await find(username, NO_STATE))) throw notFound(username);
-      return [toWireMetrics(name, await client.instanceState(name))];
+      return [toMetrics(name, await client.instanceState(name))];
     } catch (error) {
       if (!(error instanceof DaemonError && error.kind === 'not_found')) throw error;
       // Being created (or failed before Incus had it): get shows it, so it has no metrics yet.
@@ -767,7 +774,7 @@ export function createIncusBackend(
     }
   }
 
-  async function systemInfo(): Promise<WireSystemInfo> {
+  async function systemInfo(): Promise<SystemInfo> {
     const [server, resources, space, instances] = await Promise.all([
       client.server(),
       client.resources(),
@@ -780,15 +787,15 @@ export function createIncusBackend(
       os: server.environment.os_name,
       kernelVersion: server.environment.kernel_version,
       totalCpus: resources.cpu.total,
-      totalMemoryBytes: String(resources.memory.total),
-      availableMemoryBytes: String(Math.max(0, resources.memory.total - resources.memory.used)),
-      totalDiskBytes: String(space.space.total),
-      availableDiskBytes: String(Math.max(0, space.space.total - space.space.used)),
+      totalMemoryBytes: resources.memory.total,
+      availableMemoryBytes: Math.max(0, resources.memory.total - resources.memory.used),
+      totalDiskBytes: space.space.total,
+      availableDiskBytes: Math.max(0, space.space.total - space.space.used),
       containersRunning: running,
       containersStopped: instances.length - running,
       containersTotal: instances.length,
       hostname: server.environment.server_name,
-      uptimeSeconds: client.local ? hostUptime() : '0',
+      uptimeSeconds: client.local ? hostUptime() : 0,
     };
   }
 
@@ -815,7 +822,7 @@ export function createIncusBackend(
     return { containerName: name };
   }
 
-  async function start(username: string): Promise<WireContainer> {
+  async function start(username: string): Promise<Container> {
     const instance = await mustFind(username, NO_STATE);
     if (instance.status !== 'Running') {
       await changeState(instance.name, instance.status === 'Frozen' ? 'unfreeze' : 'start');
@@ -943,13 +950,9 @@ async function withoutState<T>(withState: () => Promise<T>, plain: () => Promise
   }
 }
 
-function matches(container: WireContainer, filter: ListFilter): boolean {
+function matches(container: Container, filter: ListFilter): boolean {
   if (filter.username && container.username !== filter.username) return false;
-  if (
-    filter.state &&
-    filter.state !== 'CONTAINER_STATE_UNSPECIFIED' &&
-    container.state !== filter.state
-  ) {
+  if (filter.state && filter.state !== 'unspecified' && container.state !== filter.state) {
     return false;
   }
   for (const [key, value] of Object.entries(filter.labels ?? {})) {
@@ -958,10 +961,10 @@ function matches(container: WireContainer, filter: ListFilter): boolean {
   return true;
 }
 
-function hostUptime(): string {
+function hostUptime(): number {
   try {
-    return String(Math.floor(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0])));
+    return Math.floor(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0])) || 0;
   } catch {
-    return '0';
+    return 0;
   }
 }

@@ -1,69 +1,59 @@
-// Domain values to upstream's JSON (CONTAINARIUM-API.md §1): proto field order, every field
-// present, int64 as strings, int32 as numbers. The only place the daemon writes that format.
+// Domain values (backend.ts) to upstream's JSON (CONTAINARIUM-API.md §1): proto field order,
+// every field present, int64 as strings, int32 as numbers, enums by their full names, unset
+// messages as null. The only place the daemon writes that format; requests.ts reads it.
+import type { ContainerState, WireContainer, WireMetrics, WireSystemInfo } from '../shared/wire.ts';
+import type { Container, CreateResult, Metrics, State, SystemInfo } from './backend.ts';
 
-import type {
-  WireContainer,
-  WireMetrics,
-  WireNetwork,
-  WireResources,
-  WireSystemInfo,
-} from '../shared/wire.ts';
-import type { CreateResult } from './backend.ts';
-
-const int64 = (value: unknown): string => {
-  if (typeof value === 'string' && /^-?\d+$/.test(value)) return value;
-  if (typeof value === 'bigint') return value.toString();
-  if (typeof value === 'number' && Number.isFinite(value))
-    return BigInt(Math.trunc(value)).toString();
-  return '0';
+/** Each domain state and its proto enum name; the one table both directions use. */
+export const STATE_NAMES: Record<State, ContainerState> = {
+  unspecified: 'CONTAINER_STATE_UNSPECIFIED',
+  running: 'CONTAINER_STATE_RUNNING',
+  stopped: 'CONTAINER_STATE_STOPPED',
+  frozen: 'CONTAINER_STATE_FROZEN',
+  creating: 'CONTAINER_STATE_CREATING',
+  error: 'CONTAINER_STATE_ERROR',
 };
-const int32 = (value: unknown): number => {
-  const n = Number(value);
-  return Number.isFinite(n) ? Math.trunc(n) : 0;
-};
-const text = (value: unknown): string => (typeof value === 'string' ? value : '');
 
-function emitResources(r: WireResources | null | undefined): WireResources | null {
-  return r ? { cpu: text(r.cpu), memory: text(r.memory), disk: text(r.disk) } : null;
-}
+/** A proto enum name back to the domain state. */
+export const stateOf = (name: ContainerState): State =>
+  (Object.keys(STATE_NAMES) as State[]).find((s) => STATE_NAMES[s] === name) ?? 'unspecified';
 
-function emitNetwork(n: WireNetwork | null | undefined): WireNetwork | null {
-  if (!n) return null;
+const int64 = (value: number): string =>
+  Number.isFinite(value) ? BigInt(Math.trunc(value)).toString() : '0';
+const int32 = (value: number): number => (Number.isFinite(value) ? Math.trunc(value) : 0);
+
+export function emitContainer(c: Container): WireContainer {
   return {
-    ipAddress: text(n.ipAddress),
-    macAddress: text(n.macAddress),
-    interface: text(n.interface),
-    bridge: text(n.bridge),
-  };
-}
-
-export function emitContainer(c: WireContainer): WireContainer {
-  return {
-    name: text(c.name),
-    username: text(c.username),
-    state: c.state || 'CONTAINER_STATE_UNSPECIFIED',
-    resources: emitResources(c.resources),
-    sshKeys: Array.isArray(c.sshKeys) ? c.sshKeys.map(text) : [],
-    network: emitNetwork(c.network),
+    name: c.name,
+    username: c.username,
+    state: STATE_NAMES[c.state] ?? 'CONTAINER_STATE_UNSPECIFIED',
+    resources: c.resources
+      ? { cpu: c.resources.cpu, memory: c.resources.memory, disk: c.resources.disk }
+      : null,
+    sshKeys: [...c.sshKeys],
+    network: c.network
+      ? {
+          ipAddress: c.network.ipAddress,
+          macAddress: c.network.macAddress,
+          interface: c.network.interface,
+          bridge: c.network.bridge,
+        }
+      : null,
     createdAt: int64(c.createdAt),
     updatedAt: int64(c.updatedAt),
-    labels: { ...(c.labels ?? {}) },
-    image: text(c.image),
-    dockerEnabled: c.dockerEnabled === true,
+    labels: { ...c.labels },
+    image: c.image,
+    dockerEnabled: c.dockerEnabled,
   };
 }
 
 export function emitCreated(r: CreateResult) {
-  return {
-    container: r.container ? emitContainer(r.container) : null,
-    message: text(r.message),
-    sshCommand: text(r.sshCommand),
-  };
+  return { container: emitContainer(r.container), message: r.message, sshCommand: r.sshCommand };
 }
 
-export function emitMetrics(m: WireMetrics): WireMetrics {
+export function emitMetrics(m: Metrics): WireMetrics {
   return {
-    name: text(m.name),
+    name: m.name,
     cpuUsageSeconds: int64(m.cpuUsageSeconds),
     memoryUsageBytes: int64(m.memoryUsageBytes),
     memoryPeakBytes: int64(m.memoryPeakBytes),
@@ -74,11 +64,11 @@ export function emitMetrics(m: WireMetrics): WireMetrics {
   };
 }
 
-export function emitSystemInfo(i: WireSystemInfo): WireSystemInfo {
+export function emitSystemInfo(i: SystemInfo): WireSystemInfo {
   return {
-    incusVersion: text(i.incusVersion),
-    os: text(i.os),
-    kernelVersion: text(i.kernelVersion),
+    incusVersion: i.incusVersion,
+    os: i.os,
+    kernelVersion: i.kernelVersion,
     totalCpus: int32(i.totalCpus),
     totalMemoryBytes: int64(i.totalMemoryBytes),
     availableMemoryBytes: int64(i.availableMemoryBytes),
@@ -87,7 +77,7 @@ export function emitSystemInfo(i: WireSystemInfo): WireSystemInfo {
     containersRunning: int32(i.containersRunning),
     containersStopped: int32(i.containersStopped),
     containersTotal: int32(i.containersTotal),
-    hostname: text(i.hostname),
+    hostname: i.hostname,
     uptimeSeconds: int64(i.uptimeSeconds),
   };
 }

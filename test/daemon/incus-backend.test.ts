@@ -141,7 +141,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     expect(created.container).toMatchObject({
       name: `${username}-container`,
       username,
-      state: 'CONTAINER_STATE_RUNNING',
+      state: 'running',
       resources: { cpu: '1', memory: '128MB', disk: '1GB' },
       labels: { suite: run, kind: 'busybox' },
       image: 'busybox',
@@ -166,8 +166,8 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     const calls = client.calls;
     const all = await backend.metrics();
     expect(client.calls - calls).toBe(1);
-    expect(all.find((m) => m.name === `${username}-container`)?.memoryUsageBytes).toMatch(
-      /^[1-9]\d*$/,
+    expect(all.find((m) => m.name === `${username}-container`)?.memoryUsageBytes).toBeGreaterThan(
+      0,
     );
 
     const info = await backend.systemInfo();
@@ -180,12 +180,12 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
 
     expect((await rejection(backend.delete(username, { force: false }))).kind).toBe('invalid');
     const stopped = await backend.stop(username, { force: false, timeout: 10 });
-    expect(stopped.state).toBe('CONTAINER_STATE_STOPPED');
+    expect(stopped.state).toBe('stopped');
     expect(stopped.network).toBeNull();
-    expect((await backend.stop(username, { force: false })).state).toBe('CONTAINER_STATE_STOPPED');
-    expect((await backend.list({ username, state: 'CONTAINER_STATE_STOPPED' })).length).toBe(1);
-    expect((await backend.start(username)).state).toBe('CONTAINER_STATE_RUNNING');
-    expect((await backend.start(username)).state).toBe('CONTAINER_STATE_RUNNING');
+    expect((await backend.stop(username, { force: false })).state).toBe('stopped');
+    expect((await backend.list({ username, state: 'stopped' })).length).toBe(1);
+    expect((await backend.start(username)).state).toBe('running');
+    expect((await backend.start(username)).state).toBe('running');
 
     // SSH keys are kept in Incus even where the image has no account to install them for.
     const key = sshKey('a@b');
@@ -225,7 +225,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
       expect((error as DaemonError).message).toBe(`container for user ${username} already exists`);
     }
     // The winner's container survived the losers.
-    expect((await backend.get(username)).container.state).toBe('CONTAINER_STATE_RUNNING');
+    expect((await backend.get(username)).container.state).toBe('running');
     expect((await rejection(backend.create(request(username), { async: false }))).kind).toBe(
       'conflict',
     );
@@ -239,12 +239,12 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
       container: {
         name: `${username}-container`,
         username,
-        state: 'CONTAINER_STATE_CREATING',
+        state: 'creating',
         resources: { cpu: '1', memory: '96MB', disk: '1GB' },
         sshKeys: [],
         network: null,
-        createdAt: '0',
-        updatedAt: '0',
+        createdAt: 0,
+        updatedAt: 0,
         labels: {},
         image: 'busybox',
         dockerEnabled: false,
@@ -252,17 +252,17 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
       message: `Container creation started for user ${username}. Poll GET /v1/containers/${username} to check status.`,
       sshCommand: '',
     });
-    expect((await backend.get(username)).container.state).toBe('CONTAINER_STATE_CREATING');
+    expect((await backend.get(username)).container.state).toBe('creating');
     expect((await rejection(backend.create(request(username), { async: true }))).kind).toBe(
       'conflict',
     );
-    let state = 'CONTAINER_STATE_CREATING';
+    let state = 'creating';
     const deadline = Date.now() + 30_000;
-    while (state === 'CONTAINER_STATE_CREATING' && Date.now() < deadline) {
+    while (state === 'creating' && Date.now() < deadline) {
       await Bun.sleep(200);
       state = (await backend.get(username)).container.state;
     }
-    expect(state).toBe('CONTAINER_STATE_RUNNING');
+    expect(state).toBe('running');
     const { container } = await backend.get(username);
     expect(container.resources).toEqual({ cpu: '1', memory: '96MB', disk: '1GB' });
     expect(Number(container.createdAt)).toBeGreaterThan(0);
@@ -321,13 +321,13 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     expect(await instanceNames()).not.toContain(name);
 
     await impatient.create(small, { async: true });
-    let state = 'CONTAINER_STATE_CREATING';
+    let state = 'creating';
     const deadline = Date.now() + 60_000;
-    while (state === 'CONTAINER_STATE_CREATING' && Date.now() < deadline) {
+    while (state === 'creating' && Date.now() < deadline) {
       await Bun.sleep(200);
       state = (await impatient.get(username)).container.state;
     }
-    expect(state).toBe('CONTAINER_STATE_ERROR');
+    expect(state).toBe('error');
     const kept = await client.get(`1.0/instances/${name}`, InstanceSchema);
     expect(kept.status).toBe('Stopped');
     expect(kept.config['user.containarium.status']).toBe('error');
@@ -336,7 +336,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     );
     // A fresh daemon process sees the same.
     const restarted = createIncusBackend(createIncusClient({ socket: INCUS_SOCKET }));
-    expect((await restarted.get(username)).container.state).toBe('CONTAINER_STATE_ERROR');
+    expect((await restarted.get(username)).container.state).toBe('error');
     await backend.delete(username, { force: false });
     expect(await instanceNames()).not.toContain(name);
   }, 120_000);
@@ -422,7 +422,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     expect(await instanceNames()).not.toContain(`${username}-container`);
     // The same user can create at once with a disk that fits.
     const fits = await backend.create(request(username, { disk: '1GB' }), { async: false });
-    expect(fits.container.state).toBe('CONTAINER_STATE_RUNNING');
+    expect(fits.container.state).toBe('running');
     await backend.delete(username, { force: true });
   }, 60_000);
 
@@ -577,7 +577,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
       retryDelayMs: 10,
     });
     const created = await viaProxy.create(request(flaky), { async: false });
-    expect(created.container.state).toBe('CONTAINER_STATE_RUNNING');
+    expect(created.container.state).toBe('running');
     expect(lines.filter((l) => l.includes('trying again')).length).toBe(2);
 
     const error = await rejection(viaProxy.create(request(broken), { async: false }));
@@ -600,13 +600,13 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     });
     // Until resumed they read CREATING, never ERROR.
     for (const username of [done, fails, live]) {
-      expect((await later.get(username)).container.state).toBe('CONTAINER_STATE_CREATING');
+      expect((await later.get(username)).container.state).toBe('creating');
     }
     await later.resume();
-    expect((await later.get(done)).container.state).toBe('CONTAINER_STATE_RUNNING');
+    expect((await later.get(done)).container.state).toBe('running');
     expect((await instanceOf(`${done}-container`)).config[KEY.status]).toBe('ready');
 
-    expect((await later.get(fails)).container.state).toBe('CONTAINER_STATE_ERROR');
+    expect((await later.get(fails)).container.state).toBe('error');
     const reason = (await instanceOf(`${fails}-container`)).config[KEY.error] ?? '';
     expect(reason).toStartWith(`failed to start container ${fails}-container: `);
     const again = await rejection(later.create(request(fails), { async: false }));
@@ -615,7 +615,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     );
 
     // Its owner (this test process) is alive, so it is still that process's create.
-    expect((await later.get(live)).container.state).toBe('CONTAINER_STATE_CREATING');
+    expect((await later.get(live)).container.state).toBe('creating');
     expect((await instanceOf(`${live}-container`)).status).toBe('Stopped');
     await backend.delete(live, { force: true });
   }, 90_000);
@@ -637,7 +637,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     expect(lines.filter((l) => l.includes('cannot look for unfinished creates yet')).length).toBe(
       2,
     );
-    expect((await later.get(username)).container.state).toBe('CONTAINER_STATE_RUNNING');
+    expect((await later.get(username)).container.state).toBe('running');
     await backend.delete(username, { force: true });
   }, 60_000);
 
@@ -661,7 +661,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
       log: () => undefined,
     });
     await later.resume();
-    expect((await later.get(username)).container.state).toBe('CONTAINER_STATE_RUNNING');
+    expect((await later.get(username)).container.state).toBe('running');
     const uid = Number((await client.exec(name, ['id', '-u', username])).stdout.trim());
     expect(uid).toBeGreaterThanOrEqual(1000);
     expect(await client.readFile(name, `/home/${username}/.ssh/authorized_keys`)).toMatchObject({

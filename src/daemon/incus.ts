@@ -16,6 +16,7 @@ import {
   ResourcesSchema,
   ServerSchema,
 } from './incus-wire.ts';
+import type { ExecResult, FileContent, FileOptions, Guest } from './provision.ts';
 
 export const INCUS_SOCKET = '/var/lib/incus/unix.socket';
 export const LXD_SOCKET = '/var/lib/lxd/unix.socket';
@@ -43,14 +44,10 @@ export const OperationSchema = v.object({
 });
 export type Operation = v.InferOutput<typeof OperationSchema>;
 
-const ExecResult = v.object({
+const ExecResultSchema = v.object({
   return: v.number(),
   output: v.nullish(v.record(v.string(), v.string()), {}),
 });
-
-export type ExecResult = { exitCode: number; stdout: string; stderr: string };
-export type FileOptions = { uid: number; gid: number; mode: number };
-export type FileContent = FileOptions & { content: string };
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 type RequestOptions = {
@@ -191,7 +188,7 @@ export function createIncusClient(options: IncusClientOptions = {}) {
 
   const instance = (name: string) => instancePath(name);
 
-  return {
+  const client = {
     /** The socket path or URL, for messages. */
     target,
     /** True when Incus runs on this host (so host facts like /proc/uptime are Incus's). */
@@ -271,7 +268,7 @@ export function createIncusClient(options: IncusClientOptions = {}) {
         },
         wait: options.timeout ?? 120,
       });
-      const result = parseMetadata(ExecResult, operation?.metadata, 'exec');
+      const result = parseMetadata(ExecResultSchema, operation?.metadata, 'exec');
       const log = async (path: string | undefined) => {
         if (!path) return '';
         const response = await send('GET', path);
@@ -321,7 +318,19 @@ export function createIncusClient(options: IncusClientOptions = {}) {
         mode: Number.parseInt(header('mode') || '0', 8),
       };
     },
+
+    /** One instance as provisioning sees it: exec and files, nothing else. */
+    guest(name: string): Guest {
+      return {
+        name,
+        exec: (argv, options) => client.exec(name, argv, options),
+        writeFile: (path, content, file) => client.writeFile(name, path, content, file),
+        makeDirectory: (path, file) => client.makeDirectory(name, path, file),
+        readFile: (path) => client.readFile(name, path),
+      };
+    },
   };
+  return client;
 }
 
 function fileHeaders(file: FileOptions, type: 'file' | 'directory'): Record<string, string> {

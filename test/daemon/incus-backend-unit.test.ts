@@ -232,12 +232,8 @@ describe('create errors', () => {
     const backend = createIncusBackend(createIncusClient({ socket: incus.socket }), { log: quiet });
     const result = await backend.create(request(), { async: true });
     expect(result.container.state).toBe('creating');
-    let state = result.container.state;
-    for (let i = 0; i < 50 && state === 'creating'; i++) {
-      await Bun.sleep(20);
-      state = (await backend.get('alice')).container.state;
-    }
-    expect(state).toBe('error');
+    await backend.settled();
+    expect((await backend.get('alice')).container.state).toBe('error');
     expect((await backend.list({})).map((c) => [c.name, c.state])).toEqual([
       ['alice-container', 'error'],
     ]);
@@ -314,9 +310,7 @@ describe('reads', () => {
     // Another user's missing container is still not found.
     expect((await rejection(backend.metrics('zed'))).kind).toBe('not_found');
     release.resolve();
-    for (let i = 0; i < 50 && (await backend.get('alice')).container.state !== 'error'; i++) {
-      await Bun.sleep(20);
-    }
+    await backend.settled();
     expect((await backend.get('alice')).container.state).toBe('error');
     expect(await backend.metrics('alice')).toEqual([]);
     await backend.delete('alice', { force: false });

@@ -6,6 +6,7 @@ import type { Authenticator } from './auth.ts';
 import type { Backend } from './backend.ts';
 import { BODY_DEADLINE_MS, BodyLateError, MAX_BODY_BYTES, parseJson, readBody } from './body.ts';
 import { GRPC_CODE, isDaemonError } from './errors.ts';
+import { type Logger, silent } from './log.ts';
 import { matchRoute } from './router.ts';
 import { ROUTES } from './routes/index.ts';
 
@@ -22,8 +23,8 @@ export type AppOptions = {
    * answered 408 and its connection closed, so no caller holds a connection by trickling bytes.
    */
   bodyDeadlineMs?: number;
-  /** One line per request and every server-side failure (default: stderr). */
-  log?: (line: string) => void;
+  /** The daemon's logger: one line per request and every server-side failure (silent by default). */
+  log?: Logger;
   /** How long /health waits for Incus (default 2 s). */
   healthTimeoutMs?: number;
 };
@@ -49,15 +50,13 @@ function errorBody(
 const CORS_METHODS = 'GET, POST, PUT, DELETE, OPTIONS';
 const CORS_HEADERS = 'Authorization, Content-Type';
 
-const stderrLog = (line: string) => process.stderr.write(`containarium: ${line}\n`);
-
 /** Builds the request handler; `serve` puts it on a port. */
 export function createApp(options: AppOptions) {
   const { backend, auth } = options;
   const origins = new Set(options.corsOrigins ?? []);
   const limit = options.maxBodyBytes ?? MAX_BODY_BYTES;
   const bodyDeadlineMs = options.bodyDeadlineMs ?? BODY_DEADLINE_MS;
-  const log = options.log ?? stderrLog;
+  const log = options.log ?? silent;
   const healthTimeoutMs = options.healthTimeoutMs ?? 2000;
   const trustedProxies = options.trustedProxies ?? [];
 

@@ -2,8 +2,10 @@
 import { formatCidr } from './address.ts';
 import { createAuthenticator } from './auth.ts';
 import { CliError, type DaemonCommand, parseCommandLine } from './cli.ts';
+import { stderrLogger } from './log.ts';
 
-const log = (line: string) => process.stderr.write(`containarium: ${line}\n`);
+/** The daemon's one logger: every part below gets it, none writes to stderr itself. */
+const log = stderrLogger();
 const reason = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 async function runDaemon(command: DaemonCommand): Promise<void> {
@@ -109,12 +111,10 @@ try {
   await main();
 } catch (error) {
   if (error instanceof CliError) {
-    process.stderr.write(`containarium: ${error.message}\n`);
+    log(error.message);
     process.exitCode = error.exitCode;
   } else {
-    process.stderr.write(
-      `containarium: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
+    log(error instanceof Error ? (error.stack ?? error.message) : String(error));
     process.exitCode = 1;
   }
 }

@@ -1,6 +1,7 @@
 // The daemon's REST API on Bun.serve: auth on every /v1 route, the body read whole, the route
 // table matched, upstream's error bodies, CORS for listed origins only, one log line per request.
 import type { Server } from 'bun';
+import { errorText } from '../shared/error-text.ts';
 import { type Cidr, clientAddress } from './address.ts';
 import type { Authenticator } from './auth.ts';
 import type { Backend } from './backend.ts';
@@ -100,7 +101,7 @@ export function createApp(options: AppOptions) {
     }
     // Unexpected: the whole message (Incus's own words) goes to the log; the client gets it
     // without this host's file paths.
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorText(error);
     log(`error: ${where}: ${message}`);
     return errorBody(500, GRPC_CODE.internal, withoutPaths(message) || 'internal error');
   };

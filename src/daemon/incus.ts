@@ -5,6 +5,7 @@ import ky, { type KyInstance, type Options, TimeoutError } from 'ky';
 import * as v from 'valibot';
 import { BodyTooLargeError, boundedResponse, MAX_RESPONSE_BYTES } from '../shared/bounded-body.ts';
 import { clip } from '../shared/clip.ts';
+import { errorText } from '../shared/error-text.ts';
 import { formatBytes } from '../shared/sizes.ts';
 import { DaemonError } from './errors.ts';
 import {
@@ -96,7 +97,7 @@ export function createIncusClient(options: IncusClientOptions = {}) {
       return new DaemonError('unavailable', `Incus at ${target} did not answer in time`);
     }
     const cause = error instanceof Error ? (error.cause ?? error) : error;
-    const text = cause instanceof Error ? cause.message : String(cause);
+    const text = errorText(cause);
     return new DaemonError('unavailable', `Incus is not reachable at ${target}: ${text}`);
   };
 

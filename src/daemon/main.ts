@@ -1,4 +1,5 @@
 // Entry point of `containarium`: daemon (REST API over Incus), token generate, --version, --help.
+import { errorText } from '../shared/error-text.ts';
 import { formatCidr } from './address.ts';
 import { createAuthenticator } from './auth.ts';
 import { CliError, type DaemonCommand, parseCommandLine } from './cli.ts';
@@ -6,7 +7,7 @@ import { stderrLogger } from './log.ts';
 
 /** The daemon's one logger: every part below gets it, none writes to stderr itself. */
 const log = stderrLogger();
-const reason = (error: unknown) => (error instanceof Error ? error.message : String(error));
+const reason = (error: unknown) => errorText(error);
 
 async function runDaemon(command: DaemonCommand): Promise<void> {
   // Loaded here so `token generate` and --help never touch the Incus layer.
@@ -114,7 +115,7 @@ try {
     log(error.message);
     process.exitCode = error.exitCode;
   } else {
-    log(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    log(errorText(error, { stack: true }));
     process.exitCode = 1;
   }
 }

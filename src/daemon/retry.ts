@@ -1,4 +1,5 @@
 // Retrying an idempotent step after a transient Incus failure, with a growing pause.
+import { errorText } from '../shared/error-text.ts';
 import type { Clock } from './clock.ts';
 import type { Logger } from './log.ts';
 
@@ -8,7 +9,8 @@ export const isTransient = (error: unknown): boolean =>
     message(error),
   );
 
-export const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+/** The text of a failure, for messages and logs. */
+export const message = (error: unknown) => errorText(error);
 
 export type Retry = <T>(what: string, step: () => Promise<T>) => Promise<T>;
 

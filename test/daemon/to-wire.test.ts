@@ -1,8 +1,9 @@
 // Domain values to upstream's JSON: enum names, int64 strings, proto field order.
 import { describe, expect, test } from 'bun:test';
+import * as v from 'valibot';
 import { STATES } from '../../src/daemon/backend.ts';
 import { emitContainer, emitMetrics, STATE_NAMES, stateOf } from '../../src/daemon/to-wire.ts';
-import { CONTAINER_STATES } from '../../src/shared/wire.ts';
+import { CONTAINER_STATES, WireContainerSchema, WireMetricsSchema } from '../../src/shared/wire.ts';
 
 describe('to-wire', () => {
   test('every domain state has its own enum name, and reads back from it', () => {
@@ -24,6 +25,7 @@ describe('to-wire', () => {
       image: '',
       dockerEnabled: false,
     });
+    expect(v.is(WireContainerSchema, wire)).toBe(true);
     expect(JSON.stringify(wire)).toBe(
       '{"name":"alice-container","username":"alice","state":"CONTAINER_STATE_STOPPED","resources":null,"sshKeys":[],"network":null,"createdAt":"1736930000","updatedAt":"0","labels":{},"image":"","dockerEnabled":false}',
     );
@@ -40,6 +42,7 @@ describe('to-wire', () => {
       networkTxBytes: 1,
       processCount: 42,
     });
+    expect(v.is(WireMetricsSchema, wire)).toBe(true);
     expect(wire.memoryPeakBytes).toBe('1099511627777');
     expect(wire.networkRxBytes).toBe('9007199254740991');
     expect(wire.processCount).toBe(42);

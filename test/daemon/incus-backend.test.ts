@@ -8,7 +8,7 @@ import type { CreateRequest } from '../../src/daemon/backend.ts';
 import { DaemonError } from '../../src/daemon/errors.ts';
 import { createIncusClient, INCUS_SOCKET } from '../../src/daemon/incus.ts';
 import { createIncusBackend } from '../../src/daemon/incus-backend.ts';
-import { InstanceSchema, KEY } from '../../src/daemon/incus-wire.ts';
+import { KEY } from '../../src/daemon/incus-wire.ts';
 import { sizeAtMost } from '../../src/daemon/limits.ts';
 import { ownerTag } from '../../src/daemon/owner.ts';
 import { formatBytes } from '../../src/shared/sizes.ts';
@@ -65,8 +65,7 @@ const request = (username: string, over: Partial<CreateRequest> = {}): CreateReq
 describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
   const client = createIncusClient({ socket: INCUS_SOCKET });
   const backend = createIncusBackend(client, { log: () => undefined });
-  const instanceNames = async () =>
-    (await client.get('1.0/instances?recursion=1', v.array(InstanceSchema))).map((i) => i.name);
+  const instanceNames = async () => (await client.instances(1)).map((i) => i.name);
 
   /** Makes an instance straight through Incus, as another tool (or a killed daemon) would. */
   async function makeInstance(
@@ -75,19 +74,14 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     { image = 'busybox', start = false }: { image?: string; start?: boolean } = {},
   ) {
     const name = `${username}-container`;
-    await client.operate('POST', '1.0/instances', {
-      json: { name, type: 'container', source: { type: 'image', alias: image }, config },
-      wait: 120,
-    });
-    if (start) {
-      await client.operate('PUT', `1.0/instances/${name}/state`, {
-        json: { action: 'start', timeout: 30 },
-        wait: 60,
-      });
-    }
+    await client.createInstance(
+      { name, type: 'container', source: { type: 'image', alias: image }, config },
+      120,
+    );
+    if (start) await client.changeState(name, 'start');
     return name;
   }
-  const instanceOf = (name: string) => client.get(`1.0/instances/${name}`, InstanceSchema);
+  const instanceOf = (name: string) => client.instance(name);
   /** Instances made here that the backend will not delete (not ours): removed through Incus. */
   const foreign = new Set<string>();
 
@@ -109,13 +103,8 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
 
   afterAll(async () => {
     for (const name of foreign) {
-      await client
-        .operate('PUT', `1.0/instances/${name}/state`, {
-          json: { action: 'stop', force: true, timeout: 30 },
-          wait: 60,
-        })
-        .catch(() => undefined);
-      await client.operate('DELETE', `1.0/instances/${name}`).catch(() => undefined);
+      await client.changeState(name, 'stop', { force: true }).catch(() => undefined);
+      await client.deleteInstance(name).catch(() => undefined);
     }
     for (const username of made) {
       // A create still running in the background refuses delete (conflict) until it is done.
@@ -318,7 +307,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     await impatient.create(small, { async: true });
     await impatient.settled();
     expect((await impatient.get(username)).container.state).toBe('error');
-    const kept = await client.get(`1.0/instances/${name}`, InstanceSchema);
+    const kept = await client.instance(name);
     expect(kept.status).toBe('Stopped');
     expect(kept.config['user.containarium.status']).toBe('error');
     expect(kept.config['user.containarium.error']).toStartWith(
@@ -333,14 +322,8 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
 
   test('limits the host cannot give are refused with its figures, and nothing is made', async () => {
     const username = user('lim');
-    const host = await client.get(
-      '1.0/resources',
-      v.object({ cpu: v.object({ total: v.number() }), memory: v.object({ total: v.number() }) }),
-    );
-    const pool = await client.get(
-      '1.0/storage-pools/default/resources',
-      v.object({ space: v.object({ total: v.number() }) }),
-    );
+    const host = await client.resources();
+    const pool = await client.poolResources('default');
     const refuse = async (over: Partial<CreateRequest>) => {
       const error = await rejection(backend.create(request(username, over), { async: false }));
       expect(error.kind).toBe('invalid');
@@ -395,7 +378,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     expect(created.message).toStartWith(
       `Container ${username}-container created successfully${lowered.length ? ` (defaults lowered to what this host has: ${lowered.join(', ')})` : ''}`,
     );
-    const instance = await client.get(`1.0/instances/${username}-container`, InstanceSchema);
+    const instance = await client.instance(`${username}-container`);
     expect(instance.config['limits.cpu']).toBe(fitted.cpu);
     await backend.delete(username, { force: true });
   }, 60_000);
@@ -434,10 +417,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
       );
     } finally {
       // A forced stop takes over from the graceful one.
-      await client.operate('PUT', `1.0/instances/${name}/state`, {
-        json: { action: 'stop', force: true, timeout: 30 },
-        wait: 60,
-      });
+      await client.changeState(name, 'stop', { force: true });
     }
     await backend.delete(username, { force: true });
     expect(await instanceNames()).not.toContain(name);

@@ -6,6 +6,7 @@ import { type Cidr, clientAddress } from './address.ts';
 import type { Authenticator } from './auth.ts';
 import type { Backend } from './backend.ts';
 import { BODY_DEADLINE_MS, BodyLateError, MAX_BODY_BYTES, parseJson, readBody } from './body.ts';
+import { type Clock, systemClock } from './clock.ts';
 import { GRPC_CODE, isDaemonError } from './errors.ts';
 import { type Logger, silent } from './log.ts';
 import { matchRoute } from './router.ts';
@@ -28,6 +29,8 @@ export type AppOptions = {
   log?: Logger;
   /** How long /health waits for Incus (default 2 s). */
   healthTimeoutMs?: number;
+  /** Time for that wait; the system's by default. */
+  clock?: Clock;
 };
 
 const JSON_TYPE = 'application/json';
@@ -59,6 +62,7 @@ export function createApp(options: AppOptions) {
   const bodyDeadlineMs = options.bodyDeadlineMs ?? BODY_DEADLINE_MS;
   const log = options.log ?? silent;
   const healthTimeoutMs = options.healthTimeoutMs ?? 2000;
+  const clock = options.clock ?? systemClock;
   const trustedProxies = options.trustedProxies ?? [];
 
   const cors = (request: Request, response: Response): Response => {
@@ -87,7 +91,7 @@ export function createApp(options: AppOptions) {
   const health = async (): Promise<Response> => {
     const reachable = await Promise.race([
       backend.ping().catch(() => false),
-      Bun.sleep(healthTimeoutMs).then(() => false),
+      clock.sleep(healthTimeoutMs).then(() => false),
     ]);
     return Response.json(
       { status: 'healthy', incus: reachable ? 'reachable' : 'unreachable' },

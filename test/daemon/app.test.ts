@@ -3,6 +3,7 @@ import { afterAll, describe, expect, test } from 'bun:test';
 import { serve } from '../../src/daemon/app.ts';
 import { createAuthenticator } from '../../src/daemon/auth.ts';
 import { signToken } from '../../src/shared/jwt.ts';
+import { fakeClock } from '../support/fake-clock.ts';
 import { MemoryBackend } from '../support/memory-backend.ts';
 
 const SECRET = 'a9Q2v9ZrX4mN7pL1sT6wY3bH5jD0gF2c';
@@ -37,5 +38,25 @@ describe('the app', () => {
       error: 'rpc error: code = Internal desc = [object Object]',
     });
     expect(lines).toContain('error: GET /v1/containers: [object Object]');
+  });
+
+  test('/health says unreachable once its wait on the clock ends, while Incus never answers', async () => {
+    const clock = fakeClock();
+    const hanging = new MemoryBackend();
+    hanging.ping = () => new Promise<boolean>(() => {});
+    const app = serve({
+      backend: hanging,
+      auth: createAuthenticator({ secret: SECRET }),
+      hostname: '127.0.0.1',
+      port: 0,
+      clock,
+    });
+    try {
+      const response = await fetch(`http://127.0.0.1:${app.port}/health`);
+      expect(await response.json()).toEqual({ status: 'healthy', incus: 'unreachable' });
+      expect(clock.slept).toEqual([2000]);
+    } finally {
+      await app.stop(true);
+    }
   });
 });

@@ -8,6 +8,7 @@ import { createIncusBackend } from '../../src/daemon/incus-backend.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 import { MAX_SSH_KEYS } from '../../src/shared/ssh-key.ts';
 import { createRequest } from '../support/create-request.ts';
+import { fakeClock } from '../support/fake-clock.ts';
 import { rejection } from '../support/rejection.ts';
 import { failure, fakeIncus, finished, fixture, started, sync } from './incus-fake.ts';
 
@@ -213,13 +214,52 @@ describe('create errors', () => {
       'DELETE /1.0/instances/alice-container': () => started('del'),
       'GET /1.0/operations/del/wait': () => finished('del'),
     });
-    const backend = createIncusBackend(createIncusClient({ socket: incus.socket }), { log: quiet });
+    const backend = createIncusBackend(createIncusClient({ socket: incus.socket }), {
+      log: quiet,
+      clock: fakeClock(),
+    });
     const error = await rejection(backend.create(request({ image: 'busybox' }), { async: false }));
     expect(error.kind).toBe('internal');
     expect(error.message).toBe(
       'failed to create container alice-container: Failed to unpack image',
     );
     expect(incus.calls('DELETE', '/').length).toBe(own ? 1 : 0);
+  });
+
+  test('a container that gets no address fails after the timeout on the clock, and is removed', async () => {
+    const [ours] = await instances();
+    let made = false;
+    await using incus = fakeIncus({
+      'GET /1.0/images/aliases': () => sync([{ name: 'busybox' }]),
+      'POST /1.0/instances': () => {
+        made = true;
+        return started('op');
+      },
+      'GET /1.0/operations/op/wait': () => finished('op'),
+      'GET /1.0/instances/alice-container': () => {
+        if (!made) return failure(404, 'Instance not found');
+        const left = structuredClone(ours);
+        left.config['user.containarium.username'] = 'alice';
+        return sync({ ...left, name: 'alice-container', status: 'Stopped' });
+      },
+      'PUT /1.0/instances/alice-container/state': () => sync({}),
+      'GET /1.0/instances/alice-container/state': () =>
+        sync({ status: 'Running', network: { eth0: { addresses: [] } }, processes: 1 }),
+      'DELETE /1.0/instances/alice-container': () => started('del'),
+      'GET /1.0/operations/del/wait': () => finished('del'),
+    });
+    const clock = fakeClock();
+    const backend = createIncusBackend(createIncusClient({ socket: incus.socket }), {
+      log: quiet,
+      clock,
+      ipTimeoutSeconds: 5,
+    });
+    const error = await rejection(backend.create(request({ image: 'busybox' }), { async: false }));
+    expect(error.message).toBe('container alice-container got no IPv4 address within 5 s');
+    // Polled every 300 ms of the clock's time until past the deadline, then removed (stopped
+    // for a second of the clock's time first).
+    expect(clock.slept.filter((ms) => ms === 300).length).toBe(17);
+    expect(incus.calls('DELETE', '/1.0/instances/alice-container').length).toBe(1);
   });
 
   test('an async create that fails before its instance exists reads ERROR until deleted', async () => {

@@ -99,7 +99,7 @@ async function main(): Promise<void> {
       return;
     case 'token': {
       const { generateToken } = await import('./token.ts');
-      await generateToken(command);
+      await generateToken(command, { stdout: process.stdout, stderr: process.stderr });
       return;
     }
     case 'daemon':

@@ -4,6 +4,7 @@ import { type Claims, createVerifier, TokenError } from '../shared/jwt.ts';
 import { canonicalAddress, networkOf } from './address.ts';
 import { DaemonError } from './errors.ts';
 import { createLockoutTable } from './lockout.ts';
+import { type Logger, silent } from './log.ts';
 
 export type Principal = {
   username: string;
@@ -28,7 +29,7 @@ export type AuthOptions = {
   /** Addresses, and networks, remembered at most (default 10,000 each). */
   maxTrackedAddresses?: number;
   /** Where the reason for each refusal goes (never the token). */
-  log?: (message: string) => void;
+  log?: Logger;
   /** The clock for lock-outs (epoch ms), for tests. */
   now?: () => number;
 };
@@ -71,7 +72,7 @@ export function createAuthenticator(options: AuthOptions) {
   const lockoutMs = options.lockoutMs ?? 60_000;
   const capacity = options.maxTrackedAddresses ?? 10_000;
   const now = options.now ?? Date.now;
-  const log = options.log ?? (() => {});
+  const log = options.log ?? silent;
   const tier = (what: string, max: number, size: number, key: (address: string) => string) => ({
     what,
     max,

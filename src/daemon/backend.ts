@@ -1,6 +1,68 @@
 // The seam between the daemon's HTTP layer (routes, auth) and its Incus layer (containers).
+// It speaks the daemon's own values: numbers for counts, bytes and times, short state names.
+// Only to-wire.ts turns them into upstream's JSON (int64 strings, CONTAINER_STATE_* names).
 // Every method throws DaemonError for expected failures; input arrives already validated.
-import type { ContainerState, WireContainer, WireMetrics, WireSystemInfo } from '../shared/wire.ts';
+import * as v from 'valibot';
+
+export const STATES = ['unspecified', 'running', 'stopped', 'frozen', 'creating', 'error'] as const;
+export type State = (typeof STATES)[number];
+
+const Whole = v.pipe(v.number(), v.integer(), v.minValue(0));
+
+export const ContainerSchema = v.object({
+  /** `<username>-container` */
+  name: v.string(),
+  username: v.string(),
+  state: v.picklist(STATES),
+  /** The limits as Incus spells them ("4", "4GB", "50GB"); null when unknown. */
+  resources: v.nullable(v.object({ cpu: v.string(), memory: v.string(), disk: v.string() })),
+  sshKeys: v.array(v.string()),
+  /** The primary IPv4 interface while running, else null. */
+  network: v.nullable(
+    v.object({
+      ipAddress: v.string(),
+      macAddress: v.string(),
+      interface: v.string(),
+      bridge: v.string(),
+    }),
+  ),
+  /** Unix seconds; 0 when unknown. */
+  createdAt: Whole,
+  updatedAt: Whole,
+  labels: v.record(v.string(), v.string()),
+  image: v.string(),
+  dockerEnabled: v.boolean(),
+});
+export type Container = v.InferOutput<typeof ContainerSchema>;
+
+export const MetricsSchema = v.object({
+  name: v.string(),
+  cpuUsageSeconds: Whole,
+  memoryUsageBytes: Whole,
+  memoryPeakBytes: Whole,
+  diskUsageBytes: Whole,
+  networkRxBytes: Whole,
+  networkTxBytes: Whole,
+  processCount: Whole,
+});
+export type Metrics = v.InferOutput<typeof MetricsSchema>;
+
+export const SystemInfoSchema = v.object({
+  incusVersion: v.string(),
+  os: v.string(),
+  kernelVersion: v.string(),
+  totalCpus: Whole,
+  totalMemoryBytes: Whole,
+  availableMemoryBytes: Whole,
+  totalDiskBytes: Whole,
+  availableDiskBytes: Whole,
+  containersRunning: Whole,
+  containersStopped: Whole,
+  containersTotal: Whole,
+  hostname: v.string(),
+  uptimeSeconds: Whole,
+});
+export type SystemInfo = v.InferOutput<typeof SystemInfoSchema>;
 
 export type CreateRequest = {
   username: string;
@@ -19,26 +81,27 @@ export type CreateRequest = {
   defaulted?: readonly ('cpu' | 'memory' | 'disk')[];
 };
 
-export type CreateResult = { container: WireContainer; message: string; sshCommand: string };
+export type CreateResult = { container: Container; message: string; sshCommand: string };
 
 export type ListFilter = {
   username?: string;
-  state?: ContainerState;
+  /** Never "unspecified": that is no filter. */
+  state?: State;
   labels?: Record<string, string>;
 };
 
 export interface Backend {
-  /** Sync: returns once the container is running and provisioned. Async: returns CREATING at once. */
+  /** Sync: returns once the container is running and provisioned. Async: returns creating at once. */
   create(request: CreateRequest, options: { async: boolean }): Promise<CreateResult>;
-  list(filter: ListFilter): Promise<WireContainer[]>;
+  list(filter: ListFilter): Promise<Container[]>;
   /** Throws not_found when the user has no container. */
-  get(username: string): Promise<{ container: WireContainer; metrics: WireMetrics | null }>;
+  get(username: string): Promise<{ container: Container; metrics: Metrics | null }>;
   delete(username: string, options: { force: boolean }): Promise<{ containerName: string }>;
-  start(username: string): Promise<WireContainer>;
-  stop(username: string, options: { force: boolean; timeout?: number }): Promise<WireContainer>;
+  start(username: string): Promise<Container>;
+  stop(username: string, options: { force: boolean; timeout?: number }): Promise<Container>;
   /** All containers when username is undefined (a constant number of Incus calls). */
-  metrics(username?: string): Promise<WireMetrics[]>;
-  systemInfo(): Promise<WireSystemInfo>;
+  metrics(username?: string): Promise<Metrics[]>;
+  systemInfo(): Promise<SystemInfo>;
   addSshKey(username: string, key: string): Promise<{ totalKeys: number }>;
   removeSshKey(username: string, key: string): Promise<{ totalKeys: number }>;
   /** True when Incus answers; used by /health. */

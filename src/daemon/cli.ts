@@ -8,20 +8,12 @@ import { privateFileProblem } from '../shared/private-file.ts';
 import { isValidUsername, USERNAME_FORM } from '../shared/username.ts';
 import { VERSION } from '../shared/version.ts';
 import { CIDR_FORM, type Cidr, parseCidr } from './address.ts';
+import { CliError, type Flag, type Flags, flagsHelp, flagValue, parseFlags } from './flags.ts';
 import type { IncusClientOptions } from './incus.ts';
 import { retype, type SecretGiven, secretRecipe } from './secret-hint.ts';
 import { isValidSshJump, SSH_JUMP_FORM } from './ssh-access.ts';
 
-/** A command line that cannot run; exit code 2 for usage mistakes, 1 for bad configuration. */
-export class CliError extends Error {
-  override name = 'CliError';
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-  }
-}
+export { CliError };
 
 export type TokenCommand = {
   kind: 'token';
@@ -70,37 +62,129 @@ Usage:
   containarium --version | --help
 `;
 
+const SECRET_ENV = 'CONTAINARIUM_JWT_SECRET';
+
+/** The daemon's flags: parsing, defaults and --help all come from here. */
+export const DAEMON_FLAGS: readonly Flag[] = [
+  { name: 'rest', kind: 'boolean', help: 'accepted for compatibility: REST is the only mode' },
+  {
+    name: 'http-port',
+    aliases: ['port'],
+    kind: 'string',
+    value: 'N',
+    default: '8080',
+    help: 'REST port (0 picks a free one). Synonyms: this daemon has no gRPC listener, so upstream\'s "--port 8080" example means the REST port',
+  },
+  {
+    name: 'address',
+    kind: 'string',
+    value: 'ADDR',
+    default: '0.0.0.0',
+    help: 'address the REST API listens on',
+  },
+  {
+    name: 'jwt-secret',
+    kind: 'string',
+    value: 'S',
+    env: SECRET_ENV,
+    help: 'token signing secret, at least 32 bytes',
+  },
+  {
+    name: 'jwt-secret-file',
+    kind: 'string',
+    value: 'F',
+    help: `file holding the secret (surrounding whitespace ignored), readable by its owner alone (chmod 600). Precedence: ${SECRET_ENV}, then --jwt-secret-file, then --jwt-secret`,
+  },
+  {
+    name: 'incus-socket',
+    kind: 'string',
+    value: 'PATH',
+    help: "Incus unix socket (default /var/lib/incus/unix.socket, else LXD's)",
+  },
+  {
+    name: 'incus-url',
+    kind: 'string',
+    value: 'URL',
+    help: 'remote Incus over HTTPS instead, with --incus-cert and --incus-key (and --incus-ca)',
+  },
+  {
+    name: 'incus-cert',
+    kind: 'string',
+    value: 'F',
+    help: 'client certificate for --incus-url (PEM file)',
+  },
+  { name: 'incus-key', kind: 'string', value: 'F', help: 'its private key (PEM file)' },
+  { name: 'incus-ca', kind: 'string', value: 'F', help: "the remote Incus server's CA (PEM file)" },
+  {
+    name: 'storage-pool',
+    kind: 'string',
+    value: 'NAME',
+    default: 'default',
+    help: 'pool for root disks',
+  },
+  {
+    name: 'cors-origin',
+    kind: 'list',
+    value: 'ORIGIN',
+    help: 'browser origin allowed to call the API (repeat or comma-separate; default none)',
+  },
+  {
+    name: 'ssh-jump',
+    kind: 'string',
+    value: 'HOST',
+    help: 'create answers "ssh -J HOST user@ADDRESS" ([USER@]HOST[:PORT]): container addresses are on this host\'s private bridge; without it the command works only on this host, and the create message says so',
+  },
+  {
+    name: 'trusted-proxy',
+    kind: 'list',
+    value: 'CIDR',
+    help: 'reverse proxy in front of the daemon, like 10.0.0.5 or 10.0.0.0/24 (repeat or comma-separate; default none): for connections from it, the client is the right-most X-Forwarded-For address that is not a trusted proxy',
+  },
+  {
+    name: 'shutdown-grace',
+    kind: 'string',
+    value: 'D',
+    default: '60s',
+    help: 'on SIGTERM or SIGINT, how long to wait for creates still running, as a Go duration; what is left unfinished resumes at the next start',
+  },
+];
+
+/** `containarium token generate`'s flags. */
+export const TOKEN_FLAGS: readonly Flag[] = [
+  { name: 'username', kind: 'string', value: 'U', help: `who the token is for: ${USERNAME_FORM}` },
+  {
+    name: 'roles',
+    kind: 'string',
+    value: 'R[,R...]',
+    default: 'user',
+    help: 'comma-separated roles; "admin" may act on every container, any other role only on the container of its own username',
+  },
+  {
+    name: 'expiry',
+    kind: 'string',
+    value: 'D',
+    default: '24h',
+    help: 'lifetime as a Go duration, like 8760h, 24h, 1h30m or 90s, at most 87600h',
+  },
+  {
+    name: 'secret',
+    kind: 'string',
+    value: 'S',
+    help: "the daemon's signing secret, at least 32 bytes",
+  },
+  {
+    name: 'secret-file',
+    kind: 'string',
+    value: 'F',
+    help: 'file holding the secret (surrounding whitespace ignored), readable by its owner alone (chmod 600)',
+  },
+];
+
 export const DAEMON_HELP = `Usage: containarium daemon --rest [flags]
 
 Serves the Containarium REST API (v0.3 routes plus /health) on top of Incus.
 
-Flags:
-  --rest                    accepted for compatibility: REST is the only mode
-  --http-port N, --port N   REST port (default 8080; 0 picks a free one). Synonyms: this daemon has
-                            no gRPC listener, so upstream's "--port 8080" example means the REST port
-  --address ADDR            address the REST API listens on (default 0.0.0.0)
-  --jwt-secret S            token signing secret, at least 32 bytes
-  --jwt-secret-file F       file holding the secret (surrounding whitespace ignored), readable by
-                            its owner alone (chmod 600)
-                            Precedence: CONTAINARIUM_JWT_SECRET, then --jwt-secret-file, then --jwt-secret
-  --incus-socket PATH       Incus unix socket (default /var/lib/incus/unix.socket, else LXD's)
-  --incus-url URL           remote Incus over HTTPS instead, with:
-    --incus-cert F --incus-key F [--incus-ca F]   client certificate, key and server CA (PEM files)
-  --storage-pool NAME       pool for root disks (default "default")
-  --cors-origin ORIGIN      browser origin allowed to call the API (repeat or comma-separate; default none)
-  --ssh-jump HOST           create answers "ssh -J HOST user@ADDRESS" ([USER@]HOST[:PORT]): container
-                            addresses are on this host's private bridge; without it the command
-                            works only on this host, and the create message says so
-  --trusted-proxy CIDR      reverse proxy in front of the daemon, like 10.0.0.5 or 10.0.0.0/24 (repeat
-                            or comma-separate; default none): for connections from it, the client is
-                            the right-most X-Forwarded-For address that is not a trusted proxy
-  --shutdown-grace D        on SIGTERM or SIGINT, how long to wait for creates still running, as a Go
-                            duration (default 60s); what is left unfinished resumes at the next start
-  --help
-
-Environment:
-  CONTAINARIUM_JWT_SECRET   the signing secret (wins over the flags)
-
+${flagsHelp(DAEMON_FLAGS)}
 Make a secret with: openssl rand -base64 32
 `;
 
@@ -109,81 +193,9 @@ export const TOKEN_HELP = `Usage: containarium token generate --username U [--ro
 Prints an HS256 API token on stdout (only the token, so TOKEN=$(containarium token generate ...) works);
 its expiry goes to stderr. The token works with this daemon and with upstream v0.3 and current daemons.
 
-Flags:
-  --username U       who the token is for: ${USERNAME_FORM}
-  --roles R[,R...]   comma-separated roles (default "user"); "admin" may act on every container,
-                     any other role only on the container of its own username
-  --expiry D         lifetime as a Go duration, like 8760h, 24h, 1h30m or 90s (default 24h,
-                     at most 87600h)
-  --secret S         the daemon's signing secret, at least 32 bytes
-  --secret-file F    file holding the secret (surrounding whitespace ignored), readable by its
-                     owner alone (chmod 600)
-  --help
-`;
-
-type FlagKind = 'string' | 'boolean' | 'list';
-type Spec = Record<string, FlagKind>;
-type Flags = Map<string, string[]>;
-
-const DAEMON_FLAGS: Spec = {
-  rest: 'boolean',
-  'http-port': 'string',
-  port: 'string',
-  address: 'string',
-  'jwt-secret': 'string',
-  'jwt-secret-file': 'string',
-  'incus-socket': 'string',
-  'incus-url': 'string',
-  'incus-cert': 'string',
-  'incus-key': 'string',
-  'incus-ca': 'string',
-  'storage-pool': 'string',
-  'cors-origin': 'list',
-  'ssh-jump': 'string',
-  'trusted-proxy': 'list',
-  'shutdown-grace': 'string',
-};
-
-const TOKEN_FLAGS: Spec = {
-  username: 'string',
-  roles: 'string',
-  expiry: 'string',
-  secret: 'string',
-  'secret-file': 'string',
-};
+${flagsHelp(TOKEN_FLAGS)}`;
 
 const isHelp = (arg: string) => arg === '--help' || arg === '-h' || arg === 'help';
-
-/** Parses `--name value`, `--name=value` and boolean `--name`; the last of a repeated flag wins. */
-function parseFlags(args: readonly string[], spec: Spec, command: string): Flags {
-  const flags: Flags = new Map();
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] as string;
-    if (!arg.startsWith('--') || arg === '--') {
-      throw new CliError(`unexpected argument "${arg}" for ${command}; see ${command} --help`, 2);
-    }
-    const equals = arg.indexOf('=');
-    const name = arg.slice(2, equals === -1 ? undefined : equals);
-    const kind = spec[name];
-    if (kind === undefined) {
-      throw new CliError(`unknown flag --${name} for ${command}; see ${command} --help`, 2);
-    }
-    let value: string;
-    if (equals !== -1) value = arg.slice(equals + 1);
-    else if (kind === 'boolean') value = 'true';
-    else {
-      const next = args[i + 1];
-      if (next === undefined || next.startsWith('--')) {
-        throw new CliError(`--${name} needs a value (write --${name} VALUE or --${name}=VALUE)`, 2);
-      }
-      value = next;
-      i += 1;
-    }
-    const values = kind === 'list' ? [...(flags.get(name) ?? []), value] : [value];
-    flags.set(name, values);
-  }
-  return flags;
-}
 
 const one = (flags: Flags, name: string): string | undefined => flags.get(name)?.at(-1);
 
@@ -254,7 +266,7 @@ function parseToken(flags: Flags): TokenCommand {
     throw new CliError(`invalid --username "${username}": expected ${USERNAME_FORM}`);
   }
 
-  const roles = (one(flags, 'roles') ?? 'user')
+  const roles = (flagValue(flags, TOKEN_FLAGS, 'roles') ?? '')
     .split(',')
     .map((role) => role.trim())
     .filter((role) => role !== '');
@@ -267,7 +279,7 @@ function parseToken(flags: Flags): TokenCommand {
     );
   }
 
-  const expiry = one(flags, 'expiry') ?? '24h';
+  const expiry = flagValue(flags, TOKEN_FLAGS, 'expiry') ?? '';
   const lifetimeMs = parseDuration(expiry);
   if (lifetimeMs === undefined) {
     throw new CliError(`invalid --expiry "${expiry}": expected ${DURATION_FORM}`);
@@ -339,20 +351,18 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
   const portNumber =
     httpPort !== undefined
       ? parsePort(httpPort, '--http-port')
-      : port !== undefined
-        ? parsePort(port, '--port')
-        : 8080;
+      : parsePort(port ?? flagValue(flags, DAEMON_FLAGS, 'http-port') ?? '', '--port');
 
-  const hostname = one(flags, 'address') ?? '0.0.0.0';
+  const hostname = flagValue(flags, DAEMON_FLAGS, 'address') ?? '';
   if (hostname.trim() === '')
     throw new CliError('--address needs a value, like 0.0.0.0 or 127.0.0.1');
 
   // Secret precedence as upstream: environment, then file, then flag.
-  const fromEnv = env.CONTAINARIUM_JWT_SECRET;
+  const fromEnv = env[SECRET_ENV];
   const file = one(flags, 'jwt-secret-file');
   const flag = one(flags, 'jwt-secret');
   const given = [
-    fromEnv !== undefined && fromEnv !== '' ? 'CONTAINARIUM_JWT_SECRET' : undefined,
+    fromEnv !== undefined && fromEnv !== '' ? SECRET_ENV : undefined,
     file !== undefined ? '--jwt-secret-file' : undefined,
     flag !== undefined ? '--jwt-secret' : undefined,
   ].filter((source): source is string => source !== undefined);
@@ -363,7 +373,7 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
   let secretGiven: SecretGiven;
   if (fromEnv !== undefined && fromEnv !== '') {
     secret = fromEnv;
-    secretSource = 'CONTAINARIUM_JWT_SECRET';
+    secretSource = SECRET_ENV;
     secretGiven = { via: 'env' };
   } else if (file !== undefined) {
     secretGiven = { via: 'file', path: file };
@@ -388,7 +398,7 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
 
   const incus = parseIncus(flags);
 
-  const storagePool = one(flags, 'storage-pool') ?? 'default';
+  const storagePool = flagValue(flags, DAEMON_FLAGS, 'storage-pool') ?? '';
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(storagePool)) {
     throw new CliError(
       `invalid --storage-pool "${storagePool}": expected an Incus storage pool name`,
@@ -427,7 +437,7 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     if (!cidr) throw new CliError(`invalid --trusted-proxy "${text}": expected ${CIDR_FORM}`);
     return cidr;
   });
-  const grace = one(flags, 'shutdown-grace') ?? '60s';
+  const grace = flagValue(flags, DAEMON_FLAGS, 'shutdown-grace') ?? '';
   const shutdownGraceMs = parseDuration(grace);
   if (shutdownGraceMs === undefined || shutdownGraceMs < 0 || shutdownGraceMs > 3_600_000) {
     throw new CliError(

@@ -1,8 +1,9 @@
-// Incus instance JSON → Containarium wire objects, plus the image-name → Incus source rule.
+// Incus instance JSON → the daemon's domain values (backend.ts), plus the image-name → Incus
+// source rule.
 // Pure functions over valibot-checked Incus shapes, so they are tested without Incus.
 import * as v from 'valibot';
 import { usernameOf } from '../shared/username.ts';
-import type { ContainerState, WireContainer, WireMetrics, WireNetwork } from '../shared/wire.ts';
+import type { Container, Metrics, State } from './backend.ts';
 
 /** The instance config keys that hold Containarium's own state (Incus is the only database). */
 export const KEY = {
@@ -58,6 +59,27 @@ export const InstanceSchema = v.object({
 });
 export type Instance = v.InferOutput<typeof InstanceSchema>;
 
+// Host-level answers: server, resources, a pool's space, image aliases and one image.
+export const ServerSchema = v.object({
+  environment: v.object({
+    server_version: v.optional(v.string(), ''),
+    os_name: v.optional(v.string(), ''),
+    kernel_version: v.optional(v.string(), ''),
+    server_name: v.optional(v.string(), ''),
+  }),
+});
+export const ResourcesSchema = v.object({
+  cpu: v.object({ total: v.optional(v.number(), 0) }),
+  memory: v.object({ used: v.optional(v.number(), 0), total: v.optional(v.number(), 0) }),
+});
+export const PoolResourcesSchema = v.object({
+  space: v.object({ used: v.optional(v.number(), 0), total: v.optional(v.number(), 0) }),
+});
+export const AliasesSchema = v.array(
+  v.object({ name: v.string(), target: v.optional(v.string(), '') }),
+);
+export const ImageSchema = v.object({ size: v.optional(v.number(), 0) });
+
 /**
  * Instances this daemon manages: containers that carry our username key, named like upstream's
  * `<username>-container` after it. Every create sets the key in its first Incus call, so even a
@@ -68,16 +90,16 @@ export function isOurs(instance: Pick<Instance, 'name' | 'type' | 'config'>): bo
   return instance.type === 'container' && !!username && instance.name === `${username}-container`;
 }
 
-export function incusState(status: string): ContainerState {
+export function incusState(status: string): State {
   switch (status) {
     case 'Running':
-      return 'CONTAINER_STATE_RUNNING';
+      return 'running';
     case 'Stopped':
-      return 'CONTAINER_STATE_STOPPED';
+      return 'stopped';
     case 'Frozen':
-      return 'CONTAINER_STATE_FROZEN';
+      return 'frozen';
     default:
-      return 'CONTAINER_STATE_UNSPECIFIED';
+      return 'unspecified';
   }
 }
 
@@ -86,19 +108,19 @@ export function incusState(status: string): ContainerState {
  * "creating" is being worked on or waits to be resumed by the next daemon start; only one without
  * an owner (left by a daemon version that resumed nothing) can never finish, so it is an error.
  */
-export function containerState(instance: Instance): ContainerState {
+export function containerState(instance: Instance): State {
   const status = instance.config[KEY.status];
   if (status === 'creating') {
-    return instance.config[KEY.owner] ? 'CONTAINER_STATE_CREATING' : 'CONTAINER_STATE_ERROR';
+    return instance.config[KEY.owner] ? 'creating' : 'error';
   }
-  if (status === 'error') return 'CONTAINER_STATE_ERROR';
+  if (status === 'error') return 'error';
   return incusState(instance.status);
 }
 
-/** Unix seconds of an Incus timestamp as an int64 string; Go's zero time and junk are "0". */
-export function unixSeconds(timestamp: string): string {
+/** Unix seconds of an Incus timestamp; Go's zero time and junk are 0. */
+export function unixSeconds(timestamp: string): number {
   const ms = Date.parse(timestamp);
-  return Number.isFinite(ms) && ms > 0 ? String(Math.floor(ms / 1000)) : '0';
+  return Number.isFinite(ms) && ms > 0 ? Math.floor(ms / 1000) : 0;
 }
 
 function json<T>(text: string | undefined, schema: v.GenericSchema<unknown, T>, fallback: T): T {
@@ -143,7 +165,7 @@ export function primaryAddress(
   return undefined;
 }
 
-export function networkOf(instance: Instance): WireNetwork | null {
+export function networkOf(instance: Instance): Container['network'] {
   const network = instance.state?.network ?? {};
   const primary = primaryAddress(network);
   if (!primary) return null;
@@ -157,7 +179,7 @@ export function networkOf(instance: Instance): WireNetwork | null {
   };
 }
 
-export function toWireContainer(instance: Instance): WireContainer {
+export function toContainer(instance: Instance): Container {
   const config = instance.expanded_config;
   const docker = config[KEY.docker] ?? config['security.nesting'];
   return {
@@ -179,7 +201,7 @@ export function toWireContainer(instance: Instance): WireContainer {
   };
 }
 
-export function toWireMetrics(name: string, state: InstanceState): WireMetrics {
+export function toMetrics(name: string, state: InstanceState): Metrics {
   let rx = 0;
   let tx = 0;
   for (const [iface, data] of Object.entries(state.network)) {
@@ -187,7 +209,7 @@ export function toWireMetrics(name: string, state: InstanceState): WireMetrics {
     rx += data.counters.bytes_received;
     tx += data.counters.bytes_sent;
   }
-  const whole = (n: number) => String(Math.max(0, Math.floor(n)));
+  const whole = (n: number) => Math.max(0, Math.floor(n));
   return {
     name,
     cpuUsageSeconds: whole(state.cpu.usage / 1e9),
@@ -196,7 +218,7 @@ export function toWireMetrics(name: string, state: InstanceState): WireMetrics {
     diskUsageBytes: whole(state.disk.root?.usage ?? 0),
     networkRxBytes: whole(rx),
     networkTxBytes: whole(tx),
-    processCount: Math.max(0, state.processes),
+    processCount: whole(state.processes),
   };
 }
 

@@ -5,8 +5,19 @@ import ky, { type KyInstance, type Options, TimeoutError } from 'ky';
 import * as v from 'valibot';
 import { BodyTooLargeError, boundedResponse, MAX_RESPONSE_BYTES } from '../shared/bounded-body.ts';
 import { clip } from '../shared/clip.ts';
+import { errorText } from '../shared/error-text.ts';
 import { formatBytes } from '../shared/sizes.ts';
 import { DaemonError } from './errors.ts';
+import {
+  AliasesSchema,
+  ImageSchema,
+  InstanceSchema,
+  InstanceStateSchema,
+  PoolResourcesSchema,
+  ResourcesSchema,
+  ServerSchema,
+} from './incus-wire.ts';
+import type { ExecResult, FileContent, FileOptions, Guest } from './provision.ts';
 
 export const INCUS_SOCKET = '/var/lib/incus/unix.socket';
 export const LXD_SOCKET = '/var/lib/lxd/unix.socket';
@@ -38,14 +49,10 @@ export const OperationSchema = v.object({
 });
 export type Operation = v.InferOutput<typeof OperationSchema>;
 
-const ExecResult = v.object({
+const ExecResultSchema = v.object({
   return: v.number(),
   output: v.nullish(v.record(v.string(), v.string()), {}),
 });
-
-export type ExecResult = { exitCode: number; stdout: string; stderr: string };
-export type FileOptions = { uid: number; gid: number; mode: number };
-export type FileContent = FileOptions & { content: string };
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 type RequestOptions = {
@@ -91,7 +98,7 @@ export function createIncusClient(options: IncusClientOptions = {}) {
       return new DaemonError('unavailable', `Incus at ${target} did not answer in time`);
     }
     const cause = error instanceof Error ? (error.cause ?? error) : error;
-    const text = cause instanceof Error ? cause.message : String(cause);
+    const text = errorText(cause);
     return new DaemonError('unavailable', `Incus is not reachable at ${target}: ${text}`);
   };
 
@@ -181,7 +188,9 @@ export function createIncusClient(options: IncusClientOptions = {}) {
     return wait(opId, options.wait ?? 60);
   }
 
-  return {
+  const instance = (name: string) => instancePath(name);
+
+  const client = {
     /** The socket path or URL, for messages. */
     target,
     /** True when Incus runs on this host (so host facts like /proc/uptime are Incus's). */
@@ -190,6 +199,56 @@ export function createIncusClient(options: IncusClientOptions = {}) {
     get,
     operate,
     wait,
+
+    // ---- Named calls: the only place the daemon spells Incus paths --------------------------
+
+    /** GET /1.0: true when Incus answers at all. */
+    async ping(): Promise<void> {
+      await request('GET', '1.0');
+    },
+    /** The server's version, OS, kernel and name. */
+    server: () => get('1.0', ServerSchema),
+    /** The host's CPUs and memory. */
+    resources: () => get('1.0/resources', ResourcesSchema),
+    /** A storage pool's used and total space. */
+    poolResources: (pool: string) =>
+      get(`1.0/storage-pools/${encodeURIComponent(pool)}/resources`, PoolResourcesSchema),
+    /** Local image aliases with their targets. */
+    imageAliases: () => get('1.0/images/aliases?recursion=1', AliasesSchema),
+    /** One local image by fingerprint. */
+    image: (fingerprint: string) =>
+      get(`1.0/images/${encodeURIComponent(fingerprint)}`, ImageSchema),
+    /** Every instance: recursion 1 is config and status, 2 adds live state (a look inside each). */
+    instances: (recursion: 1 | 2) =>
+      get(`1.0/instances?recursion=${recursion}`, v.array(InstanceSchema)),
+    /** One instance, with its live state when `withState`; not_found when Incus has none. */
+    instance: (name: string, { withState = false }: { withState?: boolean } = {}) =>
+      get(`${instance(name)}${withState ? '?recursion=1' : ''}`, InstanceSchema),
+    /** One instance's live state (addresses, usage). */
+    instanceState: (name: string) => get(`${instance(name)}/state`, InstanceStateSchema),
+    /** Creates an instance from its full Incus definition and waits up to `wait` seconds. */
+    createInstance: (definition: Record<string, unknown>, wait: number) =>
+      operate('POST', '1.0/instances', { json: definition, wait }),
+    /** Merges these keys into an instance's config. */
+    async setConfig(name: string, config: Record<string, string>): Promise<void> {
+      await request('PATCH', instance(name), { json: { config } });
+    },
+    /** start, stop, unfreeze...; waits for the change to finish (`timeout` plus 30 s). */
+    changeState(
+      name: string,
+      action: string,
+      options: { force?: boolean; timeout?: number } = {},
+    ): Promise<Operation | undefined> {
+      const timeout = options.timeout ?? 30;
+      return operate('PUT', `${instance(name)}/state`, {
+        json: { action, timeout, ...options },
+        wait: timeout + 30,
+      });
+    },
+    /** Deletes a (stopped) instance. */
+    async deleteInstance(name: string): Promise<void> {
+      await operate('DELETE', instance(name));
+    },
 
     /** Runs argv inside an instance and collects its output; never a shell string. */
     async exec(
@@ -207,7 +266,7 @@ export function createIncusClient(options: IncusClientOptions = {}) {
         },
         wait: options.timeout ?? 120,
       });
-      const result = parseMetadata(ExecResult, operation?.metadata, 'exec');
+      const result = parseMetadata(ExecResultSchema, operation?.metadata, 'exec');
       const log = async (path: string | undefined) => {
         if (!path) return '';
         const response = await send('GET', path);
@@ -257,7 +316,19 @@ export function createIncusClient(options: IncusClientOptions = {}) {
         mode: Number.parseInt(header('mode') || '0', 8),
       };
     },
+
+    /** One instance as provisioning sees it: exec and files, nothing else. */
+    guest(name: string): Guest {
+      return {
+        name,
+        exec: (argv, options) => client.exec(name, argv, options),
+        writeFile: (path, content, file) => client.writeFile(name, path, content, file),
+        makeDirectory: (path, file) => client.makeDirectory(name, path, file),
+        readFile: (path) => client.readFile(name, path),
+      };
+    },
   };
+  return client;
 }
 
 function fileHeaders(file: FileOptions, type: 'file' | 'directory'): Record<string, string> {

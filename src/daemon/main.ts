@@ -1,16 +1,19 @@
 // Entry point of `containarium`: daemon (REST API over Incus), token generate, --version, --help.
+import { errorText } from '../shared/error-text.ts';
 import { formatCidr } from './address.ts';
 import { createAuthenticator } from './auth.ts';
 import { CliError, type DaemonCommand, parseCommandLine } from './cli.ts';
+import { stderrLogger } from './log.ts';
 
-const log = (line: string) => process.stderr.write(`containarium: ${line}\n`);
-const reason = (error: unknown) => (error instanceof Error ? error.message : String(error));
+/** The daemon's one logger: every part below gets it, none writes to stderr itself. */
+const log = stderrLogger();
+const reason = (error: unknown) => errorText(error);
 
 async function runDaemon(command: DaemonCommand): Promise<void> {
   // Loaded here so `token generate` and --help never touch the Incus layer.
   const { createIncusClient } = await import('./incus.ts');
   const { createIncusBackend } = await import('./incus-backend.ts');
-  const { serve } = await import('./http.ts');
+  const { serve } = await import('./app.ts');
 
   for (const warning of command.warnings) log(`warning: ${warning}`);
   const client = createIncusClient(command.incus);
@@ -96,7 +99,7 @@ async function main(): Promise<void> {
       return;
     case 'token': {
       const { generateToken } = await import('./token.ts');
-      await generateToken(command);
+      await generateToken(command, { stdout: process.stdout, stderr: process.stderr });
       return;
     }
     case 'daemon':
@@ -109,12 +112,10 @@ try {
   await main();
 } catch (error) {
   if (error instanceof CliError) {
-    process.stderr.write(`containarium: ${error.message}\n`);
+    log(error.message);
     process.exitCode = error.exitCode;
   } else {
-    process.stderr.write(
-      `containarium: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
+    log(errorText(error, { stack: true }));
     process.exitCode = 1;
   }
 }

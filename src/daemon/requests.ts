@@ -7,9 +7,10 @@ import { parseBool } from '../shared/parse-bool.ts';
 import { CPU_FORM, parseCpu, parseSize, SIZE_FORM } from '../shared/sizes.ts';
 import { MAX_SSH_KEYS, normalizeSshKey, SSH_KEY_FORM } from '../shared/ssh-key.ts';
 import { isSystemAccount, isValidUsername, USERNAME_FORM } from '../shared/username.ts';
-import { CONTAINER_STATES, type ContainerState } from '../shared/wire.ts';
+import { CONTAINER_STATES } from '../shared/wire.ts';
 import type { CreateRequest, ListFilter } from './backend.ts';
 import { DaemonError } from './errors.ts';
+import { stateOf } from './to-wire.ts';
 
 /** Upstream's defaults for fields left empty (CONTAINARIUM-API.md §7). */
 export const DEFAULTS = {
@@ -352,7 +353,7 @@ export function parseListQuery(query: URLSearchParams): ListFilter {
         `invalid state ${quote(state)}: expected one of ${CONTAINER_STATES.join(', ')}`,
       );
     }
-    if (found !== 'CONTAINER_STATE_UNSPECIFIED') filter.state = found satisfies ContainerState;
+    if (found !== 'CONTAINER_STATE_UNSPECIFIED') filter.state = stateOf(found);
   }
   const labels: Record<string, string> = {};
   for (const [name, value] of query) {

@@ -7,7 +7,8 @@ type Output = { write(text: string): unknown };
 
 export async function generateToken(
   command: TokenCommand,
-  out: { stdout: Output; stderr: Output } = { stdout: process.stdout, stderr: process.stderr },
+  /** main.ts passes the process's streams: the token to stdout, the note to stderr. */
+  out: { stdout: Output; stderr: Output },
   now: Date = new Date(),
 ): Promise<string> {
   const { token, expiresAt } = await signToken({

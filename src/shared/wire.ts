@@ -17,54 +17,71 @@ export const CONTAINER_STATES = [
 ] as const;
 export type ContainerState = (typeof CONTAINER_STATES)[number];
 
-/** An int64 on the wire: a decimal string. */
-export type Int64 = string;
+// ---- Emitted shapes: what the daemon writes, field by field in proto order --------------------
 
-export type WireResources = { cpu: string; memory: string; disk: string };
-export type WireNetwork = {
-  ipAddress: string;
-  macAddress: string;
-  interface: string;
-  bridge: string;
-};
-export type WireContainer = {
-  name: string;
-  username: string;
-  state: ContainerState;
-  resources: WireResources | null;
-  sshKeys: string[];
-  network: WireNetwork | null;
-  createdAt: Int64;
-  updatedAt: Int64;
-  labels: Record<string, string>;
-  image: string;
-  dockerEnabled: boolean;
-};
-export type WireMetrics = {
-  name: string;
-  cpuUsageSeconds: Int64;
-  memoryUsageBytes: Int64;
-  memoryPeakBytes: Int64;
-  diskUsageBytes: Int64;
-  networkRxBytes: Int64;
-  networkTxBytes: Int64;
-  processCount: number;
-};
-export type WireSystemInfo = {
-  incusVersion: string;
-  os: string;
-  kernelVersion: string;
-  totalCpus: number;
-  totalMemoryBytes: Int64;
-  availableMemoryBytes: Int64;
-  totalDiskBytes: Int64;
-  availableDiskBytes: Int64;
-  containersRunning: number;
-  containersStopped: number;
-  containersTotal: number;
-  hostname: string;
-  uptimeSeconds: Int64;
-};
+/** An int64 on the wire: a decimal string. */
+const Int64Schema = v.pipe(v.string(), v.regex(/^-?\d+$/));
+export type Int64 = v.InferOutput<typeof Int64Schema>;
+const Int32Schema = v.pipe(v.number(), v.integer());
+
+export const WireResourcesSchema = v.strictObject({
+  cpu: v.string(),
+  memory: v.string(),
+  disk: v.string(),
+});
+export type WireResources = v.InferOutput<typeof WireResourcesSchema>;
+
+export const WireNetworkSchema = v.strictObject({
+  ipAddress: v.string(),
+  macAddress: v.string(),
+  interface: v.string(),
+  bridge: v.string(),
+});
+export type WireNetwork = v.InferOutput<typeof WireNetworkSchema>;
+
+export const WireContainerSchema = v.strictObject({
+  name: v.string(),
+  username: v.string(),
+  state: v.picklist(CONTAINER_STATES),
+  resources: v.nullable(WireResourcesSchema),
+  sshKeys: v.array(v.string()),
+  network: v.nullable(WireNetworkSchema),
+  createdAt: Int64Schema,
+  updatedAt: Int64Schema,
+  labels: v.record(v.string(), v.string()),
+  image: v.string(),
+  dockerEnabled: v.boolean(),
+});
+export type WireContainer = v.InferOutput<typeof WireContainerSchema>;
+
+export const WireMetricsSchema = v.strictObject({
+  name: v.string(),
+  cpuUsageSeconds: Int64Schema,
+  memoryUsageBytes: Int64Schema,
+  memoryPeakBytes: Int64Schema,
+  diskUsageBytes: Int64Schema,
+  networkRxBytes: Int64Schema,
+  networkTxBytes: Int64Schema,
+  processCount: Int32Schema,
+});
+export type WireMetrics = v.InferOutput<typeof WireMetricsSchema>;
+
+export const WireSystemInfoSchema = v.strictObject({
+  incusVersion: v.string(),
+  os: v.string(),
+  kernelVersion: v.string(),
+  totalCpus: Int32Schema,
+  totalMemoryBytes: Int64Schema,
+  availableMemoryBytes: Int64Schema,
+  totalDiskBytes: Int64Schema,
+  availableDiskBytes: Int64Schema,
+  containersRunning: Int32Schema,
+  containersStopped: Int32Schema,
+  containersTotal: Int32Schema,
+  hostname: v.string(),
+  uptimeSeconds: Int64Schema,
+});
+export type WireSystemInfo = v.InferOutput<typeof WireSystemInfoSchema>;
 
 // ---- Lenient parsing -------------------------------------------------------------------------
 

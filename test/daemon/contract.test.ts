@@ -1,9 +1,10 @@
 // Every success body of the daemon's HTTP layer, on all 11 routes, checked against the upstream
 // swagger with v0.3 strictness: every property present, none extra, int64 strings, enum names.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { serve } from '../../src/daemon/app.ts';
 import { createAuthenticator } from '../../src/daemon/auth.ts';
-import type { Backend } from '../../src/daemon/backend.ts';
-import { serve } from '../../src/daemon/http.ts';
+import type { Backend, Container } from '../../src/daemon/backend.ts';
+import { emitContainer } from '../../src/daemon/to-wire.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 import { MemoryBackend } from '../support/memory-backend.ts';
 import { expectContractBody, loadSwagger, V03, validate } from '../support/swagger.ts';
@@ -20,7 +21,7 @@ const backend: Backend = {
   list: (filter) => memory.list(filter),
   async get(username) {
     const found = await memory.get(username);
-    const running = found.container.state === 'CONTAINER_STATE_RUNNING';
+    const running = found.container.state === 'running';
     return { ...found, metrics: running ? ((await memory.metrics(username))[0] ?? null) : null };
   },
   delete: (username, options) => memory.delete(username, options),
@@ -89,7 +90,8 @@ async function conforms(
 
 describe('every success body is exactly the v0.3 swagger response', () => {
   test('the validator is strict: an extra, a missing and a mistyped field are all caught', () => {
-    const container = memory.containers.get('alice');
+    // A valid wire container: the domain one as the HTTP layer writes it.
+    const container = emitContainer(memory.containers.get('alice') as Container);
     const start = { message: 'ok', container, readyTimedOut: false };
     expect(validate(doc, 'StartContainerResponse', start, V03)).toEqual([
       '$.readyTimedOut: not in the contract',

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
+import { type AppOptions, serve, withoutPaths } from '../../src/daemon/app.ts';
 import { createAuthenticator } from '../../src/daemon/auth.ts';
 import { DaemonError } from '../../src/daemon/errors.ts';
-import { type AppOptions, serve, withoutPaths } from '../../src/daemon/http.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 import { MAX_SSH_KEYS } from '../../src/shared/ssh-key.ts';
 import { MemoryBackend } from '../support/memory-backend.ts';

@@ -8,7 +8,7 @@ import type { CreateRequest } from '../../src/daemon/backend.ts';
 import { DaemonError } from '../../src/daemon/errors.ts';
 import { createIncusClient, INCUS_SOCKET } from '../../src/daemon/incus.ts';
 import { createIncusBackend } from '../../src/daemon/incus-backend.ts';
-import { InstanceSchema, KEY } from '../../src/daemon/incus-wire.ts';
+import { KEY } from '../../src/daemon/incus-wire.ts';
 import { sizeAtMost } from '../../src/daemon/limits.ts';
 import { ownerTag } from '../../src/daemon/owner.ts';
 import { formatBytes } from '../../src/shared/sizes.ts';
@@ -68,8 +68,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
   const incusCalls = countingFetch();
   const client = createIncusClient({ socket: INCUS_SOCKET, fetch: incusCalls.fetch });
   const backend = createIncusBackend(client, { log: () => undefined });
-  const instanceNames = async () =>
-    (await client.get('1.0/instances?recursion=1', v.array(InstanceSchema))).map((i) => i.name);
+  const instanceNames = async () => (await client.instances(1)).map((i) => i.name);
 
   /** Makes an instance straight through Incus, as another tool (or a killed daemon) would. */
   async function makeInstance(
@@ -78,19 +77,14 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     { image = 'busybox', start = false }: { image?: string; start?: boolean } = {},
   ) {
     const name = `${username}-container`;
-    await client.operate('POST', '1.0/instances', {
-      json: { name, type: 'container', source: { type: 'image', alias: image }, config },
-      wait: 120,
-    });
-    if (start) {
-      await client.operate('PUT', `1.0/instances/${name}/state`, {
-        json: { action: 'start', timeout: 30 },
-        wait: 60,
-      });
-    }
+    await client.createInstance(
+      { name, type: 'container', source: { type: 'image', alias: image }, config },
+      120,
+    );
+    if (start) await client.changeState(name, 'start');
     return name;
   }
-  const instanceOf = (name: string) => client.get(`1.0/instances/${name}`, InstanceSchema);
+  const instanceOf = (name: string) => client.instance(name);
   /** Instances made here that the backend will not delete (not ours): removed through Incus. */
   const foreign = new Set<string>();
 
@@ -112,13 +106,8 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
 
   afterAll(async () => {
     for (const name of foreign) {
-      await client
-        .operate('PUT', `1.0/instances/${name}/state`, {
-          json: { action: 'stop', force: true, timeout: 30 },
-          wait: 60,
-        })
-        .catch(() => undefined);
-      await client.operate('DELETE', `1.0/instances/${name}`).catch(() => undefined);
+      await client.changeState(name, 'stop', { force: true }).catch(() => undefined);
+      await client.deleteInstance(name).catch(() => undefined);
     }
     for (const username of made) {
       // A create still running in the background refuses delete (conflict) until it is done.
@@ -144,7 +133,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     expect(created.container).toMatchObject({
       name: `${username}-container`,
       username,
-      state: 'CONTAINER_STATE_RUNNING',
+      state: 'running',
       resources: { cpu: '1', memory: '128MB', disk: '1GB' },
       labels: { suite: run, kind: 'busybox' },
       image: 'busybox',
@@ -169,8 +158,8 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     const calls = incusCalls.calls;
     const all = await backend.metrics();
     expect(incusCalls.calls - calls).toBe(1);
-    expect(all.find((m) => m.name === `${username}-container`)?.memoryUsageBytes).toMatch(
-      /^[1-9]\d*$/,
+    expect(all.find((m) => m.name === `${username}-container`)?.memoryUsageBytes).toBeGreaterThan(
+      0,
     );
 
     const info = await backend.systemInfo();
@@ -183,12 +172,12 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
 
     expect((await rejection(backend.delete(username, { force: false }))).kind).toBe('invalid');
     const stopped = await backend.stop(username, { force: false, timeout: 10 });
-    expect(stopped.state).toBe('CONTAINER_STATE_STOPPED');
+    expect(stopped.state).toBe('stopped');
     expect(stopped.network).toBeNull();
-    expect((await backend.stop(username, { force: false })).state).toBe('CONTAINER_STATE_STOPPED');
-    expect((await backend.list({ username, state: 'CONTAINER_STATE_STOPPED' })).length).toBe(1);
-    expect((await backend.start(username)).state).toBe('CONTAINER_STATE_RUNNING');
-    expect((await backend.start(username)).state).toBe('CONTAINER_STATE_RUNNING');
+    expect((await backend.stop(username, { force: false })).state).toBe('stopped');
+    expect((await backend.list({ username, state: 'stopped' })).length).toBe(1);
+    expect((await backend.start(username)).state).toBe('running');
+    expect((await backend.start(username)).state).toBe('running');
 
     // SSH keys are kept in Incus even where the image has no account to install them for.
     const key = sshKey('a@b');
@@ -228,7 +217,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
       expect((error as DaemonError).message).toBe(`container for user ${username} already exists`);
     }
     // The winner's container survived the losers.
-    expect((await backend.get(username)).container.state).toBe('CONTAINER_STATE_RUNNING');
+    expect((await backend.get(username)).container.state).toBe('running');
     expect((await rejection(backend.create(request(username), { async: false }))).kind).toBe(
       'conflict',
     );
@@ -242,12 +231,12 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
       container: {
         name: `${username}-container`,
         username,
-        state: 'CONTAINER_STATE_CREATING',
+        state: 'creating',
         resources: { cpu: '1', memory: '96MB', disk: '1GB' },
         sshKeys: [],
         network: null,
-        createdAt: '0',
-        updatedAt: '0',
+        createdAt: 0,
+        updatedAt: 0,
         labels: {},
         image: 'busybox',
         dockerEnabled: false,
@@ -255,17 +244,12 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
       message: `Container creation started for user ${username}. Poll GET /v1/containers/${username} to check status.`,
       sshCommand: '',
     });
-    expect((await backend.get(username)).container.state).toBe('CONTAINER_STATE_CREATING');
+    expect((await backend.get(username)).container.state).toBe('creating');
     expect((await rejection(backend.create(request(username), { async: true }))).kind).toBe(
       'conflict',
     );
-    let state = 'CONTAINER_STATE_CREATING';
-    const deadline = Date.now() + 30_000;
-    while (state === 'CONTAINER_STATE_CREATING' && Date.now() < deadline) {
-      await Bun.sleep(200);
-      state = (await backend.get(username)).container.state;
-    }
-    expect(state).toBe('CONTAINER_STATE_RUNNING');
+    await backend.settled();
+    expect((await backend.get(username)).container.state).toBe('running');
     const { container } = await backend.get(username);
     expect(container.resources).toEqual({ cpu: '1', memory: '96MB', disk: '1GB' });
     expect(Number(container.createdAt)).toBeGreaterThan(0);
@@ -324,14 +308,9 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     expect(await instanceNames()).not.toContain(name);
 
     await impatient.create(small, { async: true });
-    let state = 'CONTAINER_STATE_CREATING';
-    const deadline = Date.now() + 60_000;
-    while (state === 'CONTAINER_STATE_CREATING' && Date.now() < deadline) {
-      await Bun.sleep(200);
-      state = (await impatient.get(username)).container.state;
-    }
-    expect(state).toBe('CONTAINER_STATE_ERROR');
-    const kept = await client.get(`1.0/instances/${name}`, InstanceSchema);
+    await impatient.settled();
+    expect((await impatient.get(username)).container.state).toBe('error');
+    const kept = await client.instance(name);
     expect(kept.status).toBe('Stopped');
     expect(kept.config['user.containarium.status']).toBe('error');
     expect(kept.config['user.containarium.error']).toStartWith(
@@ -339,21 +318,15 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     );
     // A fresh daemon process sees the same.
     const restarted = createIncusBackend(createIncusClient({ socket: INCUS_SOCKET }));
-    expect((await restarted.get(username)).container.state).toBe('CONTAINER_STATE_ERROR');
+    expect((await restarted.get(username)).container.state).toBe('error');
     await backend.delete(username, { force: false });
     expect(await instanceNames()).not.toContain(name);
   }, 120_000);
 
   test('limits the host cannot give are refused with its figures, and nothing is made', async () => {
     const username = user('lim');
-    const host = await client.get(
-      '1.0/resources',
-      v.object({ cpu: v.object({ total: v.number() }), memory: v.object({ total: v.number() }) }),
-    );
-    const pool = await client.get(
-      '1.0/storage-pools/default/resources',
-      v.object({ space: v.object({ total: v.number() }) }),
-    );
+    const host = await client.resources();
+    const pool = await client.poolResources('default');
     const refuse = async (over: Partial<CreateRequest>) => {
       const error = await rejection(backend.create(request(username, over), { async: false }));
       expect(error.kind).toBe('invalid');
@@ -408,7 +381,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     expect(created.message).toStartWith(
       `Container ${username}-container created successfully${lowered.length ? ` (defaults lowered to what this host has: ${lowered.join(', ')})` : ''}`,
     );
-    const instance = await client.get(`1.0/instances/${username}-container`, InstanceSchema);
+    const instance = await client.instance(`${username}-container`);
     expect(instance.config['limits.cpu']).toBe(fitted.cpu);
     await backend.delete(username, { force: true });
   }, 60_000);
@@ -425,7 +398,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     expect(await instanceNames()).not.toContain(`${username}-container`);
     // The same user can create at once with a disk that fits.
     const fits = await backend.create(request(username, { disk: '1GB' }), { async: false });
-    expect(fits.container.state).toBe('CONTAINER_STATE_RUNNING');
+    expect(fits.container.state).toBe('running');
     await backend.delete(username, { force: true });
   }, 60_000);
 
@@ -447,10 +420,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
       );
     } finally {
       // A forced stop takes over from the graceful one.
-      await client.operate('PUT', `1.0/instances/${name}/state`, {
-        json: { action: 'stop', force: true, timeout: 30 },
-        wait: 60,
-      });
+      await client.changeState(name, 'stop', { force: true });
     }
     await backend.delete(username, { force: true });
     expect(await instanceNames()).not.toContain(name);
@@ -580,7 +550,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
       retryDelayMs: 10,
     });
     const created = await viaProxy.create(request(flaky), { async: false });
-    expect(created.container.state).toBe('CONTAINER_STATE_RUNNING');
+    expect(created.container.state).toBe('running');
     expect(lines.filter((l) => l.includes('trying again')).length).toBe(2);
 
     const error = await rejection(viaProxy.create(request(broken), { async: false }));
@@ -603,13 +573,13 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     });
     // Until resumed they read CREATING, never ERROR.
     for (const username of [done, fails, live]) {
-      expect((await later.get(username)).container.state).toBe('CONTAINER_STATE_CREATING');
+      expect((await later.get(username)).container.state).toBe('creating');
     }
     await later.resume();
-    expect((await later.get(done)).container.state).toBe('CONTAINER_STATE_RUNNING');
+    expect((await later.get(done)).container.state).toBe('running');
     expect((await instanceOf(`${done}-container`)).config[KEY.status]).toBe('ready');
 
-    expect((await later.get(fails)).container.state).toBe('CONTAINER_STATE_ERROR');
+    expect((await later.get(fails)).container.state).toBe('error');
     const reason = (await instanceOf(`${fails}-container`)).config[KEY.error] ?? '';
     expect(reason).toStartWith(`failed to start container ${fails}-container: `);
     const again = await rejection(later.create(request(fails), { async: false }));
@@ -618,7 +588,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     );
 
     // Its owner (this test process) is alive, so it is still that process's create.
-    expect((await later.get(live)).container.state).toBe('CONTAINER_STATE_CREATING');
+    expect((await later.get(live)).container.state).toBe('creating');
     expect((await instanceOf(`${live}-container`)).status).toBe('Stopped');
     await backend.delete(live, { force: true });
   }, 90_000);
@@ -640,7 +610,9 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     expect(lines.filter((l) => l.includes('cannot look for unfinished creates yet')).length).toBe(
       2,
     );
-    expect((await later.get(username)).container.state).toBe('CONTAINER_STATE_RUNNING');
+    // The logger adds the binary's name; no line carries it twice.
+    expect(lines.filter((l) => l.startsWith('containarium:'))).toEqual([]);
+    expect((await later.get(username)).container.state).toBe('running');
     await backend.delete(username, { force: true });
   }, 60_000);
 
@@ -664,7 +636,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
       log: () => undefined,
     });
     await later.resume();
-    expect((await later.get(username)).container.state).toBe('CONTAINER_STATE_RUNNING');
+    expect((await later.get(username)).container.state).toBe('running');
     const uid = Number((await client.exec(name, ['id', '-u', username])).stdout.trim());
     expect(uid).toBeGreaterThanOrEqual(1000);
     expect(await client.readFile(name, `/home/${username}/.ssh/authorized_keys`)).toMatchObject({

@@ -11,8 +11,8 @@ import {
   isOurs,
   KEY,
   primaryAddress,
-  toWireContainer,
-  toWireMetrics,
+  toContainer,
+  toMetrics,
   unixSeconds,
 } from '../../src/daemon/incus-wire.ts';
 
@@ -22,13 +22,13 @@ const fixture = async (name: string) =>
 const instance = async (name: string): Promise<Instance> =>
   v.parse(InstanceSchema, await fixture(name));
 
-describe('toWireContainer', () => {
+describe('toContainer', () => {
   test('a running instance maps field by field, every field present', async () => {
-    const container = toWireContainer(await instance('instance-running'));
+    const container = toContainer(await instance('instance-running'));
     expect(container).toEqual({
       name: 'fixture-container',
       username: 'fixture',
-      state: 'CONTAINER_STATE_RUNNING',
+      state: 'running',
       resources: { cpu: '1', memory: '64MB', disk: '1GB' },
       sshKeys: [
         'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq5sFq2wA0hB3xG8cW1Wq2lXzQ2l0cO0z9d3vP6e7Gk alice@laptop',
@@ -39,8 +39,8 @@ describe('toWireContainer', () => {
         interface: 'eth0',
         bridge: 'incusbr0',
       },
-      createdAt: String(Math.floor(Date.parse('2026-11-21T16:29:57.575759572Z') / 1000)),
-      updatedAt: String(Math.floor(Date.parse('2026-11-21T16:29:57.733440478Z') / 1000)),
+      createdAt: Math.floor(Date.parse('2026-11-21T16:29:57.575759572Z') / 1000),
+      updatedAt: Math.floor(Date.parse('2026-11-21T16:29:57.733440478Z') / 1000),
       labels: { team: 'ml' },
       image: 'busybox',
       dockerEnabled: true,
@@ -50,15 +50,15 @@ describe('toWireContainer', () => {
   test('"creating" with an owner reads CREATING (it is worked on or resumed); without one, ERROR', async () => {
     const running = await instance('instance-running');
     running.config[KEY.status] = 'creating';
-    expect(toWireContainer(running).state).toBe('CONTAINER_STATE_ERROR');
+    expect(toContainer(running).state).toBe('error');
     running.config[KEY.owner] = 'host 123 456';
-    expect(toWireContainer(running).state).toBe('CONTAINER_STATE_CREATING');
+    expect(toContainer(running).state).toBe('creating');
   });
 
   test('a stopped instance has no network and reads STOPPED once ready', async () => {
     const stopped = await instance('instance-stopped');
-    const container = toWireContainer(stopped);
-    expect(container.state).toBe('CONTAINER_STATE_STOPPED');
+    const container = toContainer(stopped);
+    expect(container.state).toBe('stopped');
     expect(container.network).toBeNull();
     expect(container.resources).toEqual({ cpu: '1', memory: '64MB', disk: '1GB' });
   });
@@ -67,39 +67,39 @@ describe('toWireContainer', () => {
     const running = await instance('instance-running');
     for (const key of Object.values(KEY)) delete running.expanded_config[key];
     delete running.config[KEY.status];
-    const container = toWireContainer(running);
-    expect(container.state).toBe('CONTAINER_STATE_RUNNING');
+    const container = toContainer(running);
+    expect(container.state).toBe('running');
     expect(container.labels).toEqual({});
     expect(container.sshKeys).toEqual([]);
     expect(container.image).toBe('');
     expect(container.dockerEnabled).toBe(true);
     delete running.expanded_config['security.nesting'];
-    expect(toWireContainer(running).dockerEnabled).toBe(false);
+    expect(toContainer(running).dockerEnabled).toBe(false);
   });
 
   test('broken user.* JSON reads as empty, not as a crash', async () => {
     const running = await instance('instance-running');
     running.expanded_config[KEY.labels] = '{not json';
     running.expanded_config[KEY.sshKeys] = '[1,2]';
-    expect(toWireContainer(running).labels).toEqual({});
-    expect(toWireContainer(running).sshKeys).toEqual([]);
+    expect(toContainer(running).labels).toEqual({});
+    expect(toContainer(running).sshKeys).toEqual([]);
   });
 
   test('a running instance without a global IPv4 has network null', async () => {
     const running = await instance('instance-running');
     const eth0 = running.state?.network.eth0;
     if (eth0) eth0.addresses = eth0.addresses.filter((a) => a.family !== 'inet');
-    expect(toWireContainer(running).network).toBeNull();
+    expect(toContainer(running).network).toBeNull();
   });
 });
 
 describe('states and times', () => {
   test.each([
-    ['Running', 'CONTAINER_STATE_RUNNING'],
-    ['Stopped', 'CONTAINER_STATE_STOPPED'],
-    ['Frozen', 'CONTAINER_STATE_FROZEN'],
-    ['Error', 'CONTAINER_STATE_UNSPECIFIED'],
-    ['Starting', 'CONTAINER_STATE_UNSPECIFIED'],
+    ['Running', 'running'],
+    ['Stopped', 'stopped'],
+    ['Frozen', 'frozen'],
+    ['Error', 'unspecified'],
+    ['Starting', 'unspecified'],
   ])('Incus %p is %p', (status, state) => {
     expect(incusState(status)).toBe(state as ReturnType<typeof incusState>);
   });
@@ -108,32 +108,32 @@ describe('states and times', () => {
     const running = await instance('instance-running');
     running.config[KEY.status] = 'error';
     running.config[KEY.owner] = 'host 123 456';
-    expect(containerState(running)).toBe('CONTAINER_STATE_ERROR');
+    expect(containerState(running)).toBe('error');
     running.config[KEY.status] = 'ready';
-    expect(containerState(running)).toBe('CONTAINER_STATE_RUNNING');
+    expect(containerState(running)).toBe('running');
   });
 
-  test('timestamps are unix seconds as strings; Go zero time and junk are "0"', () => {
-    expect(unixSeconds('2026-01-15T08:33:20Z')).toBe('1768466000');
-    expect(unixSeconds('0001-01-01T00:00:00Z')).toBe('0');
-    expect(unixSeconds('')).toBe('0');
-    expect(unixSeconds('yesterday')).toBe('0');
+  test('timestamps are unix seconds; Go zero time and junk are 0', () => {
+    expect(unixSeconds('2026-01-15T08:33:20Z')).toBe(1768466000);
+    expect(unixSeconds('0001-01-01T00:00:00Z')).toBe(0);
+    expect(unixSeconds('')).toBe(0);
+    expect(unixSeconds('yesterday')).toBe(0);
   });
 });
 
 describe('metrics', () => {
-  test('state maps to wire metrics, lo left out of network, int64 as strings', async () => {
+  test('state maps to metrics, lo left out of network', async () => {
     const state = v.parse(InstanceStateSchema, await fixture('state-running'));
     const raw = await fixture('state-running');
-    const metrics = toWireMetrics('fixture-container', state);
+    const metrics = toMetrics('fixture-container', state);
     expect(metrics).toEqual({
       name: 'fixture-container',
-      cpuUsageSeconds: String(Math.floor(raw.cpu.usage / 1e9)),
-      memoryUsageBytes: String(raw.memory.usage),
-      memoryPeakBytes: String(raw.memory.usage_peak),
-      diskUsageBytes: String(raw.disk.root.usage),
-      networkRxBytes: String(raw.network.eth0.counters.bytes_received),
-      networkTxBytes: String(raw.network.eth0.counters.bytes_sent),
+      cpuUsageSeconds: Math.floor(raw.cpu.usage / 1e9),
+      memoryUsageBytes: raw.memory.usage,
+      memoryPeakBytes: raw.memory.usage_peak,
+      diskUsageBytes: raw.disk.root.usage,
+      networkRxBytes: raw.network.eth0.counters.bytes_received,
+      networkTxBytes: raw.network.eth0.counters.bytes_sent,
       processCount: raw.processes,
     });
     expect(Number(metrics.memoryUsageBytes)).toBeGreaterThan(0);
@@ -155,9 +155,9 @@ describe('metrics', () => {
     for (const iface of ['docker0', 'br-3f1c2a9b7d4e', 'veth5d2e1a0', 'veth9b07c4f']) {
       expect(state.network[iface]?.counters.bytes_received).toBeGreaterThan(0);
     }
-    expect(toWireMetrics('x', state)).toMatchObject({
-      networkRxBytes: String(raw.network.eth0.counters.bytes_received),
-      networkTxBytes: String(raw.network.eth0.counters.bytes_sent),
+    expect(toMetrics('x', state)).toMatchObject({
+      networkRxBytes: raw.network.eth0.counters.bytes_received,
+      networkTxBytes: raw.network.eth0.counters.bytes_sent,
     });
   });
 
@@ -188,11 +188,11 @@ describe('metrics', () => {
       },
       processes: -1,
     });
-    expect(toWireMetrics('x', state)).toMatchObject({
-      cpuUsageSeconds: '12',
-      diskUsageBytes: '0',
-      networkRxBytes: '11',
-      networkTxBytes: '22',
+    expect(toMetrics('x', state)).toMatchObject({
+      cpuUsageSeconds: 12,
+      diskUsageBytes: 0,
+      networkRxBytes: 11,
+      networkTxBytes: 22,
       processCount: 0,
     });
   });
@@ -200,9 +200,9 @@ describe('metrics', () => {
   test('a stopped instance (network null) has zero metrics', async () => {
     const stopped = await instance('instance-stopped');
     expect(stopped.state).toBeTruthy();
-    const metrics = toWireMetrics(stopped.name, stopped.state as NonNullable<Instance['state']>);
-    expect(metrics.memoryUsageBytes).toBe('0');
-    expect(metrics.networkRxBytes).toBe('0');
+    const metrics = toMetrics(stopped.name, stopped.state as NonNullable<Instance['state']>);
+    expect(metrics.memoryUsageBytes).toBe(0);
+    expect(metrics.networkRxBytes).toBe(0);
   });
 });
 

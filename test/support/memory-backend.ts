@@ -1,13 +1,29 @@
 // An in-memory Backend for the daemon's HTTP tests: real state, recorded calls, injectable failures.
-import type { Backend, CreateRequest, ListFilter } from '../../src/daemon/backend.ts';
+import type {
+  Backend,
+  Container,
+  CreateRequest,
+  ListFilter,
+  Metrics,
+  State,
+  SystemInfo,
+} from '../../src/daemon/backend.ts';
 import { DaemonError } from '../../src/daemon/errors.ts';
+import { stateOf } from '../../src/daemon/to-wire.ts';
 import { containerName } from '../../src/shared/username.ts';
-import type { WireContainer, WireMetrics, WireSystemInfo } from '../../src/shared/wire.ts';
+import type { ContainerState } from '../../src/shared/wire.ts';
+
+/** A container's fields for seed(); state and times may also be given as they look on the wire. */
+type Seed = Partial<Omit<Container, 'state' | 'createdAt' | 'updatedAt'>> & {
+  state?: State | ContainerState;
+  createdAt?: number | string;
+  updatedAt?: number | string;
+};
 
 type Call = { method: keyof Backend; args: unknown[] };
 
 export class MemoryBackend implements Backend {
-  readonly containers = new Map<string, WireContainer>();
+  readonly containers = new Map<string, Container>();
   readonly calls: Call[] = [];
   /** When set, every call throws it (e.g. DaemonError('unavailable', ...)). */
   failWith: Error | undefined;
@@ -19,23 +35,25 @@ export class MemoryBackend implements Backend {
     if (this.failWith) throw this.failWith;
   }
 
-  private find(username: string): WireContainer {
+  private find(username: string): Container {
     const container = this.containers.get(username);
     if (!container) throw new DaemonError('not_found', `container for user ${username} not found`);
     return container;
   }
 
   /** Adds a container directly, as if created earlier. */
-  seed(username: string, overrides: Partial<WireContainer> = {}): WireContainer {
-    const container: WireContainer = {
+  seed(username: string, { state, createdAt, updatedAt, ...overrides }: Seed = {}): Container {
+    const container: Container = {
       name: containerName(username),
       username,
-      state: 'CONTAINER_STATE_RUNNING',
+      state: state?.startsWith('CONTAINER_STATE_')
+        ? stateOf(state as ContainerState)
+        : ((state as State | undefined) ?? 'running'),
       resources: { cpu: '4', memory: '4GB', disk: '50GB' },
       sshKeys: [],
       network: { ipAddress: '10.98.0.10', macAddress: '', interface: 'eth0', bridge: '' },
-      createdAt: String(this.clock++),
-      updatedAt: '0',
+      createdAt: createdAt === undefined ? this.clock++ : Number(createdAt),
+      updatedAt: Number(updatedAt ?? 0),
       labels: {},
       image: 'images:ubuntu/24.04',
       dockerEnabled: false,
@@ -54,7 +72,7 @@ export class MemoryBackend implements Backend {
       );
     }
     const container = this.seed(request.username, {
-      state: options.async ? 'CONTAINER_STATE_CREATING' : 'CONTAINER_STATE_RUNNING',
+      state: options.async ? 'creating' : 'running',
       resources: { cpu: String(request.cpu), memory: request.memory, disk: request.disk },
       sshKeys: [...request.sshKeys],
       labels: { ...request.labels },
@@ -93,51 +111,51 @@ export class MemoryBackend implements Backend {
   async start(username: string) {
     this.enter('start', username);
     const container = this.find(username);
-    container.state = 'CONTAINER_STATE_RUNNING';
+    container.state = 'running';
     return container;
   }
 
   async stop(username: string, options: { force: boolean; timeout?: number }) {
     this.enter('stop', username, options);
     const container = this.find(username);
-    container.state = 'CONTAINER_STATE_STOPPED';
+    container.state = 'stopped';
     return container;
   }
 
-  async metrics(username?: string): Promise<WireMetrics[]> {
+  async metrics(username?: string): Promise<Metrics[]> {
     this.enter('metrics', username);
     const containers =
       username === undefined ? [...this.containers.values()] : [this.find(username)];
     return containers.map((c) => ({
       name: c.name,
-      cpuUsageSeconds: '12',
-      memoryUsageBytes: '536870912',
-      memoryPeakBytes: '1073741824',
-      diskUsageBytes: '5368709120',
-      networkRxBytes: '104857600',
-      networkTxBytes: '52428800',
+      cpuUsageSeconds: 12,
+      memoryUsageBytes: 536870912,
+      memoryPeakBytes: 1073741824,
+      diskUsageBytes: 5368709120,
+      networkRxBytes: 104857600,
+      networkTxBytes: 52428800,
       processCount: 42,
     }));
   }
 
-  async systemInfo(): Promise<WireSystemInfo> {
+  async systemInfo(): Promise<SystemInfo> {
     this.enter('systemInfo');
     const all = [...this.containers.values()];
-    const running = all.filter((c) => c.state === 'CONTAINER_STATE_RUNNING').length;
+    const running = all.filter((c) => c.state === 'running').length;
     return {
       incusVersion: '6.0.4',
       os: 'Debian GNU/Linux',
       kernelVersion: '6.1.0-test',
       totalCpus: 2,
-      totalMemoryBytes: '4294967296',
-      availableMemoryBytes: '2147483648',
-      totalDiskBytes: '10737418240',
-      availableDiskBytes: '5368709120',
+      totalMemoryBytes: 4294967296,
+      availableMemoryBytes: 2147483648,
+      totalDiskBytes: 10737418240,
+      availableDiskBytes: 5368709120,
       containersRunning: running,
       containersStopped: all.length - running,
       containersTotal: all.length,
       hostname: 'testhost',
-      uptimeSeconds: '3600',
+      uptimeSeconds: 3600,
     };
   }
 

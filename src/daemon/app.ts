@@ -1,0 +1,236 @@
+// The daemon's REST API on Bun.serve: auth on every /v1 route, the body read whole, the route
+// table matched, upstream's error bodies, CORS for listed origins only, one log line per request.
+import type { Server } from 'bun';
+import { errorText } from '../shared/error-text.ts';
+import { type Cidr, clientAddress } from './address.ts';
+import type { Authenticator } from './auth.ts';
+import type { Backend } from './backend.ts';
+import { BODY_DEADLINE_MS, BodyLateError, MAX_BODY_BYTES, parseJson, readBody } from './body.ts';
+import { type Clock, systemClock } from './clock.ts';
+import { GRPC_CODE, isDaemonError } from './errors.ts';
+import { type Logger, silent } from './log.ts';
+import { matchRoute } from './router.ts';
+import { ROUTES } from './routes/index.ts';
+
+export type AppOptions = {
+  backend: Backend;
+  auth: Authenticator;
+  /** Reverse proxies whose X-Forwarded-For names the client (none by default: the peer is). */
+  trustedProxies?: readonly Cidr[];
+  /** Origins allowed to call from a browser; none by default, never "*". */
+  corsOrigins?: readonly string[];
+  maxBodyBytes?: number;
+  /**
+   * How long an authenticated request's body may take to arrive (default 30 s); a late one is
+   * answered 408 and its connection closed, so no caller holds a connection by trickling bytes.
+   */
+  bodyDeadlineMs?: number;
+  /** The daemon's logger: one line per request and every server-side failure (silent by default). */
+  log?: Logger;
+  /** How long /health waits for Incus (default 2 s). */
+  healthTimeoutMs?: number;
+  /** Time for that wait; the system's by default. */
+  clock?: Clock;
+};
+
+const JSON_TYPE = 'application/json';
+
+/** upstream's error body: `{"code":N,"error":"rpc error: code = X desc = ..."}` plus Go's newline. */
+function errorBody(
+  status: number,
+  grpcCode: string,
+  message: string,
+  headers?: Record<string, string>,
+) {
+  const body = JSON.stringify({
+    code: status,
+    error: `rpc error: code = ${grpcCode} desc = ${message}`,
+  });
+  return new Response(`${body}\n`, { status, headers: { 'Content-Type': JSON_TYPE, ...headers } });
+}
+
+// ---- The app ----------------------------------------------------------------------------------
+
+const CORS_METHODS = 'GET, POST, PUT, DELETE, OPTIONS';
+const CORS_HEADERS = 'Authorization, Content-Type';
+
+/** Builds the request handler; `serve` puts it on a port. */
+export function createApp(options: AppOptions) {
+  const { backend, auth } = options;
+  const origins = new Set(options.corsOrigins ?? []);
+  const limit = options.maxBodyBytes ?? MAX_BODY_BYTES;
+  const bodyDeadlineMs = options.bodyDeadlineMs ?? BODY_DEADLINE_MS;
+  const log = options.log ?? silent;
+  const healthTimeoutMs = options.healthTimeoutMs ?? 2000;
+  const clock = options.clock ?? systemClock;
+  const trustedProxies = options.trustedProxies ?? [];
+
+  const cors = (request: Request, response: Response): Response => {
+    const origin = request.headers.get('origin');
+    response.headers.append('Vary', 'Origin');
+    if (origin && origins.has(origin)) {
+      response.headers.set('Access-Control-Allow-Origin', origin);
+    }
+    return response;
+  };
+
+  const preflight = (request: Request): Response => {
+    const origin = request.headers.get('origin');
+    const headers = new Headers({
+      Vary: 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers',
+    });
+    if (origin && origins.has(origin)) {
+      headers.set('Access-Control-Allow-Origin', origin);
+      headers.set('Access-Control-Allow-Methods', CORS_METHODS);
+      headers.set('Access-Control-Allow-Headers', CORS_HEADERS);
+      headers.set('Access-Control-Max-Age', '600');
+    }
+    return new Response(null, { status: 204, headers });
+  };
+
+  const health = async (): Promise<Response> => {
+    const reachable = await Promise.race([
+      backend.ping().catch(() => false),
+      clock.sleep(healthTimeoutMs).then(() => false),
+    ]);
+    return Response.json(
+      { status: 'healthy', incus: reachable ? 'reachable' : 'unreachable' },
+      { headers: { 'Content-Type': JSON_TYPE } },
+    );
+  };
+
+  const failure = (error: unknown, where: string): Response => {
+    if (isDaemonError(error) && error.kind !== 'internal') {
+      return errorBody(error.status, GRPC_CODE[error.kind], error.message);
+    }
+    // Unexpected: the whole message (Incus's own words) goes to the log; the client gets it
+    // without this host's file paths.
+    const message = errorText(error);
+    log(`error: ${where}: ${message}`);
+    return errorBody(500, GRPC_CODE.internal, withoutPaths(message) || 'internal error');
+  };
+
+  const handle = async (request: Request, address: string, server?: Server<unknown>) => {
+    const url = new URL(request.url);
+    const method = request.method;
+    if (method === 'OPTIONS') return { response: preflight(request) };
+    if (url.pathname === '/health') {
+      if (method !== 'GET' && method !== 'HEAD') {
+        return {
+          response: errorBody(405, 'Unimplemented', `method ${method} not allowed`, {
+            Allow: 'GET',
+          }),
+        };
+      }
+      return { response: await health() };
+    }
+    // Upstream's JWT middleware wraps the whole gateway: a caller without a valid token learns
+    // nothing, not even which routes exist.
+    const verdict = await auth.authenticate(request, address);
+    if (!verdict.ok) return { response: verdict.response };
+    const principal = verdict.principal;
+    // The whole body first, bounded in size and time: only then may the request run long.
+    let bytes: Uint8Array;
+    try {
+      bytes = await readBody(request, limit, bodyDeadlineMs);
+    } catch (error) {
+      // The rest of the body is unread, so the connection cannot carry another request.
+      const response =
+        error instanceof BodyLateError
+          ? errorBody(408, 'DeadlineExceeded', error.message)
+          : failure(error, `${method} ${shorten(url.pathname)}`);
+      response.headers.set('Connection', 'close');
+      return { response, user: principal.username };
+    }
+    const match = matchRoute(ROUTES, method, url.pathname);
+    if (match === undefined) {
+      return {
+        response: errorBody(404, 'NotFound', `no route for ${method} ${shorten(url.pathname)}`),
+      };
+    }
+    if ('allowed' in match) {
+      const allow = [...new Set(match.allowed)].join(', ');
+      return {
+        response: errorBody(405, 'Unimplemented', `method ${method} not allowed; use ${allow}`, {
+          Allow: allow,
+        }),
+      };
+    }
+    // A trusted caller's create can take minutes (image download, provisioning): no idle cut-off.
+    server?.timeout(request, 0);
+    try {
+      const body = await match.route.handle({
+        backend,
+        request,
+        url,
+        params: match.params,
+        principal,
+        body: async () => parseJson(bytes),
+      });
+      return {
+        response: new Response(JSON.stringify(body), {
+          status: 200,
+          headers: { 'Content-Type': JSON_TYPE },
+        }),
+        user: principal.username,
+      };
+    } catch (error) {
+      return {
+        response: failure(error, `${method} ${shorten(url.pathname)}`),
+        user: principal.username,
+      };
+    }
+  };
+
+  return {
+    /** Bun.serve's fetch handler. */
+    async fetch(request: Request, server: Server<unknown>): Promise<Response> {
+      const started = performance.now();
+      const address = clientAddress(
+        server.requestIP(request)?.address ?? 'unknown',
+        request.headers.get('x-forwarded-for'),
+        trustedProxies,
+      );
+      let outcome: { response: Response; user?: string };
+      try {
+        outcome = await handle(request, address, server);
+      } catch (error) {
+        outcome = { response: failure(error, 'request') };
+      }
+      const ms = Math.round(performance.now() - started);
+      const path = shorten(new URL(request.url).pathname);
+      const who = outcome.user ? ` user=${outcome.user}` : '';
+      log(`${address} ${request.method} ${path} ${outcome.response.status} ${ms}ms${who}`);
+      // A body never read (a refused token, /health) must not keep the connection busy either.
+      if (request.body !== null && !request.bodyUsed) {
+        outcome.response.headers.set('Connection', 'close');
+      }
+      return cors(request, outcome.response);
+    },
+  };
+}
+
+/** Absolute file paths ("/var/lib/incus/...") become "<path>"; URLs and "debian/12" are kept. */
+export const withoutPaths = (message: string): string =>
+  message.replace(
+    /(^|[\s"'([=,])\/[^\s"'()[\],/][^\s"'()[\],]*?(?=[:;.]?(?:$|[\s"'()[\],]))/g,
+    '$1<path>',
+  );
+
+const shorten = (path: string) => (path.length > 200 ? `${path.slice(0, 200)}…` : path);
+
+export type ServeOptions = AppOptions & { hostname: string; port: number };
+
+/** Starts the REST API; `server.port` is the bound port (useful with port 0). */
+export function serve(options: ServeOptions): Server<unknown> {
+  const app = createApp(options);
+  return Bun.serve({
+    hostname: options.hostname,
+    port: options.port,
+    // Bun's own cap would answer 413 before the app sees the request. Bun streams bodies rather
+    // than buffering them, and readBody refuses anything over the limit (by Content-Length, or
+    // once a streamed body passes it) with a 400, reading no further.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+    fetch: app.fetch,
+  });
+}

@@ -1,0 +1,93 @@
+// Finding the daemon's instances in Incus: by username (ours or not), and all of ours; plus the
+// errors that name a container. Shared by the backend and the create flow.
+import { containerName } from '../shared/username.ts';
+import { DaemonError } from './errors.ts';
+import type { IncusClient } from './incus.ts';
+import { type Instance, isOurs, KEY } from './incus-wire.ts';
+
+export const notFound = (username: string) =>
+  new DaemonError('not_found', `container for user ${username} not found`);
+/** 409 for an existing container of ours; one whose create failed says why. */
+export const exists = (username: string, instance?: Instance) => {
+  const reason = instance?.config[KEY.status] === 'error' ? instance.config[KEY.error] : '';
+  return new DaemonError(
+    'conflict',
+    `container for user ${username} already exists${reason ? ` (its create failed: ${reason}; delete it to try again)` : ''}`,
+  );
+};
+/** 409 for an instance with our naming that this daemon did not make: never adopted or deleted. */
+export const foreign = (name: string) =>
+  new DaemonError(
+    'conflict',
+    `an instance named ${name} already exists in Incus but was not made by this daemon, which does not manage it; choose another username, or rename or remove that instance in Incus`,
+  );
+export const stillCreating = (username: string) =>
+  new DaemonError(
+    'conflict',
+    `container for user ${username} is still being created; try again when it is ready`,
+  );
+
+/**
+ * The instance by that name whether ours or not, or undefined when Incus has none. Its live
+ * state (addresses, usage) costs Incus a look inside the container, so callers that need only
+ * status and config skip it.
+ */
+export async function lookup(
+  client: IncusClient,
+  username: string,
+  { withState = true }: { withState?: boolean } = {},
+): Promise<Instance | undefined> {
+  const name = containerName(username);
+  const plain = () => client.instance(name);
+  try {
+    return await (withState
+      ? withoutState(() => client.instance(name, { withState: true }), plain)
+      : plain());
+  } catch (error) {
+    if (error instanceof DaemonError && error.kind === 'not_found') return undefined;
+    throw error;
+  }
+}
+
+/** The user's container if this daemon made it; any other instance of that name is invisible. */
+export async function find(
+  client: IncusClient,
+  username: string,
+  options: { withState?: boolean } = {},
+): Promise<Instance | undefined> {
+  const instance = await lookup(client, username, options);
+  return instance && isOurs(instance) ? instance : undefined;
+}
+
+/** Every instance this daemon made; recursion 2 adds live state when Incus can read it. */
+export async function listInstances(client: IncusClient, recursion: 1 | 2): Promise<Instance[]> {
+  const all = await (recursion === 2
+    ? withoutState(
+        () => client.instances(2),
+        () => client.instances(1),
+      )
+    : client.instances(1));
+  return all.filter(isOurs);
+}
+
+export const NO_STATE = { withState: false };
+
+/**
+ * Reading an instance's state can fail on its own (Incus answers "Invalid PID" while a failed
+ * start settles); the instance is still there, so read it again without state.
+ */
+export async function withoutState<T>(
+  withState: () => Promise<T>,
+  plain: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await withState();
+  } catch (error) {
+    if (error instanceof DaemonError && error.kind === 'internal') return plain();
+    throw error;
+  }
+}
+
+/** A storage pool's space; zeros when Incus does not say. */
+export const poolSpace = (client: IncusClient, pool: string) =>
+  client.poolResources(pool).catch(() => ({ space: { used: 0, total: 0 } }));

@@ -1,0 +1,113 @@
+// In-container provisioning (packages, account, sudo, SSH keys), behind a small exec/file
+// interface: it never sees Incus, only a Guest, so a fake guest tests it without a container.
+import { DaemonError } from './errors.ts';
+import type { Retry } from './retry.ts';
+
+export type ExecResult = { exitCode: number; stdout: string; stderr: string };
+export type FileOptions = { uid: number; gid: number; mode: number };
+export type FileContent = FileOptions & { content: string };
+
+/** One container as provisioning sees it. */
+export type Guest = {
+  /** For messages: the container's name. */
+  name: string;
+  /** Runs argv (never a shell string) and collects its output. */
+  exec(
+    argv: string[],
+    options?: { environment?: Record<string, string>; timeout?: number },
+  ): Promise<ExecResult>;
+  /** Writes a file whole (overwriting) with this owner and mode. */
+  writeFile(path: string, content: string, file: FileOptions): Promise<void>;
+  /** Creates a directory, or sets its owner and mode when it exists. */
+  makeDirectory(path: string, file: FileOptions): Promise<void>;
+  /** Reads a file; not_found when it does not exist. */
+  readFile(path: string): Promise<FileContent>;
+};
+
+/** What provisioning needs: all of it is also stored on the instance, so a resume can rebuild it. */
+export type Provisioning = { username: string; sshKeys: string[]; enableDocker: boolean };
+
+const APT_ENV = { DEBIAN_FRONTEND: 'noninteractive' };
+
+/** Runs a command that must succeed; the error names the command and shows its stderr. */
+async function run(guest: Guest, argv: string[], environment: Record<string, string> = {}) {
+  const result = await guest.exec(argv, { environment, timeout: 600 });
+  if (result.exitCode !== 0) {
+    const detail = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' ');
+    throw new DaemonError(
+      'internal',
+      `"${argv.join(' ')}" failed in ${guest.name} (exit ${result.exitCode}): ${detail}`,
+    );
+  }
+  return result.stdout;
+}
+
+const has = async (guest: Guest, file: string) =>
+  (await guest.exec(['test', '-x', file])).exitCode === 0;
+
+/** The user's uid and gid from /etc/passwd, through the file API: one call, running or not. */
+export async function accountIds(guest: Guest, username: string) {
+  const passwd = await guest.readFile('/etc/passwd').catch(() => undefined);
+  const line = passwd?.content.split('\n').find((l) => l.startsWith(`${username}:`));
+  const [, , uid, gid] = line?.split(':') ?? [];
+  return uid && gid ? { uid: Number(uid), gid: Number(gid) } : undefined;
+}
+
+/** Rewrites ~/.ssh/authorized_keys; false when the image has no such user account. */
+export async function installKeys(guest: Guest, username: string, keys: string[]) {
+  const ids = await accountIds(guest, username);
+  if (!ids) return false;
+  const home = `/home/${username}`;
+  await guest.makeDirectory(`${home}/.ssh`, { ...ids, mode: 0o700 });
+  const content = keys.map((key) => `${key}\n`).join('');
+  await guest.writeFile(`${home}/.ssh/authorized_keys`, content, { ...ids, mode: 0o600 });
+  return true;
+}
+
+/**
+ * Packages, account, sudo and keys. Returns a note for the message when steps were skipped.
+ * Every step is idempotent (apt, an account made only when missing, files written whole), so a
+ * step is retried after a transient failure and a resumed create simply runs them all again.
+ */
+export async function provision(
+  guest: Guest,
+  request: Provisioning,
+  retry: Retry,
+): Promise<string> {
+  const { username } = request;
+  const step = <T>(what: string, work: () => Promise<T>) => retry(`${what} in ${guest.name}`, work);
+  if (await step('looking for apt-get', () => has(guest, '/usr/bin/apt-get'))) {
+    await step('apt-get update', () => run(guest, ['apt-get', 'update'], APT_ENV));
+    const packages = ['openssh-server', 'sudo', ...(request.enableDocker ? ['docker.io'] : [])];
+    await step('apt-get install', () =>
+      run(guest, ['apt-get', 'install', '-y', '--no-install-recommends', ...packages], APT_ENV),
+    );
+    await step('enabling ssh', async () => {
+      if (await has(guest, '/usr/bin/systemctl')) {
+        await run(guest, ['systemctl', 'enable', '--now', 'ssh']);
+      }
+    });
+  }
+  if (!(await step('looking for useradd', () => has(guest, '/usr/sbin/useradd')))) {
+    return ' (the image has no useradd, so no user account was made and no SSH keys were installed)';
+  }
+  await step('creating the account', async () => {
+    if (!(await accountIds(guest, username))) {
+      await run(guest, ['useradd', '-m', '-s', '/bin/bash', username]);
+    }
+  });
+  await step('writing sudoers', async () => {
+    if (!(await has(guest, '/usr/bin/sudo'))) return;
+    const sudoers = `${username} ALL=(ALL) NOPASSWD:ALL\n`;
+    await guest.writeFile(`/etc/sudoers.d/${username}`, sudoers, { uid: 0, gid: 0, mode: 0o440 });
+  });
+  if (request.enableDocker) {
+    await step('joining the docker group', async () => {
+      if (await has(guest, '/usr/bin/docker')) {
+        await run(guest, ['usermod', '-aG', 'docker', username]);
+      }
+    });
+  }
+  await step('installing SSH keys', () => installKeys(guest, username, request.sshKeys));
+  return '';
+}

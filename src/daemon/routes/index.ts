@@ -1,0 +1,25 @@
+// The route table: every /v1 route the daemon serves, in match order. A new route is one file
+// in this folder and one line here.
+import type { Route } from '../router.ts';
+import { createContainer } from './containers-create.ts';
+import { deleteContainer } from './containers-delete.ts';
+import { getContainer } from './containers-get.ts';
+import { listContainers } from './containers-list.ts';
+import { startContainer, stopContainer } from './containers-start-stop.ts';
+import { allMetrics, userMetrics } from './metrics.ts';
+import { addSshKey, removeSshKey } from './ssh-keys.ts';
+import { systemInfo } from './system-info.ts';
+
+export const ROUTES: readonly Route[] = [
+  createContainer,
+  listContainers,
+  getContainer,
+  deleteContainer,
+  startContainer,
+  stopContainer,
+  addSshKey,
+  removeSshKey,
+  allMetrics,
+  userMetrics,
+  systemInfo,
+];

@@ -1,0 +1,83 @@
+// Domain values (backend.ts) to upstream's JSON (CONTAINARIUM-API.md §1): proto field order,
+// every field present, int64 as strings, int32 as numbers, enums by their full names, unset
+// messages as null. The only place the daemon writes that format; requests.ts reads it.
+import type { ContainerState, WireContainer, WireMetrics, WireSystemInfo } from '../shared/wire.ts';
+import type { Container, CreateResult, Metrics, State, SystemInfo } from './backend.ts';
+
+/** Each domain state and its proto enum name; the one table both directions use. */
+export const STATE_NAMES: Record<State, ContainerState> = {
+  unspecified: 'CONTAINER_STATE_UNSPECIFIED',
+  running: 'CONTAINER_STATE_RUNNING',
+  stopped: 'CONTAINER_STATE_STOPPED',
+  frozen: 'CONTAINER_STATE_FROZEN',
+  creating: 'CONTAINER_STATE_CREATING',
+  error: 'CONTAINER_STATE_ERROR',
+};
+
+/** A proto enum name back to the domain state. */
+export const stateOf = (name: ContainerState): State =>
+  (Object.keys(STATE_NAMES) as State[]).find((s) => STATE_NAMES[s] === name) ?? 'unspecified';
+
+const int64 = (value: number): string =>
+  Number.isFinite(value) ? BigInt(Math.trunc(value)).toString() : '0';
+const int32 = (value: number): number => (Number.isFinite(value) ? Math.trunc(value) : 0);
+
+export function emitContainer(c: Container): WireContainer {
+  return {
+    name: c.name,
+    username: c.username,
+    state: STATE_NAMES[c.state] ?? 'CONTAINER_STATE_UNSPECIFIED',
+    resources: c.resources
+      ? { cpu: c.resources.cpu, memory: c.resources.memory, disk: c.resources.disk }
+      : null,
+    sshKeys: [...c.sshKeys],
+    network: c.network
+      ? {
+          ipAddress: c.network.ipAddress,
+          macAddress: c.network.macAddress,
+          interface: c.network.interface,
+          bridge: c.network.bridge,
+        }
+      : null,
+    createdAt: int64(c.createdAt),
+    updatedAt: int64(c.updatedAt),
+    labels: { ...c.labels },
+    image: c.image,
+    dockerEnabled: c.dockerEnabled,
+  };
+}
+
+export function emitCreated(r: CreateResult) {
+  return { container: emitContainer(r.container), message: r.message, sshCommand: r.sshCommand };
+}
+
+export function emitMetrics(m: Metrics): WireMetrics {
+  return {
+    name: m.name,
+    cpuUsageSeconds: int64(m.cpuUsageSeconds),
+    memoryUsageBytes: int64(m.memoryUsageBytes),
+    memoryPeakBytes: int64(m.memoryPeakBytes),
+    diskUsageBytes: int64(m.diskUsageBytes),
+    networkRxBytes: int64(m.networkRxBytes),
+    networkTxBytes: int64(m.networkTxBytes),
+    processCount: int32(m.processCount),
+  };
+}
+
+export function emitSystemInfo(i: SystemInfo): WireSystemInfo {
+  return {
+    incusVersion: i.incusVersion,
+    os: i.os,
+    kernelVersion: i.kernelVersion,
+    totalCpus: int32(i.totalCpus),
+    totalMemoryBytes: int64(i.totalMemoryBytes),
+    availableMemoryBytes: int64(i.availableMemoryBytes),
+    totalDiskBytes: int64(i.totalDiskBytes),
+    availableDiskBytes: int64(i.availableDiskBytes),
+    containersRunning: int32(i.containersRunning),
+    containersStopped: int32(i.containersStopped),
+    containersTotal: int32(i.containersTotal),
+    hostname: i.hostname,
+    uptimeSeconds: int64(i.uptimeSeconds),
+  };
+}

@@ -1,0 +1,105 @@
+// Provisioning against a fake guest: the commands and files a container gets, without Incus.
+import { describe, expect, test } from 'bun:test';
+import { DaemonError } from '../../src/daemon/errors.ts';
+import {
+  type ExecResult,
+  type FileContent,
+  type Guest,
+  installKeys,
+  provision,
+} from '../../src/daemon/provision.ts';
+import { retrying } from '../../src/daemon/retry.ts';
+import { fakeClock } from '../support/fake-clock.ts';
+
+const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBwpNkNQXWp3hJGeq7jF0t/s+QYTIC06R1RhbnuIlaKv a@b';
+
+/** A container with these executables; useradd adds alice to /etc/passwd. */
+function fakeGuest(
+  executables: string[],
+  fail: (argv: string[]) => ExecResult | undefined = () => undefined,
+) {
+  const files = new Map<string, FileContent>([
+    ['/etc/passwd', { content: 'root:x:0:0::/root:/bin/sh\n', uid: 0, gid: 0, mode: 0o644 }],
+  ]);
+  const commands: string[][] = [];
+  const directories = new Map<string, { uid: number; gid: number; mode: number }>();
+  const guest: Guest = {
+    name: 'alice-container',
+    async exec(argv) {
+      commands.push(argv);
+      const failed = fail(argv);
+      if (failed) return failed;
+      if (argv[0] === 'test') {
+        return { exitCode: executables.includes(argv[2] ?? '') ? 0 : 1, stdout: '', stderr: '' };
+      }
+      if (argv[0] === 'useradd') {
+        const passwd = files.get('/etc/passwd') as FileContent;
+        passwd.content += `${argv.at(-1)}:x:1000:1000::/home/${argv.at(-1)}:/bin/bash\n`;
+      }
+      return { exitCode: 0, stdout: '', stderr: '' };
+    },
+    async writeFile(path, content, file) {
+      files.set(path, { content, ...file });
+    },
+    async makeDirectory(path, file) {
+      directories.set(path, file);
+    },
+    async readFile(path) {
+      const file = files.get(path);
+      if (!file) throw new DaemonError('not_found', 'not found');
+      return file;
+    },
+  };
+  return { guest, files, commands, directories };
+}
+
+const retry = retrying({ attempts: 3, delayMs: 1000, clock: fakeClock(), log: () => {} });
+const request = { username: 'alice', sshKeys: [KEY], enableDocker: false };
+
+describe('provisioning through a guest', () => {
+  test('an apt image gets ssh and sudo, the account, sudoers and the keys', async () => {
+    const all = ['/usr/bin/apt-get', '/usr/bin/systemctl', '/usr/sbin/useradd', '/usr/bin/sudo'];
+    const { guest, files, commands, directories } = fakeGuest(all);
+    expect(await provision(guest, request, retry)).toBe('');
+    expect(commands.filter((c) => c[0] !== 'test')).toEqual([
+      ['apt-get', 'update'],
+      ['apt-get', 'install', '-y', '--no-install-recommends', 'openssh-server', 'sudo'],
+      ['systemctl', 'enable', '--now', 'ssh'],
+      ['useradd', '-m', '-s', '/bin/bash', 'alice'],
+    ]);
+    expect(files.get('/etc/sudoers.d/alice')).toEqual({
+      content: 'alice ALL=(ALL) NOPASSWD:ALL\n',
+      uid: 0,
+      gid: 0,
+      mode: 0o440,
+    });
+    expect(directories.get('/home/alice/.ssh')).toEqual({ uid: 1000, gid: 1000, mode: 0o700 });
+    expect(files.get('/home/alice/.ssh/authorized_keys')).toEqual({
+      content: `${KEY}\n`,
+      uid: 1000,
+      gid: 1000,
+      mode: 0o600,
+    });
+  });
+
+  test('an image without useradd gets no account and says so', async () => {
+    const { guest, files } = fakeGuest([]);
+    expect(await provision(guest, request, retry)).toContain('the image has no useradd');
+    expect(files.has('/home/alice/.ssh/authorized_keys')).toBe(false);
+  });
+
+  test('a failing command names itself, the container and its stderr', async () => {
+    const { guest } = fakeGuest(['/usr/bin/apt-get'], (argv) =>
+      argv[0] === 'apt-get' ? { exitCode: 100, stdout: '', stderr: 'E: no network\n' } : undefined,
+    );
+    await expect(provision(guest, request, retry)).rejects.toThrow(
+      '"apt-get update" failed in alice-container (exit 100): E: no network',
+    );
+  });
+
+  test('keys for a user the image lacks are not installed', async () => {
+    const { guest, files } = fakeGuest([]);
+    expect(await installKeys(guest, 'bob', [KEY])).toBe(false);
+    expect(files.size).toBe(1);
+  });
+});

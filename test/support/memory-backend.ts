@@ -20,6 +20,8 @@ type Seed = Partial<Omit<Container, 'state' | 'createdAt' | 'updatedAt'>> & {
   updatedAt?: number | string;
 };
 
+const ADDRESS = { ipAddress: '10.98.0.10', macAddress: '', interface: 'eth0', bridge: '' };
+
 type Call = { method: keyof Backend; args: unknown[] };
 
 export class MemoryBackend implements Backend {
@@ -29,6 +31,8 @@ export class MemoryBackend implements Backend {
   failWith: Error | undefined;
   reachable = true;
   private clock = 1_736_930_000;
+  /** Each stopped container's address, back when it starts (Incus reports one only while running). */
+  private parked = new Map<string, Container['network']>();
 
   private enter(method: keyof Backend, ...args: unknown[]) {
     this.calls.push({ method, args });
@@ -43,15 +47,17 @@ export class MemoryBackend implements Backend {
 
   /** Adds a container directly, as if created earlier. */
   seed(username: string, { state, createdAt, updatedAt, ...overrides }: Seed = {}): Container {
+    const domainState = state?.startsWith('CONTAINER_STATE_')
+      ? stateOf(state as ContainerState)
+      : ((state as State | undefined) ?? 'running');
     const container: Container = {
       name: containerName(username),
       username,
-      state: state?.startsWith('CONTAINER_STATE_')
-        ? stateOf(state as ContainerState)
-        : ((state as State | undefined) ?? 'running'),
+      state: domainState,
       resources: { cpu: '4', memory: '4GB', disk: '50GB' },
       sshKeys: [],
-      network: { ipAddress: '10.98.0.10', macAddress: '', interface: 'eth0', bridge: '' },
+      // As the Incus backend reports it: an address only while running.
+      network: domainState === 'running' ? ADDRESS : null,
       createdAt: createdAt === undefined ? this.clock++ : Number(createdAt),
       updatedAt: Number(updatedAt ?? 0),
       labels: {},
@@ -82,7 +88,8 @@ export class MemoryBackend implements Backend {
     return {
       container,
       message: `Container ${container.name} created successfully`,
-      sshCommand: `ssh ${request.username}@10.98.0.10`,
+      // No key, no account to log in to: the Incus backend sends no command then either.
+      sshCommand: request.sshKeys.length > 0 ? `ssh ${request.username}@${ADDRESS.ipAddress}` : '',
     };
   }
 
@@ -112,6 +119,8 @@ export class MemoryBackend implements Backend {
     this.enter('start', username);
     const container = this.find(username);
     container.state = 'running';
+    container.network ??= this.parked.get(username) ?? ADDRESS;
+    this.parked.delete(username);
     return container;
   }
 
@@ -119,6 +128,8 @@ export class MemoryBackend implements Backend {
     this.enter('stop', username, options);
     const container = this.find(username);
     container.state = 'stopped';
+    if (container.network) this.parked.set(username, container.network);
+    container.network = null;
     return container;
   }
 

@@ -14,6 +14,23 @@ async function setup() {
   return Object.assign(d, { mcp, admin });
 }
 
+/**
+ * get_metrics' structured usage of a container: the memory backend's figures (sent as int64
+ * strings, several past 32 bits) read back as numbers, beside the limits in bytes.
+ */
+const usage = (name: string, memoryLimitBytes: number, diskLimitBytes: number) => ({
+  name,
+  cpuSeconds: 12,
+  memoryBytes: 536870912,
+  memoryPeakBytes: 1073741824,
+  diskBytes: 5368709120,
+  networkRxBytes: 104857600,
+  networkTxBytes: 52428800,
+  processes: 42,
+  memoryLimitBytes,
+  diskLimitBytes,
+});
+
 const NO_CONTAINER = (user: string) =>
   `No container exists for user ${user}. Call list_containers to see which containers exist.`;
 
@@ -197,18 +214,9 @@ describe('mcp-server against its own daemon', () => {
         'Usage: CPU time 12s, memory 512 MiB of 1 GiB (50%), peak 1 GiB, disk 5 GiB of 18.6 GiB (27%), network ↓100 MiB ↑50 MiB, 42 processes',
       ].join('\n'),
     );
-    expect((result.structuredContent as { metrics: unknown }).metrics).toEqual({
-      name: 'alice-container',
-      cpuSeconds: 12,
-      memoryBytes: 536870912,
-      memoryPeakBytes: 1073741824,
-      diskBytes: 5368709120,
-      networkRxBytes: 104857600,
-      networkTxBytes: 52428800,
-      processes: 42,
-      memoryLimitBytes: 1073741824,
-      diskLimitBytes: 20_000_000_000,
-    });
+    expect((result.structuredContent as { metrics: unknown }).metrics).toEqual(
+      usage('alice-container', 1073741824, 20_000_000_000),
+    );
     expect(d.routes().sort()).toEqual(['GET /v1/containers/alice', 'GET /v1/metrics/alice']);
   });
 
@@ -230,20 +238,7 @@ describe('mcp-server against its own daemon', () => {
     expect(one.text).toStartWith('Usage of 1 container (% of limit):');
     expect(one.text).toContain('bob-container 12s      512 MiB 50%');
     expect(one.structuredContent).toEqual({
-      metrics: [
-        {
-          name: 'bob-container',
-          cpuSeconds: 12,
-          memoryBytes: 536870912,
-          memoryPeakBytes: 1073741824,
-          diskBytes: 5368709120,
-          networkRxBytes: 104857600,
-          networkTxBytes: 52428800,
-          processes: 42,
-          memoryLimitBytes: 1073741824,
-          diskLimitBytes: 10737418240,
-        },
-      ],
+      metrics: [usage('bob-container', 1073741824, 10737418240)],
     });
     expect(d.routes().sort()).toEqual([
       'GET /v1/containers',

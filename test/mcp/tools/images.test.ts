@@ -5,7 +5,7 @@ import { serve } from '../../../src/daemon/app.ts';
 import { createAuthenticator } from '../../../src/daemon/auth.ts';
 import { DaemonError } from '../../../src/daemon/errors.ts';
 import { signToken } from '../../../src/shared/jwt.ts';
-import { startFakeDaemon } from '../../support/fake-daemon.ts';
+import { type FakeDaemon, type Generation, startFakeDaemon } from '../../support/fake-daemon.ts';
 import { connectMcp, makeToken } from '../../support/mcp.ts';
 import { MemoryBackend } from '../../support/memory-backend.ts';
 
@@ -147,34 +147,36 @@ describe("list_images against this project's daemon", () => {
 });
 
 describe('list_images against a daemon without the route', () => {
-  for (const generation of ['v0.3', 'head'] as const) {
-    test(`${generation} answers 404: the daemon does not support it, nothing is missing`, async () => {
-      const token = await makeToken();
-      const fake = startFakeDaemon({ generation, token, containers: [{ username: 'alice' }] });
-      await using mcp = await connectMcp({
-        CONTAINARIUM_SERVER_URL: fake.url,
-        CONTAINARIUM_JWT_TOKEN: token,
-      });
-      const result = await mcp.call('list_images');
-      await fake.stop();
-      expect(result.isError).toBe(true);
-      expect(result.text).toBe(UNSUPPORTED);
-      expect(fake.requests.map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual([
-        'GET /v1/images 404',
-      ]);
-    });
-  }
-
-  test('a 501 for it says the same', async () => {
+  /** list_images against the fake daemon of `generation`, after `prepare` (e.g. a failure). */
+  async function listOn(generation: Generation, prepare: (fake: FakeDaemon) => void = () => {}) {
     const token = await makeToken();
-    const fake = startFakeDaemon({ generation: 'head', token });
-    fake.fail('*', { status: 501, body: { code: 501, error: 'rpc error: code = Unimplemented' } });
+    await using fake = startFakeDaemon({ generation, token, containers: [{ username: 'alice' }] });
+    prepare(fake);
     await using mcp = await connectMcp({
       CONTAINARIUM_SERVER_URL: fake.url,
       CONTAINARIUM_JWT_TOKEN: token,
     });
     const result = await mcp.call('list_images');
-    await fake.stop();
+    return { result, sent: fake.requests.map((r) => `${r.method} ${r.path} ${r.status}`) };
+  }
+
+  for (const generation of ['v0.3', 'head'] as const) {
+    test(`${generation} answers 404: the daemon does not support it, nothing is missing`, async () => {
+      const { result, sent } = await listOn(generation);
+      expect(result.isError).toBe(true);
+      expect(result.text).toBe(UNSUPPORTED);
+      expect(sent).toEqual(['GET /v1/images 404']);
+    });
+  }
+
+  test('a 501 for it says the same', async () => {
+    const { result, sent } = await listOn('head', (fake) =>
+      fake.fail('*', {
+        status: 501,
+        body: { code: 501, error: 'rpc error: code = Unimplemented' },
+      }),
+    );
     expect(result.text).toBe(UNSUPPORTED);
+    expect(sent).toEqual(['GET /v1/images 501']);
   });
 });

@@ -64,6 +64,25 @@ export const SystemInfoSchema = v.object({
 });
 export type SystemInfo = v.InferOutput<typeof SystemInfoSchema>;
 
+/** A local image: what create takes without a download. */
+export const ImageSchema = v.object({
+  /** Local aliases, sorted; create takes any of them as `image` ("debian/12"). */
+  aliases: v.array(v.string()),
+  fingerprint: v.string(),
+  description: v.string(),
+  /** As the image's properties say ("Debian", "bookworm"); "" when it does not say. */
+  os: v.string(),
+  release: v.string(),
+  architecture: v.string(),
+  sizeBytes: Whole,
+  /** Unix seconds; 0 when unknown. */
+  createdAt: Whole,
+});
+export type Image = v.InferOutput<typeof ImageSchema>;
+
+/** The images the host has, and the image servers ("remotes") a create may name instead. */
+export type Images = { images: Image[]; remotes: string[] };
+
 export type CreateRequest = {
   username: string;
   /** Whole cores, validated by parseCpu. */
@@ -102,6 +121,8 @@ export interface Backend {
   /** All containers when username is undefined (a constant number of Incus calls). */
   metrics(username?: string): Promise<Metrics[]>;
   systemInfo(): Promise<SystemInfo>;
+  /** Local container images that have an alias (sorted by it), and the configured remotes. */
+  listImages(): Promise<Images>;
   addSshKey(username: string, key: string): Promise<{ totalKeys: number }>;
   removeSshKey(username: string, key: string): Promise<{ totalKeys: number }>;
   /** True when Incus answers; used by /health. */

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { MAX_SSH_KEYS } from '../shared/ssh-key.ts';
 import { containerName } from '../shared/username.ts';
-import type { Backend, Container, ListFilter, Metrics, SystemInfo } from './backend.ts';
+import type { Backend, Container, Images, ListFilter, Metrics, SystemInfo } from './backend.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { DaemonError } from './errors.ts';
 import type { IncusClient } from './incus.ts';
@@ -18,7 +18,15 @@ import {
   poolSpace,
   stillCreating,
 } from './incus-instances.ts';
-import { type Instance, KEY, sshKeysOf, toContainer, toMetrics } from './incus-wire.ts';
+import {
+  type Instance,
+  KEY,
+  REMOTES,
+  sshKeysOf,
+  toContainer,
+  toImage,
+  toMetrics,
+} from './incus-wire.ts';
 import { type Logger, silent } from './log.ts';
 import { ownerTag } from './owner.ts';
 import { installKeys } from './provision.ts';
@@ -154,6 +162,12 @@ export function createIncusBackend(
     };
   }
 
+  async function listImages(): Promise<Images> {
+    const images = (await client.images()).flatMap((image) => toImage(image) ?? []);
+    images.sort((a, b) => (a.aliases[0] ?? '').localeCompare(b.aliases[0] ?? ''));
+    return { images, remotes: Object.keys(REMOTES) };
+  }
+
   // ---- Change ---------------------------------------------------------------------------------
 
   async function destroy(username: string, { force }: { force: boolean }) {
@@ -233,6 +247,7 @@ export function createIncusBackend(
     stop,
     metrics,
     systemInfo,
+    listImages,
     addSshKey: (username, key) =>
       changeKeys(username, (keys) => {
         if (keys.some((k) => sameKey(k, key))) return keys;

@@ -3,7 +3,7 @@
 // Pure functions over valibot-checked Incus shapes, so they are tested without Incus.
 import * as v from 'valibot';
 import { usernameOf } from '../shared/username.ts';
-import type { Container, Metrics, State } from './backend.ts';
+import type { Container, Image, Metrics, State } from './backend.ts';
 
 /** The instance config keys that hold Containarium's own state (Incus is the only database). */
 export const KEY = {
@@ -78,7 +78,16 @@ export const PoolResourcesSchema = v.object({
 export const AliasesSchema = v.array(
   v.object({ name: v.string(), target: v.optional(v.string(), '') }),
 );
-export const ImageSchema = v.object({ size: v.optional(v.number(), 0) });
+export const ImageSchema = v.object({
+  fingerprint: v.nullish(v.string(), ''),
+  type: v.nullish(v.string(), 'container'),
+  architecture: v.nullish(v.string(), ''),
+  size: v.nullish(v.number(), 0),
+  created_at: v.nullish(v.string(), ''),
+  aliases: v.nullish(v.array(v.object({ name: v.string() })), []),
+  properties: strings,
+});
+export type IncusImage = v.InferOutput<typeof ImageSchema>;
 
 /**
  * Instances this daemon manages: containers that carry our username key, named like upstream's
@@ -201,6 +210,9 @@ export function toContainer(instance: Instance): Container {
   };
 }
 
+/** A count or size as a whole, non-negative number. */
+const whole = (n: number) => Math.max(0, Math.floor(n));
+
 export function toMetrics(name: string, state: InstanceState): Metrics {
   let rx = 0;
   let tx = 0;
@@ -209,7 +221,6 @@ export function toMetrics(name: string, state: InstanceState): Metrics {
     rx += data.counters.bytes_received;
     tx += data.counters.bytes_sent;
   }
-  const whole = (n: number) => Math.max(0, Math.floor(n));
   return {
     name,
     cpuUsageSeconds: whole(state.cpu.usage / 1e9),
@@ -219,6 +230,26 @@ export function toMetrics(name: string, state: InstanceState): Metrics {
     networkRxBytes: whole(rx),
     networkTxBytes: whole(tx),
     processCount: whole(state.processes),
+  };
+}
+
+/**
+ * A local image a create can use: a container image with an alias (create names images by
+ * alias); undefined for the rest (virtual-machine images, images cached without one).
+ */
+export function toImage(image: IncusImage): Image | undefined {
+  const aliases = image.aliases.map((a) => a.name).sort();
+  if (image.type !== 'container' || aliases.length === 0) return undefined;
+  const said = (key: string) => image.properties[key] ?? '';
+  return {
+    aliases,
+    fingerprint: image.fingerprint,
+    description: said('description'),
+    os: said('os'),
+    release: said('release'),
+    architecture: image.architecture || said('architecture'),
+    sizeBytes: whole(image.size),
+    createdAt: unixSeconds(image.created_at),
   };
 }
 

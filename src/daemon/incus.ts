@@ -215,6 +215,8 @@ export function createIncusClient(options: IncusClientOptions = {}) {
       get(`1.0/storage-pools/${encodeURIComponent(pool)}/resources`, PoolResourcesSchema),
     /** Local image aliases with their targets. */
     imageAliases: () => get('1.0/images/aliases?recursion=1', AliasesSchema),
+    /** Every local image, with its aliases and properties. */
+    images: () => get('1.0/images?recursion=1', v.array(ImageSchema)),
     /** One local image by fingerprint. */
     image: (fingerprint: string) =>
       get(`1.0/images/${encodeURIComponent(fingerprint)}`, ImageSchema),

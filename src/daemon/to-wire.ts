@@ -1,6 +1,7 @@
 // Domain values (backend.ts) to upstream's JSON (CONTAINARIUM-API.md §1): proto field order,
 // every field present, int64 as strings, int32 as numbers, enums by their full names, unset
-// messages as null. The only place the daemon writes that format; requests.ts reads it.
+// messages as null. The shapes several routes share live here (a route's own shape may live in
+// its route file, written with these helpers); requests.ts reads the format.
 import type { ContainerState, WireContainer, WireMetrics, WireSystemInfo } from '../shared/wire.ts';
 import type { Container, CreateResult, Metrics, State, SystemInfo } from './backend.ts';
 
@@ -18,9 +19,11 @@ export const STATE_NAMES: Record<State, ContainerState> = {
 export const stateOf = (name: ContainerState): State =>
   (Object.keys(STATE_NAMES) as State[]).find((s) => STATE_NAMES[s] === name) ?? 'unspecified';
 
-const int64 = (value: number): string =>
+/** An int64 field: a decimal string ("0" for a value that is not finite). Route files use it too. */
+export const int64 = (value: number): string =>
   Number.isFinite(value) ? BigInt(Math.trunc(value)).toString() : '0';
-const int32 = (value: number): number => (Number.isFinite(value) ? Math.trunc(value) : 0);
+/** An int32 field: a whole number. */
+export const int32 = (value: number): number => (Number.isFinite(value) ? Math.trunc(value) : 0);
 
 export function emitContainer(c: Container): WireContainer {
   return {

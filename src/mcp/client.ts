@@ -77,6 +77,25 @@ export type Dialect = 'v0.3' | 'head';
 
 type Call = { signal?: AbortSignal | undefined };
 
+/**
+ * A route this project added to the API (README; api/containarium.openapi.json), on a daemon that
+ * lacks it: v0.3 and upstream HEAD answer 404 (or 501). Never a sign that a container is missing.
+ */
+export class RouteUnsupportedError extends Error {
+  constructor(
+    readonly route: string,
+    /** What the route is for, as a noun phrase: "listing images". */
+    readonly feature: string,
+    readonly status: number,
+  ) {
+    super(`the daemon has no ${route} route (HTTP ${status})`);
+    this.name = 'RouteUnsupportedError';
+  }
+}
+
+/** The GET of a route this project added: `feature` names it in the unsupported sentence. */
+type AddedCall = Call & { feature?: string };
+
 export type ContainariumClient = ReturnType<typeof createClient>;
 
 export function createClient(
@@ -142,6 +161,23 @@ export function createClient(
 
   return {
     timeoutFor: timeout,
+
+    /**
+     * GET `path` (no leading slash), the answer read with `schema`: a tool file declares its own
+     * read this way, so a new route needs no method here. Give `feature` for a route this
+     * project added, so a daemon without it gives RouteUnsupportedError.
+     */
+    async get<S extends v.GenericSchema>(path: string, schema: S, call: AddedCall = {}) {
+      try {
+        return await get(path, schema, call);
+      } catch (error) {
+        const status = error instanceof HTTPError ? error.response.status : 0;
+        if (call.feature !== undefined && (status === 404 || status === 501)) {
+          throw new RouteUnsupportedError(`GET /${path}`, call.feature, status);
+        }
+        throw error;
+      }
+    },
 
     async createContainer(input: CreateInput, call: Call = {}) {
       const send = () => {

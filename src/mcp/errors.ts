@@ -3,6 +3,7 @@ import { HTTPError, NetworkError, SchemaValidationError, TimeoutError } from 'ky
 import { BodyTooLargeError } from '../shared/bounded-body.ts';
 import { readClaims } from '../shared/jwt.ts';
 import { formatBytes } from '../shared/sizes.ts';
+import { RouteUnsupportedError } from './client.ts';
 import { ConfigError, type TokenSource } from './config.ts';
 
 /** What a tool acts on, so that a 404 or a 409 names the right thing and the right next step. */
@@ -108,6 +109,9 @@ export function describeFailure(error: unknown, ctx: FailureContext): string {
 
 function describe(error: unknown, ctx: FailureContext): string {
   if (error instanceof ConfigError) return error.message;
+  if (error instanceof RouteUnsupportedError) {
+    return `This daemon does not support ${error.feature} (it has no ${error.route} route); upgrade the Containarium daemon (this project's \`containarium daemon --rest\` serves it). The other tools still work.`;
+  }
   const show = ctx.resource?.show ?? ctx.resource?.list ?? 'get_container';
   if (error instanceof BodyTooLargeError) {
     const exceeded = `The daemon's response exceeded ${formatBytes(error.limit)}, the most mcp-server reads of one response`;

@@ -20,7 +20,7 @@ export type ContainerState = (typeof CONTAINER_STATES)[number];
 // ---- Emitted shapes: what the daemon writes, field by field in proto order --------------------
 
 /** An int64 on the wire: a decimal string. */
-const Int64Schema = v.pipe(v.string(), v.regex(/^-?\d+$/));
+export const Int64Schema = v.pipe(v.string(), v.regex(/^-?\d+$/));
 export type Int64 = v.InferOutput<typeof Int64Schema>;
 const Int32Schema = v.pipe(v.number(), v.integer());
 
@@ -86,14 +86,15 @@ export type WireSystemInfo = v.InferOutput<typeof WireSystemInfoSchema>;
 // ---- Lenient parsing -------------------------------------------------------------------------
 
 /** int64 or int32: a decimal string or a number; null or absent read as 0. */
-const integer = v.nullish(
+export const integer = v.nullish(
   v.pipe(
     v.union([v.pipe(v.string(), v.regex(/^-?\d+$/)), v.pipe(v.number(), v.integer())]),
     v.transform(Number),
   ),
   0,
 );
-const text = v.nullish(v.string(), '');
+/** A string; null or absent read as "". */
+export const text = v.nullish(v.string(), '');
 const flag = v.nullish(v.boolean());
 
 export const ResourcesSchema = v.object({ cpu: text, memory: text, disk: text });

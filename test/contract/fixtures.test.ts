@@ -12,7 +12,15 @@ import {
   ListContainersResponseSchema,
   ZERO_TIME,
 } from '../../src/shared/wire.ts';
-import { HEAD, loadSwagger, SWAGGER_PATH, V03, validate } from '../support/swagger.ts';
+import {
+  HEAD,
+  loadOpenApi,
+  loadSwagger,
+  operations,
+  SWAGGER_PATH,
+  V03,
+  validate,
+} from '../support/swagger.ts';
 
 const FIXTURES = path.resolve(import.meta.dir, '../fixtures/head');
 // CI clones the repository with the team's shared/ folder beside it.
@@ -41,6 +49,33 @@ describe('the committed copies', () => {
     same(SWAGGER_PATH, path.join(SHARED, 'containarium.swagger.json'));
     for (const file of readdirSync(path.join(SHARED, 'fixtures-head'))) {
       same(path.join(FIXTURES, file), path.join(SHARED, 'fixtures-head', file));
+    }
+  });
+});
+
+describe("this project's OpenAPI file", () => {
+  const project = loadOpenApi();
+
+  test("holds every upstream path and definition unchanged, so upstream's checks still hold", () => {
+    for (const [route, methods] of Object.entries(doc.paths)) {
+      expect(project.paths[route]).toEqual(methods);
+    }
+    for (const [name, definition] of Object.entries(doc.definitions)) {
+      expect(project.definitions[name]).toEqual(definition);
+    }
+  });
+
+  test('marks each route and definition it adds', () => {
+    const added = operations(project).filter((op) => !operations(doc).includes(op));
+    expect(added).toContain('get /v1/images');
+    for (const op of added) {
+      const [method, route] = op.split(' ') as [string, string];
+      expect(project.paths[route]?.[method]).toHaveProperty('x-containarium-added', true);
+    }
+    for (const name of Object.keys(project.definitions)) {
+      if (!(name in doc.definitions)) {
+        expect(project.definitions[name]).toHaveProperty('x-containarium-added', true);
+      }
     }
   });
 });

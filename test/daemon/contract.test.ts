@@ -1,38 +1,42 @@
-// Every success body of the daemon's HTTP layer, on all 11 routes, checked against the upstream
-// swagger with v0.3 strictness: every property present, none extra, int64 strings, enum names.
+// Every success body of the daemon's HTTP layer checked: the 11 upstream routes against the upstream
+// swagger, and the routes this project adds against api/containarium.openapi.json, both with v0.3
+// strictness: every property present, none extra, int64 strings, enum names.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import type * as v from 'valibot';
 import { serve } from '../../src/daemon/app.ts';
 import { createAuthenticator } from '../../src/daemon/auth.ts';
 import type { Backend, Container } from '../../src/daemon/backend.ts';
 import { emitContainer } from '../../src/daemon/to-wire.ts';
+import { ListImagesResponseSchema } from '../../src/mcp/tools/images.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 import { MemoryBackend } from '../support/memory-backend.ts';
-import { expectContractBody, loadSwagger, V03, validate } from '../support/swagger.ts';
+import {
+  expectContractBody,
+  loadOpenApi,
+  loadSwagger,
+  operations,
+  type Swagger,
+  V03,
+  validate,
+} from '../support/swagger.ts';
 
 const SECRET = 'c0ntract-Secret-9f8e7d6c5b4a3f2e1d0c';
 const KEY =
   'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBwpNkNQXWp3hJGeq7jF0t/s+QYTIC06R1RhbnuIlaKv alice@laptop';
 const doc = loadSwagger();
+/** This project's OpenAPI file: upstream's, plus the routes this project adds. */
+const project = loadOpenApi();
 
-const memory = new MemoryBackend();
 /** The memory backend, but get reports metrics too, so GetContainerResponse.metrics is checked. */
-const backend: Backend = {
-  create: (request, options) => memory.create(request, options),
-  list: (filter) => memory.list(filter),
-  async get(username) {
-    const found = await memory.get(username);
+class WithMetrics extends MemoryBackend {
+  override async get(username: string) {
+    const found = await super.get(username);
     const running = found.container.state === 'running';
-    return { ...found, metrics: running ? ((await memory.metrics(username))[0] ?? null) : null };
-  },
-  delete: (username, options) => memory.delete(username, options),
-  start: (username) => memory.start(username),
-  stop: (username, options) => memory.stop(username, options),
-  metrics: (username) => memory.metrics(username),
-  systemInfo: () => memory.systemInfo(),
-  addSshKey: (username, key) => memory.addSshKey(username, key),
-  removeSshKey: (username, key) => memory.removeSshKey(username, key),
-  ping: () => memory.ping(),
-};
+    return { ...found, metrics: running ? ((await this.metrics(username))[0] ?? null) : null };
+  }
+}
+const memory = new WithMetrics();
+const backend: Backend = memory;
 const server = serve({
   backend,
   auth: createAuthenticator({ secret: SECRET, log: () => {} }),
@@ -64,12 +68,15 @@ afterAll(() => server.stop(true));
 /** Routes checked so far, as "method route" in the swagger's spelling. */
 const covered = new Set<string>();
 
-/** Calls `method path`, expects a 200 JSON body that is exactly the swagger's `route` response. */
+/**
+ * Calls `method path`, expects a 200 JSON body that is exactly the `route` response of `contract`
+ * (upstream's swagger unless given), read by the client's schema (`wire` for an added route).
+ */
 async function conforms(
   method: 'get' | 'post' | 'delete',
   path: string,
   route: string,
-  options: { body?: unknown; token?: string } = {},
+  options: { body?: unknown; token?: string; contract?: Swagger; wire?: v.GenericSchema } = {},
 ) {
   const response = await fetch(`${base}${path}`, {
     method: method.toUpperCase(),
@@ -83,7 +90,7 @@ async function conforms(
   expect({ status: response.status, text }).toMatchObject({ status: 200 });
   expect(response.headers.get('content-type')).toBe('application/json');
   const body = JSON.parse(text);
-  expectContractBody(doc, method, route, body, V03);
+  expectContractBody(options.contract ?? doc, method, route, body, V03, options.wire);
   covered.add(`${method} ${route}`);
   return body;
 }
@@ -191,11 +198,29 @@ describe('every success body is exactly the v0.3 swagger response', () => {
   });
 
   test('all 11 routes of the swagger were checked', () => {
-    const routes = Object.entries(doc.paths).flatMap(([route, methods]) =>
-      Object.keys(methods).map((method) => `${method} ${route}`),
-    );
+    const routes = operations(doc);
     expect(routes).toHaveLength(11);
-    expect([...covered].sort()).toEqual(routes.sort());
+    expect([...covered].filter((op) => routes.includes(op)).sort()).toEqual(routes.sort());
+  });
+});
+
+describe("every route this project adds is exactly its OpenAPI file's response", () => {
+  test('GET /v1/images, for an admin and for a user', async () => {
+    const contract = { contract: project, wire: ListImagesResponseSchema };
+    const listed = await conforms('get', '/v1/images', '/v1/images', contract);
+    expect(listed.images[0].sizeBytes).toBe(String(memory.images[0]?.sizeBytes));
+    expect(listed.remotes).toEqual(['images', 'ubuntu', 'ubuntu-daily']);
+    await conforms('get', '/v1/images', '/v1/images', { ...contract, token: alice });
+    memory.images = [];
+    expect(await conforms('get', '/v1/images', '/v1/images', contract)).toMatchObject({
+      images: [],
+    });
+  });
+
+  test('all of them were checked', () => {
+    const added = operations(project).filter((op) => !operations(doc).includes(op));
+    expect(added.length).toBeGreaterThan(0);
+    expect([...covered].filter((op) => added.includes(op)).sort()).toEqual(added.sort());
   });
 });
 

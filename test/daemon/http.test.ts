@@ -1,7 +1,9 @@
 import { describe, expect, test } from 'bun:test';
+import * as v from 'valibot';
 import { type AppOptions, serve, withoutPaths } from '../../src/daemon/app.ts';
 import { createAuthenticator } from '../../src/daemon/auth.ts';
 import { DaemonError } from '../../src/daemon/errors.ts';
+import { WireImagesSchema } from '../../src/daemon/routes/images.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 import { MAX_SSH_KEYS } from '../../src/shared/ssh-key.ts';
 import { MemoryBackend } from '../support/memory-backend.ts';
@@ -949,5 +951,44 @@ describe('backend failures and CORS', () => {
       Origin: 'https://admin.example.com',
     });
     expect(response.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
+
+describe('GET /v1/images (a route this project adds)', () => {
+  test('any authenticated caller gets the local images and the remotes, int64 as strings', async () => {
+    await using d = await startDaemon();
+    for (const as of [d.admin, d.alice]) {
+      const body = await ok(await d.call('GET', '/v1/images', undefined, as));
+      expect(v.is(WireImagesSchema, body)).toBe(true);
+      expect(body).toEqual({
+        images: d.backend.images.map((i) => ({
+          aliases: i.aliases,
+          fingerprint: i.fingerprint,
+          description: i.description,
+          os: i.os,
+          release: i.release,
+          architecture: i.architecture,
+          sizeBytes: String(i.sizeBytes),
+          createdAt: String(i.createdAt),
+        })),
+        remotes: ['images', 'ubuntu', 'ubuntu-daily'],
+      });
+    }
+    expect(d.backend.calls.map((c) => c.method)).toEqual(['listImages', 'listImages']);
+  });
+
+  test('no token is a 401, another method a 405, and Incus down a 503', async () => {
+    await using d = await startDaemon();
+    expect((await fetch(`${d.base}/v1/images`)).status).toBe(401);
+    const wrong = await d.call('POST', '/v1/images', {});
+    expect(wrong.headers.get('allow')).toBe('GET');
+    await expectError(wrong, 405, 'Unimplemented', /method POST not allowed; use GET/);
+    d.backend.failWith = new DaemonError('unavailable', 'Incus is not reachable');
+    await expectError(
+      await d.call('GET', '/v1/images'),
+      503,
+      'Unavailable',
+      'Incus is not reachable',
+    );
   });
 });

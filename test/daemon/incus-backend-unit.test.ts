@@ -41,6 +41,25 @@ function foreignInstance(ours: Record<string, unknown>, username: string) {
   };
 }
 
+describe('listImages', () => {
+  test('one Incus call: aliased container images sorted by alias, and the known remotes', async () => {
+    const real = await fixture('images-recursion1');
+    const [first] = real;
+    const vm = { ...structuredClone(first), type: 'virtual-machine', aliases: [{ name: 'vm/1' }] };
+    const cached = { ...structuredClone(first), aliases: [], cached: true };
+    await using incus = fakeIncus({
+      'GET /1.0/images': () => sync([...real, vm, cached]),
+    });
+    const backend = createIncusBackend(createIncusClient({ socket: incus.socket }), { log: quiet });
+    const { images, remotes } = await backend.listImages();
+    expect(images.map((i) => i.aliases)).toEqual([['busybox'], ['debian/12']]);
+    expect(remotes).toEqual(['images', 'ubuntu', 'ubuntu-daily']);
+    expect(incus.seen.map((s) => `${s.method} ${s.path}${s.search}`)).toEqual([
+      'GET /1.0/images?recursion=1',
+    ]);
+  });
+});
+
 describe('create errors', () => {
   test('an unreachable image server is unavailable, naming the server and the local images, and leaves nothing', async () => {
     const err =

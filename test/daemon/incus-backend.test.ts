@@ -122,6 +122,20 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     }
   }, 60_000);
 
+  test('listImages: the local images this host was set up with, and the remotes', async () => {
+    const { images, remotes } = await backend.listImages();
+    const debian = images.find((i) => i.aliases.includes('debian/12'));
+    expect(debian).toMatchObject({ release: 'bookworm', architecture: 'x86_64' });
+    expect(debian?.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+    expect(debian?.sizeBytes).toBeGreaterThan(1_000_000);
+    expect(debian?.createdAt).toBeGreaterThan(1_700_000_000);
+    expect(images.some((i) => i.aliases.includes('busybox'))).toBe(true);
+    // Sorted by alias, so the list reads the same every time.
+    const names = images.map((i) => i.aliases[0] ?? '');
+    expect(names).toEqual([...names].sort((a, b) => a.localeCompare(b)));
+    expect(remotes).toEqual(['images', 'ubuntu', 'ubuntu-daily']);
+  });
+
   test('busybox: create, get, list, metrics, stop, start, delete', async () => {
     const username = user('bb');
     const created = await backend.create(

@@ -2,6 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import * as v from 'valibot';
 import {
   containerState,
+  ImageSchema,
   type Instance,
   InstanceSchema,
   InstanceStateSchema,
@@ -12,6 +13,7 @@ import {
   KEY,
   primaryAddress,
   toContainer,
+  toImage,
   toMetrics,
   unixSeconds,
 } from '../../src/daemon/incus-wire.ts';
@@ -238,6 +240,47 @@ describe('instances we list', () => {
     expect(
       primaryAddress({ 'br-3f1c2a9b7d4e': iface('172.18.0.1'), eth1: iface('10.1.0.2') })?.iface,
     ).toBe('eth1');
+  });
+});
+
+describe('toImage', () => {
+  const images = async () => v.parse(v.array(ImageSchema), await fixture('images-recursion1'));
+
+  test('a local container image with an alias maps field by field', async () => {
+    const debian = (await images()).find((i) => i.aliases[0]?.name === 'debian/12');
+    expect(toImage(debian!)).toEqual({
+      aliases: ['debian/12'],
+      fingerprint: debian!.fingerprint,
+      description: 'Debian 12 (bookworm) minbase, built locally',
+      os: 'debian',
+      release: 'bookworm',
+      architecture: 'x86_64',
+      sizeBytes: debian!.size,
+      createdAt: unixSeconds(debian!.created_at),
+    });
+    expect(debian!.size).toBeGreaterThan(1_000_000);
+  });
+
+  test('aliases are sorted; a missing property or time reads as "" and 0', () => {
+    const image = v.parse(ImageSchema, {
+      fingerprint: 'abc',
+      aliases: [{ name: 'zeta' }, { name: 'alpha' }],
+      created_at: '0001-01-01T00:00:00Z',
+    });
+    expect(toImage(image)).toMatchObject({
+      aliases: ['alpha', 'zeta'],
+      os: '',
+      release: '',
+      description: '',
+      sizeBytes: 0,
+      createdAt: 0,
+    });
+  });
+
+  test('a create cannot use a virtual-machine image or one without an alias: none', async () => {
+    const [one] = await images();
+    expect(toImage({ ...one!, type: 'virtual-machine' })).toBeUndefined();
+    expect(toImage({ ...one!, aliases: [] })).toBeUndefined();
   });
 });
 

@@ -2,6 +2,7 @@
 import { describe, expect, test } from 'bun:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { TOOLS } from '../../src/mcp/tools/index.ts';
 import { startFakeDaemon } from '../support/fake-daemon.ts';
 import { makeToken } from '../support/mcp.ts';
 import { BINARY, binaryBuilt, spawnMcp } from '../support/stdio.ts';
@@ -30,7 +31,7 @@ describe.skipIf(!built)('dist/mcp-server', () => {
     });
     const client = new Client({ name: 'binary-test', version: '1' });
     await client.connect(transport);
-    expect((await client.listTools()).tools.length).toBe(8);
+    expect((await client.listTools()).tools.length).toBe(TOOLS.length);
     const result = (await client.callTool({ name: 'list_containers', arguments: {} })) as {
       isError?: boolean;
       content: { type: string; text: string }[];
@@ -58,7 +59,7 @@ describe.skipIf(!built)('dist/mcp-server', () => {
     expect(init.result).toMatchObject({ serverInfo: { name: 'containarium-mcp-server' } });
     proc.send({ jsonrpc: '2.0', id: 2, method: 'tools/list' });
     const tools = (await proc.reply(2)).result as { tools: { name: string }[] };
-    expect(tools.tools.length).toBe(8);
+    expect(tools.tools.length).toBe(TOOLS.length);
     proc.send({
       jsonrpc: '2.0',
       id: 3,

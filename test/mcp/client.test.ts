@@ -2,7 +2,13 @@
 // wait, so no test sleeps or measures time.
 import { afterAll, describe, expect, test } from 'bun:test';
 import { HTTPError } from 'ky';
-import { createClient, MAX_RETRY_WAIT_MS, retryWait } from '../../src/mcp/client.ts';
+import * as v from 'valibot';
+import {
+  createClient,
+  MAX_RETRY_WAIT_MS,
+  RouteUnsupportedError,
+  retryWait,
+} from '../../src/mcp/client.ts';
 import type { Config } from '../../src/mcp/config.ts';
 import { makeToken } from '../support/mcp.ts';
 
@@ -63,5 +69,54 @@ describe('a read retried after 503', () => {
     expect(containers).toEqual([]);
     expect(answers).toBe(3);
     expect(waits).toEqual([MAX_RETRY_WAIT_MS, MAX_RETRY_WAIT_MS]);
+  });
+});
+
+describe('get: a read a tool file declares itself', () => {
+  const daemon = Bun.serve({
+    hostname: '127.0.0.1',
+    port: 0,
+    fetch(request) {
+      const status = Number(new URL(request.url).pathname.split('/').at(-1));
+      return status === 200
+        ? Response.json({ things: ['a'] })
+        : Response.json({ code: status, error: 'rpc error: code = X desc = no' }, { status });
+    },
+  });
+  afterAll(() => daemon.stop(true));
+
+  const client = async () => {
+    const token = await makeToken();
+    return createClient({
+      serverUrl: daemon.url.href.replace(/\/$/, ''),
+      token: { origin: 'CONTAINARIUM_JWT_TOKEN', get: () => token, expiresAt: () => undefined },
+      debug: false,
+    });
+  };
+  const Things = v.object({ things: v.array(v.string()) });
+
+  test('reads the answer with the schema it is given', async () => {
+    expect(await (await client()).get('v1/things/200', Things)).toEqual({ things: ['a'] });
+  });
+
+  test('a route this project added: 404 and 501 mean the daemon lacks it', async () => {
+    for (const status of [404, 501]) {
+      const error = await (await client())
+        .get(`v1/things/${status}`, Things, { feature: 'listing things' })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RouteUnsupportedError);
+      expect(error).toMatchObject({
+        route: `GET /v1/things/${status}`,
+        feature: 'listing things',
+        status,
+      });
+    }
+  });
+
+  test('other failures, and any failure of an upstream route, stay HTTP errors', async () => {
+    const c = await client();
+    const failed = (path: string, call = {}) => c.get(path, Things, call).catch((e: unknown) => e);
+    expect(await failed('v1/things/500', { feature: 'listing things' })).toBeInstanceOf(HTTPError);
+    expect(await failed('v1/things/404')).toBeInstanceOf(HTTPError);
   });
 });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JSONRPCMessage } from '@modelcontextprotocol/server';
 import { LineTransport, MAX_PENDING_REQUESTS } from '../../src/mcp/stdio.ts';
+import { TOOLS } from '../../src/mcp/tools/index.ts';
 import { makeToken } from '../support/mcp.ts';
 import { spawnMcp } from '../support/stdio.ts';
 
@@ -241,7 +242,9 @@ describe('stdio', () => {
         'containarium-mcp-server',
       );
       mcp.send({ jsonrpc: '2.0', id: 'list', method: 'tools/list' });
-      expect(((await mcp.reply('list')).result as { tools: unknown[] }).tools.length).toBe(8);
+      expect(((await mcp.reply('list')).result as { tools: unknown[] }).tools.length).toBe(
+        TOOLS.length,
+      );
       for (const name of ['list_containers', 'get_container']) {
         mcp.send({
           jsonrpc: '2.0',

@@ -40,6 +40,7 @@ test('every tool is fully described', async () => {
     'stop_container',
     'get_metrics',
     'get_system_info',
+    'list_images',
   ]);
   for (const tool of tools) {
     expect(tool.title).toBeTruthy();
@@ -55,7 +56,14 @@ test('every tool is fully described', async () => {
     }
   }
   const hints = Object.fromEntries(tools.map((t) => [t.name, t.annotations]));
-  for (const name of ['list_containers', 'get_container', 'get_metrics', 'get_system_info']) {
+  const reads = [
+    'list_containers',
+    'get_container',
+    'get_metrics',
+    'get_system_info',
+    'list_images',
+  ];
+  for (const name of reads) {
     expect(hints[name]?.readOnlyHint).toBe(true);
   }
   expect(hints.delete_container?.destructiveHint).toBe(true);

@@ -3,6 +3,8 @@ import type {
   Backend,
   Container,
   CreateRequest,
+  Image,
+  Images,
   ListFilter,
   Metrics,
   State,
@@ -30,6 +32,29 @@ export class MemoryBackend implements Backend {
   /** When set, every call throws it (e.g. DaemonError('unavailable', ...)). */
   failWith: Error | undefined;
   reachable = true;
+  /** The local images listImages reports, as a host built like this project's test host has. */
+  images: Image[] = [
+    {
+      aliases: ['busybox'],
+      fingerprint: '84369af496d8452222ece3d180b23a690d46f6865ac784eb4fc54b097dec8992',
+      description: 'BusyBox (static), built locally',
+      os: 'busybox',
+      release: 'v1.35.0',
+      architecture: 'x86_64',
+      sizeBytes: 1032826,
+      createdAt: 1_764_391_473,
+    },
+    {
+      aliases: ['debian/12'],
+      fingerprint: 'f65374fb3ca9680731113f1ce4b3d161a1c37439a818118b11de1f5aff797f31',
+      description: 'Debian 12 (bookworm) minbase, built locally',
+      os: 'Debian',
+      release: 'bookworm',
+      architecture: 'x86_64',
+      sizeBytes: 56487170,
+      createdAt: 1_764_391_472,
+    },
+  ];
   private clock = 1_736_930_000;
   /** Each stopped container's address, back when it starts (Incus reports one only while running). */
   private parked = new Map<string, Container['network']>();
@@ -103,7 +128,7 @@ export class MemoryBackend implements Backend {
     );
   }
 
-  async get(username: string) {
+  async get(username: string): Promise<{ container: Container; metrics: Metrics | null }> {
     this.enter('get', username);
     return { container: this.find(username), metrics: null };
   }
@@ -168,6 +193,11 @@ export class MemoryBackend implements Backend {
       hostname: 'testhost',
       uptimeSeconds: 3600,
     };
+  }
+
+  async listImages(): Promise<Images> {
+    this.enter('listImages');
+    return { images: this.images, remotes: ['images', 'ubuntu', 'ubuntu-daily'] };
   }
 
   async addSshKey(username: string, key: string) {

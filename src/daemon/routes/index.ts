@@ -6,6 +6,7 @@ import { deleteContainer } from './containers-delete.ts';
 import { getContainer } from './containers-get.ts';
 import { listContainers } from './containers-list.ts';
 import { startContainer, stopContainer } from './containers-start-stop.ts';
+import { listImages } from './images.ts';
 import { allMetrics, userMetrics } from './metrics.ts';
 import { addSshKey, removeSshKey } from './ssh-keys.ts';
 import { systemInfo } from './system-info.ts';
@@ -22,4 +23,5 @@ export const ROUTES: readonly Route[] = [
   allMetrics,
   userMetrics,
   systemInfo,
+  listImages,
 ];

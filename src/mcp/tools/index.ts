@@ -1,6 +1,7 @@
 // The registry: every tool mcp-server offers, in the order tools/list shows them.
 import containers from './containers.ts';
 import type { AnyTool } from './define.ts';
+import images from './images.ts';
 import monitoring from './monitoring.ts';
 
-export const TOOLS: readonly AnyTool[] = [...containers, ...monitoring];
+export const TOOLS: readonly AnyTool[] = [...containers, ...monitoring, ...images];

@@ -1,6 +1,6 @@
 // Turns any failure of a tool call into one sentence a model can act on: the cause, then the next step.
 import { HTTPError, NetworkError, SchemaValidationError, TimeoutError } from 'ky';
-import { BodyTooLargeError } from '../shared/bounded-body.ts';
+import { BodyTooLargeError, BudgetExceededError } from '../shared/bounded-body.ts';
 import { clip } from '../shared/clip.ts';
 import { readClaims } from '../shared/jwt.ts';
 import { formatBytes } from '../shared/sizes.ts';
@@ -104,10 +104,14 @@ function describe(error: unknown, ctx: FailureContext): string {
   if (error instanceof ConfigError) return error.message;
   const show = ctx.resource?.show ?? ctx.resource?.list ?? 'get_container';
   if (error instanceof BodyTooLargeError) {
-    const exceeded = `The daemon's response exceeded ${formatBytes(error.limit)}, the most mcp-server reads of one response`;
-    return ctx.creates
-      ? `${exceeded}, so the outcome of the create is unknown. Call ${show} for ${ctx.username} before trying again; do not create it twice.`
-      : `${exceeded}, while trying to ${ctx.action}. Ask for less (one user's container or metrics), or check that CONTAINARIUM_SERVER_URL points at a Containarium daemon.`;
+    // Over the budget all answers share: this one may be small, the others in flight are not.
+    const together = error instanceof BudgetExceededError;
+    const exceeded = together
+      ? `The daemon's responses being read at once exceeded ${formatBytes(error.limit)} together, the most mcp-server holds (other calls are receiving large answers)`
+      : `The daemon's response exceeded ${formatBytes(error.limit)}, the most mcp-server reads of one response`;
+    if (ctx.creates)
+      return `${exceeded}, so the outcome of the create is unknown. Call ${show} for ${ctx.username} before trying again; do not create it twice.`;
+    return `${exceeded}, while trying to ${ctx.action}. ${together ? 'Retry when fewer calls are running' : "Ask for less (one user's container or metrics)"}, or check that CONTAINARIUM_SERVER_URL points at a Containarium daemon.`;
   }
   if (error instanceof HTTPError)
     return describeHttp(error.response.status, daemonMessage(error.data), ctx);

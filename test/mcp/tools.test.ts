@@ -785,44 +785,31 @@ describe('the SSH command', () => {
     expect((result.structuredContent as { sshCommand: string }).sshCommand).toBe(`ssh carol@${ip}`);
   });
 
-  test("the daemon's own command is used as it is, a jump host included", async () => {
-    await using t = await setup('head');
-    const command = 'ssh -J containarium.example.com carol@10.0.3.99';
-    t.fake.fail('createContainer', {
-      status: 200,
-      body: {
-        container: {
-          name: 'carol-container',
-          username: 'carol',
-          state: 'CONTAINER_STATE_RUNNING',
-          sshKeys: [ED25519],
-          network: { ipAddress: '10.0.3.99' },
-          createdAt: '1736930000',
-        },
-        message: 'Container carol-container created successfully',
-        sshCommand: command,
-      },
-    });
-    const result = await t.mcp.call('create_container', { username: 'carol', ssh_keys: [ED25519] });
-    // Through the jump host it works from anywhere: no note that it works only from the daemon's host.
-    expect(result.text).toContain(`SSH: ${command}\n`);
-    expect((result.structuredContent as { sshCommand: string }).sshCommand).toBe(command);
-  });
-
-  const created = (sshCommand?: string) => ({
+  /** A create answer for carol, with the daemon's sshCommand, or without the field. */
+  const created = (sshCommand?: string, sshKeys = [ED25519]) => ({
     status: 200,
     body: {
       container: {
         name: 'carol-container',
         username: 'carol',
         state: 'CONTAINER_STATE_RUNNING',
-        sshKeys: [ED25519],
+        sshKeys,
         network: { ipAddress: '10.98.0.94' },
         createdAt: '1736930000',
       },
       message: 'Container carol-container created successfully',
       ...(sshCommand === undefined ? {} : { sshCommand }),
     },
+  });
+
+  test("the daemon's own command is used as it is, a jump host included", async () => {
+    await using t = await setup('head');
+    const command = 'ssh -J containarium.example.com carol@10.98.0.94';
+    t.fake.fail('createContainer', created(command));
+    const result = await t.mcp.call('create_container', { username: 'carol', ssh_keys: [ED25519] });
+    // Through the jump host it works from anywhere: no note that it works only from the daemon's host.
+    expect(result.text).toContain(`SSH: ${command}\n`);
+    expect((result.structuredContent as { sshCommand: string }).sshCommand).toBe(command);
   });
 
   test('a create whose daemon withheld the command ("": no account was made) shows none, key or not', async () => {
@@ -844,10 +831,7 @@ describe('the SSH command', () => {
     t.fake.fail('createContainer', created());
     const result = await t.mcp.call('create_container', { username: 'carol', ssh_keys: [ED25519] });
     expect(result.text).toContain('SSH: ssh carol@10.98.0.94 (10.98.0.94 is a private address');
-    t.fake.fail('createContainer', {
-      ...created(),
-      body: { ...created().body, container: { ...created().body.container, sshKeys: [] } },
-    });
+    t.fake.fail('createContainer', created(undefined, []));
     const none = await t.mcp.call('create_container', { username: 'carol' });
     expect(none.text).not.toContain('SSH');
   });

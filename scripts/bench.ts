@@ -297,6 +297,49 @@ const fake = startFakeDaemon({ generation: 'head', token, containers: [{ usernam
   await server.stop();
 }
 
+// ---- Oversized answers: 64 get_container at once, each answered with 100 MB chunked -----------
+{
+  const HUGE = 100 * 1024 * 1024;
+  const chunk = new Uint8Array(64 * 1024).fill(0x20);
+  const huge = Bun.serve({
+    hostname: '127.0.0.1',
+    port: 0,
+    fetch() {
+      let sent = 0;
+      return new Response(
+        new ReadableStream({
+          pull(controller) {
+            if (sent >= HUGE) return controller.close();
+            sent += chunk.byteLength;
+            controller.enqueue(chunk);
+          },
+        }),
+        { headers: { 'content-type': 'application/json' } },
+      );
+    },
+  });
+  const server = spawnServer(`http://127.0.0.1:${huge.port}`);
+  await server.initialize();
+  const requests = Array.from({ length: 64 }, () =>
+    server.request('tools/call', { name: 'get_container', arguments: { username: 'alice' } }),
+  );
+  server.write(requests.map((r) => r.line));
+  const replies = await Promise.all(requests.map((r) => r.reply));
+  const answered = replies.filter((line) =>
+    /exceeded/.test(JSON.parse(line).result?.content?.[0]?.text ?? ''),
+  ).length;
+  const status = await Bun.file(`/proc/${server.proc.pid}/status`).text();
+  const peak = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN) / 1024;
+  report(
+    'oversized: 64 get_container at once, 100 MB answers, peak RSS',
+    `${peak.toFixed(1)} MB, ${answered} answered "exceeded"`,
+    '< 150 MB, all answered',
+    peak < 150 && answered === requests.length,
+  );
+  await server.stop();
+  huge.stop(true);
+}
+
 await fake.stop();
 rmSync(work, { recursive: true, force: true });
 

@@ -1,7 +1,12 @@
 // The Containarium REST client (ky): one method per route the tools use, each response checked with valibot.
 import ky, { HTTPError, type KyInstance, type Options, TimeoutError } from 'ky';
 import * as v from 'valibot';
-import { boundedResponse, MAX_RESPONSE_BYTES } from '../shared/bounded-body.ts';
+import {
+  type ByteBudget,
+  boundedResponse,
+  createByteBudget,
+  MAX_RESPONSE_BYTES,
+} from '../shared/bounded-body.ts';
 import { VERSION } from '../shared/version.ts';
 import {
   CreateContainerResponseSchema,
@@ -20,6 +25,40 @@ const HealthSchema = v.object({ status: v.nullish(v.string(), '') });
 export const TIMEOUTS = { read: 30_000, change: 120_000, create: 600_000 };
 /** How long health() lets /health take: a daemon that is up answers at once. */
 export const HEALTH_TIMEOUT_MS = 5_000;
+
+/**
+ * Most bytes of daemon responses mcp-server holds while reading them, all calls together: with
+ * MAX_RESPONSE_BYTES per response and 32 calls at once, memory would otherwise grow to 512 MiB.
+ */
+export const MAX_RESPONSES_BYTES = 32 * 1024 * 1024;
+/** What each response may hold whatever the others hold: small answers never fail for big ones. */
+export const RESPONSE_FLOOR_BYTES = 64 * 1024;
+/**
+ * Past the floor, a response reserves the budget in steps this large, so that only a few large
+ * answers are read at once and the rest stop early, instead of all growing until the budget
+ * runs out with every one of them holding a share.
+ */
+export const RESPONSE_STEP_BYTES = 4 * 1024 * 1024;
+
+// The bytes of an answer given up are garbage that Bun frees only at its next collection; many
+// given up at once would pile up first. One collection per turn of the event loop, after them.
+let collecting = false;
+const collect = () => {
+  if (collecting) return;
+  collecting = true;
+  setTimeout(() => {
+    collecting = false;
+    Bun.gc(true);
+  }, 0);
+};
+
+/** The budget of the process: every client of it reads through the same one. */
+const RESPONSES = createByteBudget(
+  MAX_RESPONSES_BYTES,
+  RESPONSE_FLOOR_BYTES,
+  collect,
+  RESPONSE_STEP_BYTES,
+);
 
 /** The longest wait before a retry, whatever the server's Retry-After says: a tool call never stalls. */
 export const MAX_RETRY_WAIT_MS = 2000;
@@ -100,7 +139,7 @@ export type ContainariumClient = ReturnType<typeof createClient>;
 
 export function createClient(
   config: Config,
-  options: { fetch?: typeof fetch; wait?: Wait; now?: () => number } = {},
+  options: { fetch?: typeof fetch; wait?: Wait; now?: () => number; budget?: ByteBudget } = {},
 ) {
   const wait = options.wait ?? realWait;
   const now = options.now ?? Date.now;
@@ -115,8 +154,14 @@ export function createClient(
   const transport: Options = {
     prefix: config.serverUrl,
     headers: { 'user-agent': `containarium-mcp/${VERSION}` },
-    // Every answer is read whole here, at most MAX_RESPONSE_BYTES, within the call's timeout.
-    fetch: async (input, init) => boundedResponse(await fetchImpl(input, init), MAX_RESPONSE_BYTES),
+    // Every answer is read whole here, at most MAX_RESPONSE_BYTES, within the call's timeout, and
+    // from the budget shared by all the answers being read.
+    fetch: async (input, init) =>
+      boundedResponse(
+        await fetchImpl(input, init),
+        MAX_RESPONSE_BYTES,
+        options.budget ?? RESPONSES,
+      ),
     ...(config.caCert ? ({ tls: { ca: config.caCert } } as Options) : {}),
   };
   const base: Options = {

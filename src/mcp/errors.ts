@@ -1,6 +1,7 @@
 // Turns any failure of a tool call into one sentence a model can act on: the cause, then the next step.
 import { HTTPError, NetworkError, SchemaValidationError, TimeoutError } from 'ky';
-import { BodyTooLargeError } from '../shared/bounded-body.ts';
+import { BodyTooLargeError, BudgetExceededError } from '../shared/bounded-body.ts';
+import { clip } from '../shared/clip.ts';
 import { readClaims } from '../shared/jwt.ts';
 import { formatBytes } from '../shared/sizes.ts';
 import { RouteUnsupportedError } from './client.ts';
@@ -70,13 +71,6 @@ export function daemonMessage(data: unknown): string {
   return clip((desc?.[1] ?? text).trim().replace(/\s+/g, ' '), 500);
 }
 
-/** At most `max` characters, cut after a whole word, never inside one (nor inside a token). */
-export function clip(text: string, max: number): string {
-  if (text.length <= max) return text;
-  const end = text.lastIndexOf(' ', max);
-  return `${end > 0 ? text.slice(0, end).replace(/[\s,;:]+$/, '') : ''}…`;
-}
-
 /**
  * The daemon could not get the image: no route to the image server, an unknown remote, no such
  * image there. This daemon says "could not be fetched"; upstream passes Incus's words through.
@@ -114,10 +108,14 @@ function describe(error: unknown, ctx: FailureContext): string {
   }
   const show = ctx.resource?.show ?? ctx.resource?.list ?? 'get_container';
   if (error instanceof BodyTooLargeError) {
-    const exceeded = `The daemon's response exceeded ${formatBytes(error.limit)}, the most mcp-server reads of one response`;
-    return ctx.creates
-      ? `${exceeded}, so the outcome of the create is unknown. Call ${show} for ${ctx.username} before trying again; do not create it twice.`
-      : `${exceeded}, while trying to ${ctx.action}. Ask for less (one user's container or metrics), or check that CONTAINARIUM_SERVER_URL points at a Containarium daemon.`;
+    // Over the budget all answers share: this one may be small, the others in flight are not.
+    const together = error instanceof BudgetExceededError;
+    const exceeded = together
+      ? `The daemon's responses being read at once exceeded ${formatBytes(error.limit)} together, the most mcp-server holds (other calls are receiving large answers)`
+      : `The daemon's response exceeded ${formatBytes(error.limit)}, the most mcp-server reads of one response`;
+    if (ctx.creates)
+      return `${exceeded}, so the outcome of the create is unknown. Call ${show} for ${ctx.username} before trying again; do not create it twice.`;
+    return `${exceeded}, while trying to ${ctx.action}. ${together ? 'Retry when fewer calls are running' : "Ask for less (one user's container or metrics)"}, or check that CONTAINARIUM_SERVER_URL points at a Containarium daemon.`;
   }
   if (error instanceof HTTPError)
     return describeHttp(error.response.status, daemonMessage(error.data), ctx);
@@ -173,7 +171,8 @@ function describeHttp(status: number, said: string, ctx: FailureContext): string
     return `${denied} It is the token of user ${owner}, without the admin role, so it may act only on ${owner}'s container (and list and metrics show only that one).`;
   }
   if (status === 429) {
-    return `The daemon is refusing requests from this address after repeated failed logins (429). Fix the token, then retry in a minute.`;
+    // The daemon counts failures per address, per network and overall, and does not say which tripped.
+    return `The daemon is refusing requests with a bad token for a while, after repeated failed logins (429) from this client, its network or anywhere. Fix the token, then retry in a minute.`;
   }
   // v0.3 daemons report a missing container as a 500 saying "Instance not found"; other things
   // (an image, a key) can be "not found" too, and a create never finds its container missing.
@@ -187,7 +186,7 @@ function describeHttp(status: number, said: string, ctx: FailureContext): string
   if (status === 404) {
     return `The daemon at ${ctx.serverUrl} has no such route (404: ${said}). Check that CONTAINARIUM_SERVER_URL points at a Containarium daemon.`;
   }
-  if (status === 409 && /\bbusy\b|code = Aborted/i.test(said)) {
+  if (status === 409 && /\bbusy\b/i.test(said)) {
     return `The ${resource?.noun ?? 'container'}${who} is busy with another operation, so the daemon could not ${ctx.action} (${said}). Wait a few seconds and call the tool again.`;
   }
   if (resource && (status === 409 || /already exists/i.test(said))) {
@@ -204,8 +203,15 @@ function describeHttp(status: number, said: string, ctx: FailureContext): string
   if (status === 400) {
     return `The daemon rejected the request to ${ctx.action} as invalid: ${said || 'bad request'}. Correct the arguments and try again.`;
   }
-  if (status === 503) {
+  if (status === 503 && /shutting down/i.test(said)) {
+    return `The daemon is shutting down, so it could not ${ctx.action} (503: ${said}). Retry once the daemon is back; if it stays down, ask the server's administrator to start it again.`;
+  }
+  // Only a 503 about Incus blames Incus: a daemon can be unavailable for its own reasons.
+  if (status === 503 && /\bincus\b|container backend/i.test(said)) {
     return `The daemon could not reach its container backend while trying to ${ctx.action} (503: ${said || 'unavailable'}). Check that Incus is running on the server, then retry.`;
+  }
+  if (status === 503) {
+    return `The daemon is unavailable and could not ${ctx.action} (503${said ? `: ${said}` : ''}). Retry in a moment, or check the daemon's logs.`;
   }
   return `The daemon failed to ${ctx.action} (HTTP ${status}${said ? `: ${said}` : ''}). Retry, or check the daemon's logs.`;
 }

@@ -145,10 +145,11 @@ const share = (used: number, total: number | null) =>
 
 // ---- Text -------------------------------------------------------------------------------------
 
-export function containerText(c: ContainerView): string {
+/** The container as text; `fromDaemon` is the daemon's SSH command, when it sent one. */
+export function containerText(c: ContainerView, fromDaemon?: string | null): string {
   const lines = [`${c.name} (user ${c.username}): ${c.state}`, `Resources: ${resources(c)}`];
   if (c.ipAddress) lines.push(`IP: ${c.ipAddress}`);
-  const ssh = sshLine(sshCommand(c, c.sshKeys.length));
+  const ssh = sshLine(sshCommand(c, c.sshKeys.length, fromDaemon));
   if (ssh) lines.push(ssh);
   if (c.image) lines.push(`Image: ${c.image}`);
   if (c.dockerEnabled !== null) lines.push(`Docker: ${c.dockerEnabled ? 'enabled' : 'disabled'}`);
@@ -180,12 +181,14 @@ export function isPrivateAddress(address: string): boolean {
 }
 
 /**
- * How to log in, or "": only a user account with at least one key can, and only at an address.
- * The daemon's own command wins (it may go through a jump host: `ssh -J host user@address`).
+ * How to log in, or "". A daemon that sent a command (`fromDaemon`, even "") knows: it made the
+ * account, or withheld the command because it made none, and it may go through a jump host
+ * (`ssh -J host user@address`). Only a daemon that sent nothing gets one built here, and only
+ * for a running container with an address and at least one key.
  */
-export function sshCommand(c: ContainerView, keyCount: number, fromDaemon = ''): string {
+export function sshCommand(c: ContainerView, keyCount: number, fromDaemon?: string | null): string {
+  if (typeof fromDaemon === 'string') return fromDaemon;
   if (keyCount === 0) return '';
-  if (fromDaemon) return fromDaemon;
   return c.state === 'running' && c.ipAddress ? `ssh ${c.username}@${c.ipAddress}` : '';
 }
 
@@ -193,9 +196,11 @@ export function sshCommand(c: ContainerView, keyCount: number, fromDaemon = ''):
 export function sshLine(command: string): string | undefined {
   if (!command) return undefined;
   const address = /@\[?([^\s@\]]+)\]?\s*$/.exec(command)?.[1] ?? '';
-  const note = isPrivateAddress(address)
-    ? ` (${address} is a private address, reachable from the daemon's host)`
-    : '';
+  // Through a jump host (-J), a private address is reached from that host, not only the daemon's.
+  const note =
+    !/\s-J\s/.test(command) && isPrivateAddress(address)
+      ? ` (${address} is a private address, reachable from the daemon's host)`
+      : '';
   return `SSH: ${command}${note}`;
 }
 

@@ -21,7 +21,10 @@ export async function serve(): Promise<void> {
   const logger = createLogger({ secrets: () => secretsOf(config), debug: config?.debug === true });
   for (const warning of config ? configWarnings(config) : []) logger.warn(warning);
   const debug = logger.debugging ? logger.debug : undefined;
-  const transport = new LineTransport(Bun.stdin.stream(), Bun.stdout.writer(), debug, requestHooks);
+  const transport = new LineTransport(Bun.stdin.stream(), Bun.stdout.writer(), debug, {
+    ...requestHooks,
+    redact: (text) => redact(text, secretsOf(config)),
+  });
   serveBothEras(
     config ? { client: createClient(config), config } : { configError: configError ?? '' },
     transport,

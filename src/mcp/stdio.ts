@@ -26,6 +26,8 @@ export type RequestHooks = {
   prepare?(request: Request): string | undefined;
   /** One sentence to answer with (a -32602) instead of the server's error, or undefined to keep it. */
   reword?(request: Request, error: { code: number; message: string }): string | undefined;
+  /** Cleans the message of every error answer (the framing's own echo part of the input). */
+  redact?(text: string): string;
 };
 const isId = (id: unknown): id is Id =>
   typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id));
@@ -216,7 +218,10 @@ export class LineTransport implements Transport {
     const request = error && isId(id) ? this.pending.get(id) : undefined;
     const sentence =
       request && this.hooks.reword?.(request, error as { code: number; message: string });
-    return sentence ? errorReply(id as Id, -32602, sentence) : message;
+    if (sentence) return errorReply(id as Id, -32602, this.hooks.redact?.(sentence) ?? sentence);
+    const { redact } = this.hooks;
+    if (!error || !redact || typeof error.message !== 'string') return message;
+    return { ...message, error: { ...error, message: redact(error.message) } } as JSONRPCMessage;
   }
 
   /** Flushes stdout; while one flush waits for the reader, later replies wait for it too. */

@@ -121,6 +121,11 @@ export const ContainerSchema = v.object({
   dockerEnabled: flag,
   /** HEAD (renamed in Feb 2026) */
   podmanEnabled: flag,
+  /**
+   * This project's daemon, in get and start answers: how to log in, "" when there is no way
+   * (no account with a key, no address). Absent from upstream daemons.
+   */
+  sshCommand: v.nullish(v.string()),
 });
 export type Container = v.InferOutput<typeof ContainerSchema>;
 
@@ -158,7 +163,8 @@ export type SystemInfo = v.InferOutput<typeof SystemInfoSchema>;
 export const CreateContainerResponseSchema = v.object({
   container: v.nullish(ContainerSchema, null),
   message: text,
-  sshCommand: text,
+  /** Sent by v0.3 and HEAD alike ("" for an async create); absent only from other daemons. */
+  sshCommand: v.nullish(v.string()),
 });
 export const ListContainersResponseSchema = v.object({
   containers: v.nullish(v.array(ContainerSchema), []),

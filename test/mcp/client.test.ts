@@ -5,12 +5,14 @@ import { HTTPError } from 'ky';
 import * as v from 'valibot';
 import {
   createClient,
+  MAX_RESPONSES_BYTES,
   MAX_RETRY_WAIT_MS,
   RouteUnsupportedError,
   retryWait,
 } from '../../src/mcp/client.ts';
 import type { Config } from '../../src/mcp/config.ts';
-import { makeToken } from '../support/mcp.ts';
+import { MAX_RESPONSE_BYTES } from '../../src/shared/bounded-body.ts';
+import { connectMcp, makeToken } from '../support/mcp.ts';
 
 const busy = (headers: Record<string, string> = {}) =>
   new HTTPError(
@@ -119,4 +121,52 @@ describe('get: a read a tool file declares itself', () => {
     expect(await failed('v1/things/500', { feature: 'listing things' })).toBeInstanceOf(HTTPError);
     expect(await failed('v1/things/404')).toBeInstanceOf(HTTPError);
   });
+});
+
+describe('many oversized answers at once', () => {
+  // Every container read answers with a body that never ends, in 64 KiB chunks.
+  const chunk = new Uint8Array(64 * 1024).fill(0x20);
+  const daemon = Bun.serve({
+    hostname: '127.0.0.1',
+    port: 0,
+    fetch: (request) =>
+      new URL(request.url).pathname.startsWith('/v1/containers/')
+        ? new Response(
+            new ReadableStream({
+              pull(controller) {
+                controller.enqueue(chunk);
+              },
+            }),
+            { headers: { 'content-type': 'application/json' } },
+          )
+        : Response.json({ code: 404, error: 'no route' }, { status: 404 }),
+  });
+  afterAll(() => daemon.stop(true));
+
+  test('share one budget: every call is answered, those over it with the sentence that says so', async () => {
+    const token = await makeToken();
+    const mcp = await connectMcp({
+      CONTAINARIUM_SERVER_URL: daemon.url.href,
+      CONTAINARIUM_JWT_TOKEN: token,
+    });
+    try {
+      // Eight responses of 16 MiB each would hold 128 MiB; the budget is half of that.
+      expect(8 * MAX_RESPONSE_BYTES).toBeGreaterThan(MAX_RESPONSES_BYTES);
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () => mcp.call('get_container', { username: 'alice' })),
+      );
+      for (const result of results) {
+        expect(result.isError).toBe(true);
+        expect(result.text).toMatch(/^The daemon's responses? .*exceeded \d+ MiB/);
+      }
+      const together = results.filter((r) => r.text.includes('together'));
+      expect(together.length).toBeGreaterThan(0);
+      expect(together[0]!.text).toContain(
+        `exceeded ${MAX_RESPONSES_BYTES / 1024 / 1024} MiB together`,
+      );
+      expect(together[0]!.text).toContain('Retry when fewer calls are running');
+    } finally {
+      await mcp[Symbol.asyncDispose]();
+    }
+  }, 60_000);
 });

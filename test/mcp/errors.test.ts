@@ -5,6 +5,7 @@ import { createClient } from '../../src/mcp/client.ts';
 import type { TokenSource } from '../../src/mcp/config.ts';
 import {
   CONTAINER,
+  daemonMessage,
   describeFailure,
   type FailureContext,
   type Resource,
@@ -120,5 +121,46 @@ describe('never throws', () => {
     expect(describeFailure(hostile, ctx())).toBe(
       "Could not do it: an error that cannot be shown. Retry, or check the daemon's logs.",
     );
+  });
+});
+
+describe('unavailable and refused', () => {
+  const said = (status: number, desc: string) =>
+    describeFailure(
+      httpError(status, { code: status, error: `rpc error: code = Unavailable desc = ${desc}` }),
+      ctx({ action: 'get the container for alice' }),
+    );
+
+  test('a daemon shutting down is not blamed on Incus: retry once it is back', () => {
+    const text = said(503, 'the daemon is shutting down; try again once it is back');
+    expect(text).toStartWith('The daemon is shutting down, so it could not get the container');
+    expect(text).toContain('Retry once the daemon is back');
+    expect(text).not.toContain('Incus');
+  });
+
+  test('only a 503 about Incus says to check Incus', () => {
+    expect(said(503, 'Incus is not reachable at /var/lib/incus/unix.socket: ENOENT')).toContain(
+      'Check that Incus is running',
+    );
+    const busy = said(503, 'busy');
+    expect(busy).not.toContain('Incus');
+    expect(busy).toContain('Retry in a moment');
+  });
+
+  test('a 429 does not claim the lock-out is this address when a wider budget may have tripped', () => {
+    const text = said(429, 'too many failed authentication attempts; try again later');
+    expect(text).not.toContain('from this address');
+    expect(text).toContain('from this client, its network or anywhere');
+    expect(text).toContain('Fix the token');
+  });
+});
+
+describe('daemonMessage', () => {
+  test('one over-long word keeps its start and its length, not just "…"', () => {
+    const url = `https://images.example/${'x'.repeat(577)}`;
+    const text = daemonMessage({ error: url });
+    expect(text.length).toBeLessThanOrEqual(500);
+    expect(text).toStartWith('https://images.example/xxx');
+    expect(text).toEndWith('…(600 characters)');
   });
 });

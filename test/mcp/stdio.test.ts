@@ -157,6 +157,27 @@ describe('stdio', () => {
     for (const line of mcp.lines) expect(JSON.parse(line).jsonrpc).toBe('2.0');
   });
 
+  test('a parse error never echoes the token, whole or in part', async () => {
+    // A token whose signature has no '-' or '_', so that JSON.parse names all of it.
+    let signed = token;
+    for (let i = 0; !/^[^.]+\.[^.]+\.[A-Za-z0-9]+$/.test(signed); i++)
+      signed = await makeToken({ username: `user${i}` });
+    const mcp = spawnMcp({ ...env, CONTAINARIUM_JWT_TOKEN: signed });
+    await mcp.initialize();
+    const [header, , signature] = signed.split('.');
+    // JSON.parse names the identifier it trips on: here the token's header, then its signature.
+    for (const line of [`{"a": ${signed}}`, `{"a": Z${signature}}`]) {
+      mcp.lines.length = 0;
+      mcp.send(line);
+      const reply = await mcp.reply(null);
+      expect(reply.error?.code).toBe(-32700);
+      expect(reply.error?.message).toContain('[redacted]');
+      expect(reply.error?.message).not.toContain(header!);
+      expect(reply.error?.message).not.toContain(signature!);
+    }
+    await mcp.close();
+  });
+
   test('handles a 1 MB line, and skips a line over the limit without dying', async () => {
     const mcp = spawnMcp(env);
     await mcp.initialize();

@@ -785,27 +785,90 @@ describe('the SSH command', () => {
     expect((result.structuredContent as { sshCommand: string }).sshCommand).toBe(`ssh carol@${ip}`);
   });
 
+  /** A create answer for carol, with the daemon's sshCommand, or without the field. */
+  const created = (sshCommand?: string, sshKeys = [ED25519]) => ({
+    status: 200,
+    body: {
+      container: {
+        name: 'carol-container',
+        username: 'carol',
+        state: 'CONTAINER_STATE_RUNNING',
+        sshKeys,
+        network: { ipAddress: '10.98.0.94' },
+        createdAt: '1736930000',
+      },
+      message: 'Container carol-container created successfully',
+      ...(sshCommand === undefined ? {} : { sshCommand }),
+    },
+  });
+
   test("the daemon's own command is used as it is, a jump host included", async () => {
     await using t = await setup('head');
-    const command = 'ssh -J containarium.example.com carol@10.0.3.99';
-    t.fake.fail('createContainer', {
-      status: 200,
-      body: {
-        container: {
-          name: 'carol-container',
-          username: 'carol',
-          state: 'CONTAINER_STATE_RUNNING',
-          sshKeys: [ED25519],
-          network: { ipAddress: '10.0.3.99' },
-          createdAt: '1736930000',
-        },
-        message: 'Container carol-container created successfully',
-        sshCommand: command,
-      },
-    });
+    const command = 'ssh -J containarium.example.com carol@10.98.0.94';
+    t.fake.fail('createContainer', created(command));
     const result = await t.mcp.call('create_container', { username: 'carol', ssh_keys: [ED25519] });
-    expect(result.text).toContain(`SSH: ${command} (10.0.3.99 is a private address`);
+    // Through the jump host it works from anywhere: no note that it works only from the daemon's host.
+    expect(result.text).toContain(`SSH: ${command}\n`);
     expect((result.structuredContent as { sshCommand: string }).sshCommand).toBe(command);
+  });
+
+  test('a create whose daemon withheld the command ("": no account was made) shows none, key or not', async () => {
+    await using t = await setup('head');
+    t.fake.fail('createContainer', created(''));
+    const result = await t.mcp.call('create_container', {
+      username: 'carol',
+      image: 'busybox',
+      ssh_keys: [ED25519],
+    });
+    expect(result.isError).toBeFalsy();
+    expect(result.text).toContain('IP: 10.98.0.94');
+    expect(result.text).not.toContain('SSH');
+    expect((result.structuredContent as { sshCommand: string }).sshCommand).toBe('');
+  });
+
+  test('a daemon that never sends the field gets one built, only with a key', async () => {
+    await using t = await setup('head');
+    t.fake.fail('createContainer', created());
+    const result = await t.mcp.call('create_container', { username: 'carol', ssh_keys: [ED25519] });
+    expect(result.text).toContain('SSH: ssh carol@10.98.0.94 (10.98.0.94 is a private address');
+    t.fake.fail('createContainer', created(undefined, []));
+    const none = await t.mcp.call('create_container', { username: 'carol' });
+    expect(none.text).not.toContain('SSH');
+  });
+
+  test("get_container and start_container use the container's own sshCommand verbatim, even when empty", async () => {
+    await using t = await setup('head');
+    const alice = (sshCommand: string, state = 'CONTAINER_STATE_RUNNING') => ({
+      name: 'alice-container',
+      username: 'alice',
+      state,
+      sshKeys: [ED25519],
+      network: { ipAddress: '10.98.0.5' },
+      sshCommand,
+    });
+    t.fake.fail('getContainer', { status: 200, body: { container: alice('') } });
+    const withheld = await t.mcp.call('get_container', { username: 'alice' });
+    expect(withheld.text).toContain('IP: 10.98.0.5');
+    expect(withheld.text).not.toContain('SSH:');
+    const jump = 'ssh -J admin@gw.example.com alice@10.98.0.5';
+    t.fake.fail('getContainer', { status: 200, body: { container: alice(jump) } });
+    const got = await t.mcp.call('get_container', { username: 'alice' });
+    expect(got.text).toContain(`SSH: ${jump}\n`);
+    t.fake.fail('getContainer', {
+      status: 200,
+      body: { container: alice('', 'CONTAINER_STATE_STOPPED') },
+    });
+    t.fake.fail('startContainer', {
+      status: 200,
+      body: { message: 'Container for user alice started successfully', container: alice('') },
+    });
+    const started = await t.mcp.call('start_container', { username: 'alice' });
+    expect(started.text).toStartWith('Started the container for alice: running');
+    expect(started.text).not.toContain('SSH:');
+    t.fake.fail('getContainer', { status: 200, body: { container: alice(jump) } });
+    const already = await t.mcp.call('start_container', { username: 'alice' });
+    expect(already.text).toContain('already running');
+    expect(already.text).toEndWith(`SSH: ${jump}`);
   });
 
   test('get_container and start_container show it when running, with an address and a key', async () => {

@@ -100,9 +100,10 @@ const createContainer = defineTool({
       `Resources: ${resources(container)}`,
     ];
     if (container.ipAddress) lines.push(`IP: ${container.ipAddress}`);
-    // Daemons send a command even when no user account was made (no key): it would not log in.
+    // The daemon's command is the truth ("" when it made no account), except that upstream
+    // daemons send one even when no key was given, and without a key it would not log in.
     const keys = Math.max(input.ssh_keys.length, container.sshKeys.length);
-    const command = sshCommand(container, keys, response.sshCommand);
+    const command = sshCommand(container, keys, keys === 0 ? '' : response.sshCommand);
     const ssh = sshLine(command);
     if (ssh) lines.push(ssh);
     if (response.message) lines.push(`Daemon: ${response.message}`);
@@ -155,7 +156,9 @@ const getContainer = defineTool({
     const container = containerView(response.container);
     const raw = response.metrics ?? extra?.metrics?.[0] ?? null;
     const metrics = raw && container.state === 'running' ? metricsView(raw, container) : null;
-    const text = containerText(container) + (metrics ? `\nUsage: ${metricsLine(metrics)}` : '');
+    const text =
+      containerText(container, response.container.sshCommand) +
+      (metrics ? `\nUsage: ${metricsLine(metrics)}` : '');
     return { text, structured: { container, metrics } };
   },
 });
@@ -199,14 +202,15 @@ async function startOrStop(
   change: () => ReturnType<ContainariumClient['startContainer']>,
   { client, signal }: ToolContext,
 ) {
-  const before = await client
+  const read = await client
     .getContainer(username, { signal })
-    .then((r) => (r.container ? containerView(r.container) : null))
+    .then((r) => r.container)
     .catch((error: unknown) => {
       // The change would be refused the same way: no second request with a token that failed.
       if (error instanceof HTTPError && REFUSED.has(error.response.status)) throw error;
       return null;
     });
+  const before = read ? containerView(read) : null;
   const already = before?.state === target;
   const response = already
     ? undefined
@@ -225,8 +229,12 @@ async function startOrStop(
     ? `The container for ${username} was already ${target}; nothing changed.`
     : `${verb} the container for ${username}${container ? `: ${container.state}${container.ipAddress && target === 'running' ? `, IP ${container.ipAddress}` : ''}` : ''}.`;
   const message = response?.message ?? `Container for user ${username} is already ${target}`;
+  // The daemon's command, from the answer that gave the container, when it sent one.
+  const fromDaemon = response ? response.container?.sshCommand : read?.sshCommand;
   const ssh =
-    container && target === 'running' && sshLine(sshCommand(container, container.sshKeys.length));
+    container &&
+    target === 'running' &&
+    sshLine(sshCommand(container, container.sshKeys.length, fromDaemon));
   return { text: ssh ? `${text}\n${ssh}` : text, structured: { container, message } };
 }
 

@@ -480,7 +480,7 @@ describe('tokens the daemon refuses', () => {
     const locked = await forged.call('list_containers');
     expect(locked.isError).toBe(true);
     expect(locked.text).toBe(
-      'The daemon is refusing requests from this address after repeated failed logins (429). Fix the token, then retry in a minute.',
+      'The daemon is refusing requests with a bad token for a while, after repeated failed logins (429) from this client, its network or anywhere. Fix the token, then retry in a minute.',
     );
     // A valid token from the same address still passes.
     const admin = await d.connect(await d.token('mcp-client', { roles: ['admin'] }));

@@ -362,6 +362,40 @@ describe('the audit file through the real app', () => {
   });
 });
 
+describe('refused logins', () => {
+  test('a wrong scheme and a lock-out are logged by category, never with the credentials', async () => {
+    const file = join(dir, 'lockout.log');
+    const audit = createAuditLog(openAuditFile(file), { log: () => {}, routes: ROUTES });
+    const server = serve({
+      backend: new MemoryBackend(),
+      auth: createAuthenticator({ secret: SECRET, maxFailures: 1 }),
+      hostname: '127.0.0.1',
+      port: 0,
+      audit,
+    });
+    const attempt = (authorization: string) =>
+      fetch(`http://127.0.0.1:${server.port}/v1/containers`, {
+        method: 'POST',
+        headers: { Authorization: authorization },
+        body: '{"username":"alice"}',
+      });
+    try {
+      expect((await attempt('Basic b3BzOmh1bnRlcjI=')).status).toBe(401);
+      expect((await attempt('Bearer guessed.token.value')).status).toBe(429);
+    } finally {
+      await server.stop(true);
+    }
+    await audit.flushed();
+    const text = readFileSync(file, 'utf8');
+    expect(text).not.toContain('b3BzOmh1bnRlcjI');
+    expect(text).not.toContain('guessed');
+    expect(linesOf(file)).toMatchObject([
+      { route: 'POST /v1/containers', outcome: 'refused', reason: 'bad scheme', status: 401 },
+      { route: 'POST /v1/containers', outcome: 'refused', reason: 'locked out', status: 429 },
+    ]);
+  });
+});
+
 describe('--audit-log on the command line', () => {
   const base = ['daemon', '--rest', '--jwt-secret', SECRET];
   test('is in --help with its variable', () => {
@@ -395,6 +429,65 @@ describe('--audit-log on the command line', () => {
       // A daemon that started anyway is killed rather than left running.
       { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' }, timeout: 30_000 },
     );
+
+  test('"-" writes the lines to stderr, beside the log, from the real daemon', async () => {
+    const proc = Bun.spawn(
+      [
+        'bun',
+        resolve(ROOT, 'src/daemon/main.ts'),
+        ...base,
+        '--audit-log',
+        '-',
+        '--address',
+        '127.0.0.1',
+        '--http-port',
+        '0',
+        // A socket that does not exist keeps the test off any real Incus.
+        '--incus-socket',
+        join(dir, 'no-incus.socket'),
+      ],
+      {
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
+        stdout: 'pipe',
+        stderr: 'pipe',
+      },
+    );
+    let stderr = '';
+    const decoder = new TextDecoder();
+    const reader = proc.stderr.getReader();
+    const readUntil = async (pattern: RegExp) => {
+      const deadline = Date.now() + 20_000;
+      while (!pattern.test(stderr) && Date.now() < deadline) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        stderr += decoder.decode(value);
+      }
+      return pattern.exec(stderr);
+    };
+    try {
+      const port = (await readUntil(/listening on http:\/\/127\.0\.0\.1:(\d+)/))?.[1];
+      expect(port).toBeDefined();
+      const refused = await fetch(`http://127.0.0.1:${port}/v1/containers/alice`, {
+        method: 'DELETE',
+        headers: { Authorization: 'Bearer not-a-token' },
+      });
+      expect(refused.status).toBe(401);
+      const line = (await readUntil(/^\{.*\}$/m))?.[0];
+      expect(JSON.parse(line ?? '{}')).toMatchObject({
+        requestId: refused.headers.get('x-request-id'),
+        source: '127.0.0.1',
+        route: 'DELETE /v1/containers/{username}',
+        targetUser: 'alice',
+        outcome: 'refused',
+        reason: 'invalid token',
+        status: 401,
+      });
+      expect(stderr).not.toContain('not-a-token');
+    } finally {
+      proc.kill('SIGTERM');
+      await proc.exited;
+    }
+  });
 
   test('a file others can read stops the daemon with the chmod 600 fix', () => {
     const file = join(dir, 'readable.log');

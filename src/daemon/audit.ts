@@ -31,8 +31,8 @@ export type AuditEntry = {
   reason?: Refusal;
   /** The gRPC code of an error answer ("NotFound", "PermissionDenied", ...). */
   code?: string;
-  /** The SHA256 fingerprint of the SSH key added or removed. */
-  sshKey?: string;
+  /** The SSH keys the request adds or removes (a key add, remove, or create), as fingerprints. */
+  sshKeys?: string[];
   status: number;
   durationMs: number;
 };
@@ -143,11 +143,17 @@ export function auditEntry(
   const status = response.status;
   const body = found && facts.body ? jsonOf(facts.body) : undefined;
   const target = found?.params.username ?? field(body, 'username');
-  const key =
-    found?.params.key !== undefined
-      ? decoded(found.params.key)
-      : (field(body, 'sshPublicKey') ?? field(body, 'ssh_public_key'));
-  const fingerprint = key === undefined ? undefined : sshKeyFingerprint(key);
+  const keys = [
+    found?.params.key === undefined ? undefined : decoded(found.params.key),
+    field(body, 'sshPublicKey'),
+    field(body, 'ssh_public_key'),
+    ...strings(body, 'sshKeys'),
+    ...strings(body, 'ssh_keys'),
+  ];
+  const fingerprints = keys.flatMap((key) => {
+    const fingerprint = key === undefined ? undefined : sshKeyFingerprint(key);
+    return fingerprint === undefined ? [] : [fingerprint];
+  });
   return {
     time: time.toISOString(),
     requestId: facts.requestId,
@@ -160,7 +166,7 @@ export function auditEntry(
     targetUser: target === undefined ? null : clip(decoded(target) ?? target),
     outcome: status < 400 ? 'ok' : refusal !== undefined || status === 403 ? 'refused' : 'error',
     ...(refusal === undefined ? {} : { reason: refusal }),
-    ...(fingerprint === undefined ? {} : { sshKey: fingerprint }),
+    ...(fingerprints.length === 0 ? {} : { sshKeys: [...new Set(fingerprints)] }),
     status,
     durationMs: facts.durationMs,
   };
@@ -178,9 +184,20 @@ const jsonOf = (bytes: Uint8Array): unknown => {
   }
 };
 
+const member = (body: unknown, name: string): unknown =>
+  typeof body === 'object' && body !== null ? Reflect.get(body, name) : undefined;
+
 const field = (body: unknown, name: string): string | undefined => {
-  const value = typeof body === 'object' && body !== null ? Reflect.get(body, name) : undefined;
+  const value = member(body, name);
   return typeof value === 'string' ? value : undefined;
+};
+
+/** The strings of an array field (at most 64 looked at). */
+const strings = (body: unknown, name: string): string[] => {
+  const value = member(body, name);
+  return Array.isArray(value)
+    ? value.slice(0, 64).filter((item): item is string => typeof item === 'string')
+    : [];
 };
 
 const decoded = (text: string): string | undefined => {

@@ -264,7 +264,7 @@ describe('the audit file through the real app', () => {
       route: 'POST /v1/containers/{username}/ssh-keys',
       targetUser: 'alice',
       outcome: 'ok',
-      sshKey: fingerprint,
+      sshKeys: [fingerprint],
       status: 200,
     });
     expect(lines[2]).toMatchObject({
@@ -304,7 +304,7 @@ describe('the audit file through the real app', () => {
     expect(logged.join('\n')).not.toContain('audit log: cannot write');
   });
 
-  test('removing an SSH key logs its fingerprint, never the key', async () => {
+  test('a create with keys and a key removal log fingerprints, never the key', async () => {
     const file = join(dir, 'remove.log');
     const audit = createAuditLog(openAuditFile(file), { log: () => {}, routes: ROUTES });
     const backend = new MemoryBackend();
@@ -330,7 +330,7 @@ describe('the audit file through the real app', () => {
       });
     try {
       expect(
-        (await call('POST', '/v1/containers', { username: 'bob', sshKeys: [key] })).status,
+        (await call('POST', '/v1/containers', { username: 'bob', sshKeys: [key, key] })).status,
       ).toBe(200);
       const removed = await call(
         'DELETE',
@@ -345,12 +345,13 @@ describe('the audit file through the real app', () => {
     const text = readFileSync(file, 'utf8');
     expect(text).not.toContain(key.split(' ')[1] as string);
     const lines = linesOf(file);
+    expect(lines[0]).toMatchObject({ route: 'POST /v1/containers', sshKeys: [fingerprint] });
     expect(lines[1]).toMatchObject({
       subject: 'bob',
       roles: ['user'],
       route: 'DELETE /v1/containers/{username}/ssh-keys/{key}',
       targetUser: 'bob',
-      sshKey: fingerprint,
+      sshKeys: [fingerprint],
       outcome: 'ok',
     });
     expect(lines[2]).toMatchObject({

@@ -15,6 +15,7 @@ import { parseCommandLine } from '../../src/daemon/cli.ts';
 import { ROUTES } from '../../src/daemon/routes/index.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 import { sshKeyFingerprint } from '../../src/shared/ssh-key.ts';
+import { sshKeygen } from '../support/keys.ts';
 import { MemoryBackend } from '../support/memory-backend.ts';
 
 const ROOT = resolve(import.meta.dir, '../..');
@@ -25,24 +26,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** A fresh ed25519 public key and the fingerprint ssh-keygen -l prints for it. */
 function realKey(): { key: string; fingerprint: string } {
   const file = join(dir, `key-${crypto.randomUUID()}`);
-  const made = Bun.spawnSync([
-    'ssh-keygen',
-    '-q',
-    '-t',
-    'ed25519',
-    '-N',
-    '',
-    '-C',
-    'alice@laptop',
-    '-f',
-    file,
-  ]);
-  expect(made.exitCode).toBe(0);
+  const key = sshKeygen(file, 'alice@laptop');
+  expect(key).toBeDefined();
   const listed = Bun.spawnSync(['ssh-keygen', '-l', '-f', `${file}.pub`]).stdout.toString();
-  return {
-    key: readFileSync(`${file}.pub`, 'utf8').trim(),
-    fingerprint: listed.split(' ')[1] as string,
-  };
+  return { key: key as string, fingerprint: listed.split(' ')[1] as string };
 }
 
 const jtiOf = (token: string): string =>

@@ -8,6 +8,7 @@ import type { ContainerView as Container, MetricsView as Metrics } from '../../s
 import { sshKeyFingerprint } from '../../src/shared/ssh-key.ts';
 import { failure } from '../daemon/incus-fake.ts';
 import { incusProxy } from '../support/incus-proxy.ts';
+import { sshKeygen } from '../support/keys.ts';
 import {
   CONTAINARIUM,
   connectMcp,
@@ -59,23 +60,10 @@ const randomSecret = () =>
 
 /** A real ed25519 key from ssh-keygen when it exists, else a fixed valid one. */
 function makeSshKey(): string {
-  if (Bun.which('ssh-keygen')) {
-    const file = join(tmp, 'key');
-    const made = Bun.spawnSync([
-      'ssh-keygen',
-      '-q',
-      '-t',
-      'ed25519',
-      '-N',
-      '',
-      '-f',
-      file,
-      '-C',
-      'e2e@test',
-    ]);
-    if (made.exitCode === 0) return readFileSync(`${file}.pub`, 'utf8').trim();
-  }
-  return 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGk3l2mWv8pH7m0nQK3fWb0dRZL7d0u9V9WJ6e2JX3s8 e2e@test';
+  return (
+    sshKeygen(join(tmp, 'key'), 'e2e@test') ??
+    'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGk3l2mWv8pH7m0nQK3fWb0dRZL7d0u9V9WJ6e2JX3s8 e2e@test'
+  );
 }
 
 /** The structured part of a successful tool result (fails the test with the text otherwise). */

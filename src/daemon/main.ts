@@ -69,6 +69,9 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
   // finish within the grace, then exit; what is still unfinished resumes at the next start.
   // Second signal: leave now.
   let stopping = false;
+  // The audit lines of the last requests are written before the process ends, unless the disk
+  // hangs: then it ends after 5 s anyway.
+  const auditFlushed = () => Promise.race([audit?.flushed(), Bun.sleep(5000)]);
   const stop = (signal: string) => {
     if (stopping) process.exit(1);
     stopping = true;
@@ -82,9 +85,13 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
       log(
         `still busy after ${command.shutdownGraceMs / 1000}s; exiting${left.length ? ` (unfinished creates resume at the next start: ${left.join(', ')})` : ''}`,
       );
-      void server.stop(true).finally(() => process.exit(0));
+      void server
+        .stop(true)
+        .then(auditFlushed)
+        .finally(() => process.exit(0));
     }, command.shutdownGraceMs);
-    void Promise.all([server.stop(false), backend.settled()]).then(() => {
+    void Promise.all([server.stop(false), backend.settled()]).then(async () => {
+      await auditFlushed();
       clearTimeout(force);
       process.exit(0);
     });

@@ -193,6 +193,11 @@ describe('the audit file through the real app', () => {
       expect((await call('GET', '/v1/containers/alice')).status).toBe(200);
       const missing = await call('DELETE', '/v1/containers/nobody');
       expect(missing.status).toBe(404);
+      // The audit read a copy of the body for its code; the caller still gets all of it.
+      expect(await missing.json()).toMatchObject({
+        code: 404,
+        error: expect.stringMatching(/^rpc error: code = NotFound desc = /),
+      });
       expect((await call('DELETE', '/v1/containers/alice')).status).toBe(200);
       const refused = await fetch(`${base}/v1/containers/alice`, {
         method: 'DELETE',

@@ -97,7 +97,8 @@ export function createAuditLog(
       try {
         entry = auditEntry(facts, options.routes, now());
         if (entry === undefined) return;
-        code = codeOf(facts.response);
+        // Copied now, before the body is sent; read while earlier lines are written.
+        code = codeOf(facts.response).catch(() => undefined);
       } catch (error) {
         report(error);
         return;
@@ -105,7 +106,7 @@ export function createAuditLog(
       const { status, durationMs, ...head } = entry;
       queue = queue.then(async () => {
         try {
-          const known = await code.catch(() => undefined);
+          const known = await code;
           const line = {
             ...head,
             ...(known === undefined ? {} : { code: known }),

@@ -50,6 +50,7 @@ describe('mcp-server against its own daemon', () => {
       [
         'Created carol-container for carol: running.',
         'Resources: 2 cores, 512 MiB memory, 20 GB disk',
+        'Image: debian/12',
         'IP: 10.98.0.10',
         "SSH: ssh carol@10.98.0.10 (10.98.0.10 is a private address, reachable from the daemon's host)",
         'Daemon: Container carol-container created successfully',
@@ -110,10 +111,15 @@ describe('mcp-server against its own daemon', () => {
       [
         'Created dave-container for dave: running.',
         'Resources: 4 cores, 4 GB memory, 50 GB disk',
+        'Image: images:ubuntu/24.04',
         'IP: 10.98.0.10',
         'Daemon: Container dave-container created successfully',
       ].join('\n'),
     );
+    // Left empty, so the daemon knows they are its defaults (and may lower them to fit).
+    expect(d.backend.calls[0]?.args[0]).toMatchObject({
+      defaulted: ['cpu', 'memory', 'disk', 'image'],
+    });
     expect(d.backend.containers.get('dave')).toMatchObject({
       resources: { cpu: '4', memory: '4GB', disk: '50GB' },
       sshKeys: [],
@@ -123,6 +129,32 @@ describe('mcp-server against its own daemon', () => {
     const info = await d.mcp.call('get_container', { username: 'dave' });
     expect(info.text).toContain('Docker: disabled');
     expect(info.text).toContain('Image: images:ubuntu/24.04');
+  });
+
+  test('create_container with no limits on a small host: the daemon lowers its defaults and says so', async () => {
+    await using d = await setup();
+    d.backend.host = {
+      cpus: 2,
+      memoryBytes: 3 * 2 ** 30,
+      pool: { name: 'default', bytes: 10 * 2 ** 30 },
+    };
+    const result = await d.mcp.call('create_container', { username: 'alice' });
+    expect(result.isError).toBeFalsy();
+    expect(result.text).toBe(
+      [
+        'Created alice-container for alice: running.',
+        'Resources: 2 cores, 3 GiB memory, 10 GiB disk',
+        'Image: images:ubuntu/24.04',
+        'IP: 10.98.0.10',
+        'Daemon: Container alice-container created successfully (defaults lowered to what this host has: cpu 2, memory "3GiB", disk "10GiB")',
+      ].join('\n'),
+    );
+    // What the user gave is never lowered: too much is refused, naming the field and the most.
+    const big = await d.mcp.call('create_container', { username: 'bob', disk: '50GB' });
+    expect(big.isError).toBe(true);
+    expect(big.text).toBe(
+      'The daemon rejected the request to create the container for bob as invalid: resources.disk "50GB" is larger than storage pool "default" (10 GiB); ask for at most "10GiB". Correct the arguments and try again.',
+    );
   });
 
   test('create_container for a user who has one: the 409 becomes "already exists"', async () => {

@@ -2,8 +2,8 @@
 // into a checked Command. Nothing here starts servers or prints; main.ts does.
 import { readFileSync, statSync } from 'node:fs';
 import { DURATION_FORM, parseDuration } from '../shared/duration.ts';
-import { MAX_LIFETIME_MS, MAX_LIFETIME_TEXT, secretProblem } from '../shared/jwt.ts';
 import { IMAGE_FORM, isValidImage } from '../shared/image.ts';
+import { MAX_LIFETIME_MS, MAX_LIFETIME_TEXT, secretProblem } from '../shared/jwt.ts';
 import { isTrue } from '../shared/parse-bool.ts';
 import { privateFileProblem } from '../shared/private-file.ts';
 import { isValidUsername, USERNAME_FORM } from '../shared/username.ts';

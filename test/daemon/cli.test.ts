@@ -5,8 +5,8 @@ import { join, resolve } from 'node:path';
 import { formatCidr } from '../../src/daemon/address.ts';
 import {
   CliError,
-  DAEMON_HELP,
   type Command,
+  DAEMON_HELP,
   type DaemonCommand,
   parseCommandLine,
   type TokenCommand,

@@ -112,13 +112,16 @@ export const size = (about: string, daemons: string) =>
     ),
   );
 
-export const cpu = daemonDefault(`4 cores; ${FITS}`, 'Number of CPU cores, e.g. "4".', (description) =>
-  v.pipe(
-    v.union([v.string(), v.number()], `must be ${CPU_FORM}`),
-    description,
-    v.check((c) => parseCpu(c) !== undefined, `must be ${CPU_FORM}`),
-    v.transform((c) => String(parseCpu(c))),
-  ),
+export const cpu = daemonDefault(
+  `4 cores; ${FITS}`,
+  'Number of CPU cores, e.g. "4".',
+  (description) =>
+    v.pipe(
+      v.union([v.string(), v.number()], `must be ${CPU_FORM}`),
+      description,
+      v.check((c) => parseCpu(c) !== undefined, `must be ${CPU_FORM}`),
+      v.transform((c) => String(parseCpu(c))),
+    ),
 );
 
 export const sshKeys = defaulted(

@@ -3,6 +3,7 @@
 // depends on what crossed the wire: int64 strings read back as numbers, state names, labels,
 // limits in the unit given, the daemon's error bodies turned into the tool's sentences.
 import { describe, expect, test } from 'bun:test';
+import { foreign, stillCreating } from '../../src/daemon/incus-instances.ts';
 import { ED25519 } from '../support/keys.ts';
 import { startOwnDaemon } from '../support/own-daemon.ts';
 
@@ -166,6 +167,28 @@ describe('mcp-server against its own daemon', () => {
       'A container for user alice already exists. Call get_container to inspect it, or delete_container first if it should be replaced.',
     );
     expect(d.requests.map((r) => r.status)).toEqual([409]);
+  });
+
+  test("a container still being created: the daemon's 409 says to wait, not that it exists", async () => {
+    await using d = await setup();
+    d.backend.failWith = stillCreating('dave');
+    const result = await d.mcp.call('delete_container', { username: 'dave' });
+    expect(result.isError).toBe(true);
+    expect(result.text).toBe(
+      'The container for user dave is still being created, so the daemon could not delete the container for dave (409: container for user dave is still being created; try again when it is ready). Wait until it is ready: call get_container for dave to follow it, then try again.',
+    );
+    expect(d.requests.map((r) => r.status)).toEqual([409]);
+  });
+
+  test("an Incus instance this daemon did not make: the daemon's words and advice, no get/delete hint", async () => {
+    await using d = await setup();
+    d.backend.failWith = foreign('dave-container');
+    const result = await d.mcp.call('create_container', { username: 'dave' });
+    expect(result.isError).toBe(true);
+    expect(result.text).toBe(
+      "The daemon could not create the container for dave (409: an instance named dave-container already exists in Incus but was not made by this daemon, which does not manage it; choose another username, or rename or remove that instance in Incus). get_container and delete_container cannot see that instance, so choose another username, or ask the server's administrator to rename or remove it in Incus.",
+    );
+    expect(result.text).not.toContain('Call get_container to inspect it');
   });
 
   test('list_containers: every state name, limits, dates and labels as the daemon holds them', async () => {

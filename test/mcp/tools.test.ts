@@ -162,6 +162,18 @@ for (const generation of ['v0.3', 'head'] as const) {
       expect(result.text).toContain('get_container');
     });
 
+    test('create_container while an async create of that user runs says to wait, not "already exists"', async () => {
+      await using t = await setup(generation, {
+        containers: [{ username: 'gina', pending: 'creating' }],
+      });
+      const result = await t.mcp.call('create_container', { username: 'gina' });
+      expect(result.isError).toBe(true);
+      // HEAD answers 409 AlreadyExists; v0.3 wraps the same words in a 500.
+      expect(result.text).toBe(
+        `The container for user gina is still being created, so the daemon could not create the container for gina (${generation === 'head' ? '409: container creation already in progress for user gina' : '500: failed to create container: container creation already in progress for user gina'}). Wait until it is ready: call get_container for gina to follow it, then try again.`,
+      );
+    });
+
     test('list_containers shows a table of every container', async () => {
       await using t = await setup(generation);
       const result = await t.mcp.call('list_containers');

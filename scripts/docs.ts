@@ -19,6 +19,14 @@ export function settingsTable(): string {
   return ['| Variable | Required | Meaning |', '|---|---|---|', ...rows].join('\n');
 }
 
+/** An optional argument's default, or what its description says the daemon uses instead. */
+function shownFallback(schema: v.OptionalSchema<v.GenericSchema, unknown>): string {
+  const fallback = v.getDefault(schema);
+  if (fallback !== undefined) return `default \`${JSON.stringify(fallback)}\``;
+  const said = /Default: (.*?)(?:;|\.$)/.exec(v.getDescription(schema.wrapped) ?? '')?.[1];
+  return said ? `default: ${said}` : 'optional';
+}
+
 /** `name` (required) or `name` (default `…`), from the tool's input schema. */
 function parameters(tool: AnyTool): string {
   const entries = Object.entries(
@@ -28,7 +36,7 @@ function parameters(tool: AnyTool): string {
   return entries
     .map(([name, schema]) =>
       schema.type === 'optional'
-        ? `\`${name}\` (default \`${JSON.stringify(v.getDefault(schema as v.OptionalSchema<v.GenericSchema, unknown>))}\`)`
+        ? `\`${name}\` (${shownFallback(schema as v.OptionalSchema<v.GenericSchema, unknown>)})`
         : `\`${name}\` (required)`,
     )
     .join(', ');

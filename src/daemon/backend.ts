@@ -96,8 +96,11 @@ export type CreateRequest = {
   /** "images:ubuntu/24.04", "ubuntu:24.04", or a local alias like "debian/12". */
   image: string;
   enableDocker: boolean;
-  /** Resources the caller left empty, so upstream's defaults; these may be lowered to fit the host. */
-  defaulted?: readonly ('cpu' | 'memory' | 'disk')[];
+  /**
+   * Fields the caller left empty, so upstream's defaults: resources may be lowered to fit the
+   * host, and the image may be replaced by the daemon's own default (--default-image).
+   */
+  defaulted?: readonly ('cpu' | 'memory' | 'disk' | 'image')[];
 };
 
 export type CreateResult = { container: Container; message: string; sshCommand: string };

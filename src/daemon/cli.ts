@@ -2,6 +2,7 @@
 // into a checked Command. Nothing here starts servers or prints; main.ts does.
 import { readFileSync, statSync } from 'node:fs';
 import { DURATION_FORM, parseDuration } from '../shared/duration.ts';
+import { IMAGE_FORM, isValidImage } from '../shared/image.ts';
 import { MAX_LIFETIME_MS, MAX_LIFETIME_TEXT, secretProblem } from '../shared/jwt.ts';
 import { isTrue } from '../shared/parse-bool.ts';
 import { privateFileProblem } from '../shared/private-file.ts';
@@ -10,6 +11,7 @@ import { VERSION } from '../shared/version.ts';
 import { CIDR_FORM, type Cidr, parseCidr } from './address.ts';
 import { CliError, type Flag, type Flags, flagsHelp, flagValue, parseFlags } from './flags.ts';
 import type { IncusClientOptions } from './incus.ts';
+import { DEFAULTS } from './requests.ts';
 import { retype, type SecretGiven, secretRecipe } from './secret-hint.ts';
 import { isValidSshJump, SSH_JUMP_FORM } from './ssh-access.ts';
 
@@ -35,6 +37,8 @@ export type DaemonCommand = {
   secretSource: string;
   incus: IncusTarget;
   storagePool: string;
+  /** The image of a create that names none. */
+  defaultImage: string;
   corsOrigins: string[];
   /** Host that create's SSH command jumps through (`ssh -J HOST`); undefined for none. */
   sshJump: string | undefined;
@@ -124,6 +128,13 @@ export const DAEMON_FLAGS: readonly Flag[] = [
     value: 'NAME',
     default: 'default',
     help: 'pool for root disks',
+  },
+  {
+    name: 'default-image',
+    kind: 'string',
+    value: 'ALIAS',
+    default: DEFAULTS.image,
+    help: 'image of a create that names none, e.g. a local alias like debian/12 on a host without internet',
   },
   {
     name: 'cors-origin',
@@ -437,6 +448,11 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     }
   }
 
+  const defaultImage = flagValue(flags, DAEMON_FLAGS, 'default-image')?.trim() ?? '';
+  if (!isValidImage(defaultImage)) {
+    throw new CliError(`invalid --default-image "${defaultImage}": expected ${IMAGE_FORM}`);
+  }
+
   const sshJump = one(flags, 'ssh-jump');
   if (sshJump !== undefined && !isValidSshJump(sshJump)) {
     throw new CliError(`invalid --ssh-jump "${sshJump}": expected ${SSH_JUMP_FORM}`);
@@ -470,6 +486,7 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     secretSource,
     incus,
     storagePool,
+    defaultImage,
     corsOrigins,
     sshJump,
     trustedProxies,

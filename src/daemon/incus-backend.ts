@@ -47,6 +47,8 @@ export type IncusBackendOptions = {
   resumeRetryMs?: number;
   /** The host to reach containers' private addresses through (`ssh -J HOST`), if any. */
   sshJump?: string | undefined;
+  /** The image of a create that names none (--default-image); upstream's by default. */
+  defaultImage?: string | undefined;
 };
 
 /** The Backend plus the daemon's own lifecycle: resume on start, drain on stop. */
@@ -66,6 +68,7 @@ export function createIncusBackend(
   options: IncusBackendOptions = {},
 ): IncusBackend {
   const pool = options.pool ?? 'default';
+  const { defaultImage } = options;
   const flow = createFlow(client, {
     pool,
     ipTimeoutSeconds: options.ipTimeoutSeconds ?? 60,
@@ -239,7 +242,13 @@ export function createIncusBackend(
     close: flow.close,
     settled: flow.settled,
     inFlight: flow.inFlight,
-    create: flow.create,
+    create: (request, how) =>
+      flow.create(
+        defaultImage && request.defaulted?.includes('image')
+          ? { ...request, image: defaultImage }
+          : request,
+        how,
+      ),
     list,
     get,
     delete: destroy,

@@ -20,6 +20,7 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
   const client = createIncusClient(command.incus);
   const backend = createIncusBackend(client, {
     pool: command.storagePool,
+    defaultImage: command.defaultImage,
     log,
     sshJump: command.sshJump,
   });

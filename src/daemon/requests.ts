@@ -199,7 +199,10 @@ export const CreateBody = v.pipe(
     }
     if (dataset.issues || body.username === undefined) return NEVER;
     const given = body.resources ?? {};
-    const defaulted = (['cpu', 'memory', 'disk'] as const).filter((key) => given[key] == null);
+    const defaulted = [
+      ...(['cpu', 'memory', 'disk'] as const).filter((key) => given[key] == null),
+      ...(body.image ? [] : (['image'] as const)),
+    ];
     return {
       request: {
         username: body.username,

@@ -97,13 +97,14 @@ export function retryWait(error: unknown, attempt: number, now = Date.now()): nu
   return Math.min(MAX_RETRY_WAIT_MS, ms);
 }
 
+/** Limits and image left undefined are left out, so the daemon applies its defaults. */
 export type CreateInput = {
   username: string;
-  cpu: string;
-  memory: string;
-  disk: string;
+  cpu?: string | undefined;
+  memory?: string | undefined;
+  disk?: string | undefined;
   sshKeys: string[];
-  image: string;
+  image?: string | undefined;
   enableDocker: boolean;
 };
 
@@ -226,11 +227,14 @@ export function createClient(
 
     async createContainer(input: CreateInput, call: Call = {}) {
       const send = () => {
+        // Only the limits given: the object itself always goes, as upstream's own client sends
+        // it, and its empty fields are unset to every daemon generation (CONTAINARIUM-API.md §7).
+        const resources = { cpu: input.cpu, memory: input.memory, disk: input.disk };
         const body: Record<string, unknown> = {
           username: input.username,
-          resources: { cpu: input.cpu, memory: input.memory, disk: input.disk },
-          image: input.image,
+          resources: Object.fromEntries(Object.entries(resources).filter(([, value]) => value)),
         };
+        if (input.image) body.image = input.image;
         if (input.sshKeys.length > 0) body.sshKeys = input.sshKeys;
         // false is every daemon's default, so it is left out and needs no dialect. Until a daemon
         // rejects enableDocker, both names go: each older daemon ignores the one it does not know.

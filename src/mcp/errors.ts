@@ -189,13 +189,8 @@ function describeHttp(status: number, said: string, ctx: FailureContext): string
   if (status === 409 && /\bbusy\b/i.test(said)) {
     return `The ${resource?.noun ?? 'container'}${who} is busy with another operation, so the daemon could not ${ctx.action} (${said}). Wait a few seconds and call the tool again.`;
   }
-  if (resource && (status === 409 || /already exists/i.test(said))) {
-    const next =
-      resource.show && resource.remove
-        ? `Call ${resource.show} to inspect it, or ${resource.remove} first if it should be replaced.`
-        : `Call ${resource.list} to see it.`;
-    const article = resource.article ?? 'a';
-    return `${article[0]!.toUpperCase()}${article.slice(1)} ${resource.noun}${who} already exists. ${next}`;
+  if (resource && (status === 409 || /already exists|already in progress/i.test(said))) {
+    return describeConflict(status, said, resource, who, ctx);
   }
   if (/not implemented/i.test(said)) {
     return `This daemon cannot ${ctx.action}: it says "${said}" (older upstream daemons lack this operation). Upgrade the Containarium daemon.`;
@@ -214,6 +209,44 @@ function describeHttp(status: number, said: string, ctx: FailureContext): string
     return `The daemon is unavailable and could not ${ctx.action} (503${said ? `: ${said}` : ''}). Retry in a moment, or check the daemon's logs.`;
   }
   return `The daemon failed to ${ctx.action} (HTTP ${status}${said ? `: ${said}` : ''}). Retry, or check the daemon's logs.`;
+}
+
+/**
+ * This daemon's words for an instance of the container's name that it did not make: get and
+ * delete cannot see it, so only another name or the Incus administrator can help.
+ */
+const FOREIGN = /not made by this daemon|does not manage|not managed by/i;
+/** A create still running, in this daemon's words and upstream HEAD's. */
+const STILL_CREATING = /still being created|creation already in progress/i;
+
+/** A conflict: the daemon's own words decide the next step, never a guess that it "exists". */
+function describeConflict(
+  status: number,
+  said: string,
+  resource: Resource,
+  who: string,
+  ctx: FailureContext,
+): string {
+  const show = resource.show ?? resource.list;
+  const forUser = ctx.username ? ` for ${ctx.username}` : '';
+  if (FOREIGN.test(said)) {
+    const unseen = [resource.show, resource.remove].filter(Boolean).join(' and ');
+    return `The daemon could not ${ctx.action} (${status}: ${said}). ${unseen ? `${unseen} cannot see that instance, so c` : 'C'}hoose another username, or ask the server's administrator to rename or remove it in Incus.`;
+  }
+  if (STILL_CREATING.test(said)) {
+    return `The ${resource.noun}${who} is still being created, so the daemon could not ${ctx.action} (${status}: ${said}). Wait until it is ready: call ${show}${forUser} to follow it, then try again.`;
+  }
+  if (/\bexists\b/i.test(said)) {
+    const next =
+      resource.show && resource.remove
+        ? `Call ${resource.show} to inspect it, or ${resource.remove} first if it should be replaced.`
+        : `Call ${resource.list} to see it.`;
+    const article = resource.article ?? 'a';
+    // Anything the daemon adds (why an earlier create failed) is passed on.
+    const why = /already exists \((.+)\)$/i.exec(said)?.[1];
+    return `${article[0]!.toUpperCase()}${article.slice(1)} ${resource.noun}${who} already exists${why ? ` (${why})` : ''}. ${next}`;
+  }
+  return `The daemon refused to ${ctx.action} because of a conflict (${status}${said ? `: ${said}` : ''}). Call ${show}${forUser} to see the ${resource.noun}'s current state, then try again.`;
 }
 
 function describeNetwork(error: unknown, ctx: FailureContext): string {

@@ -6,6 +6,7 @@ import { formatCidr } from '../../src/daemon/address.ts';
 import {
   CliError,
   type Command,
+  DAEMON_HELP,
   type DaemonCommand,
   parseCommandLine,
   type TokenCommand,
@@ -46,10 +47,25 @@ describe('daemon flags', () => {
       secret: FLAG_SECRET,
       incus: {},
       storagePool: 'default',
+      defaultImage: 'images:ubuntu/24.04',
       corsOrigins: [],
       shutdownGraceMs: 60_000,
       warnings: [],
     });
+  });
+
+  test('--default-image names the image of a create that names none; a bad name is refused', () => {
+    const env = { CONTAINARIUM_JWT_SECRET: ENV_SECRET };
+    expect(daemon(['--default-image', 'debian/12'], env).defaultImage).toBe('debian/12');
+    expect(daemon(['--default-image=images:alpine/3.20'], env).defaultImage).toBe(
+      'images:alpine/3.20',
+    );
+    for (const bad of ['', '-x', 'debian 12']) {
+      expect(refused(['daemon', `--default-image=${bad}`], env).message).toBe(
+        `invalid --default-image "${bad}": expected an image name like "images:ubuntu/24.04", "ubuntu:24.04" or a local alias like "debian/12" (letters, digits and ._:/@+-, starting with a letter or digit, at most 255 characters)`,
+      );
+    }
+    expect(DAEMON_HELP).toContain('--default-image ALIAS');
   });
 
   test('--shutdown-grace takes a Go duration up to an hour', () => {

@@ -210,7 +210,7 @@ describe('POST /v1/containers', () => {
         labels: {},
         image: 'images:ubuntu/24.04',
         enableDocker: true,
-        defaulted: ['cpu', 'memory', 'disk'],
+        defaulted: ['cpu', 'memory', 'disk', 'image'],
       },
       { async: true },
     ]);
@@ -233,13 +233,15 @@ describe('POST /v1/containers', () => {
       memory: '4GB',
       disk: '50GB',
       image: 'images:ubuntu/24.04',
-      // So a small host may lower these two, never the cpu that was asked for.
-      defaulted: ['memory', 'disk'],
+      // So a small host may lower these two, never the cpu that was asked for; and the empty
+      // image is the daemon's --default-image.
+      defaulted: ['memory', 'disk', 'image'],
     });
     await ok(
       await d.call('POST', '/v1/containers', {
         username: 'erin',
         resources: { cpu: '4', memory: '4GB', disk: '50GB' },
+        image: 'images:ubuntu/24.04',
       }),
     );
     expect(d.backend.calls[1]?.args[0]).not.toHaveProperty('defaulted');

@@ -170,6 +170,28 @@ describe('create errors', () => {
     });
   });
 
+  test('--default-image replaces the image only of a create that named none', async () => {
+    await using incus = fakeIncus({
+      'GET /1.0/images/aliases': () => sync([{ name: 'busybox' }, { name: 'debian/12' }]),
+      'POST /1.0/instances': () => failure(500, 'stop here'),
+    });
+    const backend = createIncusBackend(createIncusClient({ socket: incus.socket }), {
+      log: quiet,
+      defaultImage: 'debian/12',
+    });
+    const unnamed = request({ image: 'images:ubuntu/24.04', defaulted: ['image'] });
+    await rejection(backend.create(unnamed, { async: false }));
+    await rejection(backend.create(request({ image: 'busybox' }), { async: false }));
+    const sent = incus
+      .calls('POST', '/1.0/instances')
+      .map((call) => JSON.parse(call.body ?? '{}'))
+      .map((body) => [body.source, body.config['user.containarium.image']]);
+    expect(sent).toEqual([
+      [{ type: 'image', alias: 'debian/12' }, 'debian/12'],
+      [{ type: 'image', alias: 'busybox' }, 'busybox'],
+    ]);
+  });
+
   test('an existing container is a conflict, and nothing is deleted', async () => {
     const [ours] = await instances();
     await using incus = fakeIncus({

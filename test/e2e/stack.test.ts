@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sizeAtMost } from '../../src/daemon/limits.ts';
 import type { ContainerView as Container, MetricsView as Metrics } from '../../src/mcp/format.ts';
 import { sshKeyFingerprint } from '../../src/shared/ssh-key.ts';
 import { failure } from '../daemon/incus-fake.ts';
@@ -388,6 +389,55 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
     expect(result.text).not.toContain('Incus is running');
     expect((await instance(containerOf(username))).status).toBe(404);
   }, 60_000);
+
+  test('a first create with no limits and no image fits this host, from --default-image', async () => {
+    // A host without internet: the daemon's default image is a local one.
+    const local = await startDaemon({ secretFile, args: ['--default-image', 'busybox'] });
+    const mcp = await connectMcp(
+      local.url,
+      generateToken({ username: 'e2e-admin', roles: 'admin', secretFile }),
+    );
+    const username = user('-f');
+    const result = await mcp.call('create_container', { username, enable_docker: false });
+    if (result.isError) throw new Error(`${result.text}${context(local)}`);
+
+    // Upstream's defaults (4 CPUs, 4GB, 50GB) lowered to what Incus says this host has.
+    const host = await incus<{ cpu: { total: number }; memory: { total: number } }>(
+      'GET',
+      '/1.0/resources',
+    );
+    const pool = await incus<{ space: { total: number } }>(
+      'GET',
+      '/1.0/storage-pools/default/resources',
+    );
+    const cpus = Math.min(4, host.metadata.cpu.total);
+    const memory =
+      host.metadata.memory.total < 4e9 ? sizeAtMost(host.metadata.memory.total) : '4GB';
+    const disk = pool.metadata.space.total < 50e9 ? sizeAtMost(pool.metadata.space.total) : '50GB';
+    const lowered = [
+      cpus < 4 ? `cpu ${cpus}` : '',
+      memory !== '4GB' ? `memory "${memory}"` : '',
+      disk !== '50GB' ? `disk "${disk}"` : '',
+    ].filter(Boolean);
+    // This test host has 2 CPUs and a 10 GiB pool: something must have been lowered.
+    expect(lowered.length).toBeGreaterThan(0);
+
+    const created = ok<{ container: Container; message: string }>(result);
+    expect(created.container).toMatchObject({ cpu: String(cpus), memory, disk, image: 'busybox' });
+    expect(created.message).toStartWith(
+      `Container ${containerOf(username)} created successfully (defaults lowered to what this host has: ${lowered.join(', ')})`,
+    );
+    expect(result.text).toContain(`Created ${containerOf(username)} for ${username}: running.`);
+    expect(result.text).toContain(`Image: busybox`);
+    const config = (await instance(containerOf(username))).metadata;
+    expect(config.config['limits.cpu']).toBe(String(cpus));
+    expect(config.config['limits.memory']).toBe(memory);
+    expect(config.config['user.containarium.image']).toBe('busybox');
+    expect(config.expanded_devices.root?.size).toBe(disk);
+
+    await mcp.close();
+    expect(await local.stop()).toBe(0);
+  }, 120_000);
 
   describe('a token without the admin role', () => {
     const owner = user('-a');

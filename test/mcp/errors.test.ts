@@ -61,8 +61,46 @@ describe('resources', () => {
         ctx({ resource: KEY, username: 'alice' }),
       ),
     ).toBe('An SSH key for user alice already exists. Call list_ssh_keys to see it.');
-    expect(describeFailure(httpError(409), ctx({ resource: CONTAINER, username: 'alice' }))).toBe(
+    expect(
+      describeFailure(
+        httpError(409, { error: 'container for user alice already exists' }),
+        ctx({ resource: CONTAINER, username: 'alice' }),
+      ),
+    ).toBe(
       'A container for user alice already exists. Call get_container to inspect it, or delete_container first if it should be replaced.',
+    );
+  });
+
+  test('a 409 that does not say "exists" passes the daemon\'s words on, never "already exists"', () => {
+    const create = ctx({
+      resource: CONTAINER,
+      username: 'dave',
+      action: 'create the container for dave',
+      creates: true,
+    });
+    expect(describeFailure(httpError(409), create)).toBe(
+      "The daemon refused to create the container for dave because of a conflict (409). Call get_container for dave to see the container's current state, then try again.",
+    );
+    expect(
+      describeFailure(
+        httpError(409, { error: 'rpc error: code = Aborted desc = quota frozen' }),
+        create,
+      ),
+    ).toBe(
+      "The daemon refused to create the container for dave because of a conflict (409: quota frozen). Call get_container for dave to see the container's current state, then try again.",
+    );
+  });
+
+  test("a failed create's reason in the daemon's 409 is kept", () => {
+    const said =
+      'container for user erin already exists (its create failed: no address within 60s; delete it to try again)';
+    expect(
+      describeFailure(
+        httpError(409, { error: said }),
+        ctx({ resource: CONTAINER, username: 'erin' }),
+      ),
+    ).toBe(
+      'A container for user erin already exists (its create failed: no address within 60s; delete it to try again). Call get_container to inspect it, or delete_container first if it should be replaced.',
     );
   });
 });

@@ -3,6 +3,7 @@
 // depends on what crossed the wire: int64 strings read back as numbers, state names, labels,
 // limits in the unit given, the daemon's error bodies turned into the tool's sentences.
 import { describe, expect, test } from 'bun:test';
+import { foreign, stillCreating } from '../../src/daemon/incus-instances.ts';
 import { ED25519 } from '../support/keys.ts';
 import { startOwnDaemon } from '../support/own-daemon.ts';
 
@@ -50,6 +51,7 @@ describe('mcp-server against its own daemon', () => {
       [
         'Created carol-container for carol: running.',
         'Resources: 2 cores, 512 MiB memory, 20 GB disk',
+        'Image: debian/12',
         'IP: 10.98.0.10',
         "SSH: ssh carol@10.98.0.10 (10.98.0.10 is a private address, reachable from the daemon's host)",
         'Daemon: Container carol-container created successfully',
@@ -110,10 +112,15 @@ describe('mcp-server against its own daemon', () => {
       [
         'Created dave-container for dave: running.',
         'Resources: 4 cores, 4 GB memory, 50 GB disk',
+        'Image: images:ubuntu/24.04',
         'IP: 10.98.0.10',
         'Daemon: Container dave-container created successfully',
       ].join('\n'),
     );
+    // Left empty, so the daemon knows they are its defaults (and may lower them to fit).
+    expect(d.backend.calls[0]?.args[0]).toMatchObject({
+      defaulted: ['cpu', 'memory', 'disk', 'image'],
+    });
     expect(d.backend.containers.get('dave')).toMatchObject({
       resources: { cpu: '4', memory: '4GB', disk: '50GB' },
       sshKeys: [],
@@ -125,6 +132,32 @@ describe('mcp-server against its own daemon', () => {
     expect(info.text).toContain('Image: images:ubuntu/24.04');
   });
 
+  test('create_container with no limits on a small host: the daemon lowers its defaults and says so', async () => {
+    await using d = await setup();
+    d.backend.host = {
+      cpus: 2,
+      memoryBytes: 3 * 2 ** 30,
+      pool: { name: 'default', bytes: 10 * 2 ** 30 },
+    };
+    const result = await d.mcp.call('create_container', { username: 'alice' });
+    expect(result.isError).toBeFalsy();
+    expect(result.text).toBe(
+      [
+        'Created alice-container for alice: running.',
+        'Resources: 2 cores, 3 GiB memory, 10 GiB disk',
+        'Image: images:ubuntu/24.04',
+        'IP: 10.98.0.10',
+        'Daemon: Container alice-container created successfully (defaults lowered to what this host has: cpu 2, memory "3GiB", disk "10GiB")',
+      ].join('\n'),
+    );
+    // What the user gave is never lowered: too much is refused, naming the field and the most.
+    const big = await d.mcp.call('create_container', { username: 'bob', disk: '50GB' });
+    expect(big.isError).toBe(true);
+    expect(big.text).toBe(
+      'The daemon rejected the request to create the container for bob as invalid: resources.disk "50GB" is larger than storage pool "default" (10 GiB); ask for at most "10GiB". Correct the arguments and try again.',
+    );
+  });
+
   test('create_container for a user who has one: the 409 becomes "already exists"', async () => {
     await using d = await setup();
     d.backend.seed('alice');
@@ -134,6 +167,28 @@ describe('mcp-server against its own daemon', () => {
       'A container for user alice already exists. Call get_container to inspect it, or delete_container first if it should be replaced.',
     );
     expect(d.requests.map((r) => r.status)).toEqual([409]);
+  });
+
+  test("a container still being created: the daemon's 409 says to wait, not that it exists", async () => {
+    await using d = await setup();
+    d.backend.failWith = stillCreating('dave');
+    const result = await d.mcp.call('delete_container', { username: 'dave' });
+    expect(result.isError).toBe(true);
+    expect(result.text).toBe(
+      'The container for user dave is still being created, so the daemon could not delete the container for dave (409: container for user dave is still being created; try again when it is ready). Wait until it is ready: call get_container for dave to follow it, then try again.',
+    );
+    expect(d.requests.map((r) => r.status)).toEqual([409]);
+  });
+
+  test("an Incus instance this daemon did not make: the daemon's words and advice, no get/delete hint", async () => {
+    await using d = await setup();
+    d.backend.failWith = foreign('dave-container');
+    const result = await d.mcp.call('create_container', { username: 'dave' });
+    expect(result.isError).toBe(true);
+    expect(result.text).toBe(
+      "The daemon could not create the container for dave (409: an instance named dave-container already exists in Incus but was not made by this daemon, which does not manage it; choose another username, or rename or remove that instance in Incus). get_container and delete_container cannot see that instance, so choose another username, or ask the server's administrator to rename or remove it in Incus.",
+    );
+    expect(result.text).not.toContain('Call get_container to inspect it');
   });
 
   test('list_containers: every state name, limits, dates and labels as the daemon holds them', async () => {

@@ -42,7 +42,7 @@ const routes = (fake: { requests: { method: string; path: string }[] }) =>
 
 for (const generation of ['v0.3', 'head'] as const) {
   describe(`against a ${generation} daemon`, () => {
-    test('create_container sends the seed defaults and reports the container', async () => {
+    test('create_container leaves unset limits and image to the daemon and reports what it applied', async () => {
       await using t = await setup(generation);
       const result = await t.mcp.call('create_container', {
         username: 'carol',
@@ -50,10 +50,11 @@ for (const generation of ['v0.3', 'head'] as const) {
       });
       expect(result.isError).toBeFalsy();
       expect(result.text).toContain('Created carol-container for carol: running.');
+      // The daemon's defaults, read from its answer (v0.3 reports neither disk nor image).
       expect(result.text).toContain(
         generation === 'head'
-          ? '4 cores, 4 GB memory, 50 GB disk'
-          : '4 cores, 4 GB memory, disk not reported',
+          ? 'Resources: 4 cores, 4 GB memory, 50 GB disk\nImage: images:ubuntu/24.04'
+          : "Resources: 4 cores, 4 GB memory, disk not reported\nImage: the daemon's default (not reported)",
       );
       expect(result.text).toMatch(/SSH: ssh carol@10\.0\.3\.\d+/);
       const posts = t.fake.requests.filter((r) => r.method === 'POST');
@@ -62,9 +63,10 @@ for (const generation of ['v0.3', 'head'] as const) {
       expect(last.headers['user-agent']).toMatch(/^containarium-mcp\/\d+\.\d+\.\d+/);
       const body = last.body as Record<string, unknown>;
       expect(body.username).toBe('carol');
-      expect(body.resources).toEqual({ cpu: '4', memory: '4GB', disk: '50GB' });
+      // Nothing the user did not give: empty is unset to every daemon, which applies its defaults.
+      expect(body.resources).toEqual({});
       expect(body.sshKeys).toEqual([ED25519]);
-      expect(body.image).toBe('images:ubuntu/24.04');
+      expect('image' in body).toBe(false);
       if (generation === 'v0.3') {
         expect(posts.length).toBe(1);
         expect(body.enableDocker).toBe(true);
@@ -88,6 +90,17 @@ for (const generation of ['v0.3', 'head'] as const) {
         state: 'running',
         memory: '4GB',
       });
+    });
+
+    test('create_container sends only the limits given; the daemon fills in the rest', async () => {
+      await using t = await setup(generation);
+      const result = await t.mcp.call('create_container', { username: 'fred', memory: '2GB' });
+      expect(result.isError).toBeFalsy();
+      const body = t.fake.requests.at(-1)!.body as Record<string, unknown>;
+      expect(body.resources).toEqual({ memory: '2GB' });
+      expect(result.text).toContain(
+        `Resources: 4 cores, 2 GB memory, ${generation === 'head' ? '50 GB disk' : 'disk not reported'}`,
+      );
     });
 
     test('create_container passes limits in the unit given and leaves docker out when false', async () => {
@@ -147,6 +160,18 @@ for (const generation of ['v0.3', 'head'] as const) {
       expect(result.isError).toBe(true);
       expect(result.text).toContain('A container for user alice already exists');
       expect(result.text).toContain('get_container');
+    });
+
+    test('create_container while an async create of that user runs says to wait, not "already exists"', async () => {
+      await using t = await setup(generation, {
+        containers: [{ username: 'gina', pending: 'creating' }],
+      });
+      const result = await t.mcp.call('create_container', { username: 'gina' });
+      expect(result.isError).toBe(true);
+      // HEAD answers 409 AlreadyExists; v0.3 wraps the same words in a 500.
+      expect(result.text).toBe(
+        `The container for user gina is still being created, so the daemon could not create the container for gina (${generation === 'head' ? '409: container creation already in progress for user gina' : '500: failed to create container: container creation already in progress for user gina'}). Wait until it is ready: call get_container for gina to follow it, then try again.`,
+      );
     });
 
     test('list_containers shows a table of every container', async () => {

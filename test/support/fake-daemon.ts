@@ -164,6 +164,10 @@ export type FakeDaemon = {
   [Symbol.asyncDispose](): Promise<void>;
 };
 
+/**
+ * What both generations apply to a create whose fields are empty or missing (CONTAINARIUM-API.md
+ * §7): a client that leaves them out gets exactly these.
+ */
 const DEFAULTS = { cpu: '4', memory: '4GB', disk: '50GB', image: 'images:ubuntu/24.04' };
 const ONLINE = new Set(['CONTAINER_STATE_RUNNING', 'CONTAINER_STATE_FROZEN']);
 

@@ -11,6 +11,7 @@ import type {
   SystemInfo,
 } from '../../src/daemon/backend.ts';
 import { DaemonError } from '../../src/daemon/errors.ts';
+import { fitDefaults, type HostCapacity, limitProblems } from '../../src/daemon/limits.ts';
 import { stateOf } from '../../src/daemon/to-wire.ts';
 import { containerName } from '../../src/shared/username.ts';
 import type { ContainerState } from '../../src/shared/wire.ts';
@@ -32,6 +33,8 @@ export class MemoryBackend implements Backend {
   /** When set, every call throws it (e.g. DaemonError('unavailable', ...)). */
   failWith: Error | undefined;
   reachable = true;
+  /** The host creates are fitted to, as the Incus backend fits them (nothing known by default). */
+  host: HostCapacity = {};
   /** The local images listImages reports, as a host built like this project's test host has. */
   images: Image[] = [
     {
@@ -94,8 +97,12 @@ export class MemoryBackend implements Backend {
     return container;
   }
 
-  async create(request: CreateRequest, options: { async: boolean }) {
-    this.enter('create', request, options);
+  async create(asked: CreateRequest, options: { async: boolean }) {
+    this.enter('create', asked, options);
+    // The daemon's own rules: defaults lowered to fit the host, anything asked beyond it refused.
+    const { request, lowered } = fitDefaults(asked, this.host);
+    const problems = limitProblems(request, this.host);
+    if (problems.length > 0) throw new DaemonError('invalid', problems.join('; '));
     if (this.containers.has(request.username)) {
       throw new DaemonError(
         'conflict',
@@ -112,7 +119,7 @@ export class MemoryBackend implements Backend {
     });
     return {
       container,
-      message: `Container ${container.name} created successfully`,
+      message: `Container ${container.name} created successfully${lowered.length ? ` (defaults lowered to what this host has: ${lowered.join(', ')})` : ''}`,
       // No key, no account to log in to: the Incus backend sends no command then either.
       sshCommand: request.sshKeys.length > 0 ? `ssh ${request.username}@${ADDRESS.ipAddress}` : '',
     };

@@ -19,6 +19,7 @@ import {
 } from '../format.ts';
 import {
   cpu,
+  daemonDefault,
   defaulted,
   defineTool,
   force,
@@ -47,8 +48,8 @@ const createContainer = defineTool({
     memory: size('Memory limit with a unit, e.g. "4GB", "2048MB" or "8GiB".', '4GB'),
     disk: size('Root disk size with a unit, e.g. "50GB" or "100GiB".', '50GB'),
     ssh_keys: sshKeys,
-    image: defaulted(
-      'images:ubuntu/24.04',
+    image: daemonDefault(
+      'usually "images:ubuntu/24.04"',
       'Image to create from, e.g. "images:ubuntu/24.04", "images:debian/12" or a local alias.',
       (description) =>
         v.pipe(
@@ -82,22 +83,24 @@ const createContainer = defineTool({
         name: containerName(input.username),
         username: input.username,
         state: 'CONTAINER_STATE_UNSPECIFIED',
-        resources: { cpu: input.cpu, memory: input.memory, disk: input.disk },
+        resources: { cpu: input.cpu ?? '', memory: input.memory ?? '', disk: input.disk ?? '' },
         sshKeys: input.ssh_keys,
         network: null,
         createdAt: 0,
         updatedAt: 0,
         labels: {},
-        image: input.image,
+        image: input.image ?? '',
         dockerEnabled: input.enable_docker,
         podmanEnabled: undefined,
       },
     );
+    // What was used, as the daemon reports it: the limits it chose when none were given.
     const lines = [
       container.state === 'creating'
         ? `Creating ${container.name} for ${container.username}; call get_container to follow it.`
         : `Created ${container.name} for ${container.username}: ${container.state}.`,
       `Resources: ${resources(container)}`,
+      `Image: ${container.image || input.image || "the daemon's default (not reported)"}`,
     ];
     if (container.ipAddress) lines.push(`IP: ${container.ipAddress}`);
     // The daemon's command is the truth ("" when it made no account), except that upstream

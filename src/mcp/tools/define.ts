@@ -89,8 +89,21 @@ export const defaulted = <S extends v.GenericSchema, const F extends v.InferInpu
 ): v.OptionalSchema<S, F> =>
   v.optional(build(v.description(`${about} Default: ${shownDefault(fallback)}.`)), fallback);
 
-export const size = (about: string, fallback: string) =>
-  defaulted(fallback, about, (description) =>
+/**
+ * An optional argument left out of the request when not given, so the daemon applies its own
+ * default (and this project's daemon lowers it to fit a smaller host); the description says which.
+ */
+export const daemonDefault = <S extends v.GenericSchema>(
+  daemons: string,
+  about: string,
+  build: (description: Description) => S,
+): v.OptionalSchema<S, undefined> =>
+  v.optional(build(v.description(`${about} Default: the daemon's, ${daemons}.`)));
+
+const FITS = 'a smaller host gets what it has';
+
+export const size = (about: string, daemons: string) =>
+  daemonDefault(`${daemons}; ${FITS}`, about, (description) =>
     v.pipe(
       v.string(`must be ${SIZE_FORM}`),
       description,
@@ -99,13 +112,16 @@ export const size = (about: string, fallback: string) =>
     ),
   );
 
-export const cpu = defaulted('4', 'Number of CPU cores, e.g. "4".', (description) =>
-  v.pipe(
-    v.union([v.string(), v.number()], `must be ${CPU_FORM}`),
-    description,
-    v.check((c) => parseCpu(c) !== undefined, `must be ${CPU_FORM}`),
-    v.transform((c) => String(parseCpu(c))),
-  ),
+export const cpu = daemonDefault(
+  `4 cores; ${FITS}`,
+  'Number of CPU cores, e.g. "4".',
+  (description) =>
+    v.pipe(
+      v.union([v.string(), v.number()], `must be ${CPU_FORM}`),
+      description,
+      v.check((c) => parseCpu(c) !== undefined, `must be ${CPU_FORM}`),
+      v.transform((c) => String(parseCpu(c))),
+    ),
 );
 
 export const sshKeys = defaulted(

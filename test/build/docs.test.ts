@@ -43,6 +43,7 @@ describe('bun run docs', () => {
       title: 'List things',
       description: 'List the things of a user, e.g. "a|b". Then more.',
       effect: 'read',
+      toolset: 'containers',
       resource: null,
       input: v.strictObject({
         who: v.string(),

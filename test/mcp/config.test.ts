@@ -121,7 +121,9 @@ describe('the settings table', () => {
 
   test('install offers every setting marked for it: by its flag, or copied when set', () => {
     for (const s of SETTINGS.filter((s) => s.install)) {
-      expect(INSTALL_HELP).toContain(s.flag ? `--${s.flag.name} ${s.flag.value}` : s.env);
+      const flag =
+        s.flag && (s.flag.value ? `--${s.flag.name} ${s.flag.value}` : `--${s.flag.name}`);
+      expect(INSTALL_HELP).toContain(flag ?? s.env);
     }
     expect(INSTALL_HELP).toContain(
       'CONTAINARIUM_CA_CERT, CONTAINARIUM_TIMEOUT and CONTAINARIUM_DEBUG are copied when set.',
@@ -139,6 +141,33 @@ describe('the settings table', () => {
       expect(Boolean(m.user_config[s.bundle!.key]?.sensitive)).toBe(s.secret);
     }
     expect(m.user_config.debug).toMatchObject({ type: 'boolean', default: false });
+  });
+
+  test('the bundle offers the guard rails, each with a default so an empty option is unset', () => {
+    const m = manifest(BUNDLE_TARGETS);
+    expect(m.user_config.read_only).toMatchObject({ type: 'boolean', default: false });
+    expect(m.user_config.disable_destructive).toMatchObject({ type: 'boolean', default: false });
+    for (const key of ['toolsets', 'tools', 'exclude_tools']) {
+      expect(m.user_config[key]).toMatchObject({ type: 'string', required: false, default: '' });
+    }
+    expect(m.server.mcp_config.env).toMatchObject({
+      CONTAINARIUM_READ_ONLY: `\${user_config.read_only}`,
+      CONTAINARIUM_DISABLE_DESTRUCTIVE: `\${user_config.disable_destructive}`,
+      CONTAINARIUM_TOOLSETS: `\${user_config.toolsets}`,
+      CONTAINARIUM_TOOLS: `\${user_config.tools}`,
+      CONTAINARIUM_EXCLUDE_TOOLS: `\${user_config.exclude_tools}`,
+    });
+    // What the host passes for the defaults starts the server with no guard rail.
+    const guards = loadConfig(
+      env({
+        CONTAINARIUM_READ_ONLY: 'false',
+        CONTAINARIUM_DISABLE_DESTRUCTIVE: 'false',
+        CONTAINARIUM_TOOLSETS: '',
+        CONTAINARIUM_TOOLS: '',
+        CONTAINARIUM_EXCLUDE_TOOLS: '',
+      }),
+    ).guards;
+    expect(guards).toEqual({ readOnly: false, disableDestructive: false });
   });
 
   test('each rule is valibot: a refusal is an issue naming the setting', () => {

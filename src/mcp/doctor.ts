@@ -33,8 +33,8 @@ import {
 } from './config.ts';
 import { describeFailure } from './errors.ts';
 import { duration } from './format.ts';
-import { redact } from './log.ts';
 import { describeGuards, NO_GUARDS } from './guards.ts';
+import { redact } from './log.ts';
 import { SETTINGS } from './settings.ts';
 
 export const DOCTOR_HELP = `Usage: mcp-server doctor [--client NAME] [--config PATH]

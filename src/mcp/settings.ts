@@ -340,13 +340,16 @@ function wrap(text: string, indent: number, width = 100): string {
   return lines.join(`\n${' '.repeat(indent)}`);
 }
 
+/** "--toolsets NAMES", or "--read-only" for a flag without a value. */
+export const flagUsage = (flag: { name: string; value?: string }): string =>
+  flag.value ? `--${flag.name} ${flag.value}` : `--${flag.name}`;
+
 /** install's flag lines, then the settings it copies without a flag, from the table. */
 export function installSettingsHelp(): string {
   const flagged = SETTINGS.filter((s) => s.flag);
   const lines = flagged.map((s) => {
     const flag = s.flag!;
-    const usage = flag.value ? `--${flag.name} ${flag.value}` : `--${flag.name}`;
-    return `  ${usage.padEnd(20)}${wrap(`${flag.help} (default: $${s.env})`, 22)}\n`;
+    return `  ${flagUsage(flag).padEnd(20)}${wrap(`${flag.help} (default: $${s.env})`, 22)}\n`;
   });
   const copied = SETTINGS.filter((s) => s.install && !s.flag);
   const names = copied.map((s) => s.env);
@@ -360,8 +363,7 @@ const SERVING = SETTINGS.flatMap((s) => (s.serves && s.flag ? [{ ...s, flag: s.f
 /** The serving flags as lines for `mcp-server --help`. */
 export function servingFlagsHelp(): string {
   return SERVING.map((s) => {
-    const usage = s.flag.value ? `--${s.flag.name} ${s.flag.value}` : `--${s.flag.name}`;
-    return `  ${usage.padEnd(24)}${s.flag.help} (or ${s.env})\n`;
+    return `  ${flagUsage(s.flag).padEnd(24)}${s.flag.help} (or ${s.env})\n`;
   }).join('');
 }
 

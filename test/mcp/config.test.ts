@@ -6,7 +6,7 @@ import * as v from 'valibot';
 import { BUNDLE_TARGETS, manifest } from '../../scripts/bundle.ts';
 import { ConfigError, loadConfig } from '../../src/mcp/config.ts';
 import { INSTALL_HELP } from '../../src/mcp/install.ts';
-import { SETTINGS, settingsHelp } from '../../src/mcp/settings.ts';
+import { flagUsage, SETTINGS, settingsHelp } from '../../src/mcp/settings.ts';
 import { isTrue } from '../../src/shared/parse-bool.ts';
 import { makeToken } from '../support/mcp.ts';
 import { ROOT } from '../support/stdio.ts';
@@ -121,9 +121,7 @@ describe('the settings table', () => {
 
   test('install offers every setting marked for it: by its flag, or copied when set', () => {
     for (const s of SETTINGS.filter((s) => s.install)) {
-      const flag =
-        s.flag && (s.flag.value ? `--${s.flag.name} ${s.flag.value}` : `--${s.flag.name}`);
-      expect(INSTALL_HELP).toContain(flag ?? s.env);
+      expect(INSTALL_HELP).toContain(s.flag ? flagUsage(s.flag) : s.env);
     }
     expect(INSTALL_HELP).toContain(
       'CONTAINARIUM_CA_CERT, CONTAINARIUM_TIMEOUT and CONTAINARIUM_DEBUG are copied when set.',
@@ -150,13 +148,6 @@ describe('the settings table', () => {
     for (const key of ['toolsets', 'tools', 'exclude_tools']) {
       expect(m.user_config[key]).toMatchObject({ type: 'string', required: false, default: '' });
     }
-    expect(m.server.mcp_config.env).toMatchObject({
-      CONTAINARIUM_READ_ONLY: `\${user_config.read_only}`,
-      CONTAINARIUM_DISABLE_DESTRUCTIVE: `\${user_config.disable_destructive}`,
-      CONTAINARIUM_TOOLSETS: `\${user_config.toolsets}`,
-      CONTAINARIUM_TOOLS: `\${user_config.tools}`,
-      CONTAINARIUM_EXCLUDE_TOOLS: `\${user_config.exclude_tools}`,
-    });
     // What the host passes for the defaults starts the server with no guard rail.
     const guards = loadConfig(
       env({

@@ -218,7 +218,8 @@ describe('install', () => {
   const home = mkdtempSync(join(tmpdir(), 'mcp-guards-'));
   afterAll(() => rmSync(home, { recursive: true, force: true }));
 
-  test('writes the guard rails from its flags into the entry, and a rerun keeps them', async () => {
+  /** Runs install writing `file` with the URL, the token and `argv`; returns its code and stderr. */
+  async function install(file: string, argv: string[]) {
     let stderr = '';
     const io: Io = {
       env: { HOME: home },
@@ -230,8 +231,7 @@ describe('install', () => {
         stderr += text;
       },
     };
-    const file = join(home, 'config.json');
-    const flags = [
+    const given = [
       '--config',
       file,
       '--server-url',
@@ -239,18 +239,20 @@ describe('install', () => {
       '--token',
       token,
     ];
-    const code = await runInstall(
-      [
-        ...flags,
-        '--read-only',
-        '--toolsets',
-        'containers,monitoring',
-        '--exclude-tools',
-        'get_metrics',
-      ],
-      io,
-    );
-    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    const code = await runInstall([...given, ...argv], io);
+    return { code, stderr };
+  }
+
+  test('writes the guard rails from its flags into the entry, and a rerun keeps them', async () => {
+    const file = join(home, 'config.json');
+    const guards = [
+      '--read-only',
+      '--toolsets',
+      'containers,monitoring',
+      '--exclude-tools',
+      'get_metrics',
+    ];
+    expect(await install(file, guards)).toEqual({ code: 0, stderr: '' });
     const env = () => JSON.parse(readFileSync(file, 'utf8')).mcpServers.containarium.env;
     expect(env()).toMatchObject({
       CONTAINARIUM_READ_ONLY: 'true',
@@ -258,7 +260,7 @@ describe('install', () => {
       CONTAINARIUM_EXCLUDE_TOOLS: 'get_metrics',
     });
     expect(env().CONTAINARIUM_DISABLE_DESTRUCTIVE).toBeUndefined();
-    expect(await runInstall([...flags, '--disable-destructive'], io)).toBe(0);
+    expect((await install(file, ['--disable-destructive'])).code).toBe(0);
     expect(env()).toMatchObject({
       CONTAINARIUM_READ_ONLY: 'true',
       CONTAINARIUM_DISABLE_DESTRUCTIVE: 'true',
@@ -267,31 +269,8 @@ describe('install', () => {
   });
 
   test('refuses an unknown toolset with the valid ones, writing nothing', async () => {
-    let stderr = '';
-    const io: Io = {
-      env: { HOME: home },
-      platform: 'linux',
-      cwd: home,
-      command: '/opt/mcp-server',
-      stdout: () => {},
-      stderr: (text) => {
-        stderr += text;
-      },
-    };
     const file = join(home, 'refused.json');
-    const code = await runInstall(
-      [
-        '--config',
-        file,
-        '--server-url',
-        base.CONTAINARIUM_SERVER_URL,
-        '--token',
-        token,
-        '--toolsets',
-        'disks',
-      ],
-      io,
-    );
+    const { code, stderr } = await install(file, ['--toolsets', 'disks']);
     expect(code).toBe(1);
     expect(stderr).toContain('the valid names are containers, monitoring, images');
     expect(() => readFileSync(file)).toThrow();

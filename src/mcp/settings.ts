@@ -349,7 +349,10 @@ export function installSettingsHelp(): string {
   const flagged = SETTINGS.filter((s) => s.flag);
   const lines = flagged.map((s) => {
     const flag = s.flag!;
-    return `  ${flagUsage(flag).padEnd(20)}${wrap(`${flag.help} (default: $${s.env})`, 22)}\n`;
+    const usage = flagUsage(flag);
+    // A usage too wide for its column gets a line of its own.
+    const head = usage.length < 20 ? usage.padEnd(20) : `${usage}\n${' '.repeat(22)}`;
+    return `  ${head}${wrap(`${flag.help} (default: $${s.env})`, 22)}\n`;
   });
   const copied = SETTINGS.filter((s) => s.install && !s.flag);
   const names = copied.map((s) => s.env);

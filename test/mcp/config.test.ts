@@ -141,6 +141,13 @@ describe('the settings table', () => {
     expect(m.user_config.debug).toMatchObject({ type: 'boolean', default: false });
   });
 
+  test("install's help keeps a long flag from running into its words", () => {
+    expect(INSTALL_HELP).toContain(
+      '\n  --disable-destructive\n                      tools that destroy',
+    );
+    expect(INSTALL_HELP).not.toMatch(/NAMES[a-z]/);
+  });
+
   test('the bundle offers the guard rails, each with a default so an empty option is unset', () => {
     const m = manifest(BUNDLE_TARGETS);
     expect(m.user_config.read_only).toMatchObject({ type: 'boolean', default: false });

@@ -3,6 +3,7 @@
 import type { Server } from 'bun';
 import { errorText } from '../shared/error-text.ts';
 import { type Cidr, clientAddress } from './address.ts';
+import { type AuditLog, type RequestFacts, requestIdOf } from './audit.ts';
 import type { Authenticator } from './auth.ts';
 import type { Backend } from './backend.ts';
 import { BODY_DEADLINE_MS, BodyLateError, MAX_BODY_BYTES, parseJson, readBody } from './body.ts';
@@ -27,6 +28,8 @@ export type AppOptions = {
   bodyDeadlineMs?: number;
   /** The daemon's logger: one line per request and every server-side failure (silent by default). */
   log?: Logger;
+  /** The audit trail (--audit-log): mutating requests and refused logins; none by default. */
+  audit?: AuditLog;
   /** How long /health waits for Incus (default 2 s). */
   healthTimeoutMs?: number;
   /** Time for that wait; the system's by default. */
@@ -110,7 +113,14 @@ export function createApp(options: AppOptions) {
     return errorBody(500, GRPC_CODE.internal, withoutPaths(message) || 'internal error');
   };
 
-  const handle = async (request: Request, address: string, server?: Server<unknown>) => {
+  /** `trail` collects what the audit log needs to know about this request. */
+  type Trail = Pick<RequestFacts, 'principal' | 'refusal' | 'body'>;
+  const handle = async (
+    request: Request,
+    address: string,
+    server: Server<unknown> | undefined,
+    trail: Trail,
+  ) => {
     const url = new URL(request.url);
     const method = request.method;
     if (method === 'OPTIONS') return { response: preflight(request) };
@@ -127,12 +137,17 @@ export function createApp(options: AppOptions) {
     // Upstream's JWT middleware wraps the whole gateway: a caller without a valid token learns
     // nothing, not even which routes exist.
     const verdict = await auth.authenticate(request, address);
-    if (!verdict.ok) return { response: verdict.response };
+    if (!verdict.ok) {
+      trail.refusal = verdict.refusal;
+      return { response: verdict.response };
+    }
     const principal = verdict.principal;
+    trail.principal = principal;
     // The whole body first, bounded in size and time: only then may the request run long.
     let bytes: Uint8Array;
     try {
       bytes = await readBody(request, limit, bodyDeadlineMs);
+      trail.body = bytes;
     } catch (error) {
       // The rest of the body is unread, so the connection cannot carry another request.
       const response =
@@ -191,9 +206,11 @@ export function createApp(options: AppOptions) {
         request.headers.get('x-forwarded-for'),
         trustedProxies,
       );
+      const requestId = requestIdOf(request);
+      const trail: Trail = {};
       let outcome: { response: Response; user?: string };
       try {
-        outcome = await handle(request, address, server);
+        outcome = await handle(request, address, server, trail);
       } catch (error) {
         outcome = { response: failure(error, 'request') };
       }
@@ -201,6 +218,15 @@ export function createApp(options: AppOptions) {
       const path = shorten(new URL(request.url).pathname);
       const who = outcome.user ? ` user=${outcome.user}` : '';
       log(`${address} ${request.method} ${path} ${outcome.response.status} ${ms}ms${who}`);
+      outcome.response.headers.set('X-Request-Id', requestId);
+      options.audit?.record({
+        request,
+        address,
+        requestId,
+        response: outcome.response,
+        durationMs: ms,
+        ...trail,
+      });
       // A body never read (a refused token, /health) must not keep the connection busy either.
       if (request.body !== null && !request.bodyUsed) {
         outcome.response.headers.set('Connection', 'close');

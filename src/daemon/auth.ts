@@ -10,7 +10,14 @@ export type Principal = {
   username: string;
   /** The admin role may act on every container; any other role only on its own. */
   admin: boolean;
+  /** The token's roles as signed. */
+  roles: readonly string[];
+  /** The token's id (its jti claim), when it has one. */
+  tokenId?: string;
 };
+
+/** Why a request was refused, in words that never hold the token. */
+export type Refusal = 'missing header' | 'bad scheme' | 'invalid token' | 'locked out';
 
 export type AuthOptions = {
   secret: string;
@@ -34,7 +41,9 @@ export type AuthOptions = {
   now?: () => number;
 };
 
-export type AuthResult = { ok: true; principal: Principal } | { ok: false; response: Response };
+export type AuthResult =
+  | { ok: true; principal: Principal }
+  | { ok: false; response: Response; refusal: Refusal };
 
 /**
  * Upstream writes auth errors with Go's http.Error: text/plain, nosniff, JSON-looking text with a
@@ -85,14 +94,19 @@ export function createAuthenticator(options: AuthOptions) {
     tier('all addresses', options.maxTotalFailures ?? 200, 1, () => ''),
   ];
 
-  const fail = (address: string, reason: string): Response => {
+  const fail = (
+    address: string,
+    reason: string,
+    refusal: Refusal,
+  ): { ok: false; response: Response; refusal: Refusal } => {
     const time = now();
     const counted = tiers.map((t) => ({ ...t, key: t.key(address) }));
     const until = Math.max(...counted.map((t) => t.table.lockedUntil(t.key, time)));
     if (until > time) {
       // Already slowed down: not counted again, so a locked-out client cannot drain the wider budgets.
       const seconds = Math.ceil((until - time) / 1000);
-      return plainError(429, TOO_MANY, { 'Retry-After': String(seconds) });
+      const response = plainError(429, TOO_MANY, { 'Retry-After': String(seconds) });
+      return { ok: false, response, refusal: 'locked out' };
     }
     for (const t of counted) {
       if (t.table.fail(t.key, time)) {
@@ -102,7 +116,8 @@ export function createAuthenticator(options: AuthOptions) {
       }
     }
     log(`auth: refused ${address}: ${reason}`);
-    return plainError(401, reason === BAD_SCHEME ? BAD_SCHEME : INVALID_TOKEN);
+    const response = plainError(401, reason === BAD_SCHEME ? BAD_SCHEME : INVALID_TOKEN);
+    return { ok: false, response, refusal };
   };
 
   return {
@@ -111,24 +126,29 @@ export function createAuthenticator(options: AuthOptions) {
       const header = request.headers.get('authorization');
       // No credentials is not an attempt at guessing, so it is neither counted nor slowed down.
       if (header === null || header === '') {
-        return { ok: false, response: plainError(401, MISSING_HEADER) };
+        return { ok: false, response: plainError(401, MISSING_HEADER), refusal: 'missing header' };
       }
       const space = header.indexOf(' ');
       const scheme = space === -1 ? header : header.slice(0, space);
       const token = space === -1 ? '' : header.slice(space + 1);
       if (space === -1 || scheme.toLowerCase() !== 'bearer') {
-        return { ok: false, response: fail(address, BAD_SCHEME) };
+        return fail(address, BAD_SCHEME, 'bad scheme');
       }
       let claims: Claims;
       try {
         claims = await verify(token);
       } catch (error) {
         const reason = error instanceof TokenError ? error.message : 'token could not be checked';
-        return { ok: false, response: fail(address, `invalid token: ${reason}`) };
+        return fail(address, `invalid token: ${reason}`, 'invalid token');
       }
       return {
         ok: true,
-        principal: { username: claims.username, admin: claims.roles.includes('admin') },
+        principal: {
+          username: claims.username,
+          admin: claims.roles.includes('admin'),
+          roles: claims.roles,
+          ...(claims.jti === undefined ? {} : { tokenId: claims.jti }),
+        },
       };
     },
   };

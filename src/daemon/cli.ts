@@ -42,6 +42,8 @@ export type DaemonCommand = {
   trustedProxies: Cidr[];
   /** How long a stop signal waits for creates in flight before the daemon exits anyway. */
   shutdownGraceMs: number;
+  /** The audit log's file, "-" for stderr; undefined for none. main.ts opens it. */
+  auditLog: string | undefined;
   /** Non-fatal notes for stderr (e.g. a secret given twice). */
   warnings: string[];
 };
@@ -63,6 +65,7 @@ Usage:
 `;
 
 const SECRET_ENV = 'CONTAINARIUM_JWT_SECRET';
+const AUDIT_ENV = 'CONTAINARIUM_AUDIT_LOG';
 
 /** The daemon's flags: parsing, defaults and --help all come from here. */
 export const DAEMON_FLAGS: readonly Flag[] = [
@@ -146,6 +149,13 @@ export const DAEMON_FLAGS: readonly Flag[] = [
     value: 'D',
     default: '60s',
     help: 'on SIGTERM or SIGINT, how long to wait for creates still running, as a Go duration; what is left unfinished resumes at the next start',
+  },
+  {
+    name: 'audit-log',
+    kind: 'string',
+    value: 'FILE',
+    env: AUDIT_ENV,
+    help: 'append one JSON line per changing request (POST, PUT, PATCH, DELETE) and per refused login to FILE, created readable by its owner alone ("-" for stderr; default none)',
   },
 ];
 
@@ -445,6 +455,13 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     );
   }
 
+  const auditLog = env[AUDIT_ENV] || one(flags, 'audit-log');
+  if (auditLog !== undefined && auditLog.trim() === '') {
+    throw new CliError(
+      '--audit-log needs a file name, like /var/log/containarium/audit.log, or "-" for stderr',
+    );
+  }
+
   return {
     kind: 'daemon',
     hostname,
@@ -457,6 +474,7 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     sshJump,
     trustedProxies,
     shutdownGraceMs,
+    auditLog,
     warnings,
   };
 }

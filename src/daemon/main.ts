@@ -1,6 +1,7 @@
 // Entry point of `containarium`: daemon (REST API over Incus), token generate, --version, --help.
 import { errorText } from '../shared/error-text.ts';
 import { formatCidr } from './address.ts';
+import type { AuditSink } from './audit.ts';
 import { createAuthenticator } from './auth.ts';
 import { CliError, type DaemonCommand, parseCommandLine } from './cli.ts';
 import { stderrLogger } from './log.ts';
@@ -23,6 +24,7 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
     sshJump: command.sshJump,
   });
   const auth = createAuthenticator({ secret: command.secret, log });
+  const audit = await openAudit(command.auditLog);
 
   let server: ReturnType<typeof serve>;
   try {
@@ -34,6 +36,7 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
       hostname: command.hostname,
       port: command.port,
       log,
+      ...(audit ? { audit } : {}),
     });
   } catch (error) {
     throw new CliError(`cannot listen on ${command.hostname}:${command.port}: ${reason(error)}`);
@@ -66,6 +69,9 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
   // finish within the grace, then exit; what is still unfinished resumes at the next start.
   // Second signal: leave now.
   let stopping = false;
+  // The audit lines of the last requests are written before the process ends, unless the disk
+  // hangs: then it ends after 5 s anyway.
+  const auditFlushed = () => Promise.race([audit?.flushed(), Bun.sleep(5000)]);
   const stop = (signal: string) => {
     if (stopping) process.exit(1);
     stopping = true;
@@ -79,15 +85,44 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
       log(
         `still busy after ${command.shutdownGraceMs / 1000}s; exiting${left.length ? ` (unfinished creates resume at the next start: ${left.join(', ')})` : ''}`,
       );
-      void server.stop(true).finally(() => process.exit(0));
+      void server
+        .stop(true)
+        .then(auditFlushed)
+        .finally(() => process.exit(0));
     }, command.shutdownGraceMs);
-    void Promise.all([server.stop(false), backend.settled()]).then(() => {
+    void Promise.all([server.stop(false), backend.settled()]).then(async () => {
+      await auditFlushed();
       clearTimeout(force);
       process.exit(0);
     });
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+/** The audit log of --audit-log: stderr for "-", else the file, refused when others can read it. */
+async function openAudit(target: string | undefined) {
+  if (target === undefined) return undefined;
+  const { createAuditLog, openAuditFile } = await import('./audit.ts');
+  const { ROUTES } = await import('./routes/index.ts');
+  let sink: AuditSink;
+  if (target === '-') {
+    sink = async (line) => {
+      process.stderr.write(line);
+    };
+  } else {
+    try {
+      sink = openAuditFile(target);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      throw new CliError(
+        code === undefined
+          ? `--audit-log ${target} ${reason(error)}`
+          : `cannot open --audit-log ${target} (${code}); check that its folder exists and is writable`,
+      );
+    }
+  }
+  return createAuditLog(sink, { log, routes: ROUTES });
 }
 
 async function main(): Promise<void> {

@@ -1,4 +1,5 @@
 // OpenSSH public keys: one shape check for both binaries, so nothing odd reaches authorized_keys.
+import { createHash } from 'node:crypto';
 
 const KEY_TYPES = new Set([
   'ssh-ed25519',
@@ -39,4 +40,12 @@ export function normalizeSshKey(input: string): string | undefined {
     return undefined;
   }
   return comment.length > 0 ? `${type} ${blob} ${comment.join(' ')}` : `${type} ${blob}`;
+}
+
+/** A public key's fingerprint as `ssh-keygen -l` prints it: `SHA256:` and unpadded base64. */
+export function sshKeyFingerprint(key: string): string | undefined {
+  const blob = normalizeSshKey(key)?.split(' ')[1];
+  if (blob === undefined) return undefined;
+  const digest = createHash('sha256').update(Buffer.from(blob, 'base64')).digest('base64');
+  return `SHA256:${digest.replace(/=+$/, '')}`;
 }

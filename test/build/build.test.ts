@@ -13,7 +13,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import pkg from '../../package.json' with { type: 'json' };
 import {
   archive,
@@ -72,6 +72,18 @@ describe('compiled mcp-server', () => {
     const result = run([binary], project, { HOME: project });
     expect(result.stderr).toContain('CONTAINARIUM_SERVER_URL environment variable is required');
     expect(existsSync(marker)).toBe(false);
+  });
+});
+
+describe('dependencies', () => {
+  test("the MCP SDK's server and core packages share one zod, so the binary carries and loads one", () => {
+    // Two copies would each build their schemas and warm up on their own: milliseconds of start-up.
+    const root = resolve(import.meta.dir, '../..');
+    const server = dirname(Bun.resolveSync('@modelcontextprotocol/server/package.json', root));
+    const core = dirname(Bun.resolveSync('@modelcontextprotocol/core/package.json', server));
+    const zodOf = (dir: string) => Bun.resolveSync('zod/v4', dir);
+    expect(zodOf(server)).toBe(zodOf(core));
+    expect(zodOf(server)).toBe(Bun.resolveSync('zod/v4', root));
   });
 });
 

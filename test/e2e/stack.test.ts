@@ -1,12 +1,14 @@
 // The whole stack on real Incus: a real MCP client → compiled dist/mcp-server over stdio → compiled
 // dist/containarium daemon → Incus → LXC containers. What happened is checked in Incus itself.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerView as Container, MetricsView as Metrics } from '../../src/mcp/format.ts';
+import { sshKeyFingerprint } from '../../src/shared/ssh-key.ts';
 import { failure } from '../daemon/incus-fake.ts';
 import { incusProxy } from '../support/incus-proxy.ts';
+import { sshKeygen } from '../support/keys.ts';
 import {
   CONTAINARIUM,
   connectMcp,
@@ -58,23 +60,10 @@ const randomSecret = () =>
 
 /** A real ed25519 key from ssh-keygen when it exists, else a fixed valid one. */
 function makeSshKey(): string {
-  if (Bun.which('ssh-keygen')) {
-    const file = join(tmp, 'key');
-    const made = Bun.spawnSync([
-      'ssh-keygen',
-      '-q',
-      '-t',
-      'ed25519',
-      '-N',
-      '',
-      '-f',
-      file,
-      '-C',
-      'e2e@test',
-    ]);
-    if (made.exitCode === 0) return readFileSync(`${file}.pub`, 'utf8').trim();
-  }
-  return 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGk3l2mWv8pH7m0nQK3fWb0dRZL7d0u9V9WJ6e2JX3s8 e2e@test';
+  return (
+    sshKeygen(join(tmp, 'key'), 'e2e@test') ??
+    'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGk3l2mWv8pH7m0nQK3fWb0dRZL7d0u9V9WJ6e2JX3s8 e2e@test'
+  );
 }
 
 /** The structured part of a successful tool result (fails the test with the text otherwise). */
@@ -85,6 +74,13 @@ function ok<T = Record<string, unknown>>(result: ToolResult): T {
 }
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/** The lines of a daemon's --audit-log file. */
+const auditLines = (file: string) =>
+  readFileSync(file, 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
 
 /** One call of each tool, about a user who has no container. */
 const everyTool = (nobody: string): Array<[string, Record<string, unknown>]> => [
@@ -111,7 +107,7 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
     writeFileSync(secretFile, `${randomSecret()}\n`, { mode: 0o600 });
     writeFileSync(otherSecretFile, `${randomSecret()}\n`, { mode: 0o600 });
     sshKey = makeSshKey();
-    daemon = await startDaemon({ secretFile });
+    daemon = await startDaemon({ secretFile, args: ['--audit-log', join(tmp, 'audit.log')] });
     admin = await connectMcp(
       daemon.url,
       generateToken({ username: 'e2e-admin', roles: 'admin', secretFile }),
@@ -327,6 +323,31 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
       expect(noMetrics.isError).toBe(true);
       expect(noMetrics.text).toContain(`No container exists for user ${alice}`);
     }, 150_000);
+
+    test('the audit log holds its create, start, stop and delete, with the key as a fingerprint', () => {
+      const file = join(tmp, 'audit.log');
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const text = readFileSync(file, 'utf8');
+      expect(text).not.toContain(sshKey.split(' ')[1] as string);
+      const lines = auditLines(file).filter((line) => line.targetUser === alice);
+      // mcp-server may skip a start or stop that has nothing to do, so only the ends are fixed.
+      const routes = lines.map((line) => line.route);
+      expect(routes[0]).toBe('POST /v1/containers');
+      expect(routes.at(-1)).toBe('DELETE /v1/containers/{username}');
+      expect(routes).toContain('POST /v1/containers/{username}/stop');
+      expect(routes).toContain('POST /v1/containers/{username}/start');
+      for (const line of lines) {
+        expect(line).toMatchObject({
+          subject: 'e2e-admin',
+          roles: ['admin'],
+          source: '127.0.0.1',
+          outcome: 'ok',
+          status: 200,
+        });
+        expect(line.tokenId).toBeString();
+      }
+      expect(lines[0]?.sshKeys).toEqual([sshKeyFingerprint(sshKey)]);
+    });
   });
 
   test('list_images shows the local images and the remotes, to a user token too', async () => {
@@ -451,11 +472,14 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
   describe('a token signed with another secret', () => {
     test('gets the 401 sentence from every tool, then 429 once it keeps trying', async () => {
       // Its own daemon: the failures lock out 127.0.0.1 there, which must not hit the other tests.
-      const guarded = await startDaemon({ secretFile });
-      const forged = await connectMcp(
-        guarded.url,
-        generateToken({ username: 'e2e-admin', roles: 'admin', secretFile: otherSecretFile }),
-      );
+      const guardedAudit = join(tmp, 'guarded-audit.log');
+      const guarded = await startDaemon({ secretFile, args: ['--audit-log', guardedAudit] });
+      const forgedToken = generateToken({
+        username: 'e2e-admin',
+        roles: 'admin',
+        secretFile: otherSecretFile,
+      });
+      const forged = await connectMcp(guarded.url, forgedToken);
       const nobody = user('-x');
       // The other tools already make the ten failed requests that lock an address out, so
       // list_images's 401 is checked beside its tool (test/mcp/tools/images.test.ts).
@@ -484,6 +508,20 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
       expect(locked?.text).not.toContain('from this address');
       await forged.close();
       expect(await guarded.stop()).toBe(0);
+
+      // Every refusal is in the audit log, by category, without the token.
+      expect(readFileSync(guardedAudit, 'utf8')).not.toContain(forgedToken.split('.')[2] as string);
+      const refused = auditLines(guardedAudit);
+      expect(refused.length).toBeGreaterThanOrEqual(tools.length + 1);
+      for (const line of refused) {
+        expect(line).toMatchObject({ subject: null, tokenId: null, outcome: 'refused' });
+      }
+      expect(refused[0]).toMatchObject({ reason: 'invalid token', status: 401 });
+      expect(refused.at(-1)).toMatchObject({
+        targetUser: nobody,
+        reason: 'locked out',
+        status: 429,
+      });
     }, 90_000);
   });
 

@@ -98,8 +98,10 @@ export function manifest(targets: readonly ReleaseTarget[], repository = DEFAULT
         required: s.required !== undefined,
       };
       if (s.secret) option.sensitive = true;
-      if (s.required === undefined && s.default !== undefined) {
-        option.default = s.type === 'boolean' ? s.default === 'true' : s.default;
+      // An optional setting always has a default: Claude Desktop passes the placeholder itself,
+      // "${user_config.…}", for an option left empty that has none; "" reads as unset.
+      if (s.required === undefined) {
+        option.default = s.type === 'boolean' ? s.default === 'true' : (s.default ?? '');
       }
       return [s.bundle.key, option];
     }),

@@ -45,12 +45,15 @@ function parameters(tool: AnyTool): string {
 /** The description's first sentence: up to a full stop followed by a capital, or the end. */
 const firstSentence = (text: string) => /^.*?[.!?](?=\s+[A-Z]|$)/s.exec(text)?.[0] ?? text;
 
-/** Tool | parameters | what it does, one row per tool in tools/list order. */
+/** Tool | toolset | parameters | what it does, one row per tool in tools/list order. */
 export function toolsTable(tools: readonly AnyTool[] = TOOLS): string {
   const rows = tools.map(
-    (t) => `| \`${t.name}\` | ${cell(parameters(t))} | ${cell(firstSentence(t.description))} |`,
+    (t) =>
+      `| \`${t.name}\` | ${t.toolset} | ${cell(parameters(t))} | ${cell(firstSentence(t.description))} |`,
   );
-  return ['| Tool | Parameters | What it does |', '|---|---|---|', ...rows].join('\n');
+  return ['| Tool | Toolset | Parameters | What it does |', '|---|---|---|---|', ...rows].join(
+    '\n',
+  );
 }
 
 export const SECTIONS: Record<string, () => string> = {

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import * as v from 'valibot';
 import { readClaims } from '../shared/jwt.ts';
 import { privateFileProblem } from '../shared/private-file.ts';
+import { type Guards, unknownNames } from './guards.ts';
 import { ConfigError, SETTINGS, type SettingName, settingOf } from './settings.ts';
 
 export { ConfigError };
@@ -32,6 +33,8 @@ export type Config = {
   caCert?: string;
   /** Overrides every request timeout, from CONTAINARIUM_TIMEOUT (seconds). */
   timeoutMs?: number;
+  /** The guard rails: which tools exist. None when absent. */
+  guards?: Guards;
 };
 
 type Env = Record<string, string | undefined>;
@@ -76,6 +79,23 @@ export function loadConfig(env: Env = process.env): Config {
   if (caCert) config.caCert = caCert;
   const timeoutMs = value<number>('CONTAINARIUM_TIMEOUT');
   if (timeoutMs) config.timeoutMs = timeoutMs;
+  const guards: Guards = {
+    readOnly: value<boolean>('CONTAINARIUM_READ_ONLY') ?? false,
+    disableDestructive: value<boolean>('CONTAINARIUM_DISABLE_DESTRUCTIVE') ?? false,
+  };
+  const toolsets = value<string[]>('CONTAINARIUM_TOOLSETS');
+  if (toolsets) guards.toolsets = toolsets;
+  const tools = value<string[]>('CONTAINARIUM_TOOLS');
+  if (tools) guards.tools = tools;
+  const excludeTools = value<string[]>('CONTAINARIUM_EXCLUDE_TOOLS');
+  if (excludeTools) guards.excludeTools = excludeTools;
+  if (toolsets || tools || excludeTools) {
+    // Loaded only when a name needs checking: the tools are not needed to start serving.
+    const { TOOLS } = require('./tools/index.ts') as typeof import('./tools/index.ts');
+    const problem = unknownNames(guards, TOOLS);
+    if (problem) throw new ConfigError(problem);
+  }
+  config.guards = guards;
   return config;
 }
 

@@ -33,6 +33,7 @@ import {
 } from './config.ts';
 import { describeFailure } from './errors.ts';
 import { duration } from './format.ts';
+import { describeGuards, NO_GUARDS } from './guards.ts';
 import { redact } from './log.ts';
 import { SETTINGS } from './settings.ts';
 
@@ -200,6 +201,7 @@ async function checkSettings(env: Env | undefined, report: Report, where: string
     'ok',
     `CONTAINARIUM_SERVER_URL is ${config.serverUrl}; the token comes from ${origin}`,
   );
+  report.line('ok', `guard rails: ${describeGuards(config.guards ?? NO_GUARDS)}`);
   checkToken(token, origin, report);
   // The warnings the server logs at start, but the token's expiry: checkToken says more about it.
   const noExpiry = { origin: config.token.origin, get: () => token, expiresAt: () => undefined };

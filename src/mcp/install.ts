@@ -60,7 +60,7 @@ export type InstallFlags = {
   client: ClientId;
   config?: string | undefined;
   name: string;
-  /** Settings given by their flags (--server-url, --token-file, --token). */
+  /** Settings given by their flags (--server-url, --token-file, --read-only, ...). */
   settings: Settings;
 };
 
@@ -76,7 +76,12 @@ function parseFlags(argv: string[]): InstallFlags | 'help' {
         client: { type: 'string' },
         config: { type: 'string' },
         name: { type: 'string' },
-        ...Object.fromEntries(FLAGGED.map((s) => [s.flag.name, { type: 'string' } as const])),
+        ...Object.fromEntries(
+          FLAGGED.map((s) => [
+            s.flag.name,
+            { type: s.type === 'boolean' ? 'boolean' : 'string' } as const,
+          ]),
+        ),
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -107,7 +112,7 @@ function parseFlags(argv: string[]): InstallFlags | 'help' {
   }
   const settings: Settings = {};
   for (const s of FLAGGED) {
-    const value = text(s.flag.name);
+    const value = values[s.flag.name] === true ? 'true' : text(s.flag.name);
     if (value !== undefined) settings[s.env] = value;
   }
   return { client, name, config: text('config'), settings };
@@ -183,11 +188,11 @@ function settingsFor(flags: InstallFlags, io: Io, previous: Settings): Record<st
       'no token: pass --token-file FILE (a mode-600 file holding the token) or --token TOKEN, or set CONTAINARIUM_JWT_TOKEN; make one with `containarium token generate --username mcp-client --roles admin`',
     );
   }
-  // The other settings install offers are copied from the shell, else from the entry replaced.
+  // The other settings install offers: its flag, else the shell, else the entry replaced.
   for (const setting of SETTINGS) {
     const key = setting.env;
     if (!setting.install || key in env || TOKEN_KEYS.includes(key)) continue;
-    const value = shell[key] ?? previous[key];
+    const value = flags.settings[key] ?? shell[key] ?? previous[key];
     if (value) env[key] = setting.path ? absolute(value) : value;
   }
   // The server's own checks: URL shape, token shape, token file mode 600, CA file.

@@ -18,6 +18,7 @@ import { VERSION } from '../shared/version.ts';
 import type { ContainariumClient } from './client.ts';
 import { asSentences, type Config, secretsOf } from './config.ts';
 import { describeFailure } from './errors.ts';
+import { type Guards, hiddenBy, hiddenToolText, NO_GUARDS } from './guards.ts';
 import { redact } from './log.ts';
 import { createSlots } from './slots.ts';
 import { ANNOTATIONS, type AnyTool } from './tools/define.ts';
@@ -39,20 +40,36 @@ function jsonSchema(convert: typeof toJsonSchema, schema: v.GenericSchema): McpT
   return rest as McpTool['inputSchema'];
 }
 
-type Catalog = { listed: McpTool[]; byName: Map<string, AnyTool> };
+type Catalog = {
+  listed: McpTool[];
+  byName: Map<string, AnyTool>;
+  /** The tools the guard rails hide, with the setting that hides each. */
+  hidden: Map<string, string>;
+};
 
 /**
  * The tools as tools/list shows them, converted once and in the order of TOOLS (the same list, in
  * the same order, on every call), and by name for tools/call. Loaded by the first of those: the
  * handshake needs neither the tools nor the converter, so the first answer does not wait for them.
  */
-export async function loadCatalog(tools?: readonly AnyTool[]): Promise<Catalog> {
+export async function loadCatalog(
+  tools?: readonly AnyTool[],
+  guards: Guards = NO_GUARDS,
+): Promise<Catalog> {
   const [{ toJsonSchema: convert }, { TOOLS }] = await Promise.all([
     import('@valibot/to-json-schema'),
     import('./tools/index.ts'),
   ]);
-  const chosen = tools ?? TOOLS;
+  const all = tools ?? TOOLS;
+  const hidden = new Map(
+    all.flatMap((tool) => {
+      const reason = hiddenBy(guards, tool);
+      return reason ? [[tool.name, reason] as const] : [];
+    }),
+  );
+  const chosen = all.filter((tool) => !hidden.has(tool.name));
   return {
+    hidden,
     listed: chosen.map((tool) => ({
       name: tool.name,
       title: tool.title,
@@ -293,6 +310,7 @@ const jsonSchemaValidator = {
   },
 };
 
+// The guard rails come from `config.guards`; with a configError every tool is listed.
 type Deps = ({ client: ContainariumClient; config: Config } | { configError: string }) & {
   tools?: readonly AnyTool[];
 };
@@ -307,7 +325,7 @@ type Deps = ({ client: ContainariumClient; config: Config } | { configError: str
 export function serverFactory(deps: Deps): () => Server {
   let catalog: Promise<Catalog> | undefined;
   const tools = () => {
-    catalog ??= loadCatalog(deps.tools);
+    catalog ??= loadCatalog(deps.tools, 'config' in deps ? deps.config.guards : undefined);
     return catalog;
   };
   // Shared by every instance: the limit is on calls to the daemon, whichever era asked.
@@ -327,8 +345,10 @@ export function serverFactory(deps: Deps): () => Server {
     );
     server.setRequestHandler('tools/list', async () => ({ tools: (await tools()).listed }));
     server.setRequestHandler('tools/call', async (request, ctx): Promise<CallToolResult> => {
-      const { byName } = await tools();
+      const { byName, hidden } = await tools();
       const tool = byName.get(request.params.name);
+      const hiddenReason = hidden.get(request.params.name);
+      if (hiddenReason) return failure(hiddenToolText(request.params.name, hiddenReason));
       if (!tool) {
         // A protocol error, not a tool result: the SDK sends this code and message as they are.
         throw Object.assign(

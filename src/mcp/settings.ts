@@ -1,8 +1,9 @@
 // mcp-server's settings, each written once: config.ts parses them with these rules, and --help,
 // `install`, `doctor`, the README and the MCP bundle's user_config are made from this table.
 import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import * as v from 'valibot';
-import { isTrue } from '../shared/parse-bool.ts';
+import { isTrue, parseBool } from '../shared/parse-bool.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -13,8 +14,10 @@ export type Setting = {
   env: string;
   /** What kind of value it takes, as the MCP bundle asks for it. */
   type: 'string' | 'boolean';
-  /** install's flag for it ("server-url"), with the word its help shows for the value. */
-  flag?: { name: string; value: string; help: string };
+  /** install's flag for it ("server-url"), with the word its help shows for the value (none for a boolean). */
+  flag?: { name: string; value?: string; help: string };
+  /** mcp-server takes its flag when it serves too (`mcp-server --read-only`), over the variable. */
+  serves?: boolean;
   /** What the help and the README say happens when it is unset. */
   default?: string;
   /** The parse rule: trimmed, non-empty text to the value the config holds, or an issue naming the setting. */
@@ -103,6 +106,35 @@ function parseTimeout(text: string): number {
 }
 
 const text = rule((s) => s);
+
+/** A guard rail's switch: only Go's spellings of true and false, so a typo never turns it off. */
+const strictBool = (env: string) =>
+  rule((text) => {
+    const value = parseBool(text);
+    if (value === undefined) {
+      throw new ConfigError(`${env} must be true or false, got "${text}"`);
+    }
+    return value;
+  });
+
+/** Comma-separated names, e.g. "containers,monitoring": each name once, in the order given. */
+const names = (env: string, example: string) =>
+  rule((text) => {
+    const list = [...new Set(text.split(',').map((name) => name.trim()))].filter(Boolean);
+    if (list.length === 0) {
+      throw new ConfigError(`${env} must be a comma-separated list of names, e.g. ${example}`);
+    }
+    return list;
+  });
+
+/** What every guard rail shares: mcp-server and install take its flag, install copies it. */
+const guard = {
+  serves: true,
+  secret: false,
+  path: false,
+  install: true,
+  connection: false,
+} as const;
 
 const TABLE = [
   {
@@ -203,6 +235,84 @@ const TABLE = [
       description: "Log every MCP message to Claude's MCP log, with tokens redacted.",
     },
   },
+  {
+    ...guard,
+    env: 'CONTAINARIUM_READ_ONLY',
+    type: 'boolean',
+    flag: { name: 'read-only', help: 'only tools that change nothing exist' },
+    schema: strictBool('CONTAINARIUM_READ_ONLY'),
+    default: 'false',
+    help: '"true": only tools that change nothing exist (--read-only)',
+    doc: '`true` offers only the tools that change nothing (marked `readOnlyHint`): no create, start, stop or delete. Same as `mcp-server --read-only`.',
+    bundle: {
+      key: 'read_only',
+      title: 'Read-only',
+      description: 'Offer only the tools that change nothing: list, inspect and monitor.',
+    },
+  },
+  {
+    ...guard,
+    env: 'CONTAINARIUM_DISABLE_DESTRUCTIVE',
+    type: 'boolean',
+    flag: { name: 'disable-destructive', help: 'tools that destroy data (delete) do not exist' },
+    schema: strictBool('CONTAINARIUM_DISABLE_DESTRUCTIVE'),
+    default: 'false',
+    help: '"true": tools that destroy data (delete) do not exist (--disable-destructive)',
+    doc: '`true` removes the tools that destroy data (marked `destructiveHint`), such as `delete_container`. Same as `mcp-server --disable-destructive`.',
+    bundle: {
+      key: 'disable_destructive',
+      title: 'Disable destructive tools',
+      description: 'Remove the tools that destroy data, such as deleting a container.',
+    },
+  },
+  {
+    ...guard,
+    env: 'CONTAINARIUM_TOOLSETS',
+    type: 'string',
+    flag: {
+      name: 'toolsets',
+      value: 'NAMES',
+      help: 'only the tools of these groups, e.g. containers,monitoring',
+    },
+    schema: names('CONTAINARIUM_TOOLSETS', 'containers,monitoring'),
+    help: 'only the tools of these groups, e.g. containers,monitoring (--toolsets)',
+    doc: 'Comma-separated groups of tools to offer, e.g. `containers,monitoring`; the others do not exist. The groups are listed under [Guard rails](#guard-rails). Same as `mcp-server --toolsets NAMES`.',
+    bundle: {
+      key: 'toolsets',
+      title: 'Toolsets',
+      description:
+        'Comma-separated groups of tools to offer (containers, monitoring, images); empty for all.',
+    },
+  },
+  {
+    ...guard,
+    env: 'CONTAINARIUM_TOOLS',
+    type: 'string',
+    flag: { name: 'tools', value: 'NAMES', help: 'only these tools (plus those of --toolsets)' },
+    schema: names('CONTAINARIUM_TOOLS', 'list_containers,get_metrics'),
+    help: 'only these tools, plus those of CONTAINARIUM_TOOLSETS (--tools)',
+    doc: 'Comma-separated tool names to offer, e.g. `list_containers,get_metrics`, in addition to those of `CONTAINARIUM_TOOLSETS`; the others do not exist. Same as `mcp-server --tools NAMES`.',
+    bundle: {
+      key: 'tools',
+      title: 'Tools',
+      description:
+        'Comma-separated tool names to offer, besides those of the toolsets; empty for all.',
+    },
+  },
+  {
+    ...guard,
+    env: 'CONTAINARIUM_EXCLUDE_TOOLS',
+    type: 'string',
+    flag: { name: 'exclude-tools', value: 'NAMES', help: 'these tools do not exist' },
+    schema: names('CONTAINARIUM_EXCLUDE_TOOLS', 'delete_container'),
+    help: 'these tools do not exist, e.g. delete_container (--exclude-tools)',
+    doc: 'Comma-separated tool names that do not exist, whatever the other settings say, e.g. `delete_container`. Same as `mcp-server --exclude-tools NAMES`.',
+    bundle: {
+      key: 'exclude_tools',
+      title: 'Excluded tools',
+      description: 'Comma-separated tool names to leave out, e.g. delete_container.',
+    },
+  },
 ] as const satisfies readonly Setting[];
 
 export type SettingName = (typeof TABLE)[number]['env'];
@@ -230,15 +340,66 @@ function wrap(text: string, indent: number, width = 100): string {
   return lines.join(`\n${' '.repeat(indent)}`);
 }
 
+/** "--toolsets NAMES", or "--read-only" for a flag without a value. */
+export const flagUsage = (flag: { name: string; value?: string }): string =>
+  flag.value ? `--${flag.name} ${flag.value}` : `--${flag.name}`;
+
 /** install's flag lines, then the settings it copies without a flag, from the table. */
 export function installSettingsHelp(): string {
   const flagged = SETTINGS.filter((s) => s.flag);
   const lines = flagged.map((s) => {
     const flag = s.flag!;
-    return `  ${`--${flag.name} ${flag.value}`.padEnd(20)}${wrap(`${flag.help} (default: $${s.env})`, 22)}\n`;
+    const usage = flagUsage(flag);
+    // A usage too wide for its column gets a line of its own.
+    const head = usage.length < 20 ? usage.padEnd(20) : `${usage}\n${' '.repeat(22)}`;
+    return `  ${head}${wrap(`${flag.help} (default: $${s.env})`, 22)}\n`;
   });
   const copied = SETTINGS.filter((s) => s.install && !s.flag);
   const names = copied.map((s) => s.env);
   const list = names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : names[0];
   return `${lines.join('')}${list ? `\n${wrap(`${list} are copied when set.`, 0)}\n` : ''}`;
+}
+
+/** The settings mcp-server takes as flags when it serves. */
+const SERVING = SETTINGS.flatMap((s) => (s.serves && s.flag ? [{ ...s, flag: s.flag }] : []));
+
+/** The serving flags as lines for `mcp-server --help`. */
+export function servingFlagsHelp(): string {
+  return SERVING.map((s) => {
+    return `  ${flagUsage(s.flag).padEnd(24)}${s.flag.help} (or ${s.env})\n`;
+  }).join('');
+}
+
+/**
+ * The environment named by mcp-server's serving flags (`--read-only` is CONTAINARIUM_READ_ONLY=true):
+ * laid over the real environment, so a flag wins over its variable. Throws ConfigError naming an
+ * unknown or malformed flag.
+ */
+export function servingFlagsEnv(argv: string[]): Record<string, string> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: Object.fromEntries(
+        SERVING.map((s) => [
+          s.flag.name,
+          { type: s.type === 'boolean' ? 'boolean' : 'string' } as const,
+        ]),
+      ),
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  const env: Record<string, string> = {};
+  for (const s of SERVING) {
+    const value = values[s.flag.name];
+    if (value === true) env[s.env] = 'true';
+    else if (typeof value === 'string') {
+      if (value.trim() === '') throw new ConfigError(`--${s.flag.name} needs a value`);
+      env[s.env] = value;
+    }
+  }
+  return env;
 }

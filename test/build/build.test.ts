@@ -345,6 +345,11 @@ describe('MCP bundle', () => {
       CONTAINARIUM_SERVER_URL: `\${user_config.server_url}`,
       CONTAINARIUM_JWT_TOKEN: `\${user_config.jwt_token}`,
       CONTAINARIUM_DEBUG: `\${user_config.debug}`,
+      CONTAINARIUM_READ_ONLY: `\${user_config.read_only}`,
+      CONTAINARIUM_DISABLE_DESTRUCTIVE: `\${user_config.disable_destructive}`,
+      CONTAINARIUM_TOOLSETS: `\${user_config.toolsets}`,
+      CONTAINARIUM_TOOLS: `\${user_config.tools}`,
+      CONTAINARIUM_EXCLUDE_TOOLS: `\${user_config.exclude_tools}`,
     });
     expect(m.user_config.server_url).toMatchObject({ type: 'string', required: true });
     expect(m.user_config.jwt_token).toMatchObject({

@@ -37,12 +37,13 @@ describe('bun run docs', () => {
     expect(() => updated('no markers here')).toThrow('lacks the markers');
   });
 
-  test("a tool's row shows each parameter's default from its schema and its first sentence", () => {
+  test("a tool's row shows its toolset, each parameter's default from its schema and its first sentence", () => {
     const tool = defineTool({
       name: 'list_things',
       title: 'List things',
       description: 'List the things of a user, e.g. "a|b". Then more.',
       effect: 'read',
+      toolset: 'containers',
       resource: null,
       input: v.strictObject({
         who: v.string(),
@@ -53,7 +54,7 @@ describe('bun run docs', () => {
       handle: async () => ({ text: '', structured: {} }),
     });
     expect(toolsTable([tool]).split('\n')[2]).toBe(
-      '| `list_things` | `who` (required), `limit` (default `20`) | List the things of a user, e.g. "a\\|b". |',
+      '| `list_things` | containers | `who` (required), `limit` (default `20`) | List the things of a user, e.g. "a\\|b". |',
     );
   });
 });

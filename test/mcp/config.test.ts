@@ -6,7 +6,7 @@ import * as v from 'valibot';
 import { BUNDLE_TARGETS, manifest } from '../../scripts/bundle.ts';
 import { ConfigError, loadConfig } from '../../src/mcp/config.ts';
 import { INSTALL_HELP } from '../../src/mcp/install.ts';
-import { SETTINGS, settingsHelp } from '../../src/mcp/settings.ts';
+import { flagUsage, SETTINGS, settingsHelp } from '../../src/mcp/settings.ts';
 import { isTrue } from '../../src/shared/parse-bool.ts';
 import { makeToken } from '../support/mcp.ts';
 import { ROOT } from '../support/stdio.ts';
@@ -121,7 +121,7 @@ describe('the settings table', () => {
 
   test('install offers every setting marked for it: by its flag, or copied when set', () => {
     for (const s of SETTINGS.filter((s) => s.install)) {
-      expect(INSTALL_HELP).toContain(s.flag ? `--${s.flag.name} ${s.flag.value}` : s.env);
+      expect(INSTALL_HELP).toContain(s.flag ? flagUsage(s.flag) : s.env);
     }
     expect(INSTALL_HELP).toContain(
       'CONTAINARIUM_CA_CERT, CONTAINARIUM_TIMEOUT and CONTAINARIUM_DEBUG are copied when set.',
@@ -139,6 +139,33 @@ describe('the settings table', () => {
       expect(Boolean(m.user_config[s.bundle!.key]?.sensitive)).toBe(s.secret);
     }
     expect(m.user_config.debug).toMatchObject({ type: 'boolean', default: false });
+  });
+
+  test("install's help keeps a long flag from running into its words", () => {
+    expect(INSTALL_HELP).toContain(
+      '\n  --disable-destructive\n                      tools that destroy',
+    );
+    expect(INSTALL_HELP).not.toMatch(/NAMES[a-z]/);
+  });
+
+  test('the bundle offers the guard rails, each with a default so an empty option is unset', () => {
+    const m = manifest(BUNDLE_TARGETS);
+    expect(m.user_config.read_only).toMatchObject({ type: 'boolean', default: false });
+    expect(m.user_config.disable_destructive).toMatchObject({ type: 'boolean', default: false });
+    for (const key of ['toolsets', 'tools', 'exclude_tools']) {
+      expect(m.user_config[key]).toMatchObject({ type: 'string', required: false, default: '' });
+    }
+    // What the host passes for the defaults starts the server with no guard rail.
+    const guards = loadConfig(
+      env({
+        CONTAINARIUM_READ_ONLY: 'false',
+        CONTAINARIUM_DISABLE_DESTRUCTIVE: 'false',
+        CONTAINARIUM_TOOLSETS: '',
+        CONTAINARIUM_TOOLS: '',
+        CONTAINARIUM_EXCLUDE_TOOLS: '',
+      }),
+    ).guards;
+    expect(guards).toEqual({ readOnly: false, disableDestructive: false });
   });
 
   test('each rule is valibot: a refusal is an issue naming the setting', () => {

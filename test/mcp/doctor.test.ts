@@ -107,6 +107,20 @@ describe('mcp-server doctor', () => {
     const calls = fake.requests.map((r) => `${r.method} ${r.path} ${r.status}`);
     expect(calls).toEqual(['GET /health 200', 'GET /v1/containers 200']);
     expect(fake.requests[1]!.headers.authorization).toBe(`Bearer ${token}`);
+    expect(line(lines, '✓', 'guard rails: none')).toBeDefined();
+  });
+
+  test('shows the guard rails in force', async () => {
+    await using fake = startFakeDaemon({ generation: 'head', token });
+    const { lines } = await doctor({
+      CONTAINARIUM_SERVER_URL: fake.url,
+      CONTAINARIUM_JWT_TOKEN: token,
+      CONTAINARIUM_DISABLE_DESTRUCTIVE: 'true',
+      CONTAINARIUM_TOOLS: 'list_containers',
+    });
+    expect(
+      line(lines, '✓', 'guard rails: destructive tools disabled; tools list_containers'),
+    ).toBeDefined();
   });
 
   test('an expired token says "expired" with the date, and exits 1', async () => {

@@ -35,6 +35,7 @@ const createContainer = defineTool({
   description:
     "Create a new LXC container for a user, with CPU, memory and disk limits, SSH keys and an image, and start it. Each user has at most one container, named <username>-container. Creating can take minutes while packages install; if it times out, call get_container before trying again. Returns the container's state, limits and IP address, and the SSH command when ssh_keys were given (without a key there is no account to log in to).",
   effect: 'create',
+  toolset: 'containers',
   resource: CONTAINER,
   input: v.strictObject({
     username: v.pipe(
@@ -123,6 +124,7 @@ const listContainers = defineTool({
   description:
     'List every container with its user, state, CPU, memory and disk limits, IP address and creation date. Use it to find out which users have containers before acting on one.',
   effect: 'read',
+  toolset: 'containers',
   resource: null,
   input: v.strictObject({}),
   output: v.object({ containers: v.array(ContainerOut), totalCount: v.number() }),
@@ -144,6 +146,7 @@ const getContainer = defineTool({
   description:
     "Get everything about one user's container: state, limits, IP address, image, SSH keys, labels, dates, and current CPU, memory, disk and network usage when it is running.",
   effect: 'read',
+  toolset: 'containers',
   resource: CONTAINER,
   input: v.strictObject({ username: username('User whose container to show, e.g. "alice".') }),
   output: v.object({ container: ContainerOut, metrics: v.nullable(MetricsOut) }),
@@ -172,6 +175,7 @@ const deleteContainer = defineTool({
   description:
     "Delete a user's container and all its data, permanently. A running container is only deleted with force=true (which stops it first); confirm with the user before deleting.",
   effect: 'destroy',
+  toolset: 'containers',
   resource: CONTAINER,
   input: v.strictObject({
     username: username('User whose container to delete, e.g. "alice".'),
@@ -247,6 +251,7 @@ const startContainer = defineTool({
   description:
     "Start a user's stopped container. Starting a running container changes nothing. Returns the new state.",
   effect: 'change',
+  toolset: 'containers',
   resource: CONTAINER,
   input: v.strictObject({ username: username('User whose container to start, e.g. "alice".') }),
   output: StartStopOut,
@@ -266,6 +271,7 @@ const stopContainer = defineTool({
   description:
     "Stop a user's running container, gracefully by default; force=true kills it at once. Stopping a stopped container changes nothing. Data on disk is kept.",
   effect: 'change',
+  toolset: 'containers',
   resource: CONTAINER,
   input: v.strictObject({
     username: username('User whose container to stop, e.g. "alice".'),

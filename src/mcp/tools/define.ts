@@ -35,12 +35,17 @@ export const ANNOTATIONS = {
   },
 } as const;
 
+/** The groups of tools, one per file of tools. */
+export type Toolset = 'containers' | 'monitoring' | 'images';
+
 export type Tool<I extends v.GenericSchema, O extends v.GenericSchema> = {
   name: string;
   title: string;
   /** Written for the model: what it does, when to use it, what comes back. */
   description: string;
   effect: Effect;
+  /** The group CONTAINARIUM_TOOLSETS selects it by: the file it is defined in. */
+  toolset: Toolset;
   /** What it acts on (CONTAINER, or a resource of its own file), so errors name it; null for none. */
   resource: Resource | null;
   input: I;

@@ -60,6 +60,7 @@ const listImages = defineTool({
   description:
     'List the images this server can create containers from without a download: each local image\'s aliases (pass one as create_container\'s image), OS, release, architecture and size; and the image servers ("remotes") an image name may start with instead, like "images:debian/12", which the server must be able to download from. Call it before create_container to choose an image.',
   effect: 'read',
+  toolset: 'images',
   resource: IMAGE,
   input: v.strictObject({}),
   output: v.object({ images: v.array(ImageOut), remotes: v.array(v.string()) }),

@@ -22,6 +22,7 @@ const getMetrics = defineTool({
   description:
     'Get current resource usage of one container or of all of them: CPU time, memory (and peak), disk, network traffic and processes, with memory and disk as a share of their limits. Leave username empty for all containers; use it to find the heaviest users.',
   effect: 'read',
+  toolset: 'monitoring',
   resource: CONTAINER,
   input: v.strictObject({
     // Empty or absent (null too: see server.ts) means every container.
@@ -99,6 +100,7 @@ const getSystemInfo = defineTool({
   description:
     'Get information about the Containarium host: host name, OS, kernel and Incus versions, how many containers are running and stopped, and host CPU, memory and disk where the daemon reports them.',
   effect: 'read',
+  toolset: 'monitoring',
   resource: null,
   input: v.strictObject({}),
   output: v.object({ info: SystemInfoOut }),

@@ -7,7 +7,7 @@ import { isTrue } from '../shared/parse-bool.ts';
 import { privateFileProblem } from '../shared/private-file.ts';
 import { isValidUsername, USERNAME_FORM } from '../shared/username.ts';
 import { VERSION } from '../shared/version.ts';
-import { CIDR_FORM, type Cidr, parseCidr } from './address.ts';
+import { CIDR_FORM, type Cidr, formatCidr, parseCidr } from './address.ts';
 import { CliError, type Flag, type Flags, flagsHelp, flagValue, parseFlags } from './flags.ts';
 import type { IncusClientOptions } from './incus.ts';
 import { retype, type SecretGiven, secretRecipe } from './secret-hint.ts';
@@ -437,6 +437,11 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     if (!cidr) throw new CliError(`invalid --trusted-proxy "${text}": expected ${CIDR_FORM}`);
     return cidr;
   });
+  for (const cidr of trustedProxies.filter((c) => c.bits === 0)) {
+    warnings.push(
+      `--trusted-proxy ${formatCidr(cidr)} trusts every ${cidr.bytes.length === 4 ? 'IPv4' : 'IPv6'} address as a proxy, so any client can choose its own address in X-Forwarded-For and escape its failed-login lock-out; list only your proxies' addresses`,
+    );
+  }
   const grace = flagValue(flags, DAEMON_FLAGS, 'shutdown-grace') ?? '';
   const shutdownGraceMs = parseDuration(grace);
   if (shutdownGraceMs === undefined || shutdownGraceMs < 0 || shutdownGraceMs > 3_600_000) {

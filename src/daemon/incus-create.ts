@@ -215,8 +215,9 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
       const text = message(error);
       // Another create of the same name got there first: Incus's 409, a failed unique
       // constraint, or "Instance is busy running a create operation", depending on timing.
+      // (incus.ts turns "busy" into the kind 'busy'.)
       if (
-        /already exists|UNIQUE constraint|is busy/i.test(text) ||
+        /already exists|UNIQUE constraint/i.test(text) ||
         (error instanceof DaemonError && (error.kind === 'conflict' || error.kind === 'busy'))
       ) {
         const winner = await lookup(client, request.username, NO_STATE).catch(() => undefined);

@@ -151,6 +151,21 @@ describe('daemon flags', () => {
     );
   });
 
+  test('--trusted-proxy of every address (0.0.0.0/0, ::/0) starts with a warning naming it', () => {
+    const env = { CONTAINARIUM_JWT_SECRET: ENV_SECRET };
+    expect(daemon(['--trusted-proxy', '10.0.0.0/8'], env).warnings).toEqual([]);
+    const { warnings } = daemon(
+      ['--trusted-proxy', '0.0.0.0/0,10.0.0.5', '--trusted-proxy=::/0'],
+      env,
+    );
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toStartWith(
+      '--trusted-proxy 0.0.0.0/0 trusts every IPv4 address as a proxy',
+    );
+    expect(warnings[1]).toStartWith('--trusted-proxy ::/0 trusts every IPv6 address as a proxy');
+    expect(warnings[0]).toContain('any client can choose its own address in X-Forwarded-For');
+  });
+
   test("the seed's production line works: --port is the REST port, a synonym of --http-port", () => {
     // export CONTAINARIUM_JWT_SECRET="$(openssl rand -base64 32)"; containarium daemon --rest --address 0.0.0.0 --port 8080
     const env = { CONTAINARIUM_JWT_SECRET: 'q83vEjHGLTr0Yo5PlCD3nVnO3k1xQbUXLxwNqk9y1yQ=' };

@@ -18,7 +18,14 @@ import {
   poolSpace,
   stillCreating,
 } from './incus-instances.ts';
-import { type Instance, KEY, sshKeysOf, toContainer, toMetrics } from './incus-wire.ts';
+import {
+  DEFAULT_DAEMON_ID,
+  type Instance,
+  KEY,
+  sshKeysOf,
+  toContainer,
+  toMetrics,
+} from './incus-wire.ts';
 import { type Logger, silent } from './log.ts';
 import { ownerTag } from './owner.ts';
 import { installKeys } from './provision.ts';
@@ -39,6 +46,11 @@ export type IncusBackendOptions = {
   resumeRetryMs?: number;
   /** The host to reach containers' private addresses through (`ssh -J HOST`), if any. */
   sshJump?: string | undefined;
+  /**
+   * This daemon's id (--daemon-id), stored on every instance it creates: on a shared Incus it
+   * manages only instances with its id (default "default", which instances without one have).
+   */
+  daemonId?: string;
 };
 
 /** The Backend plus the daemon's own lifecycle: resume on start, drain on stop. */
@@ -58,6 +70,7 @@ export function createIncusBackend(
   options: IncusBackendOptions = {},
 ): IncusBackend {
   const pool = options.pool ?? 'default';
+  const daemonId = options.daemonId ?? DEFAULT_DAEMON_ID;
   const flow = createFlow(client, {
     pool,
     ipTimeoutSeconds: options.ipTimeoutSeconds ?? 60,
@@ -67,6 +80,7 @@ export function createIncusBackend(
     resumeRetryMs: options.resumeRetryMs ?? 30_000,
     sshJump: options.sshJump,
     owner: ownerTag(),
+    daemonId,
   });
   const locks = new Map<string, Promise<unknown>>();
 
@@ -74,7 +88,7 @@ export function createIncusBackend(
     username: string,
     options: { withState?: boolean } = {},
   ): Promise<Instance> {
-    const instance = await find(client, username, options);
+    const instance = await find(client, daemonId, username, options);
     if (!instance) {
       if (flow.busy(username)) throw stillCreating(username);
       throw notFound(username);
@@ -85,7 +99,7 @@ export function createIncusBackend(
   // ---- Read -----------------------------------------------------------------------------------
 
   async function list(filter: ListFilter): Promise<Container[]> {
-    const containers = (await listInstances(client, 2)).map(toContainer);
+    const containers = (await listInstances(client, daemonId, 2)).map(toContainer);
     const seen = new Set(containers.map((c) => c.username));
     for (const [username, container] of flow.ghosts()) {
       if (!seen.has(username)) containers.push(container);
@@ -97,7 +111,7 @@ export function createIncusBackend(
   }
 
   async function get(username: string) {
-    const instance = await find(client, username);
+    const instance = await find(client, daemonId, username);
     if (!instance) {
       const container = flow.ghost(username);
       if (container) return { container, metrics: null };
@@ -112,14 +126,14 @@ export function createIncusBackend(
 
   async function metrics(username?: string): Promise<Metrics[]> {
     if (username === undefined) {
-      return (await listInstances(client, 2))
+      return (await listInstances(client, daemonId, 2))
         .filter((i) => i.state)
         .map((i) => toMetrics(i.name, i.state as NonNullable<Instance['state']>))
         .sort((a, b) => a.name.localeCompare(b.name));
     }
     const name = containerName(username);
     try {
-      if (!(await find(client, username, NO_STATE))) throw notFound(username);
+      if (!(await find(client, daemonId, username, NO_STATE))) throw notFound(username);
       return [toMetrics(name, await client.instanceState(name))];
     } catch (error) {
       if (!(error instanceof DaemonError && error.kind === 'not_found')) throw error;
@@ -134,7 +148,7 @@ export function createIncusBackend(
       client.server(),
       client.resources(),
       poolSpace(client, pool),
-      listInstances(client, 1),
+      listInstances(client, daemonId, 1),
     ]);
     const running = instances.filter((i) => i.status === 'Running').length;
     return {
@@ -159,7 +173,7 @@ export function createIncusBackend(
   async function destroy(username: string, { force }: { force: boolean }) {
     const name = containerName(username);
     if (flow.busy(username)) throw stillCreating(username);
-    const instance = await find(client, username, NO_STATE);
+    const instance = await find(client, daemonId, username, NO_STATE);
     if (!instance) {
       if (flow.forget(username)) return { containerName: name };
       throw notFound(username);

@@ -61,12 +61,14 @@ export type CreateFlowOptions = {
   sshJump?: string | undefined;
   /** This process's owner tag, stored on the instances it creates. */
   owner: string;
+  /** This daemon's id, stored on the instances it creates; only those are its own. */
+  daemonId: string;
 };
 
 export type CreateFlow = ReturnType<typeof createFlow>;
 
 export function createFlow(client: IncusClient, options: CreateFlowOptions) {
-  const { pool, log, clock, owner } = options;
+  const { pool, log, clock, owner, daemonId } = options;
   const ipTimeout = options.ipTimeoutSeconds;
   const resumeRetry = options.resumeRetryMs;
   const retry = retrying({ attempts: ATTEMPTS, delayMs: options.retryDelayMs, clock, log });
@@ -185,6 +187,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
       [KEY.docker]: String(request.enableDocker),
       [KEY.status]: 'creating',
       [KEY.owner]: owner,
+      [KEY.daemon]: daemonId,
       ...(request.enableDocker
         ? {
             'security.nesting': 'true',
@@ -221,9 +224,9 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
         (error instanceof DaemonError && (error.kind === 'conflict' || error.kind === 'busy'))
       ) {
         const winner = await lookup(client, request.username, NO_STATE).catch(() => undefined);
-        throw winner && !isOurs(winner) ? foreign(name) : exists(request.username);
+        throw winner && !isOurs(winner, daemonId) ? foreign(name) : exists(request.username);
       }
-      const left = await find(client, request.username, NO_STATE).catch(() => undefined);
+      const left = await find(client, daemonId, request.username, NO_STATE).catch(() => undefined);
       if (left?.config[KEY.createId] === createId) await remove(name).catch(() => undefined);
       const full = isDiskTooSmall(text);
       if (full) {
@@ -335,7 +338,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     await waitForAddress(name);
     const note = await provision(client.guest(name), request, retry);
     await client.setConfig(name, { [KEY.status]: 'ready' });
-    const instance = await find(client, request.username);
+    const instance = await find(client, daemonId, request.username);
     if (!instance) throw new DaemonError('internal', `container ${name} vanished during create`);
     return { container: toContainer(instance), note };
   }
@@ -399,7 +402,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     let source: ImageSource;
     try {
       const existing = await lookup(client, username, NO_STATE);
-      if (existing) throw isOurs(existing) ? exists(username, existing) : foreign(name);
+      if (existing) throw isOurs(existing, daemonId) ? exists(username, existing) : foreign(name);
       source = await resolveImage(image);
       failedEarly.delete(username);
     } catch (error) {
@@ -501,7 +504,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     let instances: Instance[] | undefined;
     while (!instances && !closed) {
       try {
-        instances = await listInstances(client, 1);
+        instances = await listInstances(client, daemonId, 1);
       } catch (error) {
         log(
           `cannot look for unfinished creates yet (${message(error)}); trying again in ${resumeRetry / 1000}s`,

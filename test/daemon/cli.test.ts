@@ -48,8 +48,19 @@ describe('daemon flags', () => {
       storagePool: 'default',
       corsOrigins: [],
       shutdownGraceMs: 60_000,
+      daemonId: 'default',
       warnings: [],
     });
+  });
+
+  test('--daemon-id names the daemon on a shared Incus; a bad one is refused naming the form', () => {
+    const env = { CONTAINARIUM_JWT_SECRET: ENV_SECRET };
+    expect(daemon(['--daemon-id', 'ci-7'], env).daemonId).toBe('ci-7');
+    for (const bad of ['', '-x', 'a b', 'x'.repeat(64), 'é']) {
+      expect(refused(['daemon', `--daemon-id=${bad}`], env).message).toBe(
+        `invalid --daemon-id "${bad}": expected a name of 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit, like "prod" or "ci-7"`,
+      );
+    }
   });
 
   test('--shutdown-grace takes a Go duration up to an hour', () => {

@@ -27,6 +27,8 @@ if (!present && !ci) {
 }
 
 const run = Math.random().toString(36).slice(2, 7);
+/** This run's daemon id: other runs on the shared Incus never take over its creates, nor it theirs. */
+const DAEMON = `test-${run}`;
 const made = new Set<string>();
 const user = (tag: string) => {
   const name = `t${run}${tag}`;
@@ -67,7 +69,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
   // Incus calls, counted by the fetch the client sends through.
   const incusCalls = countingFetch();
   const client = createIncusClient({ socket: INCUS_SOCKET, fetch: incusCalls.fetch });
-  const backend = createIncusBackend(client, { log: () => undefined });
+  const backend = createIncusBackend(client, { daemonId: DAEMON, log: () => undefined });
   const instanceNames = async () => (await client.instances(1)).map((i) => i.name);
 
   /** Makes an instance straight through Incus, as another tool (or a killed daemon) would. */
@@ -99,6 +101,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     [KEY.docker]: 'false',
     [KEY.status]: 'creating',
     [KEY.owner]: owner,
+    [KEY.daemon]: DAEMON,
     ...over,
   });
   /** The owner tag of a daemon process that has exited (killed mid-create). */
@@ -200,6 +203,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     const username = user('race');
     // Same process (the pending set) and a second daemon on the same Incus (Incus's own check).
     const other = createIncusBackend(createIncusClient({ socket: INCUS_SOCKET }), {
+      daemonId: DAEMON,
       log: () => undefined,
     });
     const results = await Promise.allSettled([
@@ -297,7 +301,11 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     const username = user('fail');
     const name = `${username}-container`;
     const small = request(username, { image: 'debian/12', memory: '16MiB' });
-    const impatient = createIncusBackend(client, { log: () => undefined, ipTimeoutSeconds: 10 });
+    const impatient = createIncusBackend(client, {
+      daemonId: DAEMON,
+      log: () => undefined,
+      ipTimeoutSeconds: 10,
+    });
     const error = await rejection(impatient.create(small, { async: false }));
     expect(error.kind).toBe('invalid');
     expect(error.status).toBe(400);
@@ -317,7 +325,9 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
       'resources.memory "16MiB" is too small for image "debian/12"',
     );
     // A fresh daemon process sees the same.
-    const restarted = createIncusBackend(createIncusClient({ socket: INCUS_SOCKET }));
+    const restarted = createIncusBackend(createIncusClient({ socket: INCUS_SOCKET }), {
+      daemonId: DAEMON,
+    });
     expect((await restarted.get(username)).container.state).toBe('error');
     await backend.delete(username, { force: false });
     expect(await instanceNames()).not.toContain(name);
@@ -431,7 +441,11 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     const name = `${username}-container`;
     const key = sshKey(`${username}@laptop`);
     const started = performance.now();
-    const jumping = createIncusBackend(client, { log: () => undefined, sshJump: 'admin@gw.test' });
+    const jumping = createIncusBackend(client, {
+      daemonId: DAEMON,
+      log: () => undefined,
+      sshJump: 'admin@gw.test',
+    });
     const created = await jumping.create(
       request(username, {
         image: 'debian/12',
@@ -530,6 +544,59 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     expect(after.config).toEqual(before.config);
   }, 60_000);
 
+  test("another daemon's containers on the same Incus are invisible, untouched and never resumed", async () => {
+    const username = user('od');
+    const otherId = `other-${run}`;
+    // Another daemon's create, abandoned (its owner is gone): ours must not take it over.
+    const name = await makeInstance(
+      username,
+      unfinished(username, deadOwner(), { [KEY.daemon]: otherId }),
+    );
+    foreign.add(name);
+    const before = await instanceOf(name);
+    for (const call of [
+      () => backend.get(username),
+      () => backend.metrics(username),
+      () => backend.start(username),
+      () => backend.delete(username, { force: true }),
+    ]) {
+      expect((await rejection(call())).message).toBe(`container for user ${username} not found`);
+    }
+    expect((await backend.list({})).map((c) => c.name)).not.toContain(name);
+    expect(
+      (await rejection(backend.create(request(username), { async: false }))).message,
+    ).toStartWith(
+      `an instance named ${name} already exists in Incus but was not made by this daemon`,
+    );
+    await backend.resume();
+    const after = await instanceOf(name);
+    expect(after.status).toBe('Stopped');
+    expect(after.config).toEqual(before.config);
+    // The daemon with that id sees it as its own.
+    const other = createIncusBackend(createIncusClient({ socket: INCUS_SOCKET }), {
+      daemonId: otherId,
+    });
+    expect((await other.get(username)).container.name).toBe(name);
+  }, 60_000);
+
+  test('create stores the daemon id in its first Incus call', async () => {
+    const username = user('id');
+    await backend.create(request(username), { async: true });
+    // The instance exists as soon as Incus has it: even half-made, it carries the id.
+    let config: Record<string, string> | undefined;
+    for (let i = 0; i < 200 && !config; i++) {
+      config = await instanceOf(`${username}-container`).then(
+        (instance) => instance.config,
+        () => undefined,
+      );
+      if (!config) await Bun.sleep(25);
+    }
+    expect(config?.[KEY.daemon]).toBe(DAEMON);
+    await backend.settled();
+    expect((await instanceOf(`${username}-container`)).config[KEY.daemon]).toBe(DAEMON);
+    await backend.delete(username, { force: true });
+  }, 60_000);
+
   test('transient Incus failures during provisioning are retried; a lasting one gives up', async () => {
     const flaky = user('flk');
     const broken = user('brk');
@@ -546,6 +613,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     });
     const lines: string[] = [];
     const viaProxy = createIncusBackend(createIncusClient({ socket: proxy.socket }), {
+      daemonId: DAEMON,
       log: (line) => lines.push(line),
       retryDelayMs: 10,
     });
@@ -569,6 +637,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     await makeInstance(fails, unfinished(fails, deadOwner(), { 'limits.memory': '1MB' }));
     await makeInstance(live, unfinished(live, ownerTag()));
     const later = createIncusBackend(createIncusClient({ socket: INCUS_SOCKET }), {
+      daemonId: DAEMON,
       log: () => undefined,
     });
     // Until resumed they read CREATING, never ERROR.
@@ -603,6 +672,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     });
     const lines: string[] = [];
     const later = createIncusBackend(createIncusClient({ socket: proxy.socket }), {
+      daemonId: DAEMON,
       log: (line) => lines.push(line),
       resumeRetryMs: 10,
     });
@@ -633,6 +703,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
       0,
     );
     const later = createIncusBackend(createIncusClient({ socket: INCUS_SOCKET }), {
+      daemonId: DAEMON,
       log: () => undefined,
     });
     await later.resume();

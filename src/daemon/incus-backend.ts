@@ -99,7 +99,9 @@ export function createIncusBackend(
   // ---- Read -----------------------------------------------------------------------------------
 
   async function list(filter: ListFilter): Promise<Container[]> {
-    const containers = (await listInstances(client, daemonId, 2)).map(toContainer);
+    const instances = await listInstances(client, daemonId, 2);
+    flow.adoptAbandoned(instances);
+    const containers = instances.map(toContainer);
     const seen = new Set(containers.map((c) => c.username));
     for (const [username, container] of flow.ghosts()) {
       if (!seen.has(username)) containers.push(container);
@@ -117,6 +119,7 @@ export function createIncusBackend(
       if (container) return { container, metrics: null };
       throw notFound(username);
     }
+    flow.adoptAbandoned([instance]);
     const running = instance.status === 'Running' && instance.state;
     return {
       container: toContainer(instance),

@@ -47,6 +47,12 @@ import { sshAccess } from './ssh-access.ts';
 const RESUME_PARALLELISM = 2;
 /** Tries of one provisioning step in all, after transient Incus failures. */
 const ATTEMPTS = 3;
+/**
+ * How long a resume waits while Incus is still busy with the killed daemon's own create
+ * operation (an image download may take as long as create waits for one), and how often it asks.
+ */
+const BUSY_WAIT_MS = 900_000;
+const BUSY_POLL_MS = 2000;
 
 export type CreateFlowOptions = {
   pool: string;
@@ -333,6 +339,8 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
   async function setUp(request: Provisioning): Promise<{ container: Container; note: string }> {
     const name = containerName(request.username);
     await retry(`starting ${name}`, () => ensureRunning(name)).catch((error) => {
+      // Busy is Incus's own 409 (another operation holds the instance), kept for the caller.
+      if (error instanceof DaemonError && error.kind === 'busy') throw error;
       throw new DaemonError('internal', `failed to start container ${name}: ${message(error)}`);
     });
     await waitForAddress(name);
@@ -476,20 +484,79 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     );
   };
 
-  /** Claims an abandoned create and runs its steps again; ends RUNNING, or ERROR with the reason. */
+  /** Claimed resumes waiting for one of the RESUME_PARALLELISM slots. */
+  const resumeQueue: Array<() => Promise<void>> = [];
+  let resumeSlots = RESUME_PARALLELISM;
+
+  function nextResume() {
+    while (resumeSlots > 0 && resumeQueue.length > 0) {
+      resumeSlots--;
+      const job = resumeQueue.shift() as () => Promise<void>;
+      void job().finally(() => {
+        resumeSlots++;
+        nextResume();
+      });
+    }
+  }
+
+  /**
+   * Resumes the create if it is abandoned; resolves when that is done. The claim is taken before
+   * any await, so one create is never resumed twice at once, whoever meets it first (the start-up
+   * scan, a GET or a list).
+   */
+  function adopt(instance: Instance): Promise<void> {
+    if (closed || !abandoned(instance)) return Promise.resolve();
+    const username = usernameOf(instance.name);
+    creating.set(username, toContainer(instance));
+    return new Promise<void>((resolve) => {
+      resumeQueue.push(() => resumeOne(instance).finally(resolve));
+      nextResume();
+    });
+  }
+
+  /**
+   * Runs a resumed create's steps again, while Incus may still be busy with the killed daemon's
+   * own create operation ("Instance is busy running a create operation"): it waits for that.
+   */
+  async function whileBusy(name: string, steps: () => Promise<unknown>) {
+    const deadline = clock.now() + BUSY_WAIT_MS;
+    for (let told = false; ; told = true) {
+      try {
+        return await steps();
+      } catch (error) {
+        if (!(error instanceof DaemonError && error.kind === 'busy') || clock.now() >= deadline) {
+          throw error;
+        }
+        if (!told) log(`${name} is busy in Incus (${message(error)}); resuming once it is free`);
+        await clock.sleep(BUSY_POLL_MS);
+      }
+    }
+  }
+
+  /** A claimed abandoned create, run again; ends RUNNING, or ERROR with the reason. */
   async function resumeOne(instance: Instance) {
     const username = usernameOf(instance.name);
-    if (closed || creating.has(username)) return;
-    creating.set(username, toContainer(instance));
     const provisioning: Provisioning = {
       username,
       sshKeys: sshKeysOf(instance.config),
       enableDocker: instance.config[KEY.docker] === 'true',
     };
     try {
-      await client.setConfig(instance.name, { [KEY.owner]: owner });
+      if (closed) return;
       log(`resuming the unfinished create of ${instance.name}`);
-      await build(provisioning);
+      await whileBusy(instance.name, async () => {
+        // The killed daemon's create may still run in Incus: touching the instance now would
+        // break it, so this counts as busy until that operation has ended.
+        const running = await client.runningOperations(instance.name);
+        if (running.length > 0) {
+          throw new DaemonError(
+            'busy',
+            `Incus is still running an operation on it: ${running.join(', ')}`,
+          );
+        }
+        await client.setConfig(instance.name, { [KEY.owner]: owner });
+        await build(provisioning);
+      });
       log(`resumed create of ${instance.name} is done`);
     } catch (error) {
       log(`resumed create of ${instance.name} failed: ${message(error)}`);
@@ -514,16 +581,19 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     }
     const left = (instances ?? []).filter(abandoned);
     if (left.length > 0) log(`${left.length} unfinished create(s) to resume`);
-    const queue = [...left];
-    const worker = async () => {
-      for (let next = queue.shift(); next && !closed; next = queue.shift()) await resumeOne(next);
-    };
-    await Promise.all(Array.from({ length: RESUME_PARALLELISM }, worker));
+    await Promise.all(left.map(adopt));
   }
 
   return {
     create,
     resume,
+    /**
+     * Instances a read met: any abandoned create among them (its daemon was killed after this one
+     * started) is resumed in the background, so none reads CREATING until the next restart.
+     */
+    adoptAbandoned(instances: Instance[]) {
+      for (const instance of instances) void adopt(instance);
+    },
     /** Refuses new creates and resumes from now on (503). */
     close() {
       closed = true;

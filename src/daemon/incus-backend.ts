@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { MAX_SSH_KEYS } from '../shared/ssh-key.ts';
 import { containerName } from '../shared/username.ts';
-import type { Backend, Container, ListFilter, Metrics, SystemInfo } from './backend.ts';
+import type { Backend, Container, ListFilter, Metrics, Reachable, SystemInfo } from './backend.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { DaemonError } from './errors.ts';
 import type { IncusClient } from './incus.ts';
@@ -29,6 +29,7 @@ import {
 import { type Logger, silent } from './log.ts';
 import { ownerTag } from './owner.ts';
 import { installKeys } from './provision.ts';
+import { containerAccess } from './ssh-access.ts';
 
 export type IncusBackendOptions = {
   /** Storage pool for root disks. */
@@ -116,14 +117,16 @@ export function createIncusBackend(
     const instance = await find(client, daemonId, username);
     if (!instance) {
       const container = flow.ghost(username);
-      if (container) return { container, metrics: null };
+      if (container) return { container, metrics: null, sshCommand: '' };
       throw notFound(username);
     }
     flow.adoptAbandoned([instance]);
     const running = instance.status === 'Running' && instance.state;
+    const container = toContainer(instance);
     return {
-      container: toContainer(instance),
+      container,
       metrics: running && instance.state ? toMetrics(instance.name, instance.state) : null,
+      sshCommand: await sshCommandOf(container),
     };
   }
 
@@ -194,12 +197,23 @@ export function createIncusBackend(
     return { containerName: name };
   }
 
-  async function start(username: string): Promise<Container> {
+  /** Create's SSH command for a container as it is now; no look inside one without keys. */
+  const sshCommandOf = async (container: Container) =>
+    container.sshKeys.length === 0
+      ? ''
+      : (await containerAccess(client.guest(container.name), container, options.sshJump))
+          .sshCommand;
+
+  async function start(username: string): Promise<Reachable> {
     const instance = await mustFind(username, NO_STATE);
     if (instance.status !== 'Running') {
       await client.changeState(instance.name, instance.status === 'Frozen' ? 'unfreeze' : 'start');
+      // Its SSH command needs the address the container is given once it runs.
+      const keys = sshKeysOf(instance.config).length;
+      if (keys > 0) await flow.waitForAddress(instance.name).catch(() => undefined);
     }
-    return toContainer(await mustFind(username));
+    const container = toContainer(await mustFind(username));
+    return { container, sshCommand: await sshCommandOf(container) };
   }
 
   async function stop(username: string, options: { force: boolean; timeout?: number }) {

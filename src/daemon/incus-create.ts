@@ -39,9 +39,9 @@ import {
 } from './limits.ts';
 import type { Logger } from './log.ts';
 import { ownerAlive } from './owner.ts';
-import { accountIds, type Provisioning, provision } from './provision.ts';
+import { type Provisioning, provision } from './provision.ts';
 import { message, retrying } from './retry.ts';
-import { sshAccess } from './ssh-access.ts';
+import { containerAccess } from './ssh-access.ts';
 
 /** How many abandoned creates are resumed at once. */
 const RESUME_PARALLELISM = 2;
@@ -443,13 +443,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
       await createInstance(request, image, source);
       try {
         const { container, note } = await build(request);
-        const access = sshAccess({
-          username,
-          address: container.network?.ipAddress ?? '',
-          keys: request.sshKeys.length,
-          account: (await accountIds(client.guest(name), username)) !== undefined,
-          jump: options.sshJump,
-        });
+        const access = await containerAccess(client.guest(name), container, options.sshJump);
         return {
           container,
           message: `Container ${name} created successfully${fitted}${note}${access.note}`,
@@ -587,6 +581,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
   return {
     create,
     resume,
+    waitForAddress,
     /**
      * Instances a read met: any abandoned create among them (its daemon was killed after this one
      * started) is resumed in the background, so none reads CREATING until the next restart.

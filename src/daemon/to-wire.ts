@@ -2,7 +2,7 @@
 // every field present, int64 as strings, int32 as numbers, enums by their full names, unset
 // messages as null. The only place the daemon writes that format; requests.ts reads it.
 import type { ContainerState, WireContainer, WireMetrics, WireSystemInfo } from '../shared/wire.ts';
-import type { Container, CreateResult, Metrics, State, SystemInfo } from './backend.ts';
+import type { Container, CreateResult, Metrics, Reachable, State, SystemInfo } from './backend.ts';
 
 /** Each domain state and its proto enum name; the one table both directions use. */
 export const STATE_NAMES: Record<State, ContainerState> = {
@@ -45,6 +45,14 @@ export function emitContainer(c: Container): WireContainer {
     image: c.image,
     dockerEnabled: c.dockerEnabled,
   };
+}
+
+/**
+ * A container as GET /v1/containers/{username} and start answer it: upstream's fields plus
+ * `sshCommand`, this daemon's one addition to the container JSON ('' when none applies).
+ */
+export function emitReachable(r: Reachable): WireContainer & { sshCommand: string } {
+  return { ...emitContainer(r.container), sshCommand: r.sshCommand };
 }
 
 export function emitCreated(r: CreateResult) {

@@ -7,7 +7,14 @@ import type { Backend, Container } from '../../src/daemon/backend.ts';
 import { emitContainer } from '../../src/daemon/to-wire.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 import { MemoryBackend } from '../support/memory-backend.ts';
-import { expectContractBody, loadSwagger, V03, validate } from '../support/swagger.ts';
+import {
+  expectContractBody,
+  loadSwagger,
+  type Strictness,
+  V03,
+  V03_WITH_SSH,
+  validate,
+} from '../support/swagger.ts';
 
 const SECRET = 'c0ntract-Secret-9f8e7d6c5b4a3f2e1d0c';
 const KEY =
@@ -69,7 +76,7 @@ async function conforms(
   method: 'get' | 'post' | 'delete',
   path: string,
   route: string,
-  options: { body?: unknown; token?: string } = {},
+  options: { body?: unknown; token?: string; strictness?: Strictness } = {},
 ) {
   const response = await fetch(`${base}${path}`, {
     method: method.toUpperCase(),
@@ -83,7 +90,7 @@ async function conforms(
   expect({ status: response.status, text }).toMatchObject({ status: 200 });
   expect(response.headers.get('content-type')).toBe('application/json');
   const body = JSON.parse(text);
-  expectContractBody(doc, method, route, body, V03);
+  expectContractBody(doc, method, route, body, options.strictness ?? V03);
   covered.add(`${method} ${route}`);
   return body;
 }
@@ -102,6 +109,35 @@ describe('every success body is exactly the v0.3 swagger response', () => {
     expect(
       validate(doc, 'Container', { ...container, createdAt: 1, state: 'RUNNING' }, V03),
     ).toHaveLength(2);
+  });
+
+  test('the one documented addition, sshCommand (a string) in the container of GET and start, is allowed nowhere else', () => {
+    const container = { ...emitContainer(memory.containers.get('alice') as Container) };
+    const withSsh = { ...container, sshCommand: 'ssh alice@10.98.0.10' };
+    const get = { container: withSsh, metrics: null };
+    expect(validate(doc, 'GetContainerResponse', get, V03)).toEqual([
+      '$.container.sshCommand: not in the contract',
+    ]);
+    expect(validate(doc, 'GetContainerResponse', get, V03_WITH_SSH)).toEqual([]);
+    expect(validate(doc, 'GetContainerResponse', { ...get, sshCommand: '' }, V03_WITH_SSH)).toEqual(
+      ['$.sshCommand: not in the contract'],
+    );
+    expect(
+      validate(
+        doc,
+        'GetContainerResponse',
+        { container: { ...withSsh, sshKey: '' }, metrics: null },
+        V03_WITH_SSH,
+      ),
+    ).toEqual(['$.container.sshKey: not in the contract']);
+    expect(
+      validate(
+        doc,
+        'GetContainerResponse',
+        { container: { ...container, sshCommand: null }, metrics: null },
+        V03_WITH_SSH,
+      ),
+    ).toEqual(['$.container.sshCommand: expected a string, got null']);
   });
 
   test('POST /v1/containers, sync and async', async () => {
@@ -132,11 +168,19 @@ describe('every success body is exactly the v0.3 swagger response', () => {
   });
 
   test('GET /v1/containers/{username}, with and without metrics', async () => {
-    const running = await conforms('get', '/v1/containers/alice', '/v1/containers/{username}');
+    const get = (username: string) =>
+      conforms('get', `/v1/containers/${username}`, '/v1/containers/{username}', {
+        strictness: V03_WITH_SSH,
+      });
+    const running = await get('alice');
     expect(running.metrics).not.toBeNull();
-    const stopped = await conforms('get', '/v1/containers/bob', '/v1/containers/{username}');
-    expect(stopped).toMatchObject({ container: { resources: null, network: null }, metrics: null });
-    await conforms('get', '/v1/containers/erin', '/v1/containers/{username}');
+    expect(running.container.sshCommand).toBe('ssh alice@10.98.0.10');
+    const stopped = await get('bob');
+    expect(stopped).toMatchObject({
+      container: { resources: null, network: null, sshCommand: '' },
+      metrics: null,
+    });
+    await get('erin');
   });
 
   test('POST start and stop', async () => {
@@ -144,9 +188,11 @@ describe('every success body is exactly the v0.3 swagger response', () => {
       'post',
       '/v1/containers/bob/start',
       '/v1/containers/{username}/start',
-      { body: { waitForReady: true, readyTimeoutSeconds: 30 } },
+      { body: { waitForReady: true, readyTimeoutSeconds: 30 }, strictness: V03_WITH_SSH },
     );
     expect(start.container.state).toBe('CONTAINER_STATE_RUNNING');
+    // bob has no key: no command, but the field is there.
+    expect(start.container.sshCommand).toBe('');
     const stop = await conforms(
       'post',
       '/v1/containers/bob/stop',

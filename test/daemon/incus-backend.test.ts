@@ -179,8 +179,8 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     expect(stopped.network).toBeNull();
     expect((await backend.stop(username, { force: false })).state).toBe('stopped');
     expect((await backend.list({ username, state: 'stopped' })).length).toBe(1);
-    expect((await backend.start(username)).state).toBe('running');
-    expect((await backend.start(username)).state).toBe('running');
+    expect((await backend.start(username)).container.state).toBe('running');
+    expect((await backend.start(username)).container.state).toBe('running');
 
     // SSH keys are kept in Incus even where the image has no account to install them for.
     const key = sshKey('a@b');
@@ -510,6 +510,23 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     expect(await backend.removeSshKey(username, key)).toEqual({ totalKeys: 1 });
     const after = await client.readFile(name, `/home/${username}/.ssh/authorized_keys`);
     expect(after).toMatchObject({ content: `${second}\n`, uid, mode: 0o600 });
+
+    // GET and start answer create's SSH command while it applies: stopped, there is none.
+    expect((await jumping.get(username)).sshCommand).toBe('');
+    const restarted = await jumping.start(username);
+    const address = restarted.container.network?.ipAddress;
+    expect(address).toMatch(/^10\.98\.0\.\d+$/);
+    expect(restarted.sshCommand).toBe(`ssh -J admin@gw.test ${username}@${address}`);
+    expect((await jumping.get(username)).sshCommand).toBe(restarted.sshCommand);
+    // Without a jump host, the plain command; without a key, none.
+    expect((await backend.get(username)).sshCommand).toBe(`ssh ${username}@${address}`);
+    expect(await backend.removeSshKey(username, second)).toEqual({ totalKeys: 0 });
+    expect((await jumping.get(username)).sshCommand).toBe('');
+    // With a key but no account (removed inside the container), none either.
+    await backend.addSshKey(username, key);
+    expect((await client.exec(name, ['userdel', '-r', username])).exitCode).toBe(0);
+    expect((await jumping.get(username)).sshCommand).toBe('');
+    await backend.stop(username, { force: true });
 
     await backend.delete(username, { force: false });
     expect(await instanceNames()).not.toContain(name);

@@ -9,6 +9,7 @@ import type {
   SystemInfo,
 } from '../../src/daemon/backend.ts';
 import { DaemonError } from '../../src/daemon/errors.ts';
+import { sshAccess } from '../../src/daemon/ssh-access.ts';
 import { stateOf } from '../../src/daemon/to-wire.ts';
 import { containerName } from '../../src/shared/username.ts';
 import type { ContainerState } from '../../src/shared/wire.ts';
@@ -98,7 +99,18 @@ export class MemoryBackend implements Backend {
 
   async get(username: string) {
     this.enter('get', username);
-    return { container: this.find(username), metrics: null };
+    const container = this.find(username);
+    return { container, metrics: null, sshCommand: this.sshCommand(container) };
+  }
+
+  /** The Incus backend's rule, with the account made at create: a key and a running address. */
+  private sshCommand(container: Container): string {
+    return sshAccess({
+      username: container.username,
+      address: container.state === 'running' ? (container.network?.ipAddress ?? '') : '',
+      keys: container.sshKeys.length,
+      account: true,
+    }).sshCommand;
   }
 
   async delete(username: string, options: { force: boolean }) {
@@ -112,7 +124,7 @@ export class MemoryBackend implements Backend {
     this.enter('start', username);
     const container = this.find(username);
     container.state = 'running';
-    return container;
+    return { container, sshCommand: this.sshCommand(container) };
   }
 
   async stop(username: string, options: { force: boolean; timeout?: number }) {

@@ -1,7 +1,7 @@
 // POST /v1/containers/{username}/start and /stop.
 import { parseBody, StartBody, StopBody } from '../requests.ts';
 import { pathUser, route } from '../router.ts';
-import { emitContainer } from '../to-wire.ts';
+import { emitContainer, emitReachable } from '../to-wire.ts';
 
 export const startContainer = route(
   'POST',
@@ -10,10 +10,10 @@ export const startContainer = route(
     const username = pathUser(c);
     // waitForReady/readyTimeoutSeconds (HEAD) are checked but not needed: start returns when running.
     parseBody(StartBody, await c.body());
-    const container = await c.backend.start(username);
+    const started = await c.backend.start(username);
     return {
       message: `Container for user ${username} started successfully`,
-      container: emitContainer(container),
+      container: emitReachable(started),
     };
   },
   { long: true },

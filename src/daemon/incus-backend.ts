@@ -210,7 +210,7 @@ export function createIncusBackend(
       await client.changeState(instance.name, instance.status === 'Frozen' ? 'unfreeze' : 'start');
       // Its SSH command needs the address the container is given once it runs.
       const keys = sshKeysOf(instance.config).length;
-      if (keys > 0) await flow.waitForAddress(instance.name).catch(() => undefined);
+      if (keys > 0) await flow.addressAfterStart(instance.name).catch(() => undefined);
     }
     const container = toContainer(await mustFind(username));
     return { container, sshCommand: await sshCommandOf(container) };

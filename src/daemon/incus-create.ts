@@ -581,7 +581,12 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
   return {
     create,
     resume,
-    waitForAddress,
+    /** Waits for a container this daemon just started to get its address (start's SSH command). */
+    addressAfterStart: (name: string) =>
+      waitForAddress(name).finally(() => {
+        // Its memory peaks are a create's business, and kept while one runs.
+        if (!creating.has(usernameOf(name))) memoryPeaks.delete(name);
+      }),
     /**
      * Instances a read met: any abandoned create among them (its daemon was killed after this one
      * started) is resumed in the background, so none reads CREATING until the next restart.

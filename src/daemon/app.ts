@@ -154,8 +154,7 @@ export function createApp(options: AppOptions) {
         error instanceof BodyLateError
           ? errorBody(408, 'DeadlineExceeded', error.message)
           : failure(error, `${method} ${shorten(url.pathname)}`);
-      response.headers.set('Connection', 'close');
-      return { response, user: principal.username };
+      return { response, user: principal.username, close: true };
     }
     const match = matchRoute(ROUTES, method, url.pathname);
     if (match === undefined) {
@@ -172,7 +171,8 @@ export function createApp(options: AppOptions) {
       };
     }
     // A trusted caller's create can take minutes (image download, provisioning): no idle cut-off.
-    server?.timeout(request, 0);
+    // Reads keep it, so a client that stops reading an answer cannot hold the connection.
+    if (match.route.long) server?.timeout(request, 0);
     try {
       const body = await match.route.handle({
         backend,
@@ -208,7 +208,7 @@ export function createApp(options: AppOptions) {
       );
       const requestId = requestIdOf(request);
       const trail: Trail = {};
-      let outcome: { response: Response; user?: string };
+      let outcome: { response: Response; user?: string; close?: boolean };
       try {
         outcome = await handle(request, address, server, trail);
       } catch (error) {
@@ -227,8 +227,9 @@ export function createApp(options: AppOptions) {
         durationMs: ms,
         ...trail,
       });
-      // A body never read (a refused token, /health) must not keep the connection busy either.
-      if (request.body !== null && !request.bodyUsed) {
+      // A body not read to its end (late, too large, a refused token, /health) leaves the
+      // connection unable to carry another request.
+      if (outcome.close || (request.body !== null && !request.bodyUsed)) {
         outcome.response.headers.set('Connection', 'close');
       }
       return cors(request, outcome.response);
@@ -245,7 +246,21 @@ export const withoutPaths = (message: string): string =>
 
 const shorten = (path: string) => (path.length > 200 ? `${path.slice(0, 200)}…` : path);
 
-export type ServeOptions = AppOptions & { hostname: string; port: number };
+export type ServeOptions = AppOptions & {
+  hostname: string;
+  port: number;
+  /**
+   * Bun's idle cut-off of a connection, in seconds (at most 255). By default the body deadline
+   * plus 30 s: Bun does not count body bytes as activity, so a shorter cut-off would close a slow
+   * body without an answer before its 408; and a read's Incus calls fit in it. Long changes
+   * lift it once their body is in.
+   */
+  idleTimeoutSeconds?: number;
+};
+
+/** The body deadline plus 30 s, within Bun's limit of 255 s. */
+export const idleTimeoutFor = (bodyDeadlineMs = BODY_DEADLINE_MS): number =>
+  Math.min(255, Math.ceil(bodyDeadlineMs / 1000) + 30);
 
 /** Starts the REST API; `server.port` is the bound port (useful with port 0). */
 export function serve(options: ServeOptions): Server<unknown> {
@@ -253,6 +268,7 @@ export function serve(options: ServeOptions): Server<unknown> {
   return Bun.serve({
     hostname: options.hostname,
     port: options.port,
+    idleTimeout: options.idleTimeoutSeconds ?? idleTimeoutFor(options.bodyDeadlineMs),
     // Bun's own cap would answer 413 before the app sees the request. Bun streams bodies rather
     // than buffering them, and readBody refuses anything over the limit (by Content-Length, or
     // once a streamed body passes it) with a 400, reading no further.

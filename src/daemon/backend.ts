@@ -105,6 +105,13 @@ export type CreateRequest = {
 
 export type CreateResult = { container: Container; message: string; sshCommand: string };
 
+/**
+ * A container with the SSH command that logs into it now: only while it runs with an address and
+ * its user's account has at least one key, else '' (see ssh-access.ts). Create, get and start
+ * answer the same command.
+ */
+export type Reachable = { container: Container; sshCommand: string };
+
 export type ListFilter = {
   username?: string;
   /** Never "unspecified": that is no filter. */
@@ -117,9 +124,9 @@ export interface Backend {
   create(request: CreateRequest, options: { async: boolean }): Promise<CreateResult>;
   list(filter: ListFilter): Promise<Container[]>;
   /** Throws not_found when the user has no container. */
-  get(username: string): Promise<{ container: Container; metrics: Metrics | null }>;
+  get(username: string): Promise<Reachable & { metrics: Metrics | null }>;
   delete(username: string, options: { force: boolean }): Promise<{ containerName: string }>;
-  start(username: string): Promise<Container>;
+  start(username: string): Promise<Reachable>;
   stop(username: string, options: { force: boolean; timeout?: number }): Promise<Container>;
   /** All containers when username is undefined (a constant number of Incus calls). */
   metrics(username?: string): Promise<Metrics[]>;

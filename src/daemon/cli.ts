@@ -8,7 +8,7 @@ import { isTrue } from '../shared/parse-bool.ts';
 import { privateFileProblem } from '../shared/private-file.ts';
 import { isValidUsername, USERNAME_FORM } from '../shared/username.ts';
 import { VERSION } from '../shared/version.ts';
-import { CIDR_FORM, type Cidr, parseCidr } from './address.ts';
+import { CIDR_FORM, type Cidr, formatCidr, parseCidr } from './address.ts';
 import { CliError, type Flag, type Flags, flagsHelp, flagValue, parseFlags } from './flags.ts';
 import type { IncusClientOptions } from './incus.ts';
 import { DEFAULTS } from './requests.ts';
@@ -44,6 +44,8 @@ export type DaemonCommand = {
   sshJump: string | undefined;
   /** Reverse proxies whose X-Forwarded-For is believed. */
   trustedProxies: Cidr[];
+  /** Which containers on the Incus are this daemon's (--daemon-id). */
+  daemonId: string;
   /** How long a stop signal waits for creates in flight before the daemon exits anyway. */
   shutdownGraceMs: number;
   /** The audit log's file, "-" for stderr; undefined for none. main.ts opens it. */
@@ -70,6 +72,10 @@ Usage:
 
 const SECRET_ENV = 'CONTAINARIUM_JWT_SECRET';
 const AUDIT_ENV = 'CONTAINARIUM_AUDIT_LOG';
+
+const DAEMON_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const DAEMON_ID_FORM =
+  'a name of 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit, like "prod" or "ci-7"';
 
 /** The daemon's flags: parsing, defaults and --help all come from here. */
 export const DAEMON_FLAGS: readonly Flag[] = [
@@ -153,6 +159,13 @@ export const DAEMON_FLAGS: readonly Flag[] = [
     kind: 'list',
     value: 'CIDR',
     help: 'reverse proxy in front of the daemon, like 10.0.0.5 or 10.0.0.0/24 (repeat or comma-separate; default none): for connections from it, the client is the right-most X-Forwarded-For address that is not a trusted proxy',
+  },
+  {
+    name: 'daemon-id',
+    kind: 'string',
+    value: 'NAME',
+    default: 'default',
+    help: 'this daemon\'s name on a shared Incus, stored on every container it creates: it lists, changes and resumes only containers with its id (ones made before ids existed count as "default"). Keep it across restarts',
   },
   {
     name: 'shutdown-grace',
@@ -463,6 +476,15 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     if (!cidr) throw new CliError(`invalid --trusted-proxy "${text}": expected ${CIDR_FORM}`);
     return cidr;
   });
+  for (const cidr of trustedProxies.filter((c) => c.bits === 0)) {
+    warnings.push(
+      `--trusted-proxy ${formatCidr(cidr)} trusts every ${cidr.bytes.length === 4 ? 'IPv4' : 'IPv6'} address as a proxy, so any client can choose its own address in X-Forwarded-For and escape its failed-login lock-out; list only your proxies' addresses`,
+    );
+  }
+  const daemonId = flagValue(flags, DAEMON_FLAGS, 'daemon-id') ?? '';
+  if (!DAEMON_ID.test(daemonId)) {
+    throw new CliError(`invalid --daemon-id "${daemonId}": expected ${DAEMON_ID_FORM}`);
+  }
   const grace = flagValue(flags, DAEMON_FLAGS, 'shutdown-grace') ?? '';
   const shutdownGraceMs = parseDuration(grace);
   if (shutdownGraceMs === undefined || shutdownGraceMs < 0 || shutdownGraceMs > 3_600_000) {
@@ -490,6 +512,7 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     corsOrigins,
     sshJump,
     trustedProxies,
+    daemonId,
     shutdownGraceMs,
     auditLog,
     warnings,

@@ -5,7 +5,15 @@
 import { readFileSync } from 'node:fs';
 import { MAX_SSH_KEYS } from '../shared/ssh-key.ts';
 import { containerName } from '../shared/username.ts';
-import type { Backend, Container, Images, ListFilter, Metrics, SystemInfo } from './backend.ts';
+import type {
+  Backend,
+  Container,
+  Images,
+  ListFilter,
+  Metrics,
+  Reachable,
+  SystemInfo,
+} from './backend.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { DaemonError } from './errors.ts';
 import type { IncusClient } from './incus.ts';
@@ -19,6 +27,7 @@ import {
   stillCreating,
 } from './incus-instances.ts';
 import {
+  DEFAULT_DAEMON_ID,
   type Instance,
   KEY,
   REMOTES,
@@ -30,6 +39,7 @@ import {
 import { type Logger, silent } from './log.ts';
 import { ownerTag } from './owner.ts';
 import { installKeys } from './provision.ts';
+import { containerAccess } from './ssh-access.ts';
 
 export type IncusBackendOptions = {
   /** Storage pool for root disks. */
@@ -49,6 +59,11 @@ export type IncusBackendOptions = {
   sshJump?: string | undefined;
   /** The image of a create that names none (--default-image); upstream's by default. */
   defaultImage?: string | undefined;
+  /**
+   * This daemon's id (--daemon-id), stored on every instance it creates: on a shared Incus it
+   * manages only instances with its id (default "default", which instances without one have).
+   */
+  daemonId?: string;
 };
 
 /** The Backend plus the daemon's own lifecycle: resume on start, drain on stop. */
@@ -69,6 +84,7 @@ export function createIncusBackend(
 ): IncusBackend {
   const pool = options.pool ?? 'default';
   const { defaultImage } = options;
+  const daemonId = options.daemonId ?? DEFAULT_DAEMON_ID;
   const flow = createFlow(client, {
     pool,
     ipTimeoutSeconds: options.ipTimeoutSeconds ?? 60,
@@ -78,6 +94,7 @@ export function createIncusBackend(
     resumeRetryMs: options.resumeRetryMs ?? 30_000,
     sshJump: options.sshJump,
     owner: ownerTag(),
+    daemonId,
   });
   const locks = new Map<string, Promise<unknown>>();
 
@@ -85,7 +102,7 @@ export function createIncusBackend(
     username: string,
     options: { withState?: boolean } = {},
   ): Promise<Instance> {
-    const instance = await find(client, username, options);
+    const instance = await find(client, daemonId, username, options);
     if (!instance) {
       if (flow.busy(username)) throw stillCreating(username);
       throw notFound(username);
@@ -96,7 +113,9 @@ export function createIncusBackend(
   // ---- Read -----------------------------------------------------------------------------------
 
   async function list(filter: ListFilter): Promise<Container[]> {
-    const containers = (await listInstances(client, 2)).map(toContainer);
+    const instances = await listInstances(client, daemonId, 2);
+    flow.adoptAbandoned(instances);
+    const containers = instances.map(toContainer);
     const seen = new Set(containers.map((c) => c.username));
     for (const [username, container] of flow.ghosts()) {
       if (!seen.has(username)) containers.push(container);
@@ -108,29 +127,32 @@ export function createIncusBackend(
   }
 
   async function get(username: string) {
-    const instance = await find(client, username);
+    const instance = await find(client, daemonId, username);
     if (!instance) {
       const container = flow.ghost(username);
-      if (container) return { container, metrics: null };
+      if (container) return { container, metrics: null, sshCommand: '' };
       throw notFound(username);
     }
+    flow.adoptAbandoned([instance]);
     const running = instance.status === 'Running' && instance.state;
+    const container = toContainer(instance);
     return {
-      container: toContainer(instance),
+      container,
       metrics: running && instance.state ? toMetrics(instance.name, instance.state) : null,
+      sshCommand: await sshCommandOf(container),
     };
   }
 
   async function metrics(username?: string): Promise<Metrics[]> {
     if (username === undefined) {
-      return (await listInstances(client, 2))
+      return (await listInstances(client, daemonId, 2))
         .filter((i) => i.state)
         .map((i) => toMetrics(i.name, i.state as NonNullable<Instance['state']>))
         .sort((a, b) => a.name.localeCompare(b.name));
     }
     const name = containerName(username);
     try {
-      if (!(await find(client, username, NO_STATE))) throw notFound(username);
+      if (!(await find(client, daemonId, username, NO_STATE))) throw notFound(username);
       return [toMetrics(name, await client.instanceState(name))];
     } catch (error) {
       if (!(error instanceof DaemonError && error.kind === 'not_found')) throw error;
@@ -145,7 +167,7 @@ export function createIncusBackend(
       client.server(),
       client.resources(),
       poolSpace(client, pool),
-      listInstances(client, 1),
+      listInstances(client, daemonId, 1),
     ]);
     const running = instances.filter((i) => i.status === 'Running').length;
     return {
@@ -176,7 +198,7 @@ export function createIncusBackend(
   async function destroy(username: string, { force }: { force: boolean }) {
     const name = containerName(username);
     if (flow.busy(username)) throw stillCreating(username);
-    const instance = await find(client, username, NO_STATE);
+    const instance = await find(client, daemonId, username, NO_STATE);
     if (!instance) {
       if (flow.forget(username)) return { containerName: name };
       throw notFound(username);
@@ -194,12 +216,23 @@ export function createIncusBackend(
     return { containerName: name };
   }
 
-  async function start(username: string): Promise<Container> {
+  /** Create's SSH command for a container as it is now; no look inside one without keys. */
+  const sshCommandOf = async (container: Container) =>
+    container.sshKeys.length === 0
+      ? ''
+      : (await containerAccess(client.guest(container.name), container, options.sshJump))
+          .sshCommand;
+
+  async function start(username: string): Promise<Reachable> {
     const instance = await mustFind(username, NO_STATE);
     if (instance.status !== 'Running') {
       await client.changeState(instance.name, instance.status === 'Frozen' ? 'unfreeze' : 'start');
+      // Its SSH command needs the address the container is given once it runs.
+      const keys = sshKeysOf(instance.config).length;
+      if (keys > 0) await flow.addressAfterStart(instance.name).catch(() => undefined);
     }
-    return toContainer(await mustFind(username));
+    const container = toContainer(await mustFind(username));
+    return { container, sshCommand: await sshCommandOf(container) };
   }
 
   async function stop(username: string, options: { force: boolean; timeout?: number }) {

@@ -39,14 +39,20 @@ import {
 } from './limits.ts';
 import type { Logger } from './log.ts';
 import { ownerAlive } from './owner.ts';
-import { accountIds, type Provisioning, provision } from './provision.ts';
+import { type Provisioning, provision } from './provision.ts';
 import { message, retrying } from './retry.ts';
-import { sshAccess } from './ssh-access.ts';
+import { containerAccess } from './ssh-access.ts';
 
 /** How many abandoned creates are resumed at once. */
 const RESUME_PARALLELISM = 2;
 /** Tries of one provisioning step in all, after transient Incus failures. */
 const ATTEMPTS = 3;
+/**
+ * How long a resume waits while Incus is still busy with the killed daemon's own create
+ * operation (an image download may take as long as create waits for one), and how often it asks.
+ */
+const BUSY_WAIT_MS = 900_000;
+const BUSY_POLL_MS = 2000;
 
 export type CreateFlowOptions = {
   pool: string;
@@ -61,12 +67,14 @@ export type CreateFlowOptions = {
   sshJump?: string | undefined;
   /** This process's owner tag, stored on the instances it creates. */
   owner: string;
+  /** This daemon's id, stored on the instances it creates; only those are its own. */
+  daemonId: string;
 };
 
 export type CreateFlow = ReturnType<typeof createFlow>;
 
 export function createFlow(client: IncusClient, options: CreateFlowOptions) {
-  const { pool, log, clock, owner } = options;
+  const { pool, log, clock, owner, daemonId } = options;
   const ipTimeout = options.ipTimeoutSeconds;
   const resumeRetry = options.resumeRetryMs;
   const retry = retrying({ attempts: ATTEMPTS, delayMs: options.retryDelayMs, clock, log });
@@ -185,6 +193,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
       [KEY.docker]: String(request.enableDocker),
       [KEY.status]: 'creating',
       [KEY.owner]: owner,
+      [KEY.daemon]: daemonId,
       ...(request.enableDocker
         ? {
             'security.nesting': 'true',
@@ -215,14 +224,15 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
       const text = message(error);
       // Another create of the same name got there first: Incus's 409, a failed unique
       // constraint, or "Instance is busy running a create operation", depending on timing.
+      // (incus.ts turns "busy" into the kind 'busy'.)
       if (
-        /already exists|UNIQUE constraint|is busy/i.test(text) ||
+        /already exists|UNIQUE constraint/i.test(text) ||
         (error instanceof DaemonError && (error.kind === 'conflict' || error.kind === 'busy'))
       ) {
         const winner = await lookup(client, request.username, NO_STATE).catch(() => undefined);
-        throw winner && !isOurs(winner) ? foreign(name) : exists(request.username);
+        throw winner && !isOurs(winner, daemonId) ? foreign(name) : exists(request.username);
       }
-      const left = await find(client, request.username, NO_STATE).catch(() => undefined);
+      const left = await find(client, daemonId, request.username, NO_STATE).catch(() => undefined);
       if (left?.config[KEY.createId] === createId) await remove(name).catch(() => undefined);
       const full = isDiskTooSmall(text);
       if (full) {
@@ -329,12 +339,14 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
   async function setUp(request: Provisioning): Promise<{ container: Container; note: string }> {
     const name = containerName(request.username);
     await retry(`starting ${name}`, () => ensureRunning(name)).catch((error) => {
+      // Busy is Incus's own 409 (another operation holds the instance), kept for the caller.
+      if (error instanceof DaemonError && error.kind === 'busy') throw error;
       throw new DaemonError('internal', `failed to start container ${name}: ${message(error)}`);
     });
     await waitForAddress(name);
     const note = await provision(client.guest(name), request, retry);
     await client.setConfig(name, { [KEY.status]: 'ready' });
-    const instance = await find(client, request.username);
+    const instance = await find(client, daemonId, request.username);
     if (!instance) throw new DaemonError('internal', `container ${name} vanished during create`);
     return { container: toContainer(instance), note };
   }
@@ -398,7 +410,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     let source: ImageSource;
     try {
       const existing = await lookup(client, username, NO_STATE);
-      if (existing) throw isOurs(existing) ? exists(username, existing) : foreign(name);
+      if (existing) throw isOurs(existing, daemonId) ? exists(username, existing) : foreign(name);
       source = await resolveImage(image);
       failedEarly.delete(username);
     } catch (error) {
@@ -431,13 +443,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
       await createInstance(request, image, source);
       try {
         const { container, note } = await build(request);
-        const access = sshAccess({
-          username,
-          address: container.network?.ipAddress ?? '',
-          keys: request.sshKeys.length,
-          account: (await accountIds(client.guest(name), username)) !== undefined,
-          jump: options.sshJump,
-        });
+        const access = await containerAccess(client.guest(name), container, options.sshJump);
         return {
           container,
           message: `Container ${name} created successfully${fitted}${note}${access.note}`,
@@ -472,20 +478,79 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     );
   };
 
-  /** Claims an abandoned create and runs its steps again; ends RUNNING, or ERROR with the reason. */
+  /** Claimed resumes waiting for one of the RESUME_PARALLELISM slots. */
+  const resumeQueue: Array<() => Promise<void>> = [];
+  let resumeSlots = RESUME_PARALLELISM;
+
+  function nextResume() {
+    while (resumeSlots > 0 && resumeQueue.length > 0) {
+      resumeSlots--;
+      const job = resumeQueue.shift() as () => Promise<void>;
+      void job().finally(() => {
+        resumeSlots++;
+        nextResume();
+      });
+    }
+  }
+
+  /**
+   * Resumes the create if it is abandoned; resolves when that is done. The claim is taken before
+   * any await, so one create is never resumed twice at once, whoever meets it first (the start-up
+   * scan, a GET or a list).
+   */
+  function adopt(instance: Instance): Promise<void> {
+    if (closed || !abandoned(instance)) return Promise.resolve();
+    const username = usernameOf(instance.name);
+    creating.set(username, toContainer(instance));
+    return new Promise<void>((resolve) => {
+      resumeQueue.push(() => resumeOne(instance).finally(resolve));
+      nextResume();
+    });
+  }
+
+  /**
+   * Runs a resumed create's steps again, while Incus may still be busy with the killed daemon's
+   * own create operation ("Instance is busy running a create operation"): it waits for that.
+   */
+  async function whileBusy(name: string, steps: () => Promise<unknown>) {
+    const deadline = clock.now() + BUSY_WAIT_MS;
+    for (let told = false; ; told = true) {
+      try {
+        return await steps();
+      } catch (error) {
+        if (!(error instanceof DaemonError && error.kind === 'busy') || clock.now() >= deadline) {
+          throw error;
+        }
+        if (!told) log(`${name} is busy in Incus (${message(error)}); resuming once it is free`);
+        await clock.sleep(BUSY_POLL_MS);
+      }
+    }
+  }
+
+  /** A claimed abandoned create, run again; ends RUNNING, or ERROR with the reason. */
   async function resumeOne(instance: Instance) {
     const username = usernameOf(instance.name);
-    if (closed || creating.has(username)) return;
-    creating.set(username, toContainer(instance));
     const provisioning: Provisioning = {
       username,
       sshKeys: sshKeysOf(instance.config),
       enableDocker: instance.config[KEY.docker] === 'true',
     };
     try {
-      await client.setConfig(instance.name, { [KEY.owner]: owner });
+      if (closed) return;
       log(`resuming the unfinished create of ${instance.name}`);
-      await build(provisioning);
+      await whileBusy(instance.name, async () => {
+        // The killed daemon's create may still run in Incus: touching the instance now would
+        // break it, so this counts as busy until that operation has ended.
+        const running = await client.runningOperations(instance.name);
+        if (running.length > 0) {
+          throw new DaemonError(
+            'busy',
+            `Incus is still running an operation on it: ${running.join(', ')}`,
+          );
+        }
+        await client.setConfig(instance.name, { [KEY.owner]: owner });
+        await build(provisioning);
+      });
       log(`resumed create of ${instance.name} is done`);
     } catch (error) {
       log(`resumed create of ${instance.name} failed: ${message(error)}`);
@@ -500,7 +565,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     let instances: Instance[] | undefined;
     while (!instances && !closed) {
       try {
-        instances = await listInstances(client, 1);
+        instances = await listInstances(client, daemonId, 1);
       } catch (error) {
         log(
           `cannot look for unfinished creates yet (${message(error)}); trying again in ${resumeRetry / 1000}s`,
@@ -510,16 +575,25 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     }
     const left = (instances ?? []).filter(abandoned);
     if (left.length > 0) log(`${left.length} unfinished create(s) to resume`);
-    const queue = [...left];
-    const worker = async () => {
-      for (let next = queue.shift(); next && !closed; next = queue.shift()) await resumeOne(next);
-    };
-    await Promise.all(Array.from({ length: RESUME_PARALLELISM }, worker));
+    await Promise.all(left.map(adopt));
   }
 
   return {
     create,
     resume,
+    /** Waits for a container this daemon just started to get its address (start's SSH command). */
+    addressAfterStart: (name: string) =>
+      waitForAddress(name).finally(() => {
+        // Its memory peaks are a create's business, and kept while one runs.
+        if (!creating.has(usernameOf(name))) memoryPeaks.delete(name);
+      }),
+    /**
+     * Instances a read met: any abandoned create among them (its daemon was killed after this one
+     * started) is resumed in the background, so none reads CREATING until the next restart.
+     */
+    adoptAbandoned(instances: Instance[]) {
+      for (const instance of instances) void adopt(instance);
+    },
     /** Refuses new creates and resumes from now on (503). */
     close() {
       closed = true;

@@ -52,22 +52,27 @@ export async function lookup(
 /** The user's container if this daemon made it; any other instance of that name is invisible. */
 export async function find(
   client: IncusClient,
+  daemonId: string,
   username: string,
   options: { withState?: boolean } = {},
 ): Promise<Instance | undefined> {
   const instance = await lookup(client, username, options);
-  return instance && isOurs(instance) ? instance : undefined;
+  return instance && isOurs(instance, daemonId) ? instance : undefined;
 }
 
 /** Every instance this daemon made; recursion 2 adds live state when Incus can read it. */
-export async function listInstances(client: IncusClient, recursion: 1 | 2): Promise<Instance[]> {
+export async function listInstances(
+  client: IncusClient,
+  daemonId: string,
+  recursion: 1 | 2,
+): Promise<Instance[]> {
   const all = await (recursion === 2
     ? withoutState(
         () => client.instances(2),
         () => client.instances(1),
       )
     : client.instances(1));
-  return all.filter(isOurs);
+  return all.filter((instance) => isOurs(instance, daemonId));
 }
 
 export const NO_STATE = { withState: false };

@@ -18,7 +18,12 @@ export const KEY = {
   createId: 'user.containarium.create-id',
   /** The daemon process working on a create ("<host> <pid> <start time>"), while it creates. */
   owner: 'user.containarium.create-owner',
+  /** Which daemon manages the instance (--daemon-id); written by create's first Incus call. */
+  daemon: 'user.containarium.daemon',
 } as const;
+
+/** The daemon id when --daemon-id is not given; an instance without the key belongs to it. */
+export const DEFAULT_DAEMON_ID = 'default';
 
 const count = v.nullish(v.number(), 0);
 const strings = v.nullish(v.record(v.string(), v.string()), {});
@@ -91,12 +96,22 @@ export type IncusImage = v.InferOutput<typeof ImageSchema>;
 
 /**
  * Instances this daemon manages: containers that carry our username key, named like upstream's
- * `<username>-container` after it. Every create sets the key in its first Incus call, so even a
- * half-made instance is ours; an instance someone else made with a name like ours is not.
+ * `<username>-container` after it, and our daemon id. Every create sets both keys in its first
+ * Incus call, so even a half-made instance is ours; an instance someone else made with a name
+ * like ours is not, nor one another daemon (another --daemon-id) manages on a shared Incus.
+ * Instances made before the daemon key existed count as the default id's.
  */
-export function isOurs(instance: Pick<Instance, 'name' | 'type' | 'config'>): boolean {
+export function isOurs(
+  instance: Pick<Instance, 'name' | 'type' | 'config'>,
+  daemonId: string,
+): boolean {
   const username = instance.config[KEY.username];
-  return instance.type === 'container' && !!username && instance.name === `${username}-container`;
+  return (
+    instance.type === 'container' &&
+    !!username &&
+    instance.name === `${username}-container` &&
+    (instance.config[KEY.daemon] ?? DEFAULT_DAEMON_ID) === daemonId
+  );
 }
 
 export function incusState(status: string): State {

@@ -49,6 +49,18 @@ export const OperationSchema = v.object({
 });
 export type Operation = v.InferOutput<typeof OperationSchema>;
 
+/** GET /1.0/operations?recursion=1: operations by status; only running ones are read. */
+const RunningOperationsSchema = v.object({
+  running: v.nullish(
+    v.array(
+      v.object({
+        description: v.optional(v.string(), ''),
+        resources: v.nullish(v.object({ instances: v.nullish(v.array(v.string())) }), {}),
+      }),
+    ),
+  ),
+});
+
 const ExecResultSchema = v.object({
   return: v.number(),
   output: v.nullish(v.record(v.string(), v.string()), {}),
@@ -231,6 +243,18 @@ export function createIncusClient(options: IncusClientOptions = {}) {
     /** Creates an instance from its full Incus definition and waits up to `wait` seconds. */
     createInstance: (definition: Record<string, unknown>, wait: number) =>
       operate('POST', '1.0/instances', { json: definition, wait }),
+    /**
+     * The descriptions of operations still running on an instance ("Creating instance", ...).
+     * Changing an instance's config while Incus still creates it breaks its storage volume (Incus
+     * then cannot delete it), so a resumed create waits until there are none.
+     */
+    async runningOperations(name: string): Promise<string[]> {
+      const running = await get('1.0/operations?recursion=1', RunningOperationsSchema);
+      const path = `/${instance(name)}`;
+      return (running.running ?? [])
+        .filter((op) => op.resources.instances?.some((r) => r === path || r.startsWith(`${path}?`)))
+        .map((op) => op.description);
+    },
     /** Merges these keys into an instance's config. */
     async setConfig(name: string, config: Record<string, string>): Promise<void> {
       await request('PATCH', instance(name), { json: { config } });

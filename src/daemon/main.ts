@@ -23,6 +23,7 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
     defaultImage: command.defaultImage,
     log,
     sshJump: command.sshJump,
+    daemonId: command.daemonId,
   });
   const auth = createAuthenticator({ secret: command.secret, log });
   const audit = await openAudit(command.auditLog);
@@ -45,7 +46,7 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
   const host = command.hostname.includes(':') ? `[${command.hostname}]` : command.hostname;
   log(`listening on http://${host}:${server.port}`);
   log(
-    `incus: ${client.target}; storage pool ${command.storagePool}; JWT secret from ${command.secretSource}`,
+    `incus: ${client.target}; storage pool ${command.storagePool}; daemon id ${command.daemonId}; JWT secret from ${command.secretSource}`,
   );
   if (command.trustedProxies.length > 0) {
     log(

@@ -21,13 +21,25 @@ export type Route = {
   /** Literal segments, ":name" for one segment, "*name" for the rest of the path. */
   segments: string[];
   handle(context: Context): Promise<unknown>;
+  /**
+   * A change that may run for minutes (create, start, stop, delete, SSH keys): once its body is
+   * in, its connection has no idle cut-off. Reads keep the server's idle timeout, so a client
+   * that stops reading an answer cannot hold its connection.
+   */
+  long: boolean;
 };
 
-/** A route for `METHOD /v1/path/:param`. */
-export const route = (method: string, path: string, handle: Route['handle']): Route => ({
+/** A route for `METHOD /v1/path/:param`; `long` for a change that may run for minutes. */
+export const route = (
+  method: string,
+  path: string,
+  handle: Route['handle'],
+  options: { long?: boolean } = {},
+): Route => ({
   method,
   segments: path.split('/').slice(1),
   handle,
+  long: options.long ?? false,
 });
 
 /** The `:username` path parameter, checked, and the caller allowed to act on it. */

@@ -1,5 +1,7 @@
-// The SSH command a create answers with. Container addresses are usually on the daemon host's
-// private bridge, so without a jump host the command works only from that host, and says so.
+// The SSH command create, get and start answer with. Container addresses are usually on the daemon
+// host's private bridge, so without a jump host the command works only from that host, and says so.
+import type { Container } from './backend.ts';
+import { accountIds, type Guest } from './provision.ts';
 
 /** `ssh -J` takes [user@]host[:port]; an IPv6 host goes in brackets. */
 export const SSH_JUMP =
@@ -39,4 +41,26 @@ export function sshAccess(options: {
     sshCommand: `ssh ${username}@${address}`,
     note: `; ${address} is on the daemon host's private network, so run the SSH command on that host`,
   };
+}
+
+/**
+ * A container's SSH access as it is now: its address while it runs, its keys, and whether its
+ * user's account exists (one look inside the container, only when there is an address).
+ */
+export async function containerAccess(
+  guest: Guest,
+  container: Container,
+  jump: string | undefined,
+): Promise<SshAccess> {
+  const address = container.state === 'running' ? (container.network?.ipAddress ?? '') : '';
+  if (!address) return { sshCommand: '', note: '' };
+  const account =
+    (await accountIds(guest, container.username).catch(() => undefined)) !== undefined;
+  return sshAccess({
+    username: container.username,
+    address,
+    keys: container.sshKeys.length,
+    account,
+    jump,
+  });
 }

@@ -3,7 +3,7 @@
 // messages as null. The shapes several routes share live here (a route's own shape may live in
 // its route file, written with these helpers); requests.ts reads the format.
 import type { ContainerState, WireContainer, WireMetrics, WireSystemInfo } from '../shared/wire.ts';
-import type { Container, CreateResult, Metrics, State, SystemInfo } from './backend.ts';
+import type { Container, CreateResult, Metrics, Reachable, State, SystemInfo } from './backend.ts';
 
 /** Each domain state and its proto enum name; the one table both directions use. */
 export const STATE_NAMES: Record<State, ContainerState> = {
@@ -48,6 +48,14 @@ export function emitContainer(c: Container): WireContainer {
     image: c.image,
     dockerEnabled: c.dockerEnabled,
   };
+}
+
+/**
+ * A container as GET /v1/containers/{username} and start answer it: upstream's fields plus
+ * `sshCommand`, this daemon's one addition to the container JSON ('' when none applies).
+ */
+export function emitReachable(r: Reachable): WireContainer & { sshCommand: string } {
+  return { ...emitContainer(r.container), sshCommand: r.sshCommand };
 }
 
 export function emitCreated(r: CreateResult) {

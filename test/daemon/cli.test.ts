@@ -50,6 +50,7 @@ describe('daemon flags', () => {
       defaultImage: 'images:ubuntu/24.04',
       corsOrigins: [],
       shutdownGraceMs: 60_000,
+      daemonId: 'default',
       warnings: [],
     });
   });
@@ -66,6 +67,16 @@ describe('daemon flags', () => {
       );
     }
     expect(DAEMON_HELP).toContain('--default-image ALIAS');
+  });
+
+  test('--daemon-id names the daemon on a shared Incus; a bad one is refused naming the form', () => {
+    const env = { CONTAINARIUM_JWT_SECRET: ENV_SECRET };
+    expect(daemon(['--daemon-id', 'ci-7'], env).daemonId).toBe('ci-7');
+    for (const bad of ['', '-x', 'a b', 'x'.repeat(64), 'é']) {
+      expect(refused(['daemon', `--daemon-id=${bad}`], env).message).toBe(
+        `invalid --daemon-id "${bad}": expected a name of 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit, like "prod" or "ci-7"`,
+      );
+    }
   });
 
   test('--shutdown-grace takes a Go duration up to an hour', () => {
@@ -165,6 +176,21 @@ describe('daemon flags', () => {
     expect(refused(['daemon', '--trusted-proxy'], env).message).toContain(
       '--trusted-proxy needs a value',
     );
+  });
+
+  test('--trusted-proxy of every address (0.0.0.0/0, ::/0) starts with a warning naming it', () => {
+    const env = { CONTAINARIUM_JWT_SECRET: ENV_SECRET };
+    expect(daemon(['--trusted-proxy', '10.0.0.0/8'], env).warnings).toEqual([]);
+    const { warnings } = daemon(
+      ['--trusted-proxy', '0.0.0.0/0,10.0.0.5', '--trusted-proxy=::/0'],
+      env,
+    );
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toStartWith(
+      '--trusted-proxy 0.0.0.0/0 trusts every IPv4 address as a proxy',
+    );
+    expect(warnings[1]).toStartWith('--trusted-proxy ::/0 trusts every IPv6 address as a proxy');
+    expect(warnings[0]).toContain('any client can choose its own address in X-Forwarded-For');
   });
 
   test("the seed's production line works: --port is the REST port, a synonym of --http-port", () => {

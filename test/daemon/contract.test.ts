@@ -15,8 +15,10 @@ import {
   loadOpenApi,
   loadSwagger,
   operations,
+  type Strictness,
   type Swagger,
   V03,
+  V03_WITH_SSH,
   validate,
 } from '../support/swagger.ts';
 
@@ -76,7 +78,13 @@ async function conforms(
   method: 'get' | 'post' | 'delete',
   path: string,
   route: string,
-  options: { body?: unknown; token?: string; contract?: Swagger; wire?: v.GenericSchema } = {},
+  options: {
+    body?: unknown;
+    token?: string;
+    contract?: Swagger;
+    wire?: v.GenericSchema;
+    strictness?: Strictness;
+  } = {},
 ) {
   const response = await fetch(`${base}${path}`, {
     method: method.toUpperCase(),
@@ -90,7 +98,14 @@ async function conforms(
   expect({ status: response.status, text }).toMatchObject({ status: 200 });
   expect(response.headers.get('content-type')).toBe('application/json');
   const body = JSON.parse(text);
-  expectContractBody(options.contract ?? doc, method, route, body, V03, options.wire);
+  expectContractBody(
+    options.contract ?? doc,
+    method,
+    route,
+    body,
+    options.strictness ?? V03,
+    options.wire,
+  );
   covered.add(`${method} ${route}`);
   return body;
 }
@@ -109,6 +124,35 @@ describe('every success body is exactly the v0.3 swagger response', () => {
     expect(
       validate(doc, 'Container', { ...container, createdAt: 1, state: 'RUNNING' }, V03),
     ).toHaveLength(2);
+  });
+
+  test('the one documented addition, sshCommand (a string) in the container of GET and start, is allowed nowhere else', () => {
+    const container = { ...emitContainer(memory.containers.get('alice') as Container) };
+    const withSsh = { ...container, sshCommand: 'ssh alice@10.98.0.10' };
+    const get = { container: withSsh, metrics: null };
+    expect(validate(doc, 'GetContainerResponse', get, V03)).toEqual([
+      '$.container.sshCommand: not in the contract',
+    ]);
+    expect(validate(doc, 'GetContainerResponse', get, V03_WITH_SSH)).toEqual([]);
+    expect(validate(doc, 'GetContainerResponse', { ...get, sshCommand: '' }, V03_WITH_SSH)).toEqual(
+      ['$.sshCommand: not in the contract'],
+    );
+    expect(
+      validate(
+        doc,
+        'GetContainerResponse',
+        { container: { ...withSsh, sshKey: '' }, metrics: null },
+        V03_WITH_SSH,
+      ),
+    ).toEqual(['$.container.sshKey: not in the contract']);
+    expect(
+      validate(
+        doc,
+        'GetContainerResponse',
+        { container: { ...container, sshCommand: null }, metrics: null },
+        V03_WITH_SSH,
+      ),
+    ).toEqual(['$.container.sshCommand: expected a string, got null']);
   });
 
   test('POST /v1/containers, sync and async', async () => {
@@ -139,11 +183,19 @@ describe('every success body is exactly the v0.3 swagger response', () => {
   });
 
   test('GET /v1/containers/{username}, with and without metrics', async () => {
-    const running = await conforms('get', '/v1/containers/alice', '/v1/containers/{username}');
+    const get = (username: string) =>
+      conforms('get', `/v1/containers/${username}`, '/v1/containers/{username}', {
+        strictness: V03_WITH_SSH,
+      });
+    const running = await get('alice');
     expect(running.metrics).not.toBeNull();
-    const stopped = await conforms('get', '/v1/containers/bob', '/v1/containers/{username}');
-    expect(stopped).toMatchObject({ container: { resources: null, network: null }, metrics: null });
-    await conforms('get', '/v1/containers/erin', '/v1/containers/{username}');
+    expect(running.container.sshCommand).toBe('ssh alice@10.98.0.10');
+    const stopped = await get('bob');
+    expect(stopped).toMatchObject({
+      container: { resources: null, network: null, sshCommand: '' },
+      metrics: null,
+    });
+    await get('erin');
   });
 
   test('POST start and stop', async () => {
@@ -151,9 +203,11 @@ describe('every success body is exactly the v0.3 swagger response', () => {
       'post',
       '/v1/containers/bob/start',
       '/v1/containers/{username}/start',
-      { body: { waitForReady: true, readyTimeoutSeconds: 30 } },
+      { body: { waitForReady: true, readyTimeoutSeconds: 30 }, strictness: V03_WITH_SSH },
     );
     expect(start.container.state).toBe('CONTAINER_STATE_RUNNING');
+    // bob has no key: no command, but the field is there.
+    expect(start.container.sshCommand).toBe('');
     const stop = await conforms(
       'post',
       '/v1/containers/bob/stop',

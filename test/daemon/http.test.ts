@@ -95,9 +95,12 @@ const METRICS_KEYS = [
   'processCount',
 ];
 
-function expectWireContainer(c: unknown) {
+/** GET /v1/containers/{username} and start add one field to upstream's container, at the end. */
+const REACHABLE_KEYS = [...CONTAINER_KEYS, 'sshCommand'];
+
+function expectWireContainer(c: unknown, keys = CONTAINER_KEYS) {
   const container = c as Record<string, unknown>;
-  expect(Object.keys(container)).toEqual(CONTAINER_KEYS);
+  expect(Object.keys(container)).toEqual(keys);
   expect(container.createdAt).toBeTypeOf('string');
   expect(container.updatedAt).toBeTypeOf('string');
   expect(container.state).toMatch(/^CONTAINER_STATE_[A-Z]+$/);
@@ -571,13 +574,21 @@ describe('reading containers', () => {
     d.backend.seed('alice', { createdAt: 1736930000 as unknown as string });
     const body = await ok(await d.call('GET', '/v1/containers/alice'));
     expect(Object.keys(body)).toEqual(['container', 'metrics']);
-    expectWireContainer(body.container);
+    expectWireContainer(body.container, REACHABLE_KEYS);
     expect(body.container).toMatchObject({
       name: 'alice-container',
       username: 'alice',
       createdAt: '1736930000',
       updatedAt: '0',
+      // No key, so no SSH command.
+      sshCommand: '',
     });
+    d.backend.seed('bob', { sshKeys: [ED25519] });
+    const bob = await ok(await d.call('GET', '/v1/containers/bob'));
+    expect(bob.container).toMatchObject({ sshCommand: 'ssh bob@10.98.0.10' });
+    // The list keeps upstream's container exactly.
+    const list = await ok(await d.call('GET', '/v1/containers'));
+    for (const c of list.containers as unknown[]) expectWireContainer(c);
     expect(body.metrics).toBeNull();
     await expectError(
       await d.call('GET', '/v1/containers/nobody'),
@@ -692,10 +703,10 @@ describe('changing containers', () => {
     await using d = await startDaemon();
     d.backend.seed('alice', { state: 'CONTAINER_STATE_STOPPED' });
     const started = await ok(await d.call('POST', '/v1/containers/alice/start'));
-    // Exactly v0.3's StartContainerResponse: nothing more.
+    // v0.3's StartContainerResponse, with sshCommand in its container.
     expect(Object.keys(started)).toEqual(['message', 'container']);
     expect(started.message).toBe('Container for user alice started successfully');
-    expectWireContainer(started.container);
+    expectWireContainer(started.container, REACHABLE_KEYS);
     expect(started.container).toMatchObject({ state: 'CONTAINER_STATE_RUNNING' });
     await ok(
       await d.call('POST', '/v1/containers/alice/start', {

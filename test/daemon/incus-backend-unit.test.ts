@@ -162,6 +162,7 @@ describe('create errors', () => {
         'user.containarium.create-owner': expect.stringMatching(
           new RegExp(` ${process.pid} \\d+$`),
         ),
+        'user.containarium.daemon': 'default',
         'security.nesting': 'true',
         'security.syscalls.intercept.mknod': 'true',
         'security.syscalls.intercept.setxattr': 'true',

@@ -27,6 +27,8 @@ if (!present && !ci) {
 }
 
 const run = Math.random().toString(36).slice(2, 7);
+/** This run's daemon id: other runs on the shared Incus never take over its creates, nor it theirs. */
+const DAEMON = `test-${run}`;
 const made = new Set<string>();
 const user = (tag: string) => {
   const name = `t${run}${tag}`;
@@ -67,7 +69,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
   // Incus calls, counted by the fetch the client sends through.
   const incusCalls = countingFetch();
   const client = createIncusClient({ socket: INCUS_SOCKET, fetch: incusCalls.fetch });
-  const backend = createIncusBackend(client, { log: () => undefined });
+  const backend = createIncusBackend(client, { daemonId: DAEMON, log: () => undefined });
   const instanceNames = async () => (await client.instances(1)).map((i) => i.name);
 
   /** Makes an instance straight through Incus, as another tool (or a killed daemon) would. */
@@ -88,6 +90,29 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
   /** Instances made here that the backend will not delete (not ours): removed through Incus. */
   const foreign = new Set<string>();
 
+  /** Every call of this daemon treats the instance as absent, and create refuses its name. */
+  async function expectInvisible(username: string, name: string) {
+    for (const call of [
+      () => backend.get(username),
+      () => backend.metrics(username),
+      () => backend.start(username),
+      () => backend.stop(username, { force: true }),
+      () => backend.delete(username, { force: true }),
+      () => backend.addSshKey(username, sshKey('x@y')),
+    ]) {
+      expect((await rejection(call())).message).toBe(`container for user ${username} not found`);
+    }
+    expect((await backend.list({})).map((c) => c.name)).not.toContain(name);
+    expect((await backend.metrics()).map((m) => m.name)).not.toContain(name);
+    for (const async of [false, true]) {
+      const error = await rejection(backend.create(request(username), { async }));
+      expect(error.kind).toBe('conflict');
+      expect(error.message).toStartWith(
+        `an instance named ${name} already exists in Incus but was not made by this daemon`,
+      );
+    }
+  }
+
   /** Our keys for a create that a daemon process (owner) started and never finished. */
   const unfinished = (username: string, owner: string, over: Record<string, string> = {}) => ({
     'limits.cpu': '1',
@@ -99,6 +124,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     [KEY.docker]: 'false',
     [KEY.status]: 'creating',
     [KEY.owner]: owner,
+    [KEY.daemon]: DAEMON,
     ...over,
   });
   /** The owner tag of a daemon process that has exited (killed mid-create). */
@@ -190,8 +216,8 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     expect(stopped.network).toBeNull();
     expect((await backend.stop(username, { force: false })).state).toBe('stopped');
     expect((await backend.list({ username, state: 'stopped' })).length).toBe(1);
-    expect((await backend.start(username)).state).toBe('running');
-    expect((await backend.start(username)).state).toBe('running');
+    expect((await backend.start(username)).container.state).toBe('running');
+    expect((await backend.start(username)).container.state).toBe('running');
 
     // SSH keys are kept in Incus even where the image has no account to install them for.
     const key = sshKey('a@b');
@@ -214,6 +240,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     const username = user('race');
     // Same process (the pending set) and a second daemon on the same Incus (Incus's own check).
     const other = createIncusBackend(createIncusClient({ socket: INCUS_SOCKET }), {
+      daemonId: DAEMON,
       log: () => undefined,
     });
     const results = await Promise.allSettled([
@@ -311,7 +338,11 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     const username = user('fail');
     const name = `${username}-container`;
     const small = request(username, { image: 'debian/12', memory: '16MiB' });
-    const impatient = createIncusBackend(client, { log: () => undefined, ipTimeoutSeconds: 10 });
+    const impatient = createIncusBackend(client, {
+      daemonId: DAEMON,
+      log: () => undefined,
+      ipTimeoutSeconds: 10,
+    });
     const error = await rejection(impatient.create(small, { async: false }));
     expect(error.kind).toBe('invalid');
     expect(error.status).toBe(400);
@@ -331,7 +362,9 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
       'resources.memory "16MiB" is too small for image "debian/12"',
     );
     // A fresh daemon process sees the same.
-    const restarted = createIncusBackend(createIncusClient({ socket: INCUS_SOCKET }));
+    const restarted = createIncusBackend(createIncusClient({ socket: INCUS_SOCKET }), {
+      daemonId: DAEMON,
+    });
     expect((await restarted.get(username)).container.state).toBe('error');
     await backend.delete(username, { force: false });
     expect(await instanceNames()).not.toContain(name);
@@ -445,7 +478,11 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     const name = `${username}-container`;
     const key = sshKey(`${username}@laptop`);
     const started = performance.now();
-    const jumping = createIncusBackend(client, { log: () => undefined, sshJump: 'admin@gw.test' });
+    const jumping = createIncusBackend(client, {
+      daemonId: DAEMON,
+      log: () => undefined,
+      sshJump: 'admin@gw.test',
+    });
     const created = await jumping.create(
       request(username, {
         image: 'debian/12',
@@ -511,6 +548,23 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     const after = await client.readFile(name, `/home/${username}/.ssh/authorized_keys`);
     expect(after).toMatchObject({ content: `${second}\n`, uid, mode: 0o600 });
 
+    // GET and start answer create's SSH command while it applies: stopped, there is none.
+    expect((await jumping.get(username)).sshCommand).toBe('');
+    const restarted = await jumping.start(username);
+    const address = restarted.container.network?.ipAddress;
+    expect(address).toMatch(/^10\.98\.0\.\d+$/);
+    expect(restarted.sshCommand).toBe(`ssh -J admin@gw.test ${username}@${address}`);
+    expect((await jumping.get(username)).sshCommand).toBe(restarted.sshCommand);
+    // Without a jump host, the plain command; without a key, none.
+    expect((await backend.get(username)).sshCommand).toBe(`ssh ${username}@${address}`);
+    expect(await backend.removeSshKey(username, second)).toEqual({ totalKeys: 0 });
+    expect((await jumping.get(username)).sshCommand).toBe('');
+    // With a key but no account (removed inside the container), none either.
+    await backend.addSshKey(username, key);
+    expect((await client.exec(name, ['userdel', '-r', username])).exitCode).toBe(0);
+    expect((await jumping.get(username)).sshCommand).toBe('');
+    await backend.stop(username, { force: true });
+
     await backend.delete(username, { force: false });
     expect(await instanceNames()).not.toContain(name);
   }, 150_000);
@@ -520,28 +574,52 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     const name = await makeInstance(username, { 'limits.memory': '64MB' }, { start: true });
     foreign.add(name);
     const before = await instanceOf(name);
-    for (const call of [
-      () => backend.get(username),
-      () => backend.metrics(username),
-      () => backend.start(username),
-      () => backend.stop(username, { force: true }),
-      () => backend.delete(username, { force: true }),
-      () => backend.addSshKey(username, sshKey('x@y')),
-    ]) {
-      expect((await rejection(call())).message).toBe(`container for user ${username} not found`);
-    }
-    expect((await backend.list({})).map((c) => c.name)).not.toContain(name);
-    expect((await backend.metrics()).map((m) => m.name)).not.toContain(name);
-    for (const async of [false, true]) {
-      const error = await rejection(backend.create(request(username), { async }));
-      expect(error.kind).toBe('conflict');
-      expect(error.message).toStartWith(
-        `an instance named ${name} already exists in Incus but was not made by this daemon`,
-      );
-    }
+    await expectInvisible(username, name);
     const after = await instanceOf(name);
     expect(after.status).toBe('Running');
     expect(after.config).toEqual(before.config);
+  }, 60_000);
+
+  test("another daemon's containers on the same Incus are invisible, untouched and never resumed", async () => {
+    const username = user('od');
+    const otherId = `other-${run}`;
+    // Another daemon's create, abandoned (its owner is gone): ours must not take it over.
+    const name = await makeInstance(
+      username,
+      unfinished(username, deadOwner(), { [KEY.daemon]: otherId }),
+    );
+    foreign.add(name);
+    const before = await instanceOf(name);
+    await expectInvisible(username, name);
+    await backend.resume();
+    const after = await instanceOf(name);
+    expect(after.status).toBe('Stopped');
+    expect(after.config).toEqual(before.config);
+    // The daemon with that id sees it as its own, and resumes it.
+    const other = createIncusBackend(createIncusClient({ socket: INCUS_SOCKET }), {
+      daemonId: otherId,
+    });
+    expect((await other.get(username)).container.name).toBe(name);
+    await other.settled();
+    expect((await other.get(username)).container.state).toBe('running');
+  }, 60_000);
+
+  test('create stores the daemon id in its first Incus call', async () => {
+    const username = user('id');
+    await backend.create(request(username), { async: true });
+    // The instance exists as soon as Incus has it: even half-made, it carries the id.
+    let config: Record<string, string> | undefined;
+    for (let i = 0; i < 200 && !config; i++) {
+      config = await instanceOf(`${username}-container`).then(
+        (instance) => instance.config,
+        () => undefined,
+      );
+      if (!config) await Bun.sleep(25);
+    }
+    expect(config?.[KEY.daemon]).toBe(DAEMON);
+    await backend.settled();
+    expect((await instanceOf(`${username}-container`)).config[KEY.daemon]).toBe(DAEMON);
+    await backend.delete(username, { force: true });
   }, 60_000);
 
   test('transient Incus failures during provisioning are retried; a lasting one gives up', async () => {
@@ -560,6 +638,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     });
     const lines: string[] = [];
     const viaProxy = createIncusBackend(createIncusClient({ socket: proxy.socket }), {
+      daemonId: DAEMON,
       log: (line) => lines.push(line),
       retryDelayMs: 10,
     });
@@ -583,13 +662,16 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     await makeInstance(fails, unfinished(fails, deadOwner(), { 'limits.memory': '1MB' }));
     await makeInstance(live, unfinished(live, ownerTag()));
     const later = createIncusBackend(createIncusClient({ socket: INCUS_SOCKET }), {
+      daemonId: DAEMON,
       log: () => undefined,
     });
     // Until resumed they read CREATING, never ERROR.
     for (const username of [done, fails, live]) {
       expect((await later.get(username)).container.state).toBe('creating');
     }
+    // Those reads already began the resume of the two abandoned ones; the scan finds them claimed.
     await later.resume();
+    await later.settled();
     expect((await later.get(done)).container.state).toBe('running');
     expect((await instanceOf(`${done}-container`)).config[KEY.status]).toBe('ready');
 
@@ -607,6 +689,101 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     await backend.delete(live, { force: true });
   }, 90_000);
 
+  test('a running daemon resumes a create abandoned after its start as soon as a read meets it, once', async () => {
+    const lines: string[] = [];
+    const running = createIncusBackend(createIncusClient({ socket: INCUS_SOCKET }), {
+      daemonId: DAEMON,
+      log: (line) => lines.push(line),
+    });
+    await running.resume();
+    // Another process of this daemon is killed mid-create after this one started.
+    const username = user('rsg');
+    await makeInstance(username, unfinished(username, deadOwner()));
+    const [one, two, all] = await Promise.all([
+      running.get(username),
+      running.get(username),
+      running.list({ username }),
+    ]);
+    expect([one.container.state, two.container.state, all[0]?.state]).toEqual([
+      'creating',
+      'creating',
+      'creating',
+    ]);
+    await running.settled();
+    expect((await running.get(username)).container.state).toBe('running');
+    expect((await instanceOf(`${username}-container`)).config[KEY.status]).toBe('ready');
+    expect(lines.filter((l) => l.startsWith('resuming the unfinished create of'))).toEqual([
+      `resuming the unfinished create of ${username}-container`,
+    ]);
+    await backend.delete(username, { force: true });
+  }, 60_000);
+
+  test('resume waits while Incus is busy with the instance, then finishes it', async () => {
+    // A create killed so recently that Incus still runs its create operation: "busy" on start
+    // (the real Incus text, answered once through the proxy) is waited out, not an ERROR.
+    const username = user('rsb');
+    const name = await makeInstance(username, unfinished(username, deadOwner()));
+    let starts = 0;
+    await using proxy = incusProxy(INCUS_SOCKET, ({ method, path }) => {
+      if (method !== 'PUT' || path !== `/1.0/instances/${name}/state` || ++starts > 1) {
+        return undefined;
+      }
+      return failure(
+        400,
+        'Failed to create instance start operation: Instance is busy running a "create" operation',
+      );
+    });
+    const lines: string[] = [];
+    const later = createIncusBackend(createIncusClient({ socket: proxy.socket }), {
+      daemonId: DAEMON,
+      log: (line) => lines.push(line),
+    });
+    await later.resume();
+    expect(starts).toBe(2);
+    expect(lines.some((l) => l.startsWith(`${name} is busy in Incus`))).toBe(true);
+    expect({ state: (await later.get(username)).container.state, lines }).toMatchObject({
+      state: 'running',
+    });
+    await backend.delete(username, { force: true });
+  }, 60_000);
+
+  test('resume of a create whose Incus operation still runs waits for it, and leaves a sound instance', async () => {
+    const username = user('rso');
+    const name = `${username}-container`;
+    // The killed daemon's create, still running in Incus when the next daemon looks.
+    const creating = client.createInstance(
+      {
+        name,
+        type: 'container',
+        source: { type: 'image', alias: 'debian/12' },
+        config: unfinished(username, deadOwner(), { 'limits.memory': '256MB' }),
+      },
+      120,
+    );
+    for (let i = 0; i < 500; i++) {
+      if (
+        await instanceOf(name).then(
+          () => true,
+          () => false,
+        )
+      )
+        break;
+      await Bun.sleep(5);
+    }
+    const lines: string[] = [];
+    const later = createIncusBackend(createIncusClient({ socket: INCUS_SOCKET }), {
+      daemonId: DAEMON,
+      log: (line) => lines.push(line),
+    });
+    await later.resume();
+    await creating;
+    expect(lines.some((l) => l.startsWith(`${name} is busy in Incus`))).toBe(true);
+    expect((await later.get(username)).container.state).toBe('running');
+    // Touching the instance during its create breaks its storage volume; this one deletes cleanly.
+    await backend.delete(username, { force: true });
+    expect(await instanceNames()).not.toContain(name);
+  }, 120_000);
+
   test('resume waits for an Incus that does not answer yet', async () => {
     const username = user('rsw');
     await makeInstance(username, unfinished(username, deadOwner()));
@@ -617,6 +794,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
     });
     const lines: string[] = [];
     const later = createIncusBackend(createIncusClient({ socket: proxy.socket }), {
+      daemonId: DAEMON,
       log: (line) => lines.push(line),
       resumeRetryMs: 10,
     });
@@ -647,6 +825,7 @@ describe.skipIf(!present && !ci)('Incus backend on real Incus', () => {
       0,
     );
     const later = createIncusBackend(createIncusClient({ socket: INCUS_SOCKET }), {
+      daemonId: DAEMON,
       log: () => undefined,
     });
     await later.resume();

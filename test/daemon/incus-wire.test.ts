@@ -211,17 +211,31 @@ describe('metrics', () => {
 describe('instances we list', () => {
   test('containers <user>-container that carry our username key for <user> only', () => {
     const config = { [KEY.username]: 'alice' };
-    expect(isOurs({ name: 'alice-container', type: 'container', config })).toBe(true);
-    expect(isOurs({ name: 'alice-container', type: 'virtual-machine', config })).toBe(false);
-    expect(isOurs({ name: 'build-runner', type: 'container', config })).toBe(false);
+    const ours = (instance: Parameters<typeof isOurs>[0]) => isOurs(instance, 'default');
+    expect(ours({ name: 'alice-container', type: 'container', config })).toBe(true);
+    expect(ours({ name: 'alice-container', type: 'virtual-machine', config })).toBe(false);
+    expect(ours({ name: 'build-runner', type: 'container', config })).toBe(false);
     // Someone else's instance with a name like ours: no key, or a key for another user.
-    expect(isOurs({ name: 'alice-container', type: 'container', config: {} })).toBe(false);
+    expect(ours({ name: 'alice-container', type: 'container', config: {} })).toBe(false);
     expect(
-      isOurs({ name: 'alice-container', type: 'container', config: { [KEY.username]: 'bob' } }),
+      ours({ name: 'alice-container', type: 'container', config: { [KEY.username]: 'bob' } }),
     ).toBe(false);
     expect(
-      isOurs({ name: 'alice-container', type: 'container', config: { 'user.other': 'alice' } }),
+      ours({ name: 'alice-container', type: 'container', config: { 'user.other': 'alice' } }),
     ).toBe(false);
+  });
+
+  test("only our daemon id's instances; one without the key is the default id's", () => {
+    const made = (daemon?: string) => ({
+      name: 'alice-container',
+      type: 'container',
+      config: { [KEY.username]: 'alice', ...(daemon ? { [KEY.daemon]: daemon } : {}) },
+    });
+    expect(isOurs(made('ci-7'), 'ci-7')).toBe(true);
+    expect(isOurs(made('ci-7'), 'default')).toBe(false);
+    expect(isOurs(made('default'), 'ci-7')).toBe(false);
+    expect(isOurs(made(), 'default')).toBe(true);
+    expect(isOurs(made(), 'ci-7')).toBe(false);
   });
 
   test("eth0 is preferred; lo and Docker's bridges never count", () => {

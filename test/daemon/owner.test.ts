@@ -15,3 +15,25 @@ test('a tag names host, pid and start time; only the very process it names is al
   expect(ownerAlive(`elsewhere ${process.pid} ${mine.split(' ')[2]}`)).toBe(false);
   expect(ownerAlive('junk')).toBe(false);
 });
+
+test('a killed process its parent has not reaped yet (a zombie) is gone', async () => {
+  // sh starts a child, then becomes `sleep`, which never reaps it: once killed, it stays a zombie.
+  const parent = Bun.spawn(['sh', '-c', 'sleep 30 & echo $!; exec sleep 30'], { stdout: 'pipe' });
+  try {
+    const reader = parent.stdout.getReader();
+    const { value } = await reader.read();
+    const pid = Number(new TextDecoder().decode(value).trim());
+    const tag = ownerTag(pid);
+    expect(ownerAlive(tag)).toBe(true);
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 100; i++) {
+      if (!ownerAlive(tag)) break;
+      await Bun.sleep(20);
+    }
+    // Still in the process table with the same start time, but dead.
+    expect(ownerTag(pid)).toBe(tag);
+    expect(ownerAlive(tag)).toBe(false);
+  } finally {
+    parent.kill('SIGKILL');
+  }
+});

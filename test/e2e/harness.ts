@@ -16,6 +16,9 @@ const baseEnv = () => ({
   HOME: process.env.HOME ?? '/tmp',
 });
 
+/** The --daemon-id of this test run's daemons. */
+export const RUN_DAEMON_ID = `e2e-${Math.random().toString(36).slice(2, 9)}`;
+
 export type Daemon = Awaited<ReturnType<typeof startDaemon>>;
 
 const daemons = new Set<Daemon>();
@@ -40,6 +43,9 @@ export async function startDaemon(options: {
     '--jwt-secret-file',
     options.secretFile,
     ...(options.incusSocket ? ['--incus-socket', options.incusSocket] : []),
+    // One id for every daemon of this run, restarts included: creates that other runs on the
+    // shared Incus abandon are never resumed here, nor this run's there.
+    ...(options.args?.includes('--daemon-id') ? [] : ['--daemon-id', RUN_DAEMON_ID]),
     ...(options.args ?? []),
   ];
   const proc = Bun.spawn(args, { env: baseEnv(), stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' });

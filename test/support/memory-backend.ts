@@ -12,6 +12,7 @@ import type {
 } from '../../src/daemon/backend.ts';
 import { DaemonError } from '../../src/daemon/errors.ts';
 import { fitDefaults, type HostCapacity, limitProblems } from '../../src/daemon/limits.ts';
+import { sshAccess } from '../../src/daemon/ssh-access.ts';
 import { stateOf } from '../../src/daemon/to-wire.ts';
 import { containerName } from '../../src/shared/username.ts';
 import type { ContainerState } from '../../src/shared/wire.ts';
@@ -135,9 +136,20 @@ export class MemoryBackend implements Backend {
     );
   }
 
-  async get(username: string): Promise<{ container: Container; metrics: Metrics | null }> {
+  async get(username: string): ReturnType<Backend['get']> {
     this.enter('get', username);
-    return { container: this.find(username), metrics: null };
+    const container = this.find(username);
+    return { container, metrics: null, sshCommand: this.sshCommand(container) };
+  }
+
+  /** The Incus backend's rule, with the account made at create: a key and a running address. */
+  private sshCommand(container: Container): string {
+    return sshAccess({
+      username: container.username,
+      address: container.state === 'running' ? (container.network?.ipAddress ?? '') : '',
+      keys: container.sshKeys.length,
+      account: true,
+    }).sshCommand;
   }
 
   async delete(username: string, options: { force: boolean }) {
@@ -153,7 +165,7 @@ export class MemoryBackend implements Backend {
     container.state = 'running';
     container.network ??= this.parked.get(username) ?? ADDRESS;
     this.parked.delete(username);
-    return container;
+    return { container, sshCommand: this.sshCommand(container) };
   }
 
   async stop(username: string, options: { force: boolean; timeout?: number }) {

@@ -30,11 +30,22 @@ export type Swagger = {
 
 /**
  * `complete`: every declared property must be present (protojson's EmitUnpopulated), except
- * `renamed` ones; `closed`: no undeclared property (a v0.3 daemon). HEAD bodies add fields,
- * renamed `dockerEnabled`, and its wire fixtures leave some out.
+ * `renamed` ones; `closed`: no undeclared property (a v0.3 daemon), except the `extra` ones named
+ * for an object by its path ("$.container"). HEAD bodies add fields, renamed `dockerEnabled`, and
+ * its wire fixtures leave some out.
  */
-export type Strictness = { complete: boolean; closed: boolean; renamed?: string[] };
+export type Strictness = {
+  complete: boolean;
+  closed: boolean;
+  renamed?: string[];
+  extra?: Record<string, readonly string[]>;
+};
 export const V03: Strictness = { complete: true, closed: true };
+/**
+ * Our daemon's one documented addition to v0.3: `sshCommand` in the container of GET
+ * /v1/containers/{username} and of start (README, "The daemon").
+ */
+export const V03_WITH_SSH: Strictness = { ...V03, extra: { '$.container': ['sshCommand'] } };
 export const HEAD: Strictness = { complete: false, closed: false };
 
 /** The committed copy, so tests need nothing outside the repository. */
@@ -83,7 +94,11 @@ export function validate(doc: Swagger, definition: string, value: unknown, stric
       for (const key of Object.keys(v)) {
         if (s.properties?.[key]) continue;
         if (s.additionalProperties) walk(s.additionalProperties, v[key], `${at}[${key}]`, false);
-        else if (strict.closed) errors.push(`${at}.${key}: not in the contract`);
+        else if (strict.closed && !strict.extra?.[at]?.includes(key)) {
+          errors.push(`${at}.${key}: not in the contract`);
+        } else if (strict.extra?.[at]?.includes(key) && typeof v[key] !== 'string') {
+          errors.push(`${at}.${key}: expected a string, got ${JSON.stringify(v[key])}`);
+        }
       }
     } else if (s.type === 'array') {
       if (!Array.isArray(v)) return void fail('expected an array');

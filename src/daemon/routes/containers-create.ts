@@ -4,8 +4,13 @@ import { CreateBody, parseBody } from '../requests.ts';
 import { route } from '../router.ts';
 import { emitCreated } from '../to-wire.ts';
 
-export const createContainer = route('POST', '/v1/containers', async (c) => {
-  const { request, async } = parseBody(CreateBody, await c.body());
-  authorizeUser(c.principal, request.username);
-  return emitCreated(await c.backend.create(request, { async }));
-});
+export const createContainer = route(
+  'POST',
+  '/v1/containers',
+  async (c) => {
+    const { request, async } = parseBody(CreateBody, await c.body());
+    authorizeUser(c.principal, request.username);
+    return emitCreated(await c.backend.create(request, { async }));
+  },
+  { long: true },
+);

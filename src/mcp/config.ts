@@ -22,8 +22,18 @@ export interface TokenSource {
   get(): string;
   /** Expiry of the current token, when it carries one. */
   expiresAt(): Date | undefined;
-  readonly origin: 'CONTAINARIUM_JWT_TOKEN' | 'CONTAINARIUM_JWT_TOKEN_FILE';
+  readonly origin:
+    | 'CONTAINARIUM_JWT_TOKEN'
+    | 'CONTAINARIUM_JWT_TOKEN_FILE'
+    | 'the Authorization header of your MCP client';
 }
+
+/** A caller's own token (HTTP mode), from the Authorization header of its request. */
+export const callerToken = (token: string, expiry: Date | undefined): TokenSource => ({
+  origin: 'the Authorization header of your MCP client',
+  get: () => token,
+  expiresAt: () => expiry,
+});
 
 export type Config = {
   serverUrl: string;
@@ -50,7 +60,10 @@ const EnvSchema = v.object(
 const nonEmpty = (value: string | undefined) => (value?.trim() ? value.trim() : undefined);
 
 /** Reads and checks the environment; throws ConfigError with a message fit for stderr. */
-export function loadConfig(env: Env = process.env): Config {
+export function loadConfig(
+  env: Env = process.env,
+  options: { callerTokens?: boolean } = {},
+): Config {
   const vars = currentSettings(env);
   /** The setting parsed by its rule in the table; undefined when unset. */
   const value = <T>(name: SettingName): T | undefined => {
@@ -64,10 +77,13 @@ export function loadConfig(env: Env = process.env): Config {
   const serverUrl = value<string>('CONTAINARIUM_SERVER_URL');
   if (!serverUrl) throw missing('CONTAINARIUM_SERVER_URL');
   // The file wins over the token itself, which is then not even read.
-  const tokenFile = value<string>('CONTAINARIUM_JWT_TOKEN_FILE');
-  const tokenText = tokenFile ? undefined : value<string>('CONTAINARIUM_JWT_TOKEN');
+  const tokenFile = options.callerTokens ? undefined : value<string>('CONTAINARIUM_JWT_TOKEN_FILE');
+  const tokenText =
+    tokenFile || options.callerTokens ? undefined : value<string>('CONTAINARIUM_JWT_TOKEN');
   let token: TokenSource;
-  if (tokenFile) token = fileToken(tokenFile);
+  // HTTP mode: each caller brings its own token; one from the environment is never used for them.
+  if (options.callerTokens) token = NO_TOKEN;
+  else if (tokenFile) token = fileToken(tokenFile);
   else if (tokenText) token = staticToken(tokenText);
   else throw missing('CONTAINARIUM_JWT_TOKEN');
   const config: Config = {
@@ -180,6 +196,15 @@ function inspectToken(token: string, origin: string): Date | undefined {
   }
   return typeof claims.exp === 'number' ? new Date(claims.exp * 1000) : undefined;
 }
+
+/** The token of a server whose callers bring their own: there is none to use. */
+const NO_TOKEN: TokenSource = {
+  origin: 'the Authorization header of your MCP client',
+  get: () => {
+    throw new ConfigError("in HTTP mode every request carries its caller's own token");
+  },
+  expiresAt: () => undefined,
+};
 
 function staticToken(token: string): TokenSource {
   const expiry = inspectToken(token, 'CONTAINARIUM_JWT_TOKEN');

@@ -5,10 +5,11 @@ import { ConfigError, servingFlagsEnv, servingFlagsHelp, settingsHelp } from './
 const HELP = `mcp-server ${VERSION}: an MCP server (stdio) for managing Containarium containers.
 
 Usage: mcp-server [flags]           serve MCP on stdin/stdout (what the client starts)
+       mcp-server http [flags]      serve MCP over Streamable HTTP for remote callers
        mcp-server install [flags]   add this server to Claude Desktop, Claude Code or Cursor
        mcp-server doctor [flags]    check the settings, the token, the daemon and client configs
        mcp-server --version | --help
-"install --help" and "doctor --help" list their flags.
+"http --help", "install --help" and "doctor --help" list their flags.
 
 Flags when serving (each overrides its variable):
 ${servingFlagsHelp()}
@@ -20,6 +21,8 @@ if (command === '--version' || command === '-v' || command === 'version') {
   process.stdout.write(`mcp-server ${VERSION}\n`);
 } else if (command === '--help' || command === '-h' || command === 'help') {
   process.stdout.write(HELP);
+} else if (command === 'http') {
+  process.exitCode = await (await import('./http.ts')).runHttp(process.argv.slice(3));
 } else if (command === 'install' || command === 'doctor') {
   const args = process.argv.slice(3);
   process.exitCode =

@@ -2,6 +2,9 @@
 // Server, served over a stdio transport in both protocol eras (2025 handshake and 2026-07-28).
 import {
   type CallToolResult,
+  createMcpHandler,
+  type McpHttpHandler,
+  type McpRequestContext,
   type Tool as McpTool,
   ProtocolErrorCode,
   Server,
@@ -313,6 +316,23 @@ const jsonSchemaValidator = {
 // The guard rails come from `config.guards`; with a configError every tool is listed.
 type Deps = ({ client: ContainariumClient; config: Config } | { configError: string }) & {
   tools?: readonly AnyTool[];
+  /**
+   * HTTP mode: the client and config of the caller a request comes from (its own token), from
+   * the `authInfo` the HTTP layer passed with the request. Without it every call uses `client`.
+   */
+  callerOf?: (ctx: McpRequestContext) => Caller;
+  /** Told of every tool call once it is answered (HTTP mode logs one line each). */
+  onToolCall?: (call: ToolCallRecord) => void;
+};
+
+/** Who a tool call acts as: the REST client with the caller's token, and the config it uses. */
+export type Caller = { client: ContainariumClient; config: Config };
+
+export type ToolCallRecord = {
+  tool: string;
+  context: McpRequestContext | undefined;
+  outcome: 'ok' | 'error';
+  ms: number;
 };
 
 /**
@@ -333,7 +353,26 @@ export function serverFactory(deps: Deps): () => Server {
   // Read for each answer: the token may be rotated in its file.
   const secrets = () => secretsOf('config' in deps ? deps.config : undefined);
 
-  return () => {
+  return (context?: McpRequestContext) => {
+    // The caller of this instance: per request over HTTP, the process's own otherwise.
+    const caller =
+      context && deps.callerOf && !('configError' in deps) ? deps.callerOf(context) : undefined;
+    /** A tools/call handler that reports each call, its outcome and duration, to `onToolCall`. */
+    const timed =
+      <R extends { params: { name: string } }, C>(
+        handle: (request: R, ctx: C) => Promise<CallToolResult>,
+      ) =>
+      async (request: R, ctx: C): Promise<CallToolResult> => {
+        const started = performance.now();
+        const result = await handle(request, ctx);
+        deps.onToolCall?.({
+          tool: request.params.name,
+          context,
+          outcome: result.isError ? 'error' : 'ok',
+          ms: performance.now() - started,
+        });
+        return result;
+      };
     const server = new Server(
       { name: SERVER_NAME, title: 'Containarium', version: VERSION },
       {
@@ -344,28 +383,31 @@ export function serverFactory(deps: Deps): () => Server {
       },
     );
     server.setRequestHandler('tools/list', async () => ({ tools: (await tools()).listed }));
-    server.setRequestHandler('tools/call', async (request, ctx): Promise<CallToolResult> => {
-      const { byName, hidden } = await tools();
-      const tool = byName.get(request.params.name);
-      const hiddenReason = hidden.get(request.params.name);
-      if (hiddenReason) return failure(hiddenToolText(request.params.name, hiddenReason));
-      if (!tool) {
-        // A protocol error, not a tool result: the SDK sends this code and message as they are.
-        throw Object.assign(
-          new Error(
-            redact(
-              `Unknown tool "${request.params.name}"; available tools: ${[...byName.keys()].join(', ')}`,
-              secrets(),
+    server.setRequestHandler(
+      'tools/call',
+      timed(async (request, ctx): Promise<CallToolResult> => {
+        const { byName, hidden } = await tools();
+        const tool = byName.get(request.params.name);
+        const hiddenReason = hidden.get(request.params.name);
+        if (hiddenReason) return failure(hiddenToolText(request.params.name, hiddenReason));
+        if (!tool) {
+          // A protocol error, not a tool result: the SDK sends this code and message as they are.
+          throw Object.assign(
+            new Error(
+              redact(
+                `Unknown tool "${request.params.name}"; available tools: ${[...byName.keys()].join(', ')}`,
+                secrets(),
+              ),
             ),
-          ),
-          { code: ProtocolErrorCode.InvalidParams },
+            { code: ProtocolErrorCode.InvalidParams },
+          );
+        }
+        return redactResult(
+          await callTool(tool, request.params.arguments, ctx.mcpReq.signal, caller),
+          caller ? secretsOf(caller.config) : secrets(),
         );
-      }
-      return redactResult(
-        await callTool(tool, request.params.arguments, ctx.mcpReq.signal),
-        secrets(),
-      );
-    });
+      }),
+    );
     return server;
   };
 
@@ -373,10 +415,12 @@ export function serverFactory(deps: Deps): () => Server {
     tool: AnyTool,
     rawArgs: Record<string, unknown> | undefined,
     signal: AbortSignal,
+    caller: Caller | undefined,
   ): Promise<CallToolResult> {
     if ('configError' in deps) {
       return failure(configFailureText(deps.configError));
     }
+    const { client, config } = caller ?? deps;
     // Some clients send null for an argument they leave out: it means the default, for every tool.
     const args = Object.fromEntries(
       Object.entries(rawArgs ?? {}).filter(([, value]) => value !== null),
@@ -386,7 +430,7 @@ export function serverFactory(deps: Deps): () => Server {
     const input = parsed.output;
     try {
       const { text, structured } = await slots.run(signal, () =>
-        tool.handle(input, { client: deps.client, signal }),
+        tool.handle(input, { client, signal }),
       );
       return { content: [{ type: 'text', text }], structuredContent: structured };
     } catch (error) {
@@ -396,10 +440,10 @@ export function serverFactory(deps: Deps): () => Server {
           resource: tool.resource,
           username: (input as { username?: string }).username || undefined,
           image: (input as { image?: string }).image,
-          serverUrl: deps.config.serverUrl,
-          token: deps.config.token,
+          serverUrl: config.serverUrl,
+          token: config.token,
           creates: tool.effect === 'create',
-          timeoutMs: deps.client.timeoutFor(
+          timeoutMs: client.timeoutFor(
             tool.effect === 'create' ? 'create' : tool.effect === 'read' ? 'read' : 'change',
           ),
         }),
@@ -421,4 +465,16 @@ export function serveBothEras(
   onerror?: (error: Error) => void,
 ): { close(): Promise<void> } {
   return serveStdio(serverFactory(deps), { transport, ...(onerror && { onerror }) });
+}
+
+/**
+ * The web-standard HTTP handler (Streamable HTTP, both eras, stateless): one Server per request
+ * from the same factory as stdio, so nothing lives between requests and any instance behind a
+ * load balancer can answer any of them. The catalog and the call slots stay shared by all callers.
+ */
+export function createHttpHandler(
+  deps: Deps,
+  options: { maxRequestBodySize: number; onerror?: (error: Error) => void },
+): McpHttpHandler {
+  return createMcpHandler(serverFactory(deps), options);
 }

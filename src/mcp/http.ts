@@ -349,6 +349,13 @@ export async function startHttp(
   };
 }
 
+/** The warning for plain http on a non-loopback address, unless TLS ends at a trusted proxy. */
+export function plainHttpWarning(options: HttpOptions): string | undefined {
+  if (isLoopback(options.host) || options.tls || options.trustedProxies.length > 0)
+    return undefined;
+  return `serving plain http on ${options.host}, which is not a loopback address: callers' tokens would travel in clear text. Give --tls-cert and --tls-key, or --trusted-proxy if TLS ends at a reverse proxy in front of this server`;
+}
+
 /** `mcp-server http [flags]`: serves until stopped; 2 for bad flags or settings. */
 export async function runHttp(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -370,11 +377,8 @@ export async function runHttp(argv: string[]): Promise<number> {
   // No secrets of its own to hide: the callers' tokens are never written anywhere.
   const logger = createLogger({ debug: config.debug });
   for (const warning of configWarnings(config)) logger.warn(warning);
-  if (!isLoopback(options.host) && !options.tls && options.trustedProxies.length === 0) {
-    logger.warn(
-      `serving plain http on ${options.host}, which is not a loopback address: callers' tokens would travel in clear text. Give --tls-cert and --tls-key, or --trusted-proxy if TLS ends at a reverse proxy in front of this server`,
-    );
-  }
+  const warning = plainHttpWarning(options);
+  if (warning) logger.warn(warning);
   const server = await startHttp(config, options, logger);
   logger.info(`serving MCP over HTTP at ${server.url.href} for ${config.serverUrl}`);
   await new Promise<void>((resolve) => {

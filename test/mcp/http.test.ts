@@ -1,0 +1,249 @@
+// `mcp-server http`: the compiled binary serving Streamable HTTP on 127.0.0.1 to real clients (the
+// v1 and v2 TypeScript SDKs), each caller with its own token, against the fake daemon.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as HttpV2,
+} from '@modelcontextprotocol/client';
+import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as HttpV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { parseHttpArgs, plainHttpWarning } from '../../src/mcp/http.ts';
+import { ConfigError } from '../../src/mcp/settings.ts';
+import { TOOLS } from '../../src/mcp/tools/index.ts';
+import { type FakeDaemon, startFakeDaemon } from '../support/fake-daemon.ts';
+import { type HttpMcp, startHttpMcp } from '../support/http.ts';
+import { makeToken } from '../support/mcp.ts';
+import { BINARY, binaryBuilt } from '../support/stdio.ts';
+
+const NAMES = TOOLS.map((tool) => tool.name);
+const MODERN = '2026-07-28';
+
+// The fake daemon accepts only `alice`; `bob` holds a well-formed token it refuses, and the
+// server's own environment holds alice's token, which must never stand in for bob's.
+const alice = await makeToken({ username: 'alice', roles: ['admin'] });
+const bob = await makeToken({ username: 'bob', roles: [] });
+
+const textOf = (result: unknown) =>
+  (result as { content: { type: string; text?: string }[] }).content
+    .map((block) => block.text ?? '')
+    .join('\n');
+
+const call = (id: number, name = 'list_containers') => ({
+  jsonrpc: '2.0',
+  id,
+  method: 'tools/call',
+  params: { name, arguments: {} },
+});
+
+/** A 2025-era JSON-RPC POST (no envelope: served by the stateless legacy leg). */
+function post(url: string, body: unknown, headers: Record<string, string> = {}) {
+  return fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      ...headers,
+    },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+describe.if(binaryBuilt('the http mode tests'))('mcp-server http', () => {
+  let fake: FakeDaemon;
+  let mcp: HttpMcp;
+  beforeAll(async () => {
+    fake = startFakeDaemon({
+      generation: 'head',
+      token: alice,
+      containers: [{ username: 'alice' }],
+    });
+    mcp = await startHttpMcp({ CONTAINARIUM_SERVER_URL: fake.url, CONTAINARIUM_JWT_TOKEN: alice });
+  });
+  afterAll(async () => {
+    await mcp?.stop();
+    await fake?.stop();
+  });
+
+  test('GET /health answers without a token', async () => {
+    const response = await fetch(new URL('/health', mcp.url));
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ status: 'ok' });
+  });
+
+  test('a request without a bearer token is 401 with WWW-Authenticate: Bearer', async () => {
+    const response = await post(mcp.url, call(1));
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toStartWith('Bearer');
+    expect(JSON.stringify(await response.json())).toContain('Authorization: Bearer');
+  });
+
+  test('a malformed or expired token is refused here, with the reason', async () => {
+    const malformed = await post(mcp.url, call(1), { authorization: 'Bearer not-a-jwt' });
+    expect(malformed.status).toBe(401);
+    expect(malformed.headers.get('www-authenticate')).toContain('error="invalid_token"');
+    expect(JSON.stringify(await malformed.json())).toContain('not a JWT');
+    const expired = await makeToken({
+      username: 'alice',
+      expiresIn: Math.floor(Date.now() / 1000) - 60,
+    });
+    const late = await post(mcp.url, call(1), { authorization: `Bearer ${expired}` });
+    expect(late.status).toBe(401);
+    expect(JSON.stringify(await late.json())).toContain('expired at');
+    // Refused before the daemon was asked.
+    expect(fake.requests.some((r) => r.headers.authorization === `Bearer ${expired}`)).toBe(false);
+  });
+
+  test('on a loopback bind only localhost Host and Origin values pass', async () => {
+    const auth = { authorization: `Bearer ${alice}` };
+    expect((await post(mcp.url, call(1), { ...auth, host: 'evil.example.com' })).status).toBe(403);
+    const origin = await post(mcp.url, call(1), { ...auth, origin: 'http://evil.example.com' });
+    expect(origin.status).toBe(403);
+    const local = await post(mcp.url, call(1), { ...auth, origin: 'http://localhost:3000' });
+    expect(local.status).toBe(200);
+  });
+
+  test('a body over the limit is 413 and reaches no tool', async () => {
+    const before = fake.requests.length;
+    const big = JSON.stringify({
+      ...call(1),
+      params: { name: 'x', arguments: { pad: 'a'.repeat(2 * 1024 * 1024) } },
+    });
+    const response = await post(mcp.url, big, { authorization: `Bearer ${alice}` });
+    expect(response.status).toBe(413);
+    expect(fake.requests.length).toBe(before);
+  });
+
+  test('the v1 SDK client over HTTP (2025-11-25)', async () => {
+    const client = new ClientV1({ name: 'v1-http', version: '1' });
+    await client.connect(
+      new HttpV1(new URL(mcp.url), {
+        requestInit: { headers: { authorization: `Bearer ${alice}` } },
+      }),
+    );
+    expect(client.getServerVersion()?.name).toBe('containarium-mcp-server');
+    expect((await client.listTools()).tools.map((tool) => tool.name)).toEqual(NAMES);
+    const result = await client.callTool({ name: 'list_containers', arguments: {} });
+    expect(result.isError).toBeFalsy();
+    expect(textOf(result)).toContain('alice-container');
+    await client.close();
+  });
+
+  for (const [label, mode, version] of [
+    ['legacy', 'legacy', '2025-11-25'],
+    ['auto', 'auto', MODERN],
+  ] as const) {
+    test(`the v2 SDK client over HTTP, ${label}`, async () => {
+      const client = new ClientV2(
+        { name: 'v2-http', version: '1' },
+        { versionNegotiation: { mode } },
+      );
+      await client.connect(
+        new HttpV2(new URL(mcp.url), {
+          requestInit: { headers: { authorization: `Bearer ${alice}` } },
+        }),
+      );
+      expect(client.getNegotiatedProtocolVersion()).toBe(version);
+      expect((await client.listTools()).tools.map((tool) => tool.name)).toEqual(NAMES);
+      const result = await client.callTool({ name: 'list_containers', arguments: {} });
+      expect(result.isError).toBeFalsy();
+      expect(textOf(result)).toContain('alice-container');
+      await client.close();
+    });
+  }
+
+  test("each caller's own token goes to the daemon; the server's own is never used for them", async () => {
+    const asBob = await post(mcp.url, call(7), { authorization: `Bearer ${bob}` });
+    expect(asBob.status).toBe(200);
+    const text = await asBob.text();
+    // The fake refuses bob's token: had the server sent alice's from its environment, it would pass.
+    expect(text).toContain('rejected the API token');
+    expect(text).toContain('"isError":true');
+    expect(fake.requests.some((r) => r.headers.authorization === `Bearer ${bob}`)).toBe(true);
+    const asAlice = await post(mcp.url, call(8), { authorization: `Bearer ${alice}` });
+    expect(await asAlice.text()).toContain('alice-container');
+  });
+
+  test('one log line per tool call (tool, caller, outcome, duration), and never a token', async () => {
+    await post(mcp.url, call(9), { authorization: `Bearer ${bob}` });
+    await Bun.sleep(50);
+    const log = mcp.stderr();
+    expect(log).toMatch(/tool=list_containers caller="alice" outcome=ok ms=\d+/);
+    expect(log).toMatch(/tool=list_containers caller="bob" outcome=error ms=\d+/);
+    for (const token of [alice, bob]) {
+      expect(log).not.toContain(token);
+      expect(log).not.toContain(token.split('.')[2] as string);
+    }
+  });
+
+  test('each caller has a bounded number of requests in flight; others are not held up', async () => {
+    fake.setLatency(3000);
+    const held = Array.from({ length: 8 }, (_, i) =>
+      post(mcp.url, call(100 + i), { authorization: `Bearer ${alice}` }).then((r) => r.text()),
+    );
+    while (fake.peakInFlight < 8) await Bun.sleep(20);
+    const ninth = await post(mcp.url, call(200), { authorization: `Bearer ${alice}` });
+    expect(ninth.status).toBe(429);
+    expect(ninth.headers.get('retry-after')).toBe('1');
+    expect(JSON.stringify(await ninth.json())).toContain('at most 8');
+    const other = await post(
+      mcp.url,
+      { jsonrpc: '2.0', id: 201, method: 'tools/list' },
+      {
+        authorization: `Bearer ${bob}`,
+      },
+    );
+    expect(other.status).toBe(200);
+    fake.setLatency(0);
+    for (const text of await Promise.all(held)) expect(text).toContain('alice-container');
+    // Once they are answered, alice may call again.
+    expect((await post(mcp.url, call(202), { authorization: `Bearer ${alice}` })).status).toBe(200);
+  });
+});
+
+describe('mcp-server http flags', () => {
+  test('a non-loopback --host needs --allowed-host', () => {
+    expect(() => parseHttpArgs(['--host', '10.0.0.5'])).toThrow(/--allowed-host must name/);
+    const { options } = parseHttpArgs(['--host', '10.0.0.5', '--allowed-host', 'MCP.example.com']);
+    expect(options.allowedHosts).toEqual(['mcp.example.com']);
+  });
+
+  test('bad values are named with their expected form', () => {
+    expect(() => parseHttpArgs(['--port', 'eighty'])).toThrow(/--port "eighty": expected a number/);
+    expect(() => parseHttpArgs(['--tls-cert', '/nonexistent.pem'])).toThrow(ConfigError);
+    expect(() => parseHttpArgs(['--tls-cert', '/a', '--tls-key', '/nonexistent'])).toThrow(
+      /does not exist/,
+    );
+    expect(() => parseHttpArgs(['--trusted-proxy', 'proxy'])).toThrow(/--trusted-proxy "proxy"/);
+    expect(() => parseHttpArgs(['--bogus'])).toThrow(ConfigError);
+  });
+
+  test('origins may be given as host names or origin URLs; guard-rail flags apply too', () => {
+    const { options, env } = parseHttpArgs([
+      '--allowed-origin',
+      'https://app.example.com',
+      '--allowed-origin',
+      'other.example.com',
+      '--read-only',
+    ]);
+    expect(options.allowedOrigins).toEqual(['app.example.com', 'other.example.com']);
+    expect(env.CONTAINARIUM_READ_ONLY).toBe('true');
+  });
+
+  test('plain http off loopback warns, unless TLS ends at a trusted proxy', () => {
+    const base = parseHttpArgs(['--host', '10.0.0.5', '--allowed-host', 'h']).options;
+    expect(plainHttpWarning(base)).toContain('clear text');
+    expect(plainHttpWarning({ ...base, trustedProxies: ['10.0.0.1'] })).toBeUndefined();
+    expect(plainHttpWarning({ ...base, tls: { cert: 'c', key: 'k' } })).toBeUndefined();
+    expect(plainHttpWarning(parseHttpArgs([]).options)).toBeUndefined();
+  });
+
+  test.if(binaryBuilt('the http flag exit test'))('bad flags exit 2 with the reason', async () => {
+    const child = Bun.spawn([BINARY, 'http', '--host', '10.0.0.5'], {
+      env: { CONTAINARIUM_SERVER_URL: 'http://127.0.0.1:9' },
+      stderr: 'pipe',
+      stdout: 'ignore',
+    });
+    expect(await child.exited).toBe(2);
+    expect(await new Response(child.stderr).text()).toContain('--allowed-host');
+  });
+});

@@ -56,3 +56,37 @@ export async function startHttpMcp(
     },
   };
 }
+
+/**
+ * A forwarder on 127.0.0.1 that adds `Authorization: Bearer <token>` to each request that has
+ * none and passes everything else (Host and Origin included) on to `target` unchanged: for clients
+ * that cannot send a header of their own, such as the conformance suite.
+ */
+export function startBearerForwarder(
+  target: string,
+  token: string,
+): { url: string; stop(): Promise<void> } {
+  const to = new URL(target);
+  const server = Bun.serve({
+    hostname: '127.0.0.1',
+    port: 0,
+    idleTimeout: 0,
+    fetch: (request) => {
+      const url = new URL(request.url);
+      url.host = to.host;
+      const headers = new Headers(request.headers);
+      if (!headers.has('authorization')) headers.set('authorization', `Bearer ${token}`);
+      return fetch(url, {
+        method: request.method,
+        headers,
+        body: request.body,
+        redirect: 'manual',
+        decompress: false,
+      } as RequestInit);
+    },
+  });
+  return {
+    url: `http://127.0.0.1:${server.port}${to.pathname}`,
+    stop: () => server.stop(true),
+  };
+}

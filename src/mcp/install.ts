@@ -47,6 +47,9 @@ entry and setting. The previous file is kept as <file>.bak and the new one is mo
   --client NAME       ${CLIENT_IDS.join(', ')} (default claude-desktop)
   --config PATH       write this file instead of the client's standard one
   --name NAME         the entry's name under mcpServers (default containarium)
+  --url URL           a remote \`mcp-server http\` (e.g. https://mcp.example.com/mcp) instead of
+                      this program: an http entry whose Authorization header carries the token
+                      (--token-file or --token); --client claude-code only
 ${installSettingsHelp()}`;
 
 /** A refusal phrased for the user: what is wrong and what to do. */
@@ -60,6 +63,8 @@ export type InstallFlags = {
   client: ClientId;
   config?: string | undefined;
   name: string;
+  /** A remote `mcp-server http` endpoint: the entry is an http one, not a program to start. */
+  url?: string | undefined;
   /** Settings given by their flags (--server-url, --token-file, --read-only, ...). */
   settings: Settings;
 };
@@ -76,6 +81,7 @@ function parseFlags(argv: string[]): InstallFlags | 'help' {
         client: { type: 'string' },
         config: { type: 'string' },
         name: { type: 'string' },
+        url: { type: 'string' },
         ...Object.fromEntries(
           FLAGGED.map((s) => [
             s.flag.name,
@@ -115,6 +121,30 @@ function parseFlags(argv: string[]): InstallFlags | 'help' {
     const value = values[s.flag.name] === true ? 'true' : text(s.flag.name);
     if (value !== undefined) settings[s.env] = value;
   }
+  const url = text('url');
+  if (url !== undefined) {
+    if (client !== 'claude-code') {
+      throw new UsageError(
+        `--url writes an http entry, which only --client claude-code takes; for ${client}, run mcp-server on that machine instead`,
+      );
+    }
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {}
+    if (!parsed || !/^https?:$/.test(parsed.protocol)) {
+      throw new UsageError(
+        `--url "${url}" must be an http:// or https:// URL of mcp-server http, like https://mcp.example.com/mcp`,
+      );
+    }
+    const other = Object.keys(settings).filter((key) => !TOKEN_KEYS.includes(key));
+    if (other.length > 0) {
+      throw new UsageError(
+        `with --url only --token-file or --token apply: ${other.join(', ')} ${other.length === 1 ? 'is a setting' : 'are settings'} of the remote server, set where it runs`,
+      );
+    }
+    return { client, name, url: parsed.href, config: text('config'), settings };
+  }
   return { client, name, config: text('config'), settings };
 }
 
@@ -153,6 +183,8 @@ export type Installed = {
   command: string;
   env: Record<string, string>;
   replaced: boolean;
+  /** An http entry for a remote mcp-server: `command` is its URL. */
+  remote: boolean;
   backup: string | undefined;
   otherServers: number;
 };
@@ -237,17 +269,20 @@ export function install(flags: InstallFlags, io: Io): Installed {
   const data = file.state === 'ok' ? file.data : {};
   const servers = file.state === 'ok' ? file.servers : {};
   const old = servers[flags.name];
-  const env = settingsFor(flags, io, currentSettings(old ? entryEnv(old) : {}));
-  const command = io.command ?? selfCommand(io);
-  const entry: ServerEntry = {};
-  // Claude Code's own `claude mcp add` writes type and args; the other clients need neither.
-  if (flags.client === 'claude-code') entry.type = 'stdio';
-  entry.command = command;
-  if (flags.client === 'claude-code') entry.args = [];
-  const kept = Object.fromEntries(
-    Object.entries(old ? entryEnv(old) : {}).filter(([key]) => !TOKEN_KEYS.includes(key)),
-  );
-  entry.env = { ...kept, ...env };
+  const remote = flags.url ? remoteEntry(flags.url, flags, io, old) : undefined;
+  const env = remote ? {} : settingsFor(flags, io, currentSettings(old ? entryEnv(old) : {}));
+  const command = remote ? flags.url! : (io.command ?? selfCommand(io));
+  const entry: ServerEntry = remote ?? {};
+  if (!remote) {
+    // Claude Code's own `claude mcp add` writes type and args; the other clients need neither.
+    if (flags.client === 'claude-code') entry.type = 'stdio';
+    entry.command = command;
+    if (flags.client === 'claude-code') entry.args = [];
+    const kept = Object.fromEntries(
+      Object.entries(old ? entryEnv(old) : {}).filter(([key]) => !TOKEN_KEYS.includes(key)),
+    );
+    entry.env = { ...kept, ...env };
+  }
   for (const [key, value] of Object.entries(old ?? {})) {
     if (!LAUNCH_KEYS.includes(key)) entry[key] = value;
   }
@@ -264,9 +299,43 @@ export function install(flags: InstallFlags, io: Io): Installed {
     command,
     env,
     replaced: old !== undefined,
+    remote: remote !== undefined,
     backup,
     otherServers: Object.keys(servers).filter((key) => key !== flags.name).length,
   };
+}
+
+/**
+ * Claude Code's http entry for a remote `mcp-server http`: the token (from --token-file, --token,
+ * this shell, or the Authorization header of the entry replaced) checked as the server would.
+ */
+function remoteEntry(
+  url: string,
+  flags: InstallFlags,
+  io: Io,
+  old: ServerEntry | undefined,
+): ServerEntry {
+  const shell = currentSettings(io.env);
+  const source = [flags.settings, shell].find(
+    (s) => s.CONTAINARIUM_JWT_TOKEN_FILE || s.CONTAINARIUM_JWT_TOKEN,
+  );
+  const oldHeader = (old?.headers as Record<string, string> | undefined)?.Authorization;
+  const env: Record<string, string> = { CONTAINARIUM_SERVER_URL: url };
+  if (source?.CONTAINARIUM_JWT_TOKEN_FILE) {
+    env.CONTAINARIUM_JWT_TOKEN_FILE = resolve(io.cwd, source.CONTAINARIUM_JWT_TOKEN_FILE);
+  } else if (source?.CONTAINARIUM_JWT_TOKEN) {
+    env.CONTAINARIUM_JWT_TOKEN = source.CONTAINARIUM_JWT_TOKEN;
+  } else if (oldHeader?.startsWith('Bearer ')) {
+    env.CONTAINARIUM_JWT_TOKEN = oldHeader.slice('Bearer '.length);
+  } else {
+    throw new InstallError(
+      'no token for the Authorization header: pass --token-file FILE or --token TOKEN, your own Containarium API token (make one with `containarium token generate --username NAME`)',
+    );
+  }
+  // The server's own checks of the token (shape, file mode), and its warnings (expiry, clear text).
+  const config = loadConfig(env);
+  for (const warning of configWarnings(config)) io.stderr(`warning: ${warning}\n`);
+  return { type: 'http', url, headers: { Authorization: `Bearer ${config.token.get()}` } };
 }
 
 /**
@@ -348,8 +417,9 @@ function describe(done: Installed): string {
   );
   const lines = [
     `${done.replaced ? 'Updated' : 'Added'} mcpServers.${done.name} in ${done.path} (${title}, mode 600)`,
-    `  command: ${done.command}`,
-    `  env:     ${keys.join('\n           ')}`,
+    ...(done.remote
+      ? [`  url:     ${done.command}`, '  headers: Authorization (value not shown)']
+      : [`  command: ${done.command}`, `  env:     ${keys.join('\n           ')}`]),
   ];
   if (done.otherServers > 0) {
     lines.push(

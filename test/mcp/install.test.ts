@@ -471,3 +471,53 @@ describe.skipIf(!built)('dist/mcp-server install', () => {
     expect(Bun.spawnSync([BINARY, 'install', '--nope'], { env: {} }).exitCode).toBe(2);
   });
 });
+
+describe('mcp-server install --url (a remote mcp-server http)', () => {
+  const REMOTE = 'https://mcp.example.com/mcp';
+
+  test('writes a Claude Code http entry whose Authorization header carries the token', async () => {
+    const home = freshDir();
+    writeFileSync(join(home, 'jwt'), `${token}\n`, { mode: 0o600 });
+    const { code, stdout } = await install(
+      ['--client', 'claude-code', '--url', REMOTE, '--token-file', 'jwt'],
+      { home },
+    );
+    expect(code).toBe(0);
+    const path = join(home, '.claude.json');
+    expect(readJson(path).mcpServers.containarium).toEqual({
+      type: 'http',
+      url: REMOTE,
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    expect(mode(path)).toBe(0o600);
+    expect(stdout).toContain(`url:     ${REMOTE}`);
+    expect(stdout).toContain('Authorization (value not shown)');
+    // Run again without a token: the one in the entry's header is kept.
+    const again = await install(['--client', 'claude-code', '--url', REMOTE], { home });
+    expect(again.code).toBe(0);
+    expect(readJson(path).mcpServers.containarium.headers.Authorization).toBe(`Bearer ${token}`);
+  });
+
+  test('refuses what a remote entry cannot take, and changes nothing', async () => {
+    const desktop = await install(['--url', REMOTE], { env: seedEnv });
+    expect(desktop.code).toBe(2);
+    expect(desktop.stderr).toContain('only --client claude-code');
+    const bad = await install(['--client', 'claude-code', '--url', 'mcp.example.com'], {
+      env: seedEnv,
+    });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('must be an http:// or https:// URL');
+    const guard = await install(['--client', 'claude-code', '--url', REMOTE, '--read-only'], {
+      env: seedEnv,
+    });
+    expect(guard.code).toBe(2);
+    expect(guard.stderr).toContain('CONTAINARIUM_READ_ONLY is a setting of the remote server');
+    const none = await install(['--client', 'claude-code', '--url', REMOTE]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('no token for the Authorization header');
+    expect(existsSync(join(none.home, '.claude.json'))).toBe(false);
+    const notJwt = await install(['--client', 'claude-code', '--url', REMOTE, '--token', 'abc']);
+    expect(notJwt.code).toBe(1);
+    expect(notJwt.stderr).toContain('not a JWT');
+  });
+});

@@ -2,7 +2,7 @@
 import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { HTTPError, SchemaValidationError } from 'ky';
+import ky, { HTTPError, SchemaValidationError } from 'ky';
 import { AUDIENCE, ISSUER, readClaims } from '../shared/jwt.ts';
 import { VERSION } from '../shared/version.ts';
 import { createClient, HEALTH_TIMEOUT_MS } from './client.ts';
@@ -38,6 +38,7 @@ import { redact } from './log.ts';
 import { SETTINGS } from './settings.ts';
 
 export const DOCTOR_HELP = `Usage: mcp-server doctor [--client NAME] [--config PATH]
+       mcp-server doctor --url URL     check a remote \`mcp-server http\` instead
 
 Checks what the seed's Troubleshooting section checks by hand: the CONTAINARIUM_* settings,
 the token (decoded locally: expiry, roles, issuer, audience), the daemon's /health, one
@@ -47,6 +48,9 @@ Exits 0 only when no check fails; never prints a token.
 
   --client NAME   check only this client: ${CLIENT_IDS.join(', ')}
   --config PATH   check this config file instead of the clients' standard ones
+  --url URL       a remote mcp-server http (e.g. https://mcp.example.com/mcp): checks its
+                  /health and one authenticated tool call with this shell's token
+                  (CONTAINARIUM_JWT_TOKEN_FILE or CONTAINARIUM_JWT_TOKEN)
 `;
 
 /** The authenticated call's limit, unless CONTAINARIUM_TIMEOUT says otherwise. */
@@ -78,18 +82,28 @@ class Report {
   }
 }
 
-type Flags = { client?: ClientId | undefined; config?: string | undefined };
+type Flags = {
+  client?: ClientId | undefined;
+  config?: string | undefined;
+  url?: string | undefined;
+};
 
 class UsageError extends Error {}
 
 function parseFlags(argv: string[]): Flags | 'help' {
-  let values: { client?: string | undefined; config?: string | undefined; help?: boolean };
+  let values: {
+    client?: string | undefined;
+    config?: string | undefined;
+    url?: string | undefined;
+    help?: boolean;
+  };
   try {
     ({ values } = parseArgs({
       args: argv,
       options: {
         client: { type: 'string' },
         config: { type: 'string' },
+        url: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -107,7 +121,12 @@ function parseFlags(argv: string[]): Flags | 'help' {
   if (values.config !== undefined && values.config.trim() === '') {
     throw new UsageError('--config needs a path');
   }
-  return { client: values.client, config: values.config };
+  if (values.url !== undefined && !/^https?:\/\/\S+$/.test(values.url.trim())) {
+    throw new UsageError(
+      `--url "${values.url}" must be the http:// or https:// URL of mcp-server http, like https://mcp.example.com/mcp`,
+    );
+  }
+  return { client: values.client, config: values.config, url: values.url?.trim() };
 }
 
 /** `mcp-server doctor ...`: returns the exit code (0 all checks pass, 1 a check failed, 2 usage). */
@@ -126,6 +145,11 @@ export async function runDoctor(argv: string[], io: Io = processIo()): Promise<n
   }
   const report = new Report(io);
   io.stdout(`mcp-server doctor ${VERSION}\n`);
+  if (flags.url) {
+    report.heading(`Remote mcp-server http: ${flags.url}`);
+    await checkRemote(flags.url, io.env ?? process.env, report);
+    return summary(report, io);
+  }
   const files = configFiles(flags, io);
   const checked = new Set<string>();
 
@@ -161,6 +185,11 @@ export async function runDoctor(argv: string[], io: Io = processIo()): Promise<n
     );
   }
 
+  return summary(report, io);
+}
+
+/** The closing line; the exit code (0 when no check failed). */
+function summary(report: Report, io: Io): number {
   io.stdout(
     report.failures === 0
       ? `\nAll checks passed${report.warnings ? ` (${report.warnings} warning${report.warnings === 1 ? '' : 's'})` : ''}.\n`
@@ -368,6 +397,93 @@ async function checkApiCall(config: Config, report: Report): Promise<void> {
         token: config.token,
         timeoutMs,
       }),
+    );
+  }
+}
+
+// ---- A remote mcp-server http: its /health and one tool call with this shell's token ----------
+
+/** The text of a JSON-RPC answer sent as JSON or as one SSE event. */
+const rpcAnswer = (
+  text: string,
+): {
+  result?: { isError?: boolean; content?: { text?: string }[] };
+  error?: { message: string };
+} => {
+  const data = text.trimStart().startsWith('{')
+    ? text
+    : text
+        .split('\n')
+        .filter((line) => line.startsWith('data:'))
+        .map((line) => line.slice(5))
+        .join('\n');
+  return JSON.parse(data);
+};
+
+async function checkRemote(url: string, env: Env, report: Report): Promise<void> {
+  let config: Config;
+  try {
+    // The token settings as the server reads them; the URL only names where the checks go.
+    config = loadConfig({ ...env, CONTAINARIUM_SERVER_URL: url });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    report.line(
+      'fail',
+      error.message.split('\n')[0] ?? error.message,
+      'set CONTAINARIUM_JWT_TOKEN_FILE (or CONTAINARIUM_JWT_TOKEN) to your own token in this shell',
+    );
+    return;
+  }
+  const token = config.token.get();
+  report.hide(token);
+  checkToken(token, config.token.origin, report);
+  const health = new URL('/health', url).href;
+  try {
+    const answer = await ky
+      .get(health, { timeout: HEALTH_TIMEOUT_MS, retry: 0 })
+      .json<{ status?: string }>();
+    if (answer.status !== 'ok') throw new Error(`it answered ${JSON.stringify(answer)}`);
+    report.line('ok', `GET ${health}: ok`);
+  } catch (error) {
+    report.line(
+      'fail',
+      `GET ${health} failed: ${(error as Error).message}`,
+      'check that `mcp-server http` runs there and that the URL (and any proxy in front) is right',
+    );
+    report.line('skip', 'the authenticated call is skipped while /health fails');
+    return;
+  }
+  const call = {
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'tools/call',
+    params: { name: 'list_containers', arguments: {} },
+  };
+  try {
+    const text = await ky
+      .post(url, {
+        json: call,
+        headers: {
+          authorization: `Bearer ${token}`,
+          accept: 'application/json, text/event-stream',
+        },
+        timeout: config.timeoutMs ?? API_TIMEOUT_MS,
+        retry: 0,
+      })
+      .text();
+    const { result, error } = rpcAnswer(text);
+    const said = result?.content?.map((block) => block.text ?? '').join(' ') ?? error?.message;
+    if (!result || result.isError) throw new Error(said ?? 'no result');
+    report.line('ok', `list_containers over HTTP with the token: ${said?.split('\n')[0]}`);
+  } catch (error) {
+    const status = error instanceof HTTPError ? ` (HTTP ${error.response.status})` : '';
+    const body = error instanceof HTTPError ? await error.response.text().catch(() => '') : '';
+    report.line(
+      'fail',
+      `list_containers over HTTP failed${status}: ${body.slice(0, 300) || (error as Error).message}`,
+      status.includes('401')
+        ? 'the server refused the token: generate a new one with `containarium token generate`'
+        : 'see the reason above; `mcp-server doctor` on the server machine checks its daemon',
     );
   }
 }

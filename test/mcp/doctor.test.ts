@@ -19,6 +19,7 @@ import { formatDate, runDoctor } from '../../src/mcp/doctor.ts';
 import { runInstall } from '../../src/mcp/install.ts';
 import { VERSION } from '../../src/shared/version.ts';
 import { startFakeDaemon } from '../support/fake-daemon.ts';
+import { startHttpMcp } from '../support/http.ts';
 import { makeToken } from '../support/mcp.ts';
 import { BINARY } from '../support/stdio.ts';
 
@@ -534,5 +535,47 @@ describe.skipIf(!built)('dist/mcp-server doctor', () => {
     expect(code).toBe(1);
     expect(stdout).toContain(`cannot reach ${fake.url}/health`);
     expect(stdout).not.toContain(token);
+  });
+});
+
+describe('mcp-server doctor --url (a remote mcp-server http)', () => {
+  test("checks /health and one authenticated call over HTTP, with this shell's token", async () => {
+    await using fake = startFakeDaemon({
+      generation: 'head',
+      token,
+      containers: [{ username: 'alice' }],
+    });
+    const mcp = await startHttpMcp({ CONTAINARIUM_SERVER_URL: fake.url });
+    try {
+      const good = await doctor({ CONTAINARIUM_JWT_TOKEN: token }, { argv: ['--url', mcp.url] });
+      expect(good.code).toBe(0);
+      expect(line(good.lines, '✓', '/health: ok')).toBeDefined();
+      expect(line(good.lines, '✓', 'list_containers over HTTP with the token')).toBeDefined();
+      expect(fake.requests.some((r) => r.headers.authorization === `Bearer ${token}`)).toBe(true);
+      // A token the daemon refuses: the call fails, with the reason.
+      const other = await makeToken({ username: 'mallory', expiresIn: '30d' });
+      const refused = await doctor(
+        { CONTAINARIUM_JWT_TOKEN: other },
+        { argv: ['--url', mcp.url], secrets: [other] },
+      );
+      expect(refused.code).toBe(1);
+      expect(line(refused.lines, '✗', 'list_containers over HTTP failed')).toBeDefined();
+      const none = await doctor({}, { argv: ['--url', mcp.url] });
+      expect(none.code).toBe(1);
+      expect(none.output).toContain('CONTAINARIUM_JWT_TOKEN');
+    } finally {
+      await mcp.stop();
+    }
+  });
+
+  test('a URL where nothing serves fails at /health and skips the call', async () => {
+    const { code, lines } = await doctor(
+      { CONTAINARIUM_JWT_TOKEN: token },
+      { argv: ['--url', 'http://127.0.0.1:9/mcp'] },
+    );
+    expect(code).toBe(1);
+    expect(line(lines, '✗', 'GET http://127.0.0.1:9/health failed')).toBeDefined();
+    expect(line(lines, '-', 'authenticated call is skipped')).toBeDefined();
+    expect((await doctor({}, { argv: ['--url', 'mcp.example.com'] })).code).toBe(2);
   });
 });

@@ -39,7 +39,7 @@ on to the daemon. A token in the server's environment is never used for callers.
   --tls-cert FILE         PEM certificate chain: serve https (needs --tls-key)
   --tls-key FILE          PEM private key of --tls-cert
   --allowed-host NAME     a Host name clients use to reach this server (repeatable); on a loopback
-                          --host only localhost names pass, on any other it is required
+                          --host localhost names pass too, on any other --host it is required
   --allowed-origin NAME   a browser Origin allowed to call (repeatable; a host name or an origin
                           like https://app.example.com); requests without Origin always pass
   --trusted-proxy CIDR    a reverse proxy that ends TLS in front of this server (repeatable):
@@ -279,8 +279,9 @@ export async function startHttp(
   const { hostHeaderValidationResponse, localhostAllowedHostnames, originValidationResponse } =
     await import('@modelcontextprotocol/server');
   const loopback = isLoopback(options.host);
-  const hosts = loopback ? localhostAllowedHostnames() : options.allowedHosts;
-  const origins = loopback ? localhostAllowedHostnames() : options.allowedOrigins;
+  // On loopback, localhost names always pass; the lists add the names a local proxy passes on.
+  const hosts = [...(loopback ? localhostAllowedHostnames() : []), ...options.allowedHosts];
+  const origins = [...(loopback ? localhostAllowedHostnames() : []), ...options.allowedOrigins];
   const inFlight = new Map<string, number>();
 
   const server = Bun.serve({

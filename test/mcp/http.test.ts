@@ -200,6 +200,28 @@ describe.if(binaryBuilt('the http mode tests'))('mcp-server http', () => {
   });
 });
 
+describe.if(binaryBuilt('the allowed-host test'))(
+  'mcp-server http --allowed-host on loopback',
+  () => {
+    test('a name a local proxy passes on is let through, others still refused', async () => {
+      await using fake = startFakeDaemon({ generation: 'head', token: alice });
+      const mcp = await startHttpMcp({ CONTAINARIUM_SERVER_URL: fake.url }, [
+        '--allowed-host',
+        'mcp.example.com',
+      ]);
+      try {
+        const auth = { authorization: `Bearer ${alice}` };
+        const list = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
+        expect((await post(mcp.url, list, { ...auth, host: 'mcp.example.com' })).status).toBe(200);
+        expect((await post(mcp.url, list, { ...auth, host: 'localhost' })).status).toBe(200);
+        expect((await post(mcp.url, list, { ...auth, host: 'evil.example.com' })).status).toBe(403);
+      } finally {
+        await mcp.stop();
+      }
+    });
+  },
+);
+
 describe('mcp-server http flags', () => {
   test('a non-loopback --host needs --allowed-host', () => {
     expect(() => parseHttpArgs(['--host', '10.0.0.5'])).toThrow(/--allowed-host must name/);

@@ -4,10 +4,12 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client as ClientV2, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { sizeAtMost } from '../../src/daemon/limits.ts';
 import type { ContainerView as Container, MetricsView as Metrics } from '../../src/mcp/format.ts';
 import { sshKeyFingerprint } from '../../src/shared/ssh-key.ts';
 import { failure } from '../daemon/incus-fake.ts';
+import { startHttpMcp } from '../support/http.ts';
 import { incusProxy } from '../support/incus-proxy.ts';
 import { sshKeygen } from '../support/keys.ts';
 import {
@@ -517,6 +519,49 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
       refused(result);
       expect(result.text).toContain('get system information');
     }, 30_000);
+
+    test('through one mcp-server http, the admin and the user each see what their token allows', async () => {
+      const http = await startHttpMcp({ CONTAINARIUM_SERVER_URL: daemon.url });
+      const connect = async (token: string) => {
+        const client = new ClientV2({ name: 'e2e-http', version: '1' });
+        await client.connect(
+          new StreamableHTTPClientTransport(new URL(http.url), {
+            requestInit: { headers: { authorization: `Bearer ${token}` } },
+          }),
+        );
+        return client;
+      };
+      const names = async (client: ClientV2) => {
+        const result = await client.callTool({ name: 'list_containers', arguments: {} });
+        expect(result.isError).toBeFalsy();
+        const { containers } = result.structuredContent as { containers: Container[] };
+        return containers.map((c) => c.name);
+      };
+      const asAdmin = await connect(
+        generateToken({ username: 'e2e-admin', roles: 'admin', secretFile }),
+      );
+      const asUser = await connect(generateToken({ username: owner, roles: 'user', secretFile }));
+      try {
+        // At the same time, through the same server: each call acts with its own caller's role.
+        const [adminSees, userSees] = await Promise.all([names(asAdmin), names(asUser)]);
+        expect(adminSees).toContain(containerOf(owner));
+        expect(adminSees).toContain(containerOf(other));
+        expect(userSees).toEqual([containerOf(owner)]);
+        const denied = await asUser.callTool({ name: 'get_system_info', arguments: {} });
+        expect(denied.isError).toBe(true);
+        const allowed = await asAdmin.callTool({ name: 'get_system_info', arguments: {} });
+        expect(allowed.isError).toBeFalsy();
+        // One line per call, naming the caller, never a token.
+        const log = http.stderr();
+        expect(log).toMatch(/tool=list_containers caller="e2e-admin" outcome=ok/);
+        expect(log).toContain(`tool=get_system_info caller="${owner}" outcome=error`);
+        expect(log).not.toMatch(/eyJ[\w-]+\.[\w-]+\./);
+      } finally {
+        await asAdmin.close();
+        await asUser.close();
+        await http.stop();
+      }
+    }, 60_000);
   });
 
   describe('a token signed with another secret', () => {

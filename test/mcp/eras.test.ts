@@ -12,6 +12,7 @@ import { TOOLS_TTL_MS } from '../../src/mcp/server.ts';
 import { TOOLS } from '../../src/mcp/tools/index.ts';
 import { type FakeDaemon, startFakeDaemon } from '../support/fake-daemon.ts';
 import { makeToken } from '../support/mcp.ts';
+import { runPythonClient } from '../support/python.ts';
 import { BINARY, binaryBuilt, ROOT, spawnMcp } from '../support/stdio.ts';
 
 const MODERN = '2026-07-28';
@@ -200,26 +201,7 @@ describe.skipIf(!built)('real clients against dist/mcp-server', () => {
   }
 
   test('the Python SDK (mcp 2.x) in 2026-07-28 mode', async () => {
-    const python = process.env.MCP_TEST_PYTHON;
-    if (!python || !existsSync(python)) {
-      throw new Error(
-        'MCP_TEST_PYTHON must name a Python that has the MCP SDK installed; set it up with: ' +
-          'python3 -m venv node_modules/.cache/mcp-python && ' +
-          'node_modules/.cache/mcp-python/bin/pip install -r test/mcp/clients/requirements.txt && ' +
-          'export MCP_TEST_PYTHON=$PWD/node_modules/.cache/mcp-python/bin/python (.ci/run does this)',
-      );
-    }
-    const proc = Bun.spawn(
-      [python, resolve(ROOT, 'test/mcp/clients/python_client.py'), MODERN, BINARY],
-      { env: childEnv(), stdout: 'pipe', stderr: 'pipe' },
-    );
-    const [stdout, stderr, code] = await Promise.all([
-      new Response(proc.stdout).text(),
-      new Response(proc.stderr).text(),
-      proc.exited,
-    ]);
-    if (code !== 0) throw new Error(`the Python client failed (${code}):\n${stderr}`);
-    const seen = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    const seen = await runPythonClient(MODERN, [BINARY], childEnv());
     expect(seen).toMatchObject({
       protocol_version: MODERN,
       tools: NAMES,

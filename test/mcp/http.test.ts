@@ -1,8 +1,6 @@
 // `mcp-server http`: the compiled binary serving Streamable HTTP on 127.0.0.1 to real clients (the
 // v1 and v2 TypeScript SDKs), each caller with its own token, against the fake daemon.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import {
   Client as ClientV2,
   StreamableHTTPClientTransport as HttpV2,
@@ -15,7 +13,8 @@ import { TOOLS } from '../../src/mcp/tools/index.ts';
 import { type FakeDaemon, startFakeDaemon } from '../support/fake-daemon.ts';
 import { type HttpMcp, startHttpMcp } from '../support/http.ts';
 import { makeToken } from '../support/mcp.ts';
-import { BINARY, binaryBuilt, ROOT } from '../support/stdio.ts';
+import { runPythonClient } from '../support/python.ts';
+import { BINARY, binaryBuilt } from '../support/stdio.ts';
 
 const NAMES = TOOLS.map((tool) => tool.name);
 const MODERN = '2026-07-28';
@@ -154,27 +153,10 @@ describe.if(binaryBuilt('the http mode tests'))('mcp-server http', () => {
   }
 
   test('the Python SDK (mcp 2.x) over HTTP, in 2026-07-28 mode', async () => {
-    const python = process.env.MCP_TEST_PYTHON;
-    if (!python || !existsSync(python)) {
-      throw new Error(
-        'MCP_TEST_PYTHON must name a Python that has the MCP SDK installed (see test/mcp/eras.test.ts)',
-      );
-    }
-    const proc = Bun.spawn(
-      [python, resolve(ROOT, 'test/mcp/clients/python_client.py'), MODERN, mcp.url],
-      {
-        env: { PATH: process.env.PATH ?? '', CONTAINARIUM_JWT_TOKEN: alice },
-        stdout: 'pipe',
-        stderr: 'pipe',
-      },
-    );
-    const [stdout, stderr, code] = await Promise.all([
-      new Response(proc.stdout).text(),
-      new Response(proc.stderr).text(),
-      proc.exited,
-    ]);
-    if (code !== 0) throw new Error(`the Python client failed (${code}):\n${stderr}`);
-    const seen = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    const seen = await runPythonClient(MODERN, [mcp.url], {
+      PATH: process.env.PATH ?? '',
+      CONTAINARIUM_JWT_TOKEN: alice,
+    });
     expect(seen).toMatchObject({
       protocol_version: MODERN,
       tools: NAMES,

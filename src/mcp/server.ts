@@ -8,6 +8,7 @@ import {
   type Tool as McpTool,
   ProtocolErrorCode,
   Server,
+  type ServerContext,
   type StandardSchemaV1Sync,
   SUPPORTED_PROTOCOL_VERSIONS,
   specTypeSchemas,
@@ -323,7 +324,12 @@ type Deps = ({ client: ContainariumClient; config: Config } | { configError: str
   callerOf?: (ctx: McpRequestContext) => Caller;
   /** Told of every tool call once it is answered (HTTP mode logs one line each). */
   onToolCall?: (call: ToolCallRecord) => void;
+  /** How often a running call reports progress to a client that asked for it (tests shorten it). */
+  progressEveryMs?: number;
 };
+
+/** A running call tells a client that asked for progress that it is still working this often. */
+export const PROGRESS_EVERY_MS = 5_000;
 
 /** Who a tool call acts as: the REST client with the caller's token, and the config it uses. */
 export type Caller = { client: ContainariumClient; config: Config };
@@ -357,21 +363,46 @@ export function serverFactory(deps: Deps): () => Server {
     // The caller of this instance: per request over HTTP, the process's own otherwise.
     const caller =
       context && deps.callerOf && !('configError' in deps) ? deps.callerOf(context) : undefined;
-    /** A tools/call handler that reports each call, its outcome and duration, to `onToolCall`. */
-    const timed =
-      <R extends { params: { name: string } }, C>(
-        handle: (request: R, ctx: C) => Promise<CallToolResult>,
+    /**
+     * A tools/call handler that reports each call, its outcome and duration, to `onToolCall`, and
+     * while it runs tells a client that asked for progress (a `progressToken`) that it still
+     * works, every `progressEveryMs`: over HTTP that turns the answer into an SSE stream.
+     */
+    const tracked =
+      <R extends { params: { name: string } }>(
+        handle: (request: R, ctx: ServerContext) => Promise<CallToolResult>,
       ) =>
-      async (request: R, ctx: C): Promise<CallToolResult> => {
+      async (request: R, ctx: ServerContext): Promise<CallToolResult> => {
         const started = performance.now();
-        const result = await handle(request, ctx);
-        deps.onToolCall?.({
-          tool: request.params.name,
-          context,
-          outcome: result.isError ? 'error' : 'ok',
-          ms: performance.now() - started,
-        });
-        return result;
+        const token = ctx.mcpReq._meta?.progressToken;
+        const beat =
+          token === undefined
+            ? undefined
+            : setInterval(() => {
+                const seconds = Math.round((performance.now() - started) / 1000);
+                void ctx.mcpReq
+                  .notify({
+                    method: 'notifications/progress',
+                    params: {
+                      progressToken: token,
+                      progress: seconds,
+                      message: `${request.params.name} is still running (${seconds} s)`,
+                    },
+                  })
+                  .catch(() => {});
+              }, deps.progressEveryMs ?? PROGRESS_EVERY_MS);
+        try {
+          const result = await handle(request, ctx);
+          deps.onToolCall?.({
+            tool: request.params.name,
+            context,
+            outcome: result.isError ? 'error' : 'ok',
+            ms: performance.now() - started,
+          });
+          return result;
+        } finally {
+          clearInterval(beat);
+        }
       };
     const server = new Server(
       { name: SERVER_NAME, title: 'Containarium', version: VERSION },
@@ -385,7 +416,7 @@ export function serverFactory(deps: Deps): () => Server {
     server.setRequestHandler('tools/list', async () => ({ tools: (await tools()).listed }));
     server.setRequestHandler(
       'tools/call',
-      timed(async (request, ctx): Promise<CallToolResult> => {
+      tracked(async (request, ctx): Promise<CallToolResult> => {
         const { byName, hidden } = await tools();
         const tool = byName.get(request.params.name);
         const hiddenReason = hidden.get(request.params.name);

@@ -7,7 +7,10 @@ import {
 } from '@modelcontextprotocol/client';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as HttpV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { createClient } from '../../src/mcp/client.ts';
+import { loadConfig } from '../../src/mcp/config.ts';
 import { parseHttpArgs, plainHttpWarning } from '../../src/mcp/http.ts';
+import { createHttpHandler } from '../../src/mcp/server.ts';
 import { ConfigError } from '../../src/mcp/settings.ts';
 import { TOOLS } from '../../src/mcp/tools/index.ts';
 import { type FakeDaemon, startFakeDaemon } from '../support/fake-daemon.ts';
@@ -236,6 +239,51 @@ describe.if(binaryBuilt('the allowed-host test'))(
     });
   },
 );
+
+describe('progress of a long call', () => {
+  test('a client that sends a progressToken gets progress as SSE while the call runs', async () => {
+    await using fake = startFakeDaemon({
+      generation: 'head',
+      token: alice,
+      containers: [{ username: 'alice' }],
+    });
+    const config = loadConfig({ CONTAINARIUM_SERVER_URL: fake.url, CONTAINARIUM_JWT_TOKEN: alice });
+    const handler = createHttpHandler(
+      { client: createClient(config), config, progressEveryMs: 20 },
+      { maxRequestBodySize: 1024 * 1024 },
+    );
+    // Many beats long: the call is still running when the first beat is due.
+    fake.setLatency(1000);
+    const request = (meta: Record<string, unknown>) =>
+      handler.fetch(
+        new Request('http://127.0.0.1/mcp', {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+          },
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            id: 1,
+            method: 'tools/call',
+            params: { name: 'list_containers', arguments: {}, _meta: meta },
+          }),
+        }),
+      );
+    const streamed = await (await request({ progressToken: 'p1' })).text();
+    const progress = streamed.indexOf('"method":"notifications/progress"');
+    expect(progress).toBeGreaterThan(-1);
+    expect(streamed).toContain('"progressToken":"p1"');
+    expect(streamed).toContain('list_containers is still running');
+    // The result comes last, after the progress.
+    expect(streamed.indexOf('alice-container')).toBeGreaterThan(progress);
+    // Without a token, no progress.
+    const quiet = await (await request({})).text();
+    expect(quiet).not.toContain('notifications/progress');
+    expect(quiet).toContain('alice-container');
+    await handler.close();
+  });
+});
 
 describe('mcp-server http flags', () => {
   test('a non-loopback --host needs --allowed-host', () => {

@@ -322,6 +322,20 @@ describe('mcp-server http flags', () => {
     expect(plainHttpWarning(parseHttpArgs([]).options)).toBeUndefined();
   });
 
+  test.if(binaryBuilt('the http help test'))(
+    '`http --help` lists the flags; `--help` names http',
+    () => {
+      const help = Bun.spawnSync([BINARY, 'http', '--help'], { env: {} });
+      expect(help.exitCode).toBe(0);
+      for (const flag of ['--host', '--port', '--tls-cert', '--allowed-host', '--allowed-origin']) {
+        expect(help.stdout.toString()).toContain(flag);
+      }
+      expect(Bun.spawnSync([BINARY, '--help'], { env: {} }).stdout.toString()).toContain(
+        'mcp-server http [flags]',
+      );
+    },
+  );
+
   test.if(binaryBuilt('the http flag exit test'))('bad flags exit 2 with the reason', async () => {
     const child = Bun.spawn([BINARY, 'http', '--host', '10.0.0.5'], {
       env: { CONTAINARIUM_SERVER_URL: 'http://127.0.0.1:9' },

@@ -561,6 +561,14 @@ async function checkConfigFile(
     return;
   }
   for (const [name, entry] of target.entries) {
+    if (entry.type === 'http' && typeof entry.url === 'string') {
+      // A remote mcp-server http (install --url): its /health and a call with the entry's token.
+      const header = (entry.headers as Record<string, string> | undefined)?.Authorization;
+      const token = header?.match(/^Bearer\s+(\S+)$/)?.[1];
+      report.line('ok', `mcpServers.${name} is a remote mcp-server http at ${entry.url}`);
+      await checkRemote(entry.url, token ? { CONTAINARIUM_JWT_TOKEN: token } : {}, report);
+      continue;
+    }
     await checkCommand(name, entry, report);
     const env = entryEnv(entry);
     const key = settingsKey(env);

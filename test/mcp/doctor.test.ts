@@ -560,6 +560,17 @@ describe('mcp-server doctor --url (a remote mcp-server http)', () => {
       );
       expect(refused.code).toBe(1);
       expect(line(refused.lines, '✗', 'list_containers over HTTP failed')).toBeDefined();
+      // The entry `install --url` writes is checked the same way, with the token of its header.
+      const home = freshHome();
+      const installed = await runInstall(
+        ['--client', 'claude-code', '--url', mcp.url, '--token', token],
+        captureIo({}, home),
+      );
+      expect(installed).toBe(0);
+      const fromEntry = await doctor({}, { home, argv: ['--client', 'claude-code'] });
+      expect(fromEntry.code).toBe(0);
+      expect(line(fromEntry.lines, '✓', 'is a remote mcp-server http')).toBeDefined();
+      expect(line(fromEntry.lines, '✓', 'list_containers over HTTP with the token')).toBeDefined();
       const none = await doctor({}, { argv: ['--url', mcp.url] });
       expect(none.code).toBe(1);
       expect(none.output).toContain('CONTAINARIUM_JWT_TOKEN');

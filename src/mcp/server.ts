@@ -1,11 +1,16 @@
 // The one module that uses the MCP SDK's server API: tools/list and tools/call on the low-level
 // Server, served over a stdio transport in both protocol eras (2025 handshake and 2026-07-28).
 import {
+  CLIENT_CAPABILITIES_META_KEY,
   type CallToolResult,
+  type InputRequiredResult,
+  inputRequired,
+  inputResponse,
   type Tool as McpTool,
   ProtocolErrorCode,
   Server,
   type StandardSchemaV1Sync,
+  type ServerContext,
   SUPPORTED_PROTOCOL_VERSIONS,
   specTypeSchemas,
   type Transport,
@@ -17,11 +22,12 @@ import * as v from 'valibot';
 import { VERSION } from '../shared/version.ts';
 import type { ContainariumClient } from './client.ts';
 import { asSentences, type Config, secretsOf } from './config.ts';
+import { CONFIRM_KEY, confirmSchema, confirms, UNCONFIRMED } from './confirm.ts';
 import { describeFailure } from './errors.ts';
 import { type Guards, hiddenBy, hiddenToolText, NO_GUARDS } from './guards.ts';
 import { redact } from './log.ts';
 import { createSlots } from './slots.ts';
-import { ANNOTATIONS, type AnyTool } from './tools/define.ts';
+import { ANNOTATIONS, type AnyTool, type ToolContext } from './tools/define.ts';
 
 export const SERVER_NAME = 'containarium-mcp-server';
 
@@ -344,36 +350,39 @@ export function serverFactory(deps: Deps): () => Server {
       },
     );
     server.setRequestHandler('tools/list', async () => ({ tools: (await tools()).listed }));
-    server.setRequestHandler('tools/call', async (request, ctx): Promise<CallToolResult> => {
-      const { byName, hidden } = await tools();
-      const tool = byName.get(request.params.name);
-      const hiddenReason = hidden.get(request.params.name);
-      if (hiddenReason) return failure(hiddenToolText(request.params.name, hiddenReason));
-      if (!tool) {
-        // A protocol error, not a tool result: the SDK sends this code and message as they are.
-        throw Object.assign(
-          new Error(
-            redact(
-              `Unknown tool "${request.params.name}"; available tools: ${[...byName.keys()].join(', ')}`,
-              secrets(),
+    server.setRequestHandler(
+      'tools/call',
+      async (request, ctx): Promise<CallToolResult | InputRequiredResult> => {
+        const { byName, hidden } = await tools();
+        const tool = byName.get(request.params.name);
+        const hiddenReason = hidden.get(request.params.name);
+        if (hiddenReason) return failure(hiddenToolText(request.params.name, hiddenReason));
+        if (!tool) {
+          // A protocol error, not a tool result: the SDK sends this code and message as they are.
+          throw Object.assign(
+            new Error(
+              redact(
+                `Unknown tool "${request.params.name}"; available tools: ${[...byName.keys()].join(', ')}`,
+                secrets(),
+              ),
             ),
-          ),
-          { code: ProtocolErrorCode.InvalidParams },
-        );
-      }
-      return redactResult(
-        await callTool(tool, request.params.arguments, ctx.mcpReq.signal),
-        secrets(),
-      );
-    });
+            { code: ProtocolErrorCode.InvalidParams },
+          );
+        }
+        const result = await callTool(tool, request.params.arguments, ctx, canElicit(server, ctx));
+        return 'resultType' in result ? result : redactResult(result, secrets());
+      },
+    );
     return server;
   };
 
   async function callTool(
     tool: AnyTool,
     rawArgs: Record<string, unknown> | undefined,
-    signal: AbortSignal,
-  ): Promise<CallToolResult> {
+    ctx: ServerContext,
+    clientCanAsk: boolean,
+  ): Promise<CallToolResult | InputRequiredResult> {
+    const signal = ctx.mcpReq.signal;
     if ('configError' in deps) {
       return failure(configFailureText(deps.configError));
     }
@@ -384,10 +393,19 @@ export function serverFactory(deps: Deps): () => Server {
     const parsed = v.safeParse(tool.input, args);
     if (!parsed.success) return failure(describeIssues(parsed.issues, tool.input));
     const input = parsed.output;
+    const toolCtx = { client: deps.client, signal };
     try {
-      const { text, structured } = await slots.run(signal, () =>
-        tool.handle(input, { client: deps.client, signal }),
-      );
+      const policy = deps.config.confirm ?? 'auto';
+      if (tool.confirm && policy !== 'never') {
+        if (clientCanAsk) {
+          const unconfirmed = await confirmation(tool, input, toolCtx, ctx);
+          if (unconfirmed) return unconfirmed;
+        } else if (policy === 'always') {
+          return failure(UNCONFIRMED.cannotAsk(tool.action(input)));
+        }
+        // auto, and the client cannot ask: its own approval prompt for a destructive tool stands.
+      }
+      const { text, structured } = await slots.run(signal, () => tool.handle(input, toolCtx));
       return { content: [{ type: 'text', text }], structuredContent: structured };
     } catch (error) {
       return failure(
@@ -405,6 +423,84 @@ export function serverFactory(deps: Deps): () => Server {
         }),
       );
     }
+  }
+}
+
+/**
+ * Whether the client of this request can answer an elicitation form: a 2026-07-28 request says so
+ * in its envelope, a 2025 client in its initialize capabilities.
+ */
+function canElicit(server: Server, ctx: ServerContext): boolean {
+  const envelope = ctx.mcpReq.envelope as Record<string, unknown> | undefined;
+  const declared = envelope
+    ? (envelope[CLIENT_CAPABILITIES_META_KEY] as { elicitation?: { form?: object; url?: object } })
+    : server.getClientCapabilities();
+  const elicitation = declared?.elicitation;
+  // An empty elicitation capability means form mode, as the 2025 revisions had only that.
+  return elicitation !== undefined && (elicitation.form !== undefined || !elicitation.url);
+}
+
+/**
+ * Asks the user to confirm a destructive call, written once for both eras: a 2026-07-28 client
+ * gets an input_required result and retries with the answer; for a 2025 client the SDK sends
+ * elicitation/create and runs this again with the answer. The question is read from fresh state,
+ * and its target's identity travels in requestState; after an accept the target is read again and
+ * must be the same one. Undefined when confirmed, else the result of a call that did nothing.
+ */
+async function confirmation(
+  tool: AnyTool,
+  input: unknown,
+  toolCtx: ToolContext,
+  ctx: ServerContext,
+): Promise<CallToolResult | InputRequiredResult | undefined> {
+  const confirm = tool.confirm!;
+  const answer = inputResponse(ctx.mcpReq.inputResponses, CONFIRM_KEY);
+  if (answer.kind !== 'elicit') {
+    const question = await confirm.ask(input, toolCtx);
+    return inputRequired({
+      inputRequests: {
+        [CONFIRM_KEY]: inputRequired.elicit({
+          message: question.message,
+          requestedSchema: confirmSchema(question.typed),
+        }),
+      },
+      requestState: JSON.stringify({ typed: question.typed, identity: question.identity }),
+    });
+  }
+  const action = tool.action(input);
+  const untouched = (text: string): CallToolResult => ({
+    content: [{ type: 'text', text }],
+    structuredContent: confirm.untouched(input, text),
+  });
+  if (answer.action === 'decline') return untouched(UNCONFIRMED.declined(action));
+  if (answer.action === 'cancel') return untouched(UNCONFIRMED.cancelled(action));
+  const asked = askedOf(ctx.mcpReq.requestState());
+  // Without the state of the question, it is asked again.
+  if (!asked)
+    return confirmation(tool, input, toolCtx, {
+      ...ctx,
+      mcpReq: { ...ctx.mcpReq, inputResponses: {} },
+    });
+  if (!confirms(answer.content, asked.typed)) {
+    return untouched(UNCONFIRMED.mismatch(action, asked.typed));
+  }
+  const now = await confirm.ask(input, toolCtx);
+  if (now.identity !== asked.identity || now.typed !== asked.typed) {
+    return untouched(UNCONFIRMED.changed(action));
+  }
+  return undefined;
+}
+
+/** The question's typed answer and target identity, as the request state carries them. */
+function askedOf(state: unknown): { typed: string; identity: string } | undefined {
+  if (typeof state !== 'string') return undefined;
+  try {
+    const parsed = JSON.parse(state) as { typed?: unknown; identity?: unknown };
+    return typeof parsed.typed === 'string' && typeof parsed.identity === 'string'
+      ? { typed: parsed.typed, identity: parsed.identity }
+      : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,0 +1,234 @@
+// A human confirms destruction: delete_container asks through MCP elicitation, in both protocol
+// eras, with real SDK clients: the v1 Client (2025 era, answering elicitation/create), the v2
+// Client pinned to 2026-07-28 (answering input_required), and clients that cannot ask.
+import { afterEach, describe, expect, test } from 'bun:test';
+import { Client as ClientV2, InMemoryTransport as MemoryV2 } from '@modelcontextprotocol/client';
+import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport as MemoryV1 } from '@modelcontextprotocol/sdk/inMemory.js';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { createClient } from '../../src/mcp/client.ts';
+import { loadConfig } from '../../src/mcp/config.ts';
+import { serveBothEras } from '../../src/mcp/server.ts';
+import { type FakeDaemon, startFakeDaemon } from '../support/fake-daemon.ts';
+import { makeToken } from '../support/mcp.ts';
+
+const token = await makeToken();
+const MODERN = '2026-07-28';
+
+type Answer = { action: 'accept' | 'decline' | 'cancel'; content?: Record<string, unknown> };
+type Era = '2025' | '2026';
+/** What the person does when asked: sees the question, and answers (undefined: the client cannot ask). */
+type Person = ((message: string, schema: unknown) => Answer | Promise<Answer>) | undefined;
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function daemon(): FakeDaemon {
+  const fake = startFakeDaemon({
+    generation: 'head',
+    token,
+    containers: [
+      {
+        username: 'alice',
+        disk: '50GB',
+        ipAddress: '10.0.3.7',
+        createdAt: 1_780_000_000,
+        metrics: { diskUsageBytes: 3 * 1024 ** 3 },
+      },
+    ],
+  });
+  cleanups.push(() => fake.stop());
+  return fake;
+}
+
+/** One tool call by a client of `era`, through the server's own serving entry (both eras). */
+async function callDelete(
+  era: Era,
+  fake: FakeDaemon,
+  person: Person,
+  env: Record<string, string> = {},
+) {
+  const config = loadConfig({
+    CONTAINARIUM_SERVER_URL: fake.url,
+    CONTAINARIUM_JWT_TOKEN: token,
+    ...env,
+  });
+  const deps = { client: createClient(config), config };
+  const asked: string[] = [];
+  const args = { name: 'delete_container', arguments: { username: 'alice', force: true } };
+  let result: { content: { type: string; text?: string }[]; isError?: boolean; structuredContent?: unknown };
+  if (era === '2025') {
+    const [clientSide, serverSide] = MemoryV1.createLinkedPair();
+    const served = serveBothEras(deps, serverSide as never);
+    const client = new ClientV1(
+      { name: 'v1-client', version: '1' },
+      { capabilities: person ? { elicitation: {} } : {} },
+    );
+    if (person) {
+      client.setRequestHandler(ElicitRequestSchema, async (request) => {
+        asked.push(request.params.message);
+        return person(request.params.message, request.params.requestedSchema);
+      });
+    }
+    await client.connect(clientSide);
+    cleanups.push(async () => {
+      await client.close();
+      await served.close();
+    });
+    expect(client.getServerVersion()).toBeDefined();
+    result = (await client.callTool(args)) as typeof result;
+  } else {
+    const [clientSide, serverSide] = MemoryV2.createLinkedPair();
+    const served = serveBothEras(deps, serverSide as never);
+    const client = new ClientV2(
+      { name: 'v2-client', version: '1' },
+      {
+        versionNegotiation: { mode: { pin: MODERN } },
+        capabilities: person ? { elicitation: { form: {} } } : {},
+      },
+    );
+    if (person) {
+      client.setRequestHandler('elicitation/create', async (request) => {
+        const params = request.params as { message: string; requestedSchema: unknown };
+        asked.push(params.message);
+        return person(params.message, params.requestedSchema);
+      });
+    }
+    await client.connect(clientSide);
+    cleanups.push(async () => {
+      await client.close();
+      await served.close();
+    });
+    expect(client.getNegotiatedProtocolVersion()).toBe(MODERN);
+    result = (await client.callTool(args)) as typeof result;
+  }
+  const text = result.content.map((block) => block.text ?? '').join('\n');
+  return { ...result, text, asked };
+}
+
+const deletes = (fake: FakeDaemon) =>
+  fake.requests.filter((request) => request.method === 'DELETE').length;
+
+for (const era of ['2025', '2026'] as const) {
+  describe(`${era} era`, () => {
+    test('the question states the impact from fresh state; typing the username deletes', async () => {
+      const fake = daemon();
+      let schema: unknown;
+      const result = await callDelete(era, fake, (_message, requested) => {
+        schema = requested;
+        return { action: 'accept', content: { username: 'alice' } };
+      });
+      expect(result.asked).toHaveLength(1);
+      const question = result.asked[0]!;
+      expect(question).toContain('Delete alice-container (user alice) and all its data, permanently?');
+      expect(question).toContain('State: running');
+      expect(question).toContain('uptime not reported by the daemon');
+      expect(question).toContain('created 2026-05-28T');
+      expect(question).toContain('IP: 10.0.3.7.');
+      expect(question).toContain('Disk: 3 GiB used of 50 GB.');
+      expect(question).toContain('Snapshots: none known');
+      expect(question).toContain('type the username "alice"');
+      expect(schema).toMatchObject({
+        type: 'object',
+        properties: { username: { type: 'string' } },
+        required: ['username'],
+      });
+      expect(result.isError).toBeFalsy();
+      expect(result.text).toBe('Deleted alice-container (user alice).');
+      expect(deletes(fake)).toBe(1);
+      expect(fake.state.container('alice')).toBeUndefined();
+    });
+
+    for (const [label, answer, said] of [
+      ['declined', { action: 'decline' }, 'The user declined to delete the container for alice'],
+      ['cancelled', { action: 'cancel' }, 'The user cancelled the confirmation'],
+      [
+        'a mistyped username',
+        { action: 'accept', content: { username: 'alice2' } },
+        'the user had to type "alice" exactly',
+      ],
+    ] as const) {
+      test(`${label}: nothing is changed, and the result says so plainly (not an error)`, async () => {
+        const fake = daemon();
+        const result = await callDelete(era, fake, () => answer as Answer);
+        expect(result.asked).toHaveLength(1);
+        expect(result.isError).toBeFalsy();
+        expect(result.text).toContain(said);
+        expect(result.text).toContain('nothing was changed');
+        expect(result.structuredContent).toMatchObject({
+          username: 'alice',
+          containerName: 'alice-container',
+        });
+        expect(deletes(fake)).toBe(0);
+        expect(fake.state.container('alice')).toBeDefined();
+      });
+    }
+
+    test('deleted and created again between question and answer: nothing happens', async () => {
+      const fake = daemon();
+      const result = await callDelete(era, fake, () => {
+        fake.state.containers.delete('alice-container');
+        fake.state.add({ username: 'alice', createdAt: 1_790_000_000 });
+        return { action: 'accept', content: { username: 'alice' } };
+      });
+      expect(result.isError).toBeFalsy();
+      expect(result.text).toContain('The target changed since the user was asked');
+      expect(deletes(fake)).toBe(0);
+      expect(fake.state.container('alice')?.createdAt).toBe(1_790_000_000);
+    });
+
+    test('a client that cannot ask: auto proceeds, always refuses, never does not ask', async () => {
+      const auto = daemon();
+      const proceeded = await callDelete(era, auto, undefined);
+      expect(proceeded.isError).toBeFalsy();
+      expect(proceeded.text).toBe('Deleted alice-container (user alice).');
+      expect(deletes(auto)).toBe(1);
+
+      const always = daemon();
+      const refused = await callDelete(era, always, undefined, { CONTAINARIUM_CONFIRM: 'always' });
+      expect(refused.isError).toBe(true);
+      expect(refused.text).toContain('CONTAINARIUM_CONFIRM=always');
+      expect(refused.text).toContain('did not declare elicitation');
+      expect(always.requests).toHaveLength(0);
+
+      const never = daemon();
+      const notAsked = await callDelete(era, never, undefined, { CONTAINARIUM_CONFIRM: 'never' });
+      expect(notAsked.text).toBe('Deleted alice-container (user alice).');
+      expect(deletes(never)).toBe(1);
+    });
+
+    test('never: a client that could ask is not asked; always: it is asked', async () => {
+      const never = daemon();
+      const person = () => ({ action: 'decline' }) as const;
+      const notAsked = await callDelete(era, never, person, { CONTAINARIUM_CONFIRM: 'never' });
+      expect(notAsked.asked).toHaveLength(0);
+      expect(deletes(never)).toBe(1);
+
+      const always = daemon();
+      const asked = await callDelete(era, always, person, { CONTAINARIUM_CONFIRM: 'always' });
+      expect(asked.asked).toHaveLength(1);
+      expect(asked.isError).toBeFalsy();
+      expect(deletes(always)).toBe(0);
+    });
+
+    test('a container that does not exist is an error sentence, asking nothing', async () => {
+      const fake = daemon();
+      fake.state.containers.delete('alice-container');
+      const result = await callDelete(era, fake, () => ({ action: 'accept' }));
+      expect(result.asked).toHaveLength(0);
+      expect(result.isError).toBe(true);
+      expect(result.text).toContain('No container exists for user alice');
+    });
+  });
+}
+
+test('CONTAINARIUM_CONFIRM takes auto, always or never, and names itself otherwise', () => {
+  const base = { CONTAINARIUM_SERVER_URL: 'http://127.0.0.1:9', CONTAINARIUM_JWT_TOKEN: token };
+  expect(loadConfig(base).confirm).toBe('auto');
+  expect(loadConfig({ ...base, CONTAINARIUM_CONFIRM: ' Always ' }).confirm).toBe('always');
+  expect(() => loadConfig({ ...base, CONTAINARIUM_CONFIRM: 'sometimes' })).toThrow(
+    'CONTAINARIUM_CONFIRM must be one of auto, always, never, got "sometimes"',
+  );
+});

@@ -1,16 +1,16 @@
 // The one module that uses the MCP SDK's server API: tools/list and tools/call on the low-level
 // Server, served over a stdio transport in both protocol eras (2025 handshake and 2026-07-28).
 import {
-  CLIENT_CAPABILITIES_META_KEY,
   type CallToolResult,
+  CLIENT_CAPABILITIES_META_KEY,
   type InputRequiredResult,
   inputRequired,
   inputResponse,
   type Tool as McpTool,
   ProtocolErrorCode,
   Server,
-  type StandardSchemaV1Sync,
   type ServerContext,
+  type StandardSchemaV1Sync,
   SUPPORTED_PROTOCOL_VERSIONS,
   specTypeSchemas,
   type Transport,

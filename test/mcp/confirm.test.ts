@@ -58,7 +58,11 @@ async function callDelete(
   const deps = { client: createClient(config), config };
   const asked: string[] = [];
   const args = { name: 'delete_container', arguments: { username: 'alice', force: true } };
-  let result: { content: { type: string; text?: string }[]; isError?: boolean; structuredContent?: unknown };
+  let result: {
+    content: { type: string; text?: string }[];
+    isError?: boolean;
+    structuredContent?: unknown;
+  };
   if (era === '2025') {
     const [clientSide, serverSide] = MemoryV1.createLinkedPair();
     const served = serveBothEras(deps, serverSide as never);
@@ -122,7 +126,9 @@ for (const era of ['2025', '2026'] as const) {
       });
       expect(result.asked).toHaveLength(1);
       const question = result.asked[0]!;
-      expect(question).toContain('Delete alice-container (user alice) and all its data, permanently?');
+      expect(question).toContain(
+        'Delete alice-container (user alice) and all its data, permanently?',
+      );
       expect(question).toContain('State: running');
       expect(question).toContain('uptime not reported by the daemon');
       expect(question).toContain('created 2026-05-28T');

@@ -330,13 +330,13 @@ const TABLE = [
     type: 'string',
     flag: {
       name: 'confirm',
-      value: 'auto|always|never',
-      help: 'ask the user before a destructive tool acts',
+      value: 'POLICY',
+      help: 'auto, always or never: ask the user before a destructive tool acts',
     },
     schema: rule(parseConfirm),
     default: 'auto',
     help: 'ask the user before destroying: auto, always or never (--confirm)',
-    doc: "Whether a destructive tool such as `delete_container` first asks the user to confirm, through MCP elicitation (see [Confirmations](#confirmations)). `auto` asks when the client can and otherwise relies on the client's own approval prompt; `always` refuses when the client cannot ask; `never` does not ask. Same as `mcp-server --confirm auto|always|never`.",
+    doc: "Whether a destructive tool such as `delete_container` first asks the user to confirm, through MCP elicitation (see [Confirmations](#confirmations)). `auto` asks when the client can and otherwise relies on the client's own approval prompt; `always` refuses when the client cannot ask; `never` does not ask. Same as `mcp-server --confirm POLICY`.",
     bundle: {
       key: 'confirm',
       title: 'Confirm destruction',

@@ -22,12 +22,12 @@ import * as v from 'valibot';
 import { VERSION } from '../shared/version.ts';
 import type { ContainariumClient } from './client.ts';
 import { asSentences, type Config, secretsOf } from './config.ts';
-import { CONFIRM_KEY, confirmSchema, confirms, UNCONFIRMED } from './confirm.ts';
+import { CONFIRM_KEY, confirmSchema, confirms, type Question, UNCONFIRMED } from './confirm.ts';
 import { describeFailure } from './errors.ts';
 import { type Guards, hiddenBy, hiddenToolText, NO_GUARDS } from './guards.ts';
 import { redact } from './log.ts';
 import { createSlots } from './slots.ts';
-import { ANNOTATIONS, type AnyTool, type ToolContext } from './tools/define.ts';
+import { ANNOTATIONS, type AnyTool } from './tools/define.ts';
 
 export const SERVER_NAME = 'containarium-mcp-server';
 
@@ -398,7 +398,9 @@ export function serverFactory(deps: Deps): () => Server {
       const policy = deps.config.confirm ?? 'auto';
       if (tool.confirm && policy !== 'never') {
         if (clientCanAsk) {
-          const unconfirmed = await confirmation(tool, input, toolCtx, ctx);
+          // The question's reads count against the daemon's slots like any call.
+          const ask = () => slots.run(signal, () => tool.confirm!.ask(input, toolCtx));
+          const unconfirmed = await confirmation(tool, input, ask, ctx);
           if (unconfirmed) return unconfirmed;
         } else if (policy === 'always') {
           return failure(UNCONFIRMED.cannotAsk(tool.action(input)));
@@ -450,23 +452,21 @@ function canElicit(server: Server, ctx: ServerContext): boolean {
 async function confirmation(
   tool: AnyTool,
   input: unknown,
-  toolCtx: ToolContext,
+  ask: () => Promise<Question>,
   ctx: ServerContext,
 ): Promise<CallToolResult | InputRequiredResult | undefined> {
   const confirm = tool.confirm!;
-  const answer = inputResponse(ctx.mcpReq.inputResponses, CONFIRM_KEY);
-  if (answer.kind !== 'elicit') {
-    const question = await confirm.ask(input, toolCtx);
+  const question = async () => {
+    const { message, typed, identity } = await ask();
     return inputRequired({
       inputRequests: {
-        [CONFIRM_KEY]: inputRequired.elicit({
-          message: question.message,
-          requestedSchema: confirmSchema(question.typed),
-        }),
+        [CONFIRM_KEY]: inputRequired.elicit({ message, requestedSchema: confirmSchema(typed) }),
       },
-      requestState: JSON.stringify({ typed: question.typed, identity: question.identity }),
+      requestState: JSON.stringify({ typed, identity }),
     });
-  }
+  };
+  const answer = inputResponse(ctx.mcpReq.inputResponses, CONFIRM_KEY);
+  if (answer.kind !== 'elicit') return question();
   const action = tool.action(input);
   const untouched = (text: string): CallToolResult => ({
     content: [{ type: 'text', text }],
@@ -475,16 +475,12 @@ async function confirmation(
   if (answer.action === 'decline') return untouched(UNCONFIRMED.declined(action));
   if (answer.action === 'cancel') return untouched(UNCONFIRMED.cancelled(action));
   const asked = askedOf(ctx.mcpReq.requestState());
-  // Without the state of the question, it is asked again.
-  if (!asked)
-    return confirmation(tool, input, toolCtx, {
-      ...ctx,
-      mcpReq: { ...ctx.mcpReq, inputResponses: {} },
-    });
+  // An answer without the state of its question: the question is asked again.
+  if (!asked) return question();
   if (!confirms(answer.content, asked.typed)) {
     return untouched(UNCONFIRMED.mismatch(action, asked.typed));
   }
-  const now = await confirm.ask(input, toolCtx);
+  const now = await ask();
   if (now.identity !== asked.identity || now.typed !== asked.typed) {
     return untouched(UNCONFIRMED.changed(action));
   }

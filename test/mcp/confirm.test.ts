@@ -9,13 +9,15 @@ import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { createClient } from '../../src/mcp/client.ts';
 import { loadConfig } from '../../src/mcp/config.ts';
 import { serveBothEras } from '../../src/mcp/server.ts';
+import { TOOLS } from '../../src/mcp/tools/index.ts';
 import { type FakeDaemon, startFakeDaemon } from '../support/fake-daemon.ts';
 import { makeToken } from '../support/mcp.ts';
+import { startOwnDaemon } from '../support/own-daemon.ts';
 
 const token = await makeToken();
 const MODERN = '2026-07-28';
 
-type Answer = { action: 'accept' | 'decline' | 'cancel'; content?: Record<string, unknown> };
+type Answer = { action: 'accept' | 'decline' | 'cancel'; content?: Record<string, string> };
 type Era = '2025' | '2026';
 /** What the person does when asked: sees the question, and answers (undefined: the client cannot ask). */
 type Person = ((message: string, schema: unknown) => Answer | Promise<Answer>) | undefined;
@@ -46,13 +48,13 @@ function daemon(): FakeDaemon {
 /** One tool call by a client of `era`, through the server's own serving entry (both eras). */
 async function callDelete(
   era: Era,
-  fake: FakeDaemon,
+  daemon: { url: string; token?: string },
   person: Person,
   env: Record<string, string> = {},
 ) {
   const config = loadConfig({
-    CONTAINARIUM_SERVER_URL: fake.url,
-    CONTAINARIUM_JWT_TOKEN: token,
+    CONTAINARIUM_SERVER_URL: daemon.url,
+    CONTAINARIUM_JWT_TOKEN: daemon.token ?? token,
     ...env,
   });
   const deps = { client: createClient(config), config };
@@ -72,8 +74,9 @@ async function callDelete(
     );
     if (person) {
       client.setRequestHandler(ElicitRequestSchema, async (request) => {
-        asked.push(request.params.message);
-        return person(request.params.message, request.params.requestedSchema);
+        const params = request.params as { message: string; requestedSchema: unknown };
+        asked.push(params.message);
+        return person(params.message, params.requestedSchema);
       });
     }
     await client.connect(clientSide);
@@ -185,6 +188,39 @@ for (const era of ['2025', '2026'] as const) {
       expect(fake.state.container('alice')?.createdAt).toBe(1_790_000_000);
     });
 
+    test("the project's own daemon: a container created again meanwhile is not deleted", async () => {
+      await using own = await startOwnDaemon();
+      own.backend.seed('alice');
+      const admin = await own.token('admin', { roles: ['admin'] });
+      const daemonCall = (method: string, path: string, body?: object) =>
+        fetch(`${own.url}v1/containers${path}`, {
+          method,
+          headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+          body: body && JSON.stringify(body),
+        }).then((response) => expect(response.ok).toBe(true));
+      const before = own.backend.containers.get('alice')!.createdAt;
+      const result = await callDelete(era, { url: own.url, token: admin }, async () => {
+        // Another person deletes alice's container and creates a new one, through the daemon.
+        await daemonCall('DELETE', '/alice?force=true');
+        await daemonCall('POST', '', { username: 'alice' });
+        return { action: 'accept', content: { username: 'alice' } };
+      });
+      expect(result.isError).toBeFalsy();
+      expect(result.text).toContain('The target changed since the user was asked');
+      const after = own.backend.containers.get('alice');
+      expect(after?.createdAt).not.toBe(before);
+      // The daemon saw one delete only: the other person's.
+      expect(own.routes().filter((route) => route.startsWith('DELETE'))).toHaveLength(1);
+
+      // Asked again, about what is there now, the user's confirmation deletes it.
+      const again = await callDelete(era, { url: own.url, token: admin }, () => ({
+        action: 'accept',
+        content: { username: 'alice' },
+      }));
+      expect(again.text).toBe('Deleted alice-container (user alice).');
+      expect(own.backend.containers.has('alice')).toBe(false);
+    });
+
     test('a client that cannot ask: auto proceeds, always refuses, never does not ask', async () => {
       const auto = daemon();
       const proceeded = await callDelete(era, auto, undefined);
@@ -237,4 +273,10 @@ test('CONTAINARIUM_CONFIRM takes auto, always or never, and names itself otherwi
   expect(() => loadConfig({ ...base, CONTAINARIUM_CONFIRM: 'sometimes' })).toThrow(
     'CONTAINARIUM_CONFIRM must be one of auto, always, never, got "sometimes"',
   );
+});
+
+test('every destructive tool asks first: it has a question to confirm', () => {
+  const destructive = TOOLS.filter((tool) => tool.effect === 'destroy');
+  expect(destructive.map((tool) => tool.name)).toContain('delete_container');
+  for (const tool of destructive) expect(tool.confirm, tool.name).toBeDefined();
 });

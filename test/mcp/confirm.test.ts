@@ -2,17 +2,24 @@
 // eras, with real SDK clients: the v1 Client (2025 era, answering elicitation/create), the v2
 // Client pinned to 2026-07-28 (answering input_required), and clients that cannot ask.
 import { afterEach, describe, expect, test } from 'bun:test';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { Client as ClientV2, InMemoryTransport as MemoryV2 } from '@modelcontextprotocol/client';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport as MemoryV1 } from '@modelcontextprotocol/sdk/inMemory.js';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { createClient } from '../../src/mcp/client.ts';
+import type { Io } from '../../src/mcp/clients.ts';
 import { loadConfig } from '../../src/mcp/config.ts';
+import { runInstall } from '../../src/mcp/install.ts';
 import { serveBothEras } from '../../src/mcp/server.ts';
+import { servingFlagsEnv } from '../../src/mcp/settings.ts';
 import { TOOLS } from '../../src/mcp/tools/index.ts';
 import { type FakeDaemon, startFakeDaemon } from '../support/fake-daemon.ts';
 import { makeToken } from '../support/mcp.ts';
 import { startOwnDaemon } from '../support/own-daemon.ts';
+import { ROOT, spawnMcp } from '../support/stdio.ts';
 
 const token = await makeToken();
 const MODERN = '2026-07-28';
@@ -279,4 +286,76 @@ test('every destructive tool asks first: it has a question to confirm', () => {
   const destructive = TOOLS.filter((tool) => tool.effect === 'destroy');
   expect(destructive.map((tool) => tool.name)).toContain('delete_container');
   for (const tool of destructive) expect(tool.confirm, tool.name).toBeDefined();
+});
+
+describe('the serving flag and install', () => {
+  const envelope = (capabilities: Record<string, unknown>) => ({
+    'io.modelcontextprotocol/protocolVersion': MODERN,
+    'io.modelcontextprotocol/clientCapabilities': capabilities,
+  });
+
+  test('`mcp-server --confirm always` over stdio: the 2026 wire asks, or refuses a client that cannot', async () => {
+    const fake = daemon();
+    const mcp = spawnMcp({ CONTAINARIUM_SERVER_URL: fake.url, CONTAINARIUM_JWT_TOKEN: token }, [
+      'bun',
+      resolve(ROOT, 'src/mcp/main.ts'),
+      '--confirm',
+      'always',
+    ]);
+    const params = { name: 'delete_container', arguments: { username: 'alice' } };
+    mcp.send({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { ...params, _meta: envelope({ elicitation: { form: {} } }) },
+    });
+    const asked = (await mcp.reply(1)).result as {
+      resultType: string;
+      requestState: unknown;
+      inputRequests: { confirm: { params: { message: string } } };
+    };
+    expect(asked.resultType).toBe('input_required');
+    expect(asked.inputRequests.confirm).toMatchObject({
+      method: 'elicitation/create',
+      params: { mode: 'form', requestedSchema: { required: ['username'] } },
+    });
+    expect(asked.inputRequests.confirm.params.message).toContain('Delete alice-container');
+    expect(typeof asked.requestState).toBe('string');
+
+    mcp.send({
+      jsonrpc: '2.0',
+      id: 2,
+      method: 'tools/call',
+      params: { ...params, _meta: envelope({}) },
+    });
+    const refused = (await mcp.reply(2)).result as { content: { text: string }[] };
+    expect(refused).toMatchObject({ resultType: 'complete', isError: true });
+    expect(refused.content[0].text).toContain('CONTAINARIUM_CONFIRM=always');
+    expect(deletes(fake)).toBe(0);
+    expect((await mcp.close()).code).toBe(0);
+  });
+
+  test('install --confirm writes the policy into the entry; a bad one is refused', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'mcp-confirm-'));
+    cleanups.push(async () => rmSync(home, { recursive: true, force: true }));
+    const file = join(home, 'config.json');
+    let stderr = '';
+    const io: Io = {
+      env: { HOME: home },
+      platform: 'linux',
+      cwd: home,
+      command: '/opt/mcp-server',
+      stdout: () => {},
+      stderr: (text) => {
+        stderr += text;
+      },
+    };
+    const given = ['--config', file, '--server-url', 'http://127.0.0.1:9', '--token', token];
+    expect(await runInstall([...given, '--confirm', 'always'], io)).toBe(0);
+    const env = JSON.parse(readFileSync(file, 'utf8')).mcpServers.containarium.env;
+    expect(env.CONTAINARIUM_CONFIRM).toBe('always');
+    expect(await runInstall([...given, '--confirm', 'sometimes'], io)).toBe(1);
+    expect(stderr).toContain('CONTAINARIUM_CONFIRM must be one of auto, always, never');
+    expect(servingFlagsEnv(['--confirm', 'never'])).toEqual({ CONTAINARIUM_CONFIRM: 'never' });
+  });
 });

@@ -330,7 +330,7 @@ describe('the serving flag and install', () => {
     });
     const refused = (await mcp.reply(2)).result as { content: { text: string }[] };
     expect(refused).toMatchObject({ resultType: 'complete', isError: true });
-    expect(refused.content[0].text).toContain('CONTAINARIUM_CONFIRM=always');
+    expect(refused.content[0]!.text).toContain('CONTAINARIUM_CONFIRM=always');
     expect(deletes(fake)).toBe(0);
     expect((await mcp.close()).code).toBe(0);
   });

@@ -2,17 +2,13 @@
 // eras, with real SDK clients: the v1 Client (2025 era, answering elicitation/create), the v2
 // Client pinned to 2026-07-28 (answering input_required), and clients that cannot ask.
 import { afterEach, describe, expect, test } from 'bun:test';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Client as ClientV2, InMemoryTransport as MemoryV2 } from '@modelcontextprotocol/client';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport as MemoryV1 } from '@modelcontextprotocol/sdk/inMemory.js';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { createClient } from '../../src/mcp/client.ts';
-import type { Io } from '../../src/mcp/clients.ts';
 import { loadConfig } from '../../src/mcp/config.ts';
-import { runInstall } from '../../src/mcp/install.ts';
 import { serveBothEras } from '../../src/mcp/server.ts';
 import { servingFlagsEnv } from '../../src/mcp/settings.ts';
 import { TOOLS } from '../../src/mcp/tools/index.ts';
@@ -66,58 +62,47 @@ async function callDelete(
   });
   const deps = { client: createClient(config), config };
   const asked: string[] = [];
-  const args = { name: 'delete_container', arguments: { username: 'alice', force: true } };
-  let result: {
-    content: { type: string; text?: string }[];
-    isError?: boolean;
-    structuredContent?: unknown;
+  const answer = async (request: { params?: unknown }) => {
+    const params = request.params as { message: string; requestedSchema: unknown };
+    asked.push(params.message);
+    return person!(params.message, params.requestedSchema);
   };
+  // The v1 Client speaks the 2025 era and answers elicitation/create; the v2 Client pinned to
+  // 2026-07-28 answers input_required results with the same handler.
+  const [clientSide, serverSide] =
+    era === '2025' ? MemoryV1.createLinkedPair() : MemoryV2.createLinkedPair();
+  const served = serveBothEras(deps, serverSide as never);
+  let client: ClientV1 | ClientV2;
   if (era === '2025') {
-    const [clientSide, serverSide] = MemoryV1.createLinkedPair();
-    const served = serveBothEras(deps, serverSide as never);
-    const client = new ClientV1(
+    const v1 = new ClientV1(
       { name: 'v1-client', version: '1' },
       { capabilities: person ? { elicitation: {} } : {} },
     );
-    if (person) {
-      client.setRequestHandler(ElicitRequestSchema, async (request) => {
-        const params = request.params as { message: string; requestedSchema: unknown };
-        asked.push(params.message);
-        return person(params.message, params.requestedSchema);
-      });
-    }
-    await client.connect(clientSide);
-    cleanups.push(async () => {
-      await client.close();
-      await served.close();
-    });
-    expect(client.getServerVersion()).toBeDefined();
-    result = (await client.callTool(args)) as typeof result;
+    if (person) v1.setRequestHandler(ElicitRequestSchema, answer);
+    client = v1;
   } else {
-    const [clientSide, serverSide] = MemoryV2.createLinkedPair();
-    const served = serveBothEras(deps, serverSide as never);
-    const client = new ClientV2(
+    const v2 = new ClientV2(
       { name: 'v2-client', version: '1' },
       {
         versionNegotiation: { mode: { pin: MODERN } },
         capabilities: person ? { elicitation: { form: {} } } : {},
       },
     );
-    if (person) {
-      client.setRequestHandler('elicitation/create', async (request) => {
-        const params = request.params as { message: string; requestedSchema: unknown };
-        asked.push(params.message);
-        return person(params.message, params.requestedSchema);
-      });
-    }
-    await client.connect(clientSide);
-    cleanups.push(async () => {
-      await client.close();
-      await served.close();
-    });
-    expect(client.getNegotiatedProtocolVersion()).toBe(MODERN);
-    result = (await client.callTool(args)) as typeof result;
+    if (person) v2.setRequestHandler('elicitation/create', answer as never);
+    client = v2;
   }
+  await client.connect(clientSide as never);
+  cleanups.push(async () => {
+    await client.close();
+    await served.close();
+  });
+  if (client instanceof ClientV2) expect(client.getNegotiatedProtocolVersion()).toBe(MODERN);
+  const args = { name: 'delete_container', arguments: { username: 'alice', force: true } };
+  const result = (await client.callTool(args)) as {
+    content: { type: string; text?: string }[];
+    isError?: boolean;
+    structuredContent?: unknown;
+  };
   const text = result.content.map((block) => block.text ?? '').join('\n');
   return { ...result, text, asked };
 }
@@ -288,7 +273,7 @@ test('every destructive tool asks first: it has a question to confirm', () => {
   for (const tool of destructive) expect(tool.confirm, tool.name).toBeDefined();
 });
 
-describe('the serving flag and install', () => {
+describe('the serving flag', () => {
   const envelope = (capabilities: Record<string, unknown>) => ({
     'io.modelcontextprotocol/protocolVersion': MODERN,
     'io.modelcontextprotocol/clientCapabilities': capabilities,
@@ -335,27 +320,7 @@ describe('the serving flag and install', () => {
     expect((await mcp.close()).code).toBe(0);
   });
 
-  test('install --confirm writes the policy into the entry; a bad one is refused', async () => {
-    const home = mkdtempSync(join(tmpdir(), 'mcp-confirm-'));
-    cleanups.push(async () => rmSync(home, { recursive: true, force: true }));
-    const file = join(home, 'config.json');
-    let stderr = '';
-    const io: Io = {
-      env: { HOME: home },
-      platform: 'linux',
-      cwd: home,
-      command: '/opt/mcp-server',
-      stdout: () => {},
-      stderr: (text) => {
-        stderr += text;
-      },
-    };
-    const given = ['--config', file, '--server-url', 'http://127.0.0.1:9', '--token', token];
-    expect(await runInstall([...given, '--confirm', 'always'], io)).toBe(0);
-    const env = JSON.parse(readFileSync(file, 'utf8')).mcpServers.containarium.env;
-    expect(env.CONTAINARIUM_CONFIRM).toBe('always');
-    expect(await runInstall([...given, '--confirm', 'sometimes'], io)).toBe(1);
-    expect(stderr).toContain('CONTAINARIUM_CONFIRM must be one of auto, always, never');
+  test('--confirm is a serving flag', () => {
     expect(servingFlagsEnv(['--confirm', 'never'])).toEqual({ CONTAINARIUM_CONFIRM: 'never' });
   });
 });

@@ -296,9 +296,12 @@ const SETTINGS_HOME =
 export const configFailureText = (message: string): string =>
   asSentences([...message.split('\n'), SETTINGS_HOME]);
 
+/** What tools/call answers: a tool result, or the question a destructive tool asks first. */
+type CallResult = CallToolResult | InputRequiredResult;
+
 /** Everything that leaves the server, text and structured content alike, redacted like the logs. */
-function redactResult(result: CallToolResult, secrets: readonly string[]): CallToolResult {
-  return JSON.parse(redact(JSON.stringify(result), secrets)) as CallToolResult;
+function redactResult<R extends CallResult>(result: R, secrets: readonly string[]): R {
+  return JSON.parse(redact(JSON.stringify(result), secrets)) as R;
 }
 
 /** How long a 2026 client may keep the tool list: it is fixed for the life of the process. */
@@ -350,29 +353,26 @@ export function serverFactory(deps: Deps): () => Server {
       },
     );
     server.setRequestHandler('tools/list', async () => ({ tools: (await tools()).listed }));
-    server.setRequestHandler(
-      'tools/call',
-      async (request, ctx): Promise<CallToolResult | InputRequiredResult> => {
-        const { byName, hidden } = await tools();
-        const tool = byName.get(request.params.name);
-        const hiddenReason = hidden.get(request.params.name);
-        if (hiddenReason) return failure(hiddenToolText(request.params.name, hiddenReason));
-        if (!tool) {
-          // A protocol error, not a tool result: the SDK sends this code and message as they are.
-          throw Object.assign(
-            new Error(
-              redact(
-                `Unknown tool "${request.params.name}"; available tools: ${[...byName.keys()].join(', ')}`,
-                secrets(),
-              ),
+    server.setRequestHandler('tools/call', async (request, ctx): Promise<CallResult> => {
+      const { byName, hidden } = await tools();
+      const tool = byName.get(request.params.name);
+      const hiddenReason = hidden.get(request.params.name);
+      if (hiddenReason) return failure(hiddenToolText(request.params.name, hiddenReason));
+      if (!tool) {
+        // A protocol error, not a tool result: the SDK sends this code and message as they are.
+        throw Object.assign(
+          new Error(
+            redact(
+              `Unknown tool "${request.params.name}"; available tools: ${[...byName.keys()].join(', ')}`,
+              secrets(),
             ),
-            { code: ProtocolErrorCode.InvalidParams },
-          );
-        }
-        const result = await callTool(tool, request.params.arguments, ctx, canElicit(server, ctx));
-        return 'resultType' in result ? result : redactResult(result, secrets());
-      },
-    );
+          ),
+          { code: ProtocolErrorCode.InvalidParams },
+        );
+      }
+      const result = await callTool(tool, request.params.arguments, ctx, canElicit(server, ctx));
+      return redactResult(result, secrets());
+    });
     return server;
   };
 
@@ -381,7 +381,7 @@ export function serverFactory(deps: Deps): () => Server {
     rawArgs: Record<string, unknown> | undefined,
     ctx: ServerContext,
     clientCanAsk: boolean,
-  ): Promise<CallToolResult | InputRequiredResult> {
+  ): Promise<CallResult> {
     const signal = ctx.mcpReq.signal;
     if ('configError' in deps) {
       return failure(configFailureText(deps.configError));
@@ -454,7 +454,7 @@ async function confirmation(
   input: unknown,
   ask: () => Promise<Question>,
   ctx: ServerContext,
-): Promise<CallToolResult | InputRequiredResult | undefined> {
+): Promise<CallResult | undefined> {
   const confirm = tool.confirm!;
   const question = async () => {
     const { message, typed, identity } = await ask();

@@ -4,6 +4,14 @@
 export const CONFIRM_POLICIES = ['auto', 'always', 'never'] as const;
 export type ConfirmPolicy = (typeof CONFIRM_POLICIES)[number];
 
+/** The policy in a few words, as doctor shows it. */
+export const describeConfirm = (policy: ConfirmPolicy): string =>
+  ({
+    auto: 'auto (destructive tools ask the user when the client can)',
+    always: 'always (destructive tools ask the user, and refuse when the client cannot ask)',
+    never: 'never (destructive tools do not ask)',
+  })[policy];
+
 /** The question asked before a destructive call, read from fresh state. */
 export type Question = {
   /** What the person reads: the target and what would be lost. */

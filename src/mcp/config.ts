@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import * as v from 'valibot';
 import { readClaims } from '../shared/jwt.ts';
 import { privateFileProblem } from '../shared/private-file.ts';
+import type { ConfirmPolicy } from './confirm.ts';
 import { type Guards, unknownNames } from './guards.ts';
 import { ConfigError, SETTINGS, type SettingName, settingOf } from './settings.ts';
 
@@ -45,6 +46,8 @@ export type Config = {
   timeoutMs?: number;
   /** The guard rails: which tools exist. None when absent. */
   guards?: Guards;
+  /** Whether destructive tools ask the user first, from CONTAINARIUM_CONFIRM; 'auto' when absent. */
+  confirm?: ConfirmPolicy;
 };
 
 type Env = Record<string, string | undefined>;
@@ -112,6 +115,7 @@ export function loadConfig(
     if (problem) throw new ConfigError(problem);
   }
   config.guards = guards;
+  config.confirm = value<ConfirmPolicy>('CONTAINARIUM_CONFIRM') ?? 'auto';
   return config;
 }
 

@@ -31,6 +31,7 @@ import {
   currentSettings,
   loadConfig,
 } from './config.ts';
+import { describeConfirm } from './confirm.ts';
 import { describeFailure } from './errors.ts';
 import { duration } from './format.ts';
 import { describeGuards, NO_GUARDS } from './guards.ts';
@@ -231,6 +232,7 @@ async function checkSettings(env: Env | undefined, report: Report, where: string
     `CONTAINARIUM_SERVER_URL is ${config.serverUrl}; the token comes from ${origin}`,
   );
   report.line('ok', `guard rails: ${describeGuards(config.guards ?? NO_GUARDS)}`);
+  report.line('ok', `confirmations: ${describeConfirm(config.confirm ?? 'auto')}`);
   checkToken(token, origin, report);
   // The warnings the server logs at start, but the token's expiry: checkToken says more about it.
   const noExpiry = { origin: config.token.origin, get: () => token, expiresAt: () => undefined };

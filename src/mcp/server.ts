@@ -2,7 +2,11 @@
 // Server, served over a stdio transport in both protocol eras (2025 handshake and 2026-07-28).
 import {
   type CallToolResult,
+  CLIENT_CAPABILITIES_META_KEY,
   createMcpHandler,
+  type InputRequiredResult,
+  inputRequired,
+  inputResponse,
   type McpHttpHandler,
   type McpRequestContext,
   type Tool as McpTool,
@@ -21,6 +25,7 @@ import * as v from 'valibot';
 import { VERSION } from '../shared/version.ts';
 import type { ContainariumClient } from './client.ts';
 import { asSentences, type Config, secretsOf } from './config.ts';
+import { CONFIRM_KEY, confirmSchema, confirms, type Question, UNCONFIRMED } from './confirm.ts';
 import { describeFailure } from './errors.ts';
 import { type Guards, hiddenBy, hiddenToolText, NO_GUARDS } from './guards.ts';
 import { redact } from './log.ts';
@@ -294,9 +299,12 @@ const SETTINGS_HOME =
 export const configFailureText = (message: string): string =>
   asSentences([...message.split('\n'), SETTINGS_HOME]);
 
+/** What tools/call answers: a tool result, or the question a destructive tool asks first. */
+type CallResult = CallToolResult | InputRequiredResult;
+
 /** Everything that leaves the server, text and structured content alike, redacted like the logs. */
-function redactResult(result: CallToolResult, secrets: readonly string[]): CallToolResult {
-  return JSON.parse(redact(JSON.stringify(result), secrets)) as CallToolResult;
+function redactResult<R extends CallResult>(result: R, secrets: readonly string[]): R {
+  return JSON.parse(redact(JSON.stringify(result), secrets)) as R;
 }
 
 /** How long a 2026 client may keep the tool list: it is fixed for the life of the process. */
@@ -337,7 +345,8 @@ export type Caller = { client: ContainariumClient; config: Config };
 export type ToolCallRecord = {
   tool: string;
   context: McpRequestContext | undefined;
-  outcome: 'ok' | 'error';
+  /** `asking`: the call waits for the user's answer to a question (a 2026 input_required). */
+  outcome: 'ok' | 'error' | 'asking';
   ms: number;
 };
 
@@ -370,9 +379,9 @@ export function serverFactory(deps: Deps): () => Server {
      */
     const tracked =
       <R extends { params: { name: string } }>(
-        handle: (request: R, ctx: ServerContext) => Promise<CallToolResult>,
+        handle: (request: R, ctx: ServerContext) => Promise<CallResult>,
       ) =>
-      async (request: R, ctx: ServerContext): Promise<CallToolResult> => {
+      async (request: R, ctx: ServerContext): Promise<CallResult> => {
         const started = performance.now();
         const token = ctx.mcpReq._meta?.progressToken;
         const beat =
@@ -396,7 +405,7 @@ export function serverFactory(deps: Deps): () => Server {
           deps.onToolCall?.({
             tool: request.params.name,
             context,
-            outcome: result.isError ? 'error' : 'ok',
+            outcome: 'inputRequests' in result ? 'asking' : result.isError ? 'error' : 'ok',
             ms: performance.now() - started,
           });
           return result;
@@ -416,7 +425,7 @@ export function serverFactory(deps: Deps): () => Server {
     server.setRequestHandler('tools/list', async () => ({ tools: (await tools()).listed }));
     server.setRequestHandler(
       'tools/call',
-      tracked(async (request, ctx): Promise<CallToolResult> => {
+      tracked(async (request, ctx): Promise<CallResult> => {
         const { byName, hidden } = await tools();
         const tool = byName.get(request.params.name);
         const hiddenReason = hidden.get(request.params.name);
@@ -433,10 +442,14 @@ export function serverFactory(deps: Deps): () => Server {
             { code: ProtocolErrorCode.InvalidParams },
           );
         }
-        return redactResult(
-          await callTool(tool, request.params.arguments, ctx.mcpReq.signal, caller),
-          caller ? secretsOf(caller.config) : secrets(),
+        const result = await callTool(
+          tool,
+          request.params.arguments,
+          ctx,
+          canElicit(server, ctx),
+          caller,
         );
+        return redactResult(result, caller ? secretsOf(caller.config) : secrets());
       }),
     );
     return server;
@@ -445,9 +458,11 @@ export function serverFactory(deps: Deps): () => Server {
   async function callTool(
     tool: AnyTool,
     rawArgs: Record<string, unknown> | undefined,
-    signal: AbortSignal,
+    ctx: ServerContext,
+    clientCanAsk: boolean,
     caller: Caller | undefined,
-  ): Promise<CallToolResult> {
+  ): Promise<CallResult> {
+    const signal = ctx.mcpReq.signal;
     if ('configError' in deps) {
       return failure(configFailureText(deps.configError));
     }
@@ -459,10 +474,21 @@ export function serverFactory(deps: Deps): () => Server {
     const parsed = v.safeParse(tool.input, args);
     if (!parsed.success) return failure(describeIssues(parsed.issues, tool.input));
     const input = parsed.output;
+    const toolCtx = { client, signal };
     try {
-      const { text, structured } = await slots.run(signal, () =>
-        tool.handle(input, { client, signal }),
-      );
+      const policy = config.confirm ?? 'auto';
+      if (tool.confirm && policy !== 'never') {
+        if (clientCanAsk) {
+          // The question's reads count against the daemon's slots like any call.
+          const ask = () => slots.run(signal, () => tool.confirm!.ask(input, toolCtx));
+          const unconfirmed = await confirmation(tool, input, ask, ctx);
+          if (unconfirmed) return unconfirmed;
+        } else if (policy === 'always') {
+          return failure(UNCONFIRMED.cannotAsk(tool.action(input)));
+        }
+        // auto, and the client cannot ask: its own approval prompt for a destructive tool stands.
+      }
+      const { text, structured } = await slots.run(signal, () => tool.handle(input, toolCtx));
       return { content: [{ type: 'text', text }], structuredContent: structured };
     } catch (error) {
       return failure(
@@ -480,6 +506,78 @@ export function serverFactory(deps: Deps): () => Server {
         }),
       );
     }
+  }
+}
+
+/**
+ * Whether the client of this request can answer an elicitation form: a 2026-07-28 request says so
+ * in its envelope, a 2025 client in its initialize capabilities.
+ */
+function canElicit(server: Server, ctx: ServerContext): boolean {
+  const envelope = ctx.mcpReq.envelope as Record<string, unknown> | undefined;
+  const declared = envelope
+    ? (envelope[CLIENT_CAPABILITIES_META_KEY] as { elicitation?: { form?: object; url?: object } })
+    : server.getClientCapabilities();
+  const elicitation = declared?.elicitation;
+  // An empty elicitation capability means form mode, as the 2025 revisions had only that.
+  return elicitation !== undefined && (elicitation.form !== undefined || !elicitation.url);
+}
+
+/**
+ * Asks the user to confirm a destructive call, written once for both eras: a 2026-07-28 client
+ * gets an input_required result and retries with the answer; for a 2025 client the SDK sends
+ * elicitation/create and runs this again with the answer. The question is read from fresh state,
+ * and its target's identity travels in requestState; after an accept the target is read again and
+ * must be the same one. Undefined when confirmed, else the result of a call that did nothing.
+ */
+async function confirmation(
+  tool: AnyTool,
+  input: unknown,
+  ask: () => Promise<Question>,
+  ctx: ServerContext,
+): Promise<CallResult | undefined> {
+  const confirm = tool.confirm!;
+  const question = async () => {
+    const { message, typed, identity } = await ask();
+    return inputRequired({
+      inputRequests: {
+        [CONFIRM_KEY]: inputRequired.elicit({ message, requestedSchema: confirmSchema(typed) }),
+      },
+      requestState: JSON.stringify({ typed, identity }),
+    });
+  };
+  const answer = inputResponse(ctx.mcpReq.inputResponses, CONFIRM_KEY);
+  if (answer.kind !== 'elicit') return question();
+  const action = tool.action(input);
+  const untouched = (text: string): CallToolResult => ({
+    content: [{ type: 'text', text }],
+    structuredContent: confirm.untouched(input, text),
+  });
+  if (answer.action === 'decline') return untouched(UNCONFIRMED.declined(action));
+  if (answer.action === 'cancel') return untouched(UNCONFIRMED.cancelled(action));
+  const asked = askedOf(ctx.mcpReq.requestState());
+  // An answer without the state of its question: the question is asked again.
+  if (!asked) return question();
+  if (!confirms(answer.content, asked.typed)) {
+    return untouched(UNCONFIRMED.mismatch(action, asked.typed));
+  }
+  const now = await ask();
+  if (now.identity !== asked.identity || now.typed !== asked.typed) {
+    return untouched(UNCONFIRMED.changed(action));
+  }
+  return undefined;
+}
+
+/** The question's typed answer and target identity, as the request state carries them. */
+function askedOf(state: unknown): { typed: string; identity: string } | undefined {
+  if (typeof state !== 'string') return undefined;
+  try {
+    const parsed = JSON.parse(state) as { typed?: unknown; identity?: unknown };
+    return typeof parsed.typed === 'string' && typeof parsed.identity === 'string'
+      ? { typed: parsed.typed, identity: parsed.identity }
+      : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as v from 'valibot';
 import { isTrue, parseBool } from '../shared/parse-bool.ts';
+import { CONFIRM_POLICIES, type ConfirmPolicy } from './confirm.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -106,6 +107,16 @@ function parseTimeout(text: string): number {
 }
 
 const text = rule((s) => s);
+
+function parseConfirm(text: string): ConfirmPolicy {
+  const policy = CONFIRM_POLICIES.find((p) => p === text.toLowerCase());
+  if (!policy) {
+    throw new ConfigError(
+      `CONTAINARIUM_CONFIRM must be one of ${CONFIRM_POLICIES.join(', ')}, got "${text}"`,
+    );
+  }
+  return policy;
+}
 
 /** A guard rail's switch: only Go's spellings of true and false, so a typo never turns it off. */
 const strictBool = (env: string) =>
@@ -311,6 +322,26 @@ const TABLE = [
       key: 'exclude_tools',
       title: 'Excluded tools',
       description: 'Comma-separated tool names to leave out, e.g. delete_container.',
+    },
+  },
+  {
+    ...guard,
+    env: 'CONTAINARIUM_CONFIRM',
+    type: 'string',
+    flag: {
+      name: 'confirm',
+      value: 'POLICY',
+      help: 'auto, always or never: ask the user before a destructive tool acts',
+    },
+    schema: rule(parseConfirm),
+    default: 'auto',
+    help: 'ask the user before destroying: auto, always or never (--confirm)',
+    doc: "Whether a destructive tool such as `delete_container` first asks the user to confirm, through MCP elicitation (see [Confirmations](#confirmations)). `auto` asks when the client can and otherwise relies on the client's own approval prompt; `always` refuses when the client cannot ask; `never` does not ask. Same as `mcp-server --confirm POLICY`.",
+    bundle: {
+      key: 'confirm',
+      title: 'Confirm destruction',
+      description:
+        'Ask before deleting: auto (when the client can), always (refuse when it cannot), or never.',
     },
   },
 ] as const satisfies readonly Setting[];

@@ -350,7 +350,9 @@ describe('MCP bundle', () => {
       CONTAINARIUM_TOOLSETS: `\${user_config.toolsets}`,
       CONTAINARIUM_TOOLS: `\${user_config.tools}`,
       CONTAINARIUM_EXCLUDE_TOOLS: `\${user_config.exclude_tools}`,
+      CONTAINARIUM_CONFIRM: `\${user_config.confirm}`,
     });
+    expect(m.user_config.confirm).toMatchObject({ type: 'string', default: 'auto' });
     expect(m.user_config.server_url).toMatchObject({ type: 'string', required: true });
     expect(m.user_config.jwt_token).toMatchObject({
       type: 'string',

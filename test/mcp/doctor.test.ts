@@ -109,6 +109,7 @@ describe('mcp-server doctor', () => {
     expect(calls).toEqual(['GET /health 200', 'GET /v1/containers 200']);
     expect(fake.requests[1]!.headers.authorization).toBe(`Bearer ${token}`);
     expect(line(lines, '✓', 'guard rails: none')).toBeDefined();
+    expect(line(lines, '✓', 'confirmations: auto (destructive tools ask the user')).toBeDefined();
   });
 
   test('shows the guard rails in force', async () => {
@@ -118,9 +119,13 @@ describe('mcp-server doctor', () => {
       CONTAINARIUM_JWT_TOKEN: token,
       CONTAINARIUM_DISABLE_DESTRUCTIVE: 'true',
       CONTAINARIUM_TOOLS: 'list_containers',
+      CONTAINARIUM_CONFIRM: 'always',
     });
     expect(
       line(lines, '✓', 'guard rails: destructive tools disabled; tools list_containers'),
+    ).toBeDefined();
+    expect(
+      line(lines, '✓', 'confirmations: always (destructive tools ask the user, and refuse'),
     ).toBeDefined();
   });
 

@@ -68,6 +68,17 @@ async function install(
 const seedEnv = { CONTAINARIUM_SERVER_URL: URL_, CONTAINARIUM_JWT_TOKEN: token };
 
 describe('mcp-server install', () => {
+  test('--confirm writes the confirmation policy into the entry; a bad one is refused', async () => {
+    const { code, home } = await install(['--confirm', 'always'], { env: seedEnv });
+    expect(code).toBe(0);
+    const path = join(home, '.config/claude/claude_desktop_config.json');
+    const entry = JSON.parse(readFileSync(path, 'utf8')).mcpServers.containarium;
+    expect(entry.env.CONTAINARIUM_CONFIRM).toBe('always');
+    const refused = await install(['--confirm', 'sometimes'], { env: seedEnv });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('CONTAINARIUM_CONFIRM must be one of auto, always, never');
+  });
+
   test('creates the Claude Desktop config at the seed path on Linux, private, from the environment', async () => {
     const { code, stdout, home } = await install([], { env: seedEnv });
     expect(code).toBe(0);

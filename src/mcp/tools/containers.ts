@@ -2,13 +2,16 @@
 import { HTTPError } from 'ky';
 import * as v from 'valibot';
 import { IMAGE, IMAGE_FORM } from '../../shared/image.ts';
+import { formatBytes } from '../../shared/sizes.ts';
 import { containerName, isSystemAccount } from '../../shared/username.ts';
 import type { ContainariumClient } from '../client.ts';
+import type { Question } from '../confirm.ts';
 import { CONTAINER, daemonMessage } from '../errors.ts';
 import {
   ContainerOut,
   containerText,
   containerView,
+  limit,
   listText,
   MetricsOut,
   metricsLine,
@@ -151,23 +154,45 @@ const getContainer = defineTool({
   input: v.strictObject({ username: username('User whose container to show, e.g. "alice".') }),
   output: v.object({ container: ContainerOut, metrics: v.nullable(MetricsOut) }),
   action: (input) => `get the container for ${input.username}`,
-  async handle(input, { client, signal }) {
-    // Older daemons never fill metrics in this response, so ask for them alongside.
-    const [response, extra] = await Promise.all([
-      client.getContainer(input.username, { signal }),
-      client.getMetrics(input.username, { signal }).catch(() => undefined),
-    ]);
-    if (!response.container)
-      throw new Error(`the daemon returned no container for ${input.username}`);
-    const container = containerView(response.container);
-    const raw = response.metrics ?? extra?.metrics?.[0] ?? null;
-    const metrics = raw && container.state === 'running' ? metricsView(raw, container) : null;
+  async handle(input, ctx) {
+    const { container, metrics, sshCommand } = await readContainer(input.username, ctx);
     const text =
-      containerText(container, response.container.sshCommand) +
-      (metrics ? `\nUsage: ${metricsLine(metrics)}` : '');
+      containerText(container, sshCommand) + (metrics ? `\nUsage: ${metricsLine(metrics)}` : '');
     return { text, structured: { container, metrics } };
   },
 });
+
+/** One container as it is now, with its usage while it runs. */
+async function readContainer(username: string, { client, signal }: ToolContext) {
+  // Older daemons never fill metrics in this response, so ask for them alongside.
+  const [response, extra] = await Promise.all([
+    client.getContainer(username, { signal }),
+    client.getMetrics(username, { signal }).catch(() => undefined),
+  ]);
+  if (!response.container) throw new Error(`the daemon returned no container for ${username}`);
+  const container = containerView(response.container);
+  const raw = response.metrics ?? extra?.metrics?.[0] ?? null;
+  const metrics = raw && container.state === 'running' ? metricsView(raw, container) : null;
+  return { container, metrics, sshCommand: response.container.sshCommand };
+}
+
+/** What deleting would destroy, from a fresh read: the question the user confirms. */
+async function deleteQuestion(username: string, ctx: ToolContext): Promise<Question> {
+  const { container, metrics } = await readContainer(username, ctx);
+  const disk = metrics
+    ? `${formatBytes(metrics.diskBytes)} used${container.disk ? ` of ${limit(container.disk)}` : ''}`
+    : `not reported while ${container.state}${container.disk ? ` (limit ${limit(container.disk)})` : ''}`;
+  const message = [
+    `Delete ${container.name} (user ${container.username || username}) and all its data, permanently?`,
+    // The daemon reports no start time, so the uptime is not known; the creation date is.
+    `State: ${container.state}; uptime not reported by the daemon; created ${container.createdAt ?? 'at an unknown time'}.`,
+    `IP: ${container.ipAddress || 'none'}.`,
+    `Disk: ${disk}.`,
+    'Snapshots: none known (the daemon does not report snapshots); any there are go with it.',
+    `To confirm, type the username "${username}".`,
+  ].join('\n');
+  return { message, typed: username, identity: `${container.name}@${container.createdAt ?? ''}` };
+}
 
 const deleteContainer = defineTool({
   name: 'delete_container',
@@ -183,6 +208,14 @@ const deleteContainer = defineTool({
   }),
   output: v.object({ username: v.string(), containerName: v.string(), message: v.string() }),
   action: (input) => `delete the container for ${input.username}`,
+  confirm: {
+    ask: (input, ctx) => deleteQuestion(input.username, ctx),
+    untouched: (input, why) => ({
+      username: input.username,
+      containerName: containerName(input.username),
+      message: why,
+    }),
+  },
   async handle(input, { client, signal }) {
     const response = await client.deleteContainer(input.username, input.force, { signal });
     const name = response.containerName || containerName(input.username);

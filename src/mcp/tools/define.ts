@@ -4,6 +4,7 @@ import { CPU_FORM, parseCpu, parseSize, SIZE_FORM } from '../../shared/sizes.ts'
 import { MAX_SSH_KEYS, normalizeSshKey, SSH_KEY_FORM } from '../../shared/ssh-key.ts';
 import { USERNAME, USERNAME_FORM } from '../../shared/username.ts';
 import type { ContainariumClient } from '../client.ts';
+import type { Question } from '../confirm.ts';
 import type { Resource } from '../errors.ts';
 
 export type ToolContext = {
@@ -56,6 +57,15 @@ export type Tool<I extends v.GenericSchema, O extends v.GenericSchema> = {
     input: v.InferOutput<I>,
     ctx: ToolContext,
   ): Promise<{ text: string; structured: v.InferOutput<O> }>;
+  /**
+   * Every destructive tool has it: the question asked before acting, from fresh state (read again
+   * after the answer, to check the target is still the same one), and the structured content of a
+   * call that did nothing, saying why.
+   */
+  confirm?: {
+    ask(input: v.InferOutput<I>, ctx: ToolContext): Promise<Question>;
+    untouched(input: v.InferOutput<I>, why: string): v.InferOutput<O>;
+  };
 };
 
 // biome-ignore lint/suspicious/noExplicitAny: the registry holds tools of every input type

@@ -240,6 +240,50 @@ describe.if(binaryBuilt('the allowed-host test'))(
   },
 );
 
+describe.if(binaryBuilt('the confirmation over HTTP test'))('confirmations over HTTP', () => {
+  test('a 2026 client answers the delete question across stateless requests; the call then deletes', async () => {
+    await using fake = startFakeDaemon({
+      generation: 'head',
+      token: alice,
+      containers: [{ username: 'alice' }],
+    });
+    const mcp = await startHttpMcp({ CONTAINARIUM_SERVER_URL: fake.url });
+    const asked: string[] = [];
+    const client = new ClientV2(
+      { name: 'v2-http', version: '1' },
+      { versionNegotiation: { mode: 'auto' }, capabilities: { elicitation: { form: {} } } },
+    );
+    client.setRequestHandler('elicitation/create', (async (request: {
+      params: { message: string };
+    }) => {
+      asked.push(request.params.message);
+      return { action: 'accept', content: { username: 'alice' } };
+    }) as never);
+    try {
+      await client.connect(
+        new HttpV2(new URL(mcp.url), {
+          requestInit: { headers: { authorization: `Bearer ${alice}` } },
+        }),
+      );
+      expect(client.getNegotiatedProtocolVersion()).toBe(MODERN);
+      const result = await client.callTool({
+        name: 'delete_container',
+        arguments: { username: 'alice', force: true },
+      });
+      expect(result.isError).toBeFalsy();
+      expect(asked).toHaveLength(1);
+      expect(asked[0]).toContain('Delete alice-container');
+      expect(fake.state.container('alice')).toBeUndefined();
+      await Bun.sleep(50);
+      expect(mcp.stderr()).toMatch(/tool=delete_container caller="alice" outcome=asking/);
+      expect(mcp.stderr()).toMatch(/tool=delete_container caller="alice" outcome=ok/);
+    } finally {
+      await client.close();
+      await mcp.stop();
+    }
+  });
+});
+
 describe('progress of a long call', () => {
   test('a client that sends a progressToken gets progress as SSE while the call runs', async () => {
     await using fake = startFakeDaemon({

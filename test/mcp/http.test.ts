@@ -284,6 +284,37 @@ describe.if(binaryBuilt('the confirmation over HTTP test'))('confirmations over 
   });
 });
 
+describe.if(binaryBuilt('the 2025 confirmation over HTTP test'))('a 2025 client over HTTP', () => {
+  test('cannot be asked (no session), so CONTAINARIUM_CONFIRM=always refuses and nothing is deleted', async () => {
+    await using fake = startFakeDaemon({
+      generation: 'head',
+      token: alice,
+      containers: [{ username: 'alice' }],
+    });
+    const mcp = await startHttpMcp({ CONTAINARIUM_SERVER_URL: fake.url }, ['--confirm', 'always']);
+    const client = new ClientV1(
+      { name: 'v1-http', version: '1' },
+      { capabilities: { elicitation: {} } },
+    );
+    try {
+      await client.connect(
+        new HttpV1(new URL(mcp.url), {
+          requestInit: { headers: { authorization: `Bearer ${alice}` } },
+        }),
+      );
+      const result = await client.callTool({
+        name: 'delete_container',
+        arguments: { username: 'alice', force: true },
+      });
+      expect(result.isError).toBe(true);
+      expect(fake.state.container('alice')).toBeDefined();
+    } finally {
+      await client.close();
+      await mcp.stop();
+    }
+  });
+});
+
 describe('progress of a long call', () => {
   test('a client that sends a progressToken gets progress as SSE while the call runs', async () => {
     await using fake = startFakeDaemon({

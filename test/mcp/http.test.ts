@@ -1,6 +1,9 @@
 // `mcp-server http`: the compiled binary serving Streamable HTTP on 127.0.0.1 to real clients (the
 // v1 and v2 TypeScript SDKs), each caller with its own token, against the fake daemon.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   Client as ClientV2,
   StreamableHTTPClientTransport as HttpV2,
@@ -311,6 +314,66 @@ describe.if(binaryBuilt('the 2025 confirmation over HTTP test'))('a 2025 client 
     } finally {
       await client.close();
       await mcp.stop();
+    }
+  });
+});
+
+describe.if(binaryBuilt('the TLS test'))('mcp-server http --tls-cert --tls-key', () => {
+  test('serves https with the given certificate', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcp-http-tls-'));
+    try {
+      const made = Bun.spawnSync(
+        [
+          'openssl',
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-keyout',
+          'key.pem',
+          '-out',
+          'cert.pem',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+        ],
+        { cwd: dir, stderr: 'pipe' },
+      );
+      expect(made.exitCode).toBe(0);
+      const cert = join(dir, 'cert.pem');
+      await using fake = startFakeDaemon({ generation: 'head', token: alice });
+      const mcp = await startHttpMcp({ CONTAINARIUM_SERVER_URL: fake.url }, [
+        '--tls-cert',
+        cert,
+        '--tls-key',
+        join(dir, 'key.pem'),
+      ]);
+      try {
+        expect(mcp.url).toStartWith('https://127.0.0.1:');
+        const ca = readFileSync(cert, 'utf8');
+        const response = await fetch(mcp.url, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${alice}`,
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+          },
+          body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+          tls: { ca },
+        } as RequestInit);
+        expect(response.status).toBe(200);
+        expect(await response.text()).toContain('list_containers');
+      } finally {
+        await mcp.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

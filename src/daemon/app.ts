@@ -1,8 +1,8 @@
 // The daemon's REST API on Bun.serve: auth on every /v1 route, the body read whole, the route
 // table matched, upstream's error bodies, CORS for listed origins only, one log line per request.
 import type { Server } from 'bun';
+import { type Cidr, clientAddress } from '../shared/address.ts';
 import { errorText } from '../shared/error-text.ts';
-import { type Cidr, clientAddress } from './address.ts';
 import { type AuditLog, type RequestFacts, requestIdOf } from './audit.ts';
 import type { Authenticator } from './auth.ts';
 import type { Backend } from './backend.ts';

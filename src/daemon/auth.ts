@@ -1,7 +1,8 @@
 // Who is calling: Bearer JWT checks with upstream's exact 401 bodies, failed-login lock-outs that
 // only ever slow down failing requests, role scoping.
+
+import { canonicalAddress, networkOf } from '../shared/address.ts';
 import { type Claims, createVerifier, TokenError } from '../shared/jwt.ts';
-import { canonicalAddress, networkOf } from './address.ts';
 import { DaemonError } from './errors.ts';
 import { createLockoutTable } from './lockout.ts';
 import { type Logger, silent } from './log.ts';

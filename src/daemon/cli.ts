@@ -1,6 +1,7 @@
 // The containarium command line: flags (--flag value or --flag=value) and the environment, read once
 // into a checked Command. Nothing here starts servers or prints; main.ts does.
 import { readFileSync, statSync } from 'node:fs';
+import { CIDR_FORM, type Cidr, formatCidr, parseCidr } from '../shared/address.ts';
 import { DURATION_FORM, parseDuration } from '../shared/duration.ts';
 import { IMAGE_FORM, isValidImage } from '../shared/image.ts';
 import { MAX_LIFETIME_MS, MAX_LIFETIME_TEXT, secretProblem } from '../shared/jwt.ts';
@@ -8,7 +9,6 @@ import { isTrue } from '../shared/parse-bool.ts';
 import { privateFileProblem } from '../shared/private-file.ts';
 import { isValidUsername, USERNAME_FORM } from '../shared/username.ts';
 import { VERSION } from '../shared/version.ts';
-import { CIDR_FORM, type Cidr, formatCidr, parseCidr } from './address.ts';
 import { CliError, type Flag, type Flags, flagsHelp, flagValue, parseFlags } from './flags.ts';
 import type { IncusClientOptions } from './incus.ts';
 import { DEFAULTS } from './requests.ts';

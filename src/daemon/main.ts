@@ -1,6 +1,7 @@
 // Entry point of `containarium`: daemon (REST API over Incus), token generate, --version, --help.
+
+import { formatCidr } from '../shared/address.ts';
 import { errorText } from '../shared/error-text.ts';
-import { formatCidr } from './address.ts';
 import type { AuditSink } from './audit.ts';
 import { createAuthenticator } from './auth.ts';
 import { CliError, type DaemonCommand, parseCommandLine } from './cli.ts';

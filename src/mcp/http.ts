@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { parseCidr } from '../daemon/address.ts';
+import { parseCidr } from '../shared/address.ts';
 import { readClaims } from '../shared/jwt.ts';
 import { VERSION } from '../shared/version.ts';
 import { createClient } from './client.ts';

@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'bun:test';
 import { createHmac } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { type Cidr, parseCidr } from '../../src/daemon/address.ts';
 import { serve } from '../../src/daemon/app.ts';
 import { type AuthOptions, createAuthenticator } from '../../src/daemon/auth.ts';
+import { type Cidr, parseCidr } from '../../src/shared/address.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 import { MemoryBackend } from '../support/memory-backend.ts';
 

@@ -2,7 +2,6 @@ import { describe, expect, test } from 'bun:test';
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { formatCidr } from '../../src/daemon/address.ts';
 import {
   CliError,
   type Command,
@@ -11,6 +10,7 @@ import {
   parseCommandLine,
   type TokenCommand,
 } from '../../src/daemon/cli.ts';
+import { formatCidr } from '../../src/shared/address.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 
 const ROOT = resolve(import.meta.dir, '../..');

@@ -5,7 +5,7 @@ import {
   formatCidr,
   networkOf,
   parseCidr,
-} from '../../src/daemon/address.ts';
+} from '../../src/shared/address.ts';
 
 const cidrs = (...texts: string[]) =>
   texts.map((text) => {

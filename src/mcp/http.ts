@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseCidr } from '../shared/address.ts';
+import { BodyTooLargeError, readBounded } from '../shared/bounded-body.ts';
 import { readClaims } from '../shared/jwt.ts';
 import { VERSION } from '../shared/version.ts';
 import { createClient } from './client.ts';
@@ -201,6 +202,27 @@ export function authenticate(request: Request, now = Date.now()): CallerAuth | R
   };
 }
 
+/**
+ * How many requests a POST body carries: one, or for a JSON-RPC batch each of its messages that
+ * expects an answer (a method and an id). A batch must not run more calls than a lone request.
+ */
+export function requestsIn(body: Uint8Array): number {
+  const text = new TextDecoder().decode(body);
+  if (!text.trimStart().startsWith('[')) return 1;
+  let messages: unknown;
+  try {
+    messages = JSON.parse(text);
+  } catch {
+    return 1;
+  }
+  if (!Array.isArray(messages)) return 1;
+  const asks = messages.filter(
+    (message) =>
+      typeof message === 'object' && message !== null && 'method' in message && 'id' in message,
+  );
+  return Math.max(1, asks.length);
+}
+
 /** Calls `done` once the response body has been read to its end or abandoned. */
 function onBodyEnd(response: Response, done: () => void): Response {
   if (!response.body) {
@@ -303,22 +325,54 @@ export async function startHttp(
       if (rejected) return rejected;
       const caller = authenticate(request);
       if (caller instanceof Response) return caller;
+      // The body is read here (bounded), so that a batch counts as the requests it carries.
+      let body: Uint8Array | undefined;
+      if (request.method === 'POST') {
+        try {
+          body = await readBounded(request.body, options.maxBodyBytes, {
+            declaredLength: request.headers.get('content-length'),
+            signal: request.signal,
+          });
+        } catch (error) {
+          if (!(error instanceof BodyTooLargeError)) throw error;
+          return jsonError(
+            413,
+            `Payload Too Large: a request body may have at most ${options.maxBodyBytes} bytes.`,
+          );
+        }
+      }
+      const max = options.maxCallsPerCaller;
+      const weight = body ? requestsIn(body) : 1;
+      if (weight > max) {
+        return jsonError(
+          400,
+          `Too many requests in one batch: it has ${weight}, and one token may have at most ${max} in flight; send them in smaller batches or one by one.`,
+        );
+      }
       const running = inFlight.get(caller.key) ?? 0;
-      if (running >= options.maxCallsPerCaller) {
+      if (running + weight > max) {
         return jsonError(
           429,
-          `Too many requests at once: this token already has ${running} in flight (at most ${options.maxCallsPerCaller}); wait for one to finish and retry.`,
+          `Too many requests at once: this token already has ${running} in flight (at most ${max}); wait for one to finish and retry.`,
           { 'retry-after': '1' },
         );
       }
-      inFlight.set(caller.key, running + 1);
+      inFlight.set(caller.key, running + weight);
       const release = () => {
-        const left = (inFlight.get(caller.key) ?? 1) - 1;
+        const left = (inFlight.get(caller.key) ?? weight) - weight;
         if (left > 0) inFlight.set(caller.key, left);
         else inFlight.delete(caller.key);
       };
+      const forwarded = body
+        ? new Request(request.url, {
+            method: request.method,
+            headers: request.headers,
+            body,
+            signal: request.signal,
+          })
+        : request;
       try {
-        const response = await handler.fetch(request, {
+        const response = await handler.fetch(forwarded, {
           authInfo: {
             token: caller.token,
             clientId: caller.subject,

@@ -219,6 +219,27 @@ describe.if(binaryBuilt('the http mode tests'))('mcp-server http', () => {
     // Once they are answered, alice may call again.
     expect((await post(mcp.url, call(202), { authorization: `Bearer ${alice}` })).status).toBe(200);
   });
+
+  test('a batch counts as the requests it carries against the limit', async () => {
+    const auth = { authorization: `Bearer ${alice}` };
+    const batch = (from: number, count: number) =>
+      Array.from({ length: count }, (_, i) => call(from + i));
+    const before = fake.requests.length;
+    const tooBig = await post(mcp.url, batch(300, 9), auth);
+    expect(tooBig.status).toBe(400);
+    expect(JSON.stringify(await tooBig.json())).toContain('at most 8');
+    expect(fake.requests.length).toBe(before);
+
+    fake.setLatency(3000);
+    const started = fake.requests.length;
+    const held = post(mcp.url, batch(310, 8), auth).then((r) => r.text());
+    while (fake.requests.length === started) await Bun.sleep(20);
+    const more = await post(mcp.url, call(320), auth);
+    expect(more.status).toBe(429);
+    fake.setLatency(0);
+    expect(await held).toContain('alice-container');
+    expect((await post(mcp.url, call(321), auth)).status).toBe(200);
+  });
 });
 
 describe.if(binaryBuilt('the allowed-host test'))(

@@ -315,7 +315,11 @@ export async function startHttp(
     // Streams of long calls stay open while the daemon works; Bun's default would cut them.
     idleTimeout: 0,
     fetch: async (request) => {
-      const { pathname } = new URL(request.url);
+      // Without a Host, or with one like "a@b", the request has no URL to route by.
+      const pathname = URL.parse(request.url)?.pathname;
+      if (pathname === undefined) {
+        return jsonError(400, 'Bad request: the Host header is missing or is not a host name.');
+      }
       if (pathname === '/health' && request.method === 'GET') {
         return Response.json({ status: 'ok', version: VERSION });
       }

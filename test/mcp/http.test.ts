@@ -2,6 +2,7 @@
 // v1 and v2 TypeScript SDKs), each caller with its own token, against the fake daemon.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -107,6 +108,23 @@ describe.if(binaryBuilt('the http mode tests'))('mcp-server http', () => {
     expect(origin.status).toBe(403);
     const local = await post(mcp.url, call(1), { ...auth, origin: 'http://localhost:3000' });
     expect(local.status).toBe(200);
+  });
+
+  test('a request without a usable Host is 400, not an internal error', async () => {
+    const { port } = new URL(mcp.url);
+    for (const head of ['POST /mcp HTTP/1.0', 'POST /mcp HTTP/1.1\r\nHost: localhost@evil.com']) {
+      const answer = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        const socket = connect(Number(port), '127.0.0.1', () => {
+          socket.end(`${head}\r\nAuthorization: Bearer ${alice}\r\nContent-Length: 0\r\n\r\n`);
+        });
+        socket.on('data', (chunk) => (text += chunk));
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      });
+      expect(answer).toStartWith('HTTP/1.1 400');
+    }
+    expect(mcp.stderr()).not.toContain('request failed');
   });
 
   test('a body over the limit is 413 and reaches no tool', async () => {

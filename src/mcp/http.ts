@@ -41,8 +41,9 @@ on to the daemon. A token in the server's environment is never used for callers.
   --tls-key FILE          PEM private key of --tls-cert
   --allowed-host NAME     a Host name clients use to reach this server (repeatable); on a loopback
                           --host localhost names pass too, on any other --host it is required
-  --allowed-origin NAME   a browser Origin allowed to call (repeatable; a host name or an origin
-                          like https://app.example.com); requests without Origin always pass
+  --allowed-origin NAME   a browser Origin allowed to call (repeatable): a host name (any scheme
+                          and port on it) or an exact origin like https://app.example.com;
+                          requests without Origin always pass
   --trusted-proxy CIDR    a reverse proxy that ends TLS in front of this server (repeatable):
                           silences the warning about serving plain http on a non-loopback address
 Flags of the stdio server that set guard rails (--read-only, --toolsets ...) apply here too.
@@ -58,17 +59,29 @@ const HTTP_FLAGS = {
   'trusted-proxy': { type: 'string', multiple: true },
 } as const;
 
-/** The hostname of an --allowed-origin value: an origin URL or a bare host name. */
-const originHost = (text: string): string => {
-  if (!text.includes('://')) return text.toLowerCase();
-  try {
-    return new URL(text).hostname;
-  } catch {
+/**
+ * An --allowed-origin value as it is matched: a bare host name (any scheme and port of it), or an
+ * origin URL, which allows that exact origin (scheme, host and port) only.
+ */
+const allowedOrigin = (text: string): string => {
+  if (!text.includes('://')) return text.trim().toLowerCase();
+  const origin = URL.parse(text.trim())?.origin;
+  if (!origin || origin === 'null') {
     throw new ConfigError(
       `invalid --allowed-origin "${text}": expected a host name or an origin like https://app.example.com`,
     );
   }
+  return origin;
 };
+
+/** Whether a browser's Origin header is allowed: its host by name, or the whole origin listed. */
+export function originAllowed(origin: string, allowed: readonly string[]): boolean {
+  const url = URL.parse(origin);
+  if (!url) return false;
+  return allowed.some((entry) =>
+    entry.includes('://') ? entry === url.origin : entry === url.hostname,
+  );
+}
 
 /**
  * Splits `mcp-server http`'s arguments into its own options and the environment the serving
@@ -132,7 +145,7 @@ export function parseHttpArgs(argv: string[]): {
       port,
       ...(cert && key ? { tls: { cert, key } } : {}),
       allowedHosts,
-      allowedOrigins: (values['allowed-origin'] ?? []).map(originHost),
+      allowedOrigins: (values['allowed-origin'] ?? []).map(allowedOrigin),
       trustedProxies,
       maxBodyBytes: MAX_BODY_BYTES,
       maxCallsPerCaller: MAX_CALLS_PER_CALLER,
@@ -298,8 +311,9 @@ export async function startHttp(
       }),
     },
   );
-  const { hostHeaderValidationResponse, localhostAllowedHostnames, originValidationResponse } =
-    await import('@modelcontextprotocol/server');
+  const { hostHeaderValidationResponse, localhostAllowedHostnames } = await import(
+    '@modelcontextprotocol/server'
+  );
   const loopback = isLoopback(options.host);
   // On loopback, localhost names always pass; the lists add the names a local proxy passes on.
   const hosts = [...(loopback ? localhostAllowedHostnames() : []), ...options.allowedHosts];
@@ -324,9 +338,12 @@ export async function startHttp(
         return Response.json({ status: 'ok', version: VERSION });
       }
       if (pathname !== MCP_PATH) return jsonError(404, `Not found: MCP is served at ${MCP_PATH}.`);
-      const rejected =
-        hostHeaderValidationResponse(request, hosts) ?? originValidationResponse(request, origins);
+      const rejected = hostHeaderValidationResponse(request, hosts);
       if (rejected) return rejected;
+      const origin = request.headers.get('origin');
+      if (origin !== null && !originAllowed(origin, origins)) {
+        return jsonError(403, `Invalid Origin: ${origin} is not allowed to call this server.`);
+      }
       const caller = authenticate(request);
       if (caller instanceof Response) return caller;
       // The body is read here (bounded), so that a batch counts as the requests it carries.

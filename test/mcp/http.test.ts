@@ -13,7 +13,7 @@ import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as HttpV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { createClient } from '../../src/mcp/client.ts';
 import { loadConfig } from '../../src/mcp/config.ts';
-import { parseHttpArgs, plainHttpWarning } from '../../src/mcp/http.ts';
+import { originAllowed, parseHttpArgs, plainHttpWarning } from '../../src/mcp/http.ts';
 import { createHttpHandler } from '../../src/mcp/server.ts';
 import { ConfigError } from '../../src/mcp/settings.ts';
 import { TOOLS } from '../../src/mcp/tools/index.ts';
@@ -282,6 +282,27 @@ describe.if(binaryBuilt('the allowed-host test'))(
   },
 );
 
+describe.if(binaryBuilt('the allowed-origin test'))('mcp-server http --allowed-origin', () => {
+  test('an origin URL lets that origin call, not another scheme or port of its host', async () => {
+    await using fake = startFakeDaemon({ generation: 'head', token: alice });
+    const mcp = await startHttpMcp({ CONTAINARIUM_SERVER_URL: fake.url }, [
+      '--allowed-origin',
+      'https://app.example.com',
+    ]);
+    try {
+      const auth = { authorization: `Bearer ${alice}` };
+      const list = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
+      const from = (origin: string) => post(mcp.url, list, { ...auth, origin });
+      expect((await from('https://app.example.com')).status).toBe(200);
+      expect((await from('http://app.example.com')).status).toBe(403);
+      expect((await from('https://app.example.com:8443')).status).toBe(403);
+      expect((await from('http://localhost:3000')).status).toBe(200);
+    } finally {
+      await mcp.stop();
+    }
+  });
+});
+
 describe.if(binaryBuilt('the confirmation over HTTP test'))('confirmations over HTTP', () => {
   test('a 2026 client answers the delete question across stateless requests; the call then deletes', async () => {
     await using fake = startFakeDaemon({
@@ -487,8 +508,23 @@ describe('mcp-server http flags', () => {
       'other.example.com',
       '--read-only',
     ]);
-    expect(options.allowedOrigins).toEqual(['app.example.com', 'other.example.com']);
+    expect(options.allowedOrigins).toEqual(['https://app.example.com', 'other.example.com']);
     expect(env.CONTAINARIUM_READ_ONLY).toBe('true');
+  });
+
+  test('an origin URL allows that exact origin; a host name allows any origin on that host', () => {
+    const { allowedOrigins } = parseHttpArgs([
+      '--allowed-origin',
+      'https://app.example.com',
+      '--allowed-origin',
+      'other.example.com',
+    ]).options;
+    expect(originAllowed('https://app.example.com', allowedOrigins)).toBe(true);
+    expect(originAllowed('http://app.example.com', allowedOrigins)).toBe(false);
+    expect(originAllowed('https://app.example.com:8443', allowedOrigins)).toBe(false);
+    expect(originAllowed('http://other.example.com:3000', allowedOrigins)).toBe(true);
+    expect(originAllowed('https://evil.example.com', allowedOrigins)).toBe(false);
+    expect(originAllowed('null', allowedOrigins)).toBe(false);
   });
 
   test('plain http off loopback warns, unless TLS ends at a trusted proxy', () => {

@@ -39,6 +39,17 @@ describe('systemd units', () => {
     for (const option of HARDENING) expect(text).toContain(option);
   });
 
+  test('containarium-daemon.service keeps an audit log where ProtectSystem=strict lets it write', () => {
+    const text = unit('containarium-daemon.service');
+    const argv = execStart(text);
+    const file = argv[argv.indexOf('--audit-log') + 1] ?? '';
+    const logs = /^LogsDirectory=(\S+)$/m.exec(text)?.[1];
+    expect(argv).toContain('--audit-log');
+    expect(logs).toBeDefined();
+    expect(file.startsWith(`/var/log/${logs}/`)).toBe(true);
+    expect(text).toMatch(/^LogsDirectoryMode=0700$/m);
+  });
+
   test('mcp-server-http.service runs `mcp-server http` with flags it accepts, as a dynamic user', () => {
     const text = unit('mcp-server-http.service');
     const [program, command, ...argv] = execStart(text);

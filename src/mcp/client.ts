@@ -30,7 +30,7 @@ export const HEALTH_TIMEOUT_MS = 5_000;
  * Most bytes of daemon responses mcp-server holds while reading them, all calls together: with
  * MAX_RESPONSE_BYTES per response and 32 calls at once, memory would otherwise grow to 512 MiB.
  */
-export const MAX_RESPONSES_BYTES = 32 * 1024 * 1024;
+export const MAX_RESPONSES_BYTES = 16 * 1024 * 1024;
 /** What each response may hold whatever the others hold: small answers never fail for big ones. */
 export const RESPONSE_FLOOR_BYTES = 64 * 1024;
 /**

@@ -164,7 +164,7 @@ export function auditEntry(
     source: facts.address,
     method,
     route: found ? `${method} ${pattern(found.route)}` : null,
-    targetUser: target === undefined ? null : clip(decoded(target) ?? target),
+    targetUser: targetOf(target),
     outcome: status < 400 ? 'ok' : refusal !== undefined || status === 403 ? 'refused' : 'error',
     ...(refusal === undefined ? {} : { reason: refusal }),
     ...(fingerprints.length === 0 ? {} : { sshKeys: [...new Set(fingerprints)] }),
@@ -209,8 +209,6 @@ const decoded = (text: string): string | undefined => {
   }
 };
 
-const clip = (text: string) => (text.length > 64 ? `${text.slice(0, 64)}…` : text);
-
 /** The gRPC code of an error answer, read from upstream's `{"code","error"}` body. */
 async function codeOf(response: Response): Promise<string | undefined> {
   const type = response.headers.get('content-type') ?? '';
@@ -225,4 +223,14 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 export function requestIdOf(request: Request): string {
   const given = request.headers.get('x-request-id');
   return given !== null && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+}
+
+/**
+ * A target as the request named it, when it has a username's shape; anything else (a key pasted
+ * as the username, say) is logged as "(not a username)", so no such text reaches the file.
+ */
+function targetOf(target: string | undefined): string | null {
+  if (target === undefined) return null;
+  const name = decoded(target) ?? target;
+  return /^[A-Za-z0-9_-]{1,64}$/.test(name) ? name : '(not a username)';
 }

@@ -121,6 +121,21 @@ describe('createAuditLog', () => {
     ]);
   });
 
+  test('a target that is not shaped like a username is not copied into the file', () => {
+    const key =
+      'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me';
+    const entry = auditEntry(
+      {
+        ...facts('POST', '/v1/containers', 400),
+        body: new TextEncoder().encode(JSON.stringify({ username: key })),
+      },
+      ROUTES,
+      new Date(0),
+    );
+    expect(entry?.targetUser).toBe('(not a username)');
+    expect(JSON.stringify(entry)).not.toContain('AAAAC3NzaC1lZDI1NTE5');
+  });
+
   test('an unmatched path has no route and no target', () => {
     const entry = auditEntry(facts('POST', '/v1/nothing', 404), ROUTES, new Date(0));
     expect(entry).toMatchObject({ route: null, targetUser: null, outcome: 'error', status: 404 });

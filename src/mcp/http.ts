@@ -13,6 +13,8 @@ import { type Config, callerToken, configWarnings, isLoopback, loadConfig } from
 import { createLogger, type Logger } from './log.ts';
 import { ConfigError, servingFlagsEnv } from './settings.ts';
 
+/** How long a stopping server waits for calls in flight (rolling restarts behind a balancer). */
+export const SHUTDOWN_GRACE_MS = 30_000;
 export const MCP_PATH = '/mcp';
 /** The largest request body read; MCP requests of these tools are a few kilobytes. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -418,8 +420,11 @@ export async function startHttp(
   );
   return {
     url,
-    stop: async () => {
-      await server.stop(true);
+    /** Stops taking requests, lets those in flight finish (at most `graceMs`), then closes. */
+    stop: async (graceMs = SHUTDOWN_GRACE_MS) => {
+      const cut = setTimeout(() => void server.stop(true), graceMs);
+      await server.stop(false);
+      clearTimeout(cut);
       await handler.close();
     },
   };

@@ -72,6 +72,28 @@ describe.if(binaryBuilt('the http mode tests'))('mcp-server http', () => {
     await fake?.stop();
   });
 
+  test('SIGTERM lets a call in flight finish before the server exits', async () => {
+    const slow = startFakeDaemon({
+      generation: 'head',
+      token: alice,
+      containers: [{ username: 'alice' }],
+      latencyMs: 1500,
+    });
+    const server = await startHttpMcp({ CONTAINARIUM_SERVER_URL: slow.url });
+    try {
+      const answer = post(server.url, call(7), { authorization: `Bearer ${alice}` });
+      await Bun.sleep(300);
+      const stopped = server.stop();
+      const response = await answer;
+      expect(response.status).toBe(200);
+      expect(await response.text()).toContain('alice-container');
+      await stopped;
+    } finally {
+      await server.stop();
+      await slow.stop();
+    }
+  });
+
   test('GET /health answers without a token', async () => {
     const response = await fetch(new URL('/health', mcp.url));
     expect(response.status).toBe(200);

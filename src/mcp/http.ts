@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseCidr } from '../shared/address.ts';
 import { BodyTooLargeError, readBounded } from '../shared/bounded-body.ts';
-import { readClaims } from '../shared/jwt.ts';
+import { claimsProblem, readClaims } from '../shared/jwt.ts';
 import { VERSION } from '../shared/version.ts';
 import { createClient } from './client.ts';
 import { type Config, callerToken, configWarnings, isLoopback, loadConfig } from './config.ts';
@@ -193,12 +193,13 @@ export function authenticate(request: Request, now = Date.now()): CallerAuth | R
     jsonError(401, `The bearer token was refused: ${reason}.`, {
       'www-authenticate': `Bearer realm="containarium-mcp", error="invalid_token", error_description="${reason}"`,
     });
-  const claims = JWT_SHAPE.test(token) ? readClaims(token) : undefined;
-  if (!claims) {
+  if (!JWT_SHAPE.test(token)) {
     return refuse(
       'it is not a JWT (expected three base64url parts separated by dots, the middle one JSON claims)',
     );
   }
+  const claims = readClaims(token);
+  if (!claims) return refuse(claimsProblem(token) ?? 'its claims cannot be read');
   if (!claims.username)
     return refuse('it has no username claim, so it is not a Containarium API token');
   if (typeof claims.exp !== 'number') return refuse('it has no exp claim');

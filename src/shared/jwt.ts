@@ -158,3 +158,23 @@ export function readClaims(token: string): v.InferOutput<typeof PartialClaims> |
     return undefined;
   }
 }
+
+/**
+ * Why a token that is shaped like a JWT carries no usable claims: the first claim of the wrong type
+ * ("the roles claim is not a list of strings"), or that its middle part is not JSON claims.
+ */
+export function claimsProblem(token: string): string | undefined {
+  let payload: unknown;
+  try {
+    payload = decodeJwt(token);
+  } catch {
+    return 'its middle part is not base64url JSON claims';
+  }
+  const parsed = v.safeParse(PartialClaims, payload);
+  if (parsed.success) return undefined;
+  const issue = parsed.issues[0];
+  const claim = issue.path?.map((p) => String(p.key)).join('.');
+  return claim
+    ? `its ${claim} claim is not valid (${issue.message})`
+    : 'its claims are not a JSON object';
+}

@@ -116,6 +116,14 @@ describe.if(binaryBuilt('the http mode tests'))('mcp-server http', () => {
       username: 'alice',
       expiresIn: Math.floor(Date.now() / 1000) - 60,
     });
+    // A real JWT whose claims have the wrong type is refused naming the claim, not as "not a JWT".
+    const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const oddRoles = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ username: 'alice', roles: 'admin', exp: 4102444800 })}.c2lnbmF0dXJlLXNpZ25hdHVyZQ`;
+    const odd = await post(mcp.url, call(1), { authorization: `Bearer ${oddRoles}` });
+    expect(odd.status).toBe(401);
+    const oddText = JSON.stringify(await odd.json());
+    expect(oddText).toContain('its roles claim is not valid');
+    expect(oddText).not.toContain('not a JWT');
     const late = await post(mcp.url, call(1), { authorization: `Bearer ${expired}` });
     expect(late.status).toBe(401);
     expect(JSON.stringify(await late.json())).toContain('expired at');

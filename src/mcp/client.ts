@@ -15,6 +15,7 @@ import {
   GetMetricsResponseSchema,
   GetSystemInfoResponseSchema,
   ListContainersResponseSchema,
+  SshKeyResponseSchema,
   StartStopContainerResponseSchema,
 } from '../shared/wire.ts';
 import type { Config } from './config.ts';
@@ -293,6 +294,24 @@ export function createClient(
           signal: call.signal ?? null,
         })
         .json(StartStopContainerResponseSchema),
+
+    addSshKey: (username: string, key: string, call: Call = {}) =>
+      http
+        .post(`${user(username)}/ssh-keys`, {
+          json: { sshPublicKey: key },
+          ...within('change'),
+          signal: call.signal ?? null,
+        })
+        .json(SshKeyResponseSchema),
+
+    /** The key travels URL-encoded in the path, as the contract says. */
+    removeSshKey: (username: string, key: string, call: Call = {}) =>
+      http
+        .delete(`${user(username)}/ssh-keys/${encodeURIComponent(key)}`, {
+          ...within('change'),
+          signal: call.signal ?? null,
+        })
+        .json(SshKeyResponseSchema),
 
     getMetrics: (username: string | undefined, call: Call = {}) =>
       get(

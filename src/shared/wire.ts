@@ -170,6 +170,8 @@ export const ListContainersResponseSchema = v.object({
   containers: v.nullish(v.array(ContainerSchema), []),
   totalCount: integer,
 });
+/** POST and DELETE /v1/containers/{username}/ssh-keys: the keys left afterwards. */
+export const SshKeyResponseSchema = v.object({ message: text, totalKeys: integer });
 export const GetContainerResponseSchema = v.object({
   container: v.nullish(ContainerSchema, null),
   metrics: v.nullish(MetricsSchema, null),

@@ -2,6 +2,7 @@
 import containers from './containers.ts';
 import type { AnyTool } from './define.ts';
 import images from './images.ts';
+import keys from './keys.ts';
 import monitoring from './monitoring.ts';
 
-export const TOOLS: readonly AnyTool[] = [...containers, ...monitoring, ...images];
+export const TOOLS: readonly AnyTool[] = [...containers, ...monitoring, ...images, ...keys];

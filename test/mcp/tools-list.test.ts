@@ -41,6 +41,8 @@ test('every tool is fully described', async () => {
     'get_metrics',
     'get_system_info',
     'list_images',
+    'add_ssh_key',
+    'remove_ssh_key',
   ]);
   for (const tool of tools) {
     expect(tool.title).toBeTruthy();

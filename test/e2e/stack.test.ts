@@ -11,7 +11,7 @@ import { sshKeyFingerprint } from '../../src/shared/ssh-key.ts';
 import { failure } from '../daemon/incus-fake.ts';
 import { startHttpMcp } from '../support/http.ts';
 import { incusProxy } from '../support/incus-proxy.ts';
-import { sshKeygen } from '../support/keys.ts';
+import { randomSshKey, sshKeygen } from '../support/keys.ts';
 import {
   CONTAINARIUM,
   connectMcp,
@@ -206,6 +206,26 @@ describe.skipIf(missing.length > 0)('the stack on real Incus', () => {
       const dir = await exec(name, ['stat', '-c', '%u %a', `/home/${alice}/.ssh`]);
       expect(dir.stdout.trim()).toBe(`${uid} 700`);
     }, 60_000);
+
+    test('add_ssh_key appends a key to authorized_keys; remove_ssh_key by fingerprint takes it out', async () => {
+      const path = `/home/${alice}/.ssh/authorized_keys`;
+      const second = randomSshKey('second@e2e');
+      const print = sshKeyFingerprint(second)!;
+      const added = await admin.call('add_ssh_key', { username: alice, ssh_key: second });
+      if (added.isError) throw new Error(`${added.text}${context()}`);
+      expect(added.text).toStartWith(`Added ${print} (second@e2e) for ${alice}.\nKeys now (2): `);
+      expect(added.text).not.toContain(second.split(' ')[1]!);
+      expect((await readFile(name, path)).content).toBe(`${sshKey}\n${second}\n`);
+
+      const removed = await admin.call('remove_ssh_key', { username: alice, ssh_key: print });
+      if (removed.isError) throw new Error(`${removed.text}${context()}`);
+      expect(removed.text).toBe(
+        `Removed ${print} (second@e2e) for ${alice}.\nKeys now (1): ${sshKeyFingerprint(sshKey)} (e2e@test).`,
+      );
+      const after = await readFile(name, path);
+      expect(after.content).toBe(`${sshKey}\n`);
+      expect(after.mode & 0o777).toBe(0o600);
+    }, 120_000);
 
     test('list_containers shows it running with its address', async () => {
       const result = await admin.call('list_containers');

@@ -1,4 +1,5 @@
 // Sample public keys shared by tests: a fixture module, so no test file imports another one.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 export const ED25519 =
@@ -21,4 +22,15 @@ export function sshKeygen(file: string, comment: string): string | undefined {
     file,
   ]);
   return made.exitCode === 0 ? readFileSync(`${file}.pub`, 'utf8').trim() : undefined;
+}
+
+/** A well-formed ed25519 public key of random bytes, with `comment` (no private key exists). */
+export function randomSshKey(comment: string): string {
+  const type = Buffer.from('ssh-ed25519');
+  const blob = Buffer.alloc(4 + type.length + 4 + 32);
+  blob.writeUInt32BE(type.length, 0);
+  type.copy(blob, 4);
+  blob.writeUInt32BE(32, 4 + type.length);
+  randomBytes(32).copy(blob, 8 + type.length);
+  return `ssh-ed25519 ${blob.toString('base64')} ${comment}`;
 }

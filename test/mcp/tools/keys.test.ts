@@ -1,22 +1,13 @@
 // add_ssh_key and remove_ssh_key through a real MCP client: against the fake v0.3 and HEAD
 // daemons and against this project's daemon app over the memory backend.
 import { describe, expect, test } from 'bun:test';
-import { randomBytes } from 'node:crypto';
 import { sshKeyFingerprint } from '../../../src/shared/ssh-key.ts';
 import { startFakeDaemon } from '../../support/fake-daemon.ts';
+import { randomSshKey } from '../../support/keys.ts';
 import { connectMcp, makeToken } from '../../support/mcp.ts';
 import { startOwnDaemon } from '../../support/own-daemon.ts';
 
-/** A well-formed ed25519 public key with random bytes and `comment`. */
-function makeKey(comment: string): string {
-  const type = Buffer.from('ssh-ed25519');
-  const blob = Buffer.alloc(4 + type.length + 4 + 32);
-  blob.writeUInt32BE(type.length, 0);
-  type.copy(blob, 4);
-  blob.writeUInt32BE(32, 4 + type.length);
-  randomBytes(32).copy(blob, 8 + type.length);
-  return `ssh-ed25519 ${blob.toString('base64')} ${comment}`;
-}
+const makeKey = randomSshKey;
 const print = (key: string) => sshKeyFingerprint(key)!;
 
 type Target = 'v0.3' | 'head' | 'own';

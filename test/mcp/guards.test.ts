@@ -50,7 +50,7 @@ describe('settings', () => {
   test('an unknown toolset or tool is refused with the list of valid ones', () => {
     expect(() => loadConfig({ ...base, CONTAINARIUM_TOOLSETS: 'containers,network' })).toThrow(
       new ConfigError(
-        'CONTAINARIUM_TOOLSETS names "network", which does not exist; the valid names are containers, monitoring, images',
+        'CONTAINARIUM_TOOLSETS names "network", which does not exist; the valid names are containers, monitoring, images, keys',
       ),
     );
     const refusal = () =>
@@ -272,7 +272,7 @@ describe('install', () => {
     const file = join(home, 'refused.json');
     const { code, stderr } = await install(file, ['--toolsets', 'disks']);
     expect(code).toBe(1);
-    expect(stderr).toContain('the valid names are containers, monitoring, images');
+    expect(stderr).toContain('the valid names are containers, monitoring, images, keys');
     expect(() => readFileSync(file)).toThrow();
   });
 });

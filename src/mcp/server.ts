@@ -30,6 +30,7 @@ import { describeFailure } from './errors.ts';
 import { type Guards, hiddenBy, hiddenToolText, NO_GUARDS } from './guards.ts';
 import { redact } from './log.ts';
 import { createSlots } from './slots.ts';
+import { isId } from './stdio.ts';
 import { ANNOTATIONS, type AnyTool } from './tools/define.ts';
 
 export const SERVER_NAME = 'containarium-mcp-server';
@@ -238,9 +239,6 @@ function badMeta(params: unknown): boolean {
   >;
   return (token !== undefined && !isId(token)) || (task !== undefined && !isObject(task));
 }
-
-const isId = (value: unknown) =>
-  typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value));
 
 /**
  * Readies a request for the SDK, or says in one sentence why its params are invalid (a -32602).

@@ -29,7 +29,8 @@ export type RequestHooks = {
   /** Cleans the message of every error answer (the framing's own echo part of the input). */
   redact?(text: string): string;
 };
-const isId = (id: unknown): id is Id =>
+/** A JSON-RPC id (or progress token): a string or a finite number. */
+export const isId = (id: unknown): id is Id =>
   typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id));
 
 const errorReply = (id: Id | null, code: number, message: string) =>

@@ -8,6 +8,7 @@ export const STATES = ['unspecified', 'running', 'stopped', 'frozen', 'creating'
 export type State = (typeof STATES)[number];
 
 const Whole = v.pipe(v.number(), v.integer(), v.minValue(0));
+const Share = v.pipe(v.number(), v.minValue(0));
 
 export const ContainerSchema = v.object({
   /** `<username>-container` */
@@ -38,6 +39,11 @@ export type Container = v.InferOutput<typeof ContainerSchema>;
 export const MetricsSchema = v.object({
   name: v.string(),
   cpuUsageSeconds: Whole,
+  /**
+   * CPU used over a short window (two readings about a second apart), in percent of one core
+   * (200 = two cores busy); 0 when stopped or when the window could not tell.
+   */
+  cpuUsagePercent: Share,
   memoryUsageBytes: Whole,
   memoryPeakBytes: Whole,
   diskUsageBytes: Whole,
@@ -61,6 +67,17 @@ export const SystemInfoSchema = v.object({
   containersTotal: Whole,
   hostname: v.string(),
   uptimeSeconds: Whole,
+  /** The host's load averages (runnable tasks) over 1, 5 and 15 minutes; 0 when unknown. */
+  cpuLoad1min: Share,
+  cpuLoad5min: Share,
+  cpuLoad15min: Share,
+  /**
+   * What the containers' limits add up to, to set against the totals: CPUs and memory of the
+   * running ones, root disks of all. A container without a limit counts as the whole host's.
+   */
+  committedCpus: Whole,
+  committedMemoryBytes: Whole,
+  committedDiskBytes: Whole,
 });
 export type SystemInfo = v.InferOutput<typeof SystemInfoSchema>;
 

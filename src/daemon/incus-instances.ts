@@ -60,20 +60,34 @@ export async function find(
   return instance && isOurs(instance, daemonId) ? instance : undefined;
 }
 
-/** Every instance this daemon made; recursion 2 adds live state when Incus can read it. */
+/**
+ * Every instance this daemon made. Recursion 2 adds live state when Incus can read it; `fields`
+ * narrows it where Incus can (list needs only addresses: `state.network`).
+ */
 export async function listInstances(
   client: IncusClient,
   daemonId: string,
   recursion: 1 | 2,
+  fields?: readonly string[],
 ): Promise<Instance[]> {
-  const all = await (recursion === 2
-    ? withoutState(
-        () => client.instances(2),
-        () => client.instances(1),
-      )
-    : client.instances(1));
+  const read = () =>
+    recursion === 2
+      ? withoutState(
+          () => client.instances(2, fields),
+          () => client.instances(1),
+        )
+      : client.instances(1);
+  // Another user's instance deleted while Incus gathers the list can fail the whole call as
+  // "not found"; read again, it is no longer there.
+  const all = await read().catch((error: unknown) => {
+    if (error instanceof DaemonError && error.kind === 'not_found') return read();
+    throw error;
+  });
   return all.filter((instance) => isOurs(instance, daemonId));
 }
+
+/** What list needs of each instance's live state: its addresses, not its disk usage. */
+export const ADDRESSES = ['state.network'] as const;
 
 export const NO_STATE = { withState: false };
 

@@ -228,7 +228,8 @@ export function toContainer(instance: Instance): Container {
 /** A count or size as a whole, non-negative number. */
 const whole = (n: number) => Math.max(0, Math.floor(n));
 
-export function toMetrics(name: string, state: InstanceState): Metrics {
+/** Metrics from one reading of the state; `cpuUsagePercent` comes from two (usage.ts). */
+export function toMetrics(name: string, state: InstanceState, cpuUsagePercent = 0): Metrics {
   let rx = 0;
   let tx = 0;
   for (const [iface, data] of Object.entries(state.network)) {
@@ -239,6 +240,7 @@ export function toMetrics(name: string, state: InstanceState): Metrics {
   return {
     name,
     cpuUsageSeconds: whole(state.cpu.usage / 1e9),
+    cpuUsagePercent,
     memoryUsageBytes: whole(state.memory.usage),
     memoryPeakBytes: whole(state.memory.usage_peak),
     diskUsageBytes: whole(state.disk.root?.usage ?? 0),

@@ -17,6 +17,7 @@ import {
   loadOpenApi,
   loadSwagger,
   operations,
+  type Schema,
   SWAGGER_PATH,
   V03,
   validate,
@@ -53,6 +54,15 @@ describe('the committed copies', () => {
   });
 });
 
+/** A definition without the properties this project added (each marked x-containarium-added). */
+function upstreamPart(definition: Schema | undefined): Schema | undefined {
+  if (!definition?.properties) return definition;
+  const properties = Object.entries(definition.properties).filter(
+    ([, p]) => !(p as Record<string, unknown>)['x-containarium-added'],
+  );
+  return { ...definition, properties: Object.fromEntries(properties) };
+}
+
 describe("this project's OpenAPI file", () => {
   const project = loadOpenApi();
 
@@ -61,8 +71,21 @@ describe("this project's OpenAPI file", () => {
       expect(project.paths[route]).toEqual(methods);
     }
     for (const [name, definition] of Object.entries(doc.definitions)) {
-      expect(project.definitions[name]).toEqual(definition);
+      expect(upstreamPart(project.definitions[name])).toEqual(definition);
     }
+  });
+
+  test('marks each property it adds to an upstream definition', () => {
+    const added: string[] = [];
+    for (const [name, definition] of Object.entries(doc.definitions)) {
+      for (const [key, property] of Object.entries(project.definitions[name]?.properties ?? {})) {
+        if (definition.properties?.[key]) continue;
+        expect(property).toHaveProperty('x-containarium-added', true);
+        added.push(`${name}.${key}`);
+      }
+    }
+    expect(added).toContain('ContainerMetrics.cpuUsagePercent');
+    expect(added).toContain('SystemInfo.committedCpus');
   });
 
   test('marks each route and definition it adds', () => {
@@ -166,6 +189,7 @@ describe('HEAD fixtures through the client’s wire schemas', () => {
     expect(body.metrics).toEqual({
       name: 'alice-container',
       cpuUsageSeconds: 1234,
+      cpuUsagePercent: null,
       memoryUsageBytes: 536870912,
       memoryPeakBytes: 1073741824,
       diskUsageBytes: 5368709120,

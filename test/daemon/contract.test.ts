@@ -67,6 +67,12 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop(true));
 
+/**
+ * Routes whose bodies carry fields this project added to upstream's definitions (metrics' CPU
+ * share, system info's load and committed limits): checked against the project's OpenAPI file.
+ */
+const ADDED = { contract: project };
+
 /** Routes checked so far, as "method route" in the swagger's spelling. */
 const covered = new Set<string>();
 
@@ -185,6 +191,7 @@ describe('every success body is exactly the v0.3 swagger response', () => {
   test('GET /v1/containers/{username}, with and without metrics', async () => {
     const get = (username: string) =>
       conforms('get', `/v1/containers/${username}`, '/v1/containers/{username}', {
+        ...ADDED,
         strictness: V03_WITH_SSH,
       });
     const running = await get('alice');
@@ -235,16 +242,21 @@ describe('every success body is exactly the v0.3 swagger response', () => {
   });
 
   test('GET /v1/metrics (all, one, none for a user without a container) and /v1/metrics/{username}', async () => {
-    const all = await conforms('get', '/v1/metrics', '/v1/metrics');
+    const all = await conforms('get', '/v1/metrics', '/v1/metrics', ADDED);
     expect(all.metrics.length).toBeGreaterThanOrEqual(3);
-    await conforms('get', '/v1/metrics?username=alice', '/v1/metrics');
-    await conforms('get', '/v1/metrics?username=bob', '/v1/metrics', { token: alice });
-    const one = await conforms('get', '/v1/metrics/alice', '/v1/metrics/{username}');
+    await conforms('get', '/v1/metrics?username=alice', '/v1/metrics', ADDED);
+    await conforms('get', '/v1/metrics?username=bob', '/v1/metrics', { ...ADDED, token: alice });
+    const one = await conforms('get', '/v1/metrics/alice', '/v1/metrics/{username}', ADDED);
     expect(one.metrics).toHaveLength(1);
+    // The added field is a number, as the project's OpenAPI file declares it.
+    expect(one.metrics[0].cpuUsagePercent).toBe(25);
+    const upstream = validate(doc, 'GetMetricsResponse', one, V03);
+    expect(upstream).toEqual(['$.metrics[0].cpuUsagePercent: not in the contract']);
   });
 
   test('GET /v1/system/info', async () => {
-    await conforms('get', '/v1/system/info', '/v1/system/info');
+    const { info } = await conforms('get', '/v1/system/info', '/v1/system/info', ADDED);
+    expect(info).toMatchObject({ cpuLoad1min: 0.5, committedMemoryBytes: expect.any(String) });
   });
 
   test('DELETE /v1/containers/{username}', async () => {

@@ -87,6 +87,8 @@ const CONTAINER_KEYS = [
 const METRICS_KEYS = [
   'name',
   'cpuUsageSeconds',
+  // This project's addition: a number, percent of one core.
+  'cpuUsagePercent',
   'memoryUsageBytes',
   'memoryPeakBytes',
   'diskUsageBytes',
@@ -664,6 +666,13 @@ describe('reading containers', () => {
       containersTotal: 1,
       hostname: 'testhost',
       uptimeSeconds: '3600',
+      // HEAD's load averages as numbers; the committed limits (an addition) as int32 / int64.
+      cpuLoad1min: 0.5,
+      cpuLoad5min: 0.25,
+      cpuLoad15min: 0.125,
+      committedCpus: 4,
+      committedMemoryBytes: '4000000000',
+      committedDiskBytes: '50000000000',
     });
   });
 });

@@ -327,7 +327,7 @@ describe('create errors', () => {
 });
 
 describe('reads', () => {
-  test('list is one Incus call, shows only <user>-container containers, and filters', async () => {
+  test('list is one Incus call asking only for addresses, shows only <user>-container containers, and filters', async () => {
     const all = await instances();
     await using incus = fakeIncus({ 'GET /1.0/instances': () => sync(all) });
     const client = createIncusClient({ socket: incus.socket });
@@ -336,21 +336,94 @@ describe('reads', () => {
       (await backend.list(filter)).map((c) => c.name);
     expect(await names({})).toEqual(['bob-container', 'fixture-container']);
     expect(incus.seen.length).toBe(1);
-    expect(incus.seen[0]?.search).toBe('?recursion=2');
+    // recursion=2;fields=state.network, the selection an Incus that has it answers in full.
+    expect(decodeURIComponent(incus.seen[0]?.search ?? '')).toBe(
+      '?recursion=2;fields=state.network',
+    );
     expect(await names({ username: 'bob' })).toEqual(['bob-container']);
     expect(await names({ state: 'running' })).toEqual(['fixture-container']);
     expect(await names({ labels: { team: 'web' } })).toEqual(['bob-container']);
     expect(await names({ labels: { team: 'web', x: 'y' } })).toEqual([]);
   });
 
-  test('metrics for all containers is one Incus call', async () => {
+  test('an Incus without the field selection answers URLs to it: list asks recursion=2 instead, and from then on only that', async () => {
     const all = await instances();
-    await using incus = fakeIncus({ 'GET /1.0/instances': () => sync(all) });
+    await using incus = fakeIncus({
+      // Incus 6.0 reads "2;fields=…" as no recursion at all.
+      'GET /1.0/instances': (seen) =>
+        sync(seen.search === '?recursion=2' ? all : all.map((i) => `/1.0/instances/${i.name}`)),
+    });
+    const backend = createIncusBackend(createIncusClient({ socket: incus.socket }), { log: quiet });
+    const first = await backend.list({});
+    expect(first.map((c) => c.name)).toEqual(['bob-container', 'fixture-container']);
+    expect(first[1]?.network?.ipAddress).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(incus.seen.length).toBe(2);
+    await backend.list({});
+    expect(incus.seen.map((s) => decodeURIComponent(s.search))).toEqual([
+      '?recursion=2;fields=state.network',
+      '?recursion=2',
+      '?recursion=2',
+    ]);
+  });
+
+  test('an instance that vanishes while Incus gathers the list (its 404) is skipped: the list is read again', async () => {
+    const all = await instances();
+    let calls = 0;
+    await using incus = fakeIncus({
+      'GET /1.0/instances': () => (++calls === 1 ? failure(404, 'Instance not found') : sync(all)),
+    });
     const client = createIncusClient({ socket: incus.socket });
-    const metrics = await createIncusBackend(client, { log: quiet }).metrics();
+    const backend = createIncusBackend(client, { log: quiet, clock: fakeClock() });
+    expect((await backend.list({})).map((c) => c.name)).toEqual([
+      'bob-container',
+      'fixture-container',
+    ]);
+    calls = 0;
+    expect((await backend.metrics()).map((m) => m.name)).toEqual([
+      'bob-container',
+      'fixture-container',
+    ]);
+  });
+
+  test('metrics for all containers is two Incus calls a second apart, whatever their number, with the CPU share between them', async () => {
+    const all = await instances();
+    const later = structuredClone(all);
+    // Half a core busy for the second between the readings.
+    later[0].state.cpu.usage += 0.5e9;
+    await using incus = fakeIncus({
+      'GET /1.0/instances': () => sync(incus.seen.length === 1 ? all : later),
+    });
+    const client = createIncusClient({ socket: incus.socket });
+    const clock = fakeClock();
+    const metrics = await createIncusBackend(client, { log: quiet, clock }).metrics();
     expect(metrics.map((m) => m.name)).toEqual(['bob-container', 'fixture-container']);
     expect(Number(metrics[1]?.memoryUsageBytes)).toBeGreaterThan(0);
-    expect(incus.seen.length).toBe(1);
+    expect(metrics.map((m) => m.cpuUsagePercent)).toEqual([0, 50]);
+    expect(incus.seen.map((s) => s.search)).toEqual(['?recursion=2', '?recursion=2']);
+    expect(clock.slept).toEqual([1000]);
+  });
+
+  test("one container's metrics: two readings of its state; its CPU share is of one core", async () => {
+    const [ours] = await instances();
+    const state = ours.state;
+    const busy = { ...structuredClone(state), cpu: { usage: state.cpu.usage + 1.5e9 } };
+    await using incus = fakeIncus({
+      'GET /1.0/instances/fixture-container': () => sync(ours),
+      'GET /1.0/instances/fixture-container/state': () =>
+        sync(
+          incus.calls('GET', '/1.0/instances/fixture-container/state').length === 1 ? state : busy,
+        ),
+    });
+    const backend = createIncusBackend(createIncusClient({ socket: incus.socket }), {
+      log: quiet,
+      clock: fakeClock(),
+    });
+    const [metrics] = await backend.metrics('fixture');
+    expect(metrics?.cpuUsagePercent).toBe(150);
+    expect(incus.calls('GET', '/1.0/instances/fixture-container/state')).toHaveLength(2);
+    // get reads the instance with its state, then the state (busy) once more a second later.
+    const { metrics: got } = await backend.get('fixture');
+    expect(got?.cpuUsagePercent).toBe(150);
   });
 
   test('get gives the container and, while running, its metrics', async () => {
@@ -438,6 +511,13 @@ describe('reads', () => {
       containersTotal: 2,
       hostname: 'vm',
       uptimeSeconds: expect.any(Number),
+      cpuLoad1min: expect.any(Number),
+      cpuLoad5min: expect.any(Number),
+      cpuLoad15min: expect.any(Number),
+      // The running one's 1 CPU and 64MB; the 1GB root disks of both.
+      committedCpus: 1,
+      committedMemoryBytes: 64e6,
+      committedDiskBytes: 2e9,
     });
     expect(incus.seen.length).toBe(4);
   });

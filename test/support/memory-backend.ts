@@ -184,6 +184,7 @@ export class MemoryBackend implements Backend {
     return containers.map((c) => ({
       name: c.name,
       cpuUsageSeconds: 12,
+      cpuUsagePercent: c.state === 'running' ? 25 : 0,
       memoryUsageBytes: 536870912,
       memoryPeakBytes: 1073741824,
       diskUsageBytes: 5368709120,
@@ -211,6 +212,12 @@ export class MemoryBackend implements Backend {
       containersTotal: all.length,
       hostname: 'testhost',
       uptimeSeconds: 3600,
+      cpuLoad1min: 0.5,
+      cpuLoad5min: 0.25,
+      cpuLoad15min: 0.125,
+      committedCpus: 4 * running,
+      committedMemoryBytes: 4e9 * running,
+      committedDiskBytes: 50e9 * all.length,
     };
   }
 

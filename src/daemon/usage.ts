@@ -2,7 +2,7 @@
 // the containers' limits commit of the host, and the host's load. Pure functions over Incus
 // shapes, so they are tested without Incus.
 import { readFileSync } from 'node:fs';
-import { parseSize } from '../shared/sizes.ts';
+import { cpuCount, parseSize } from '../shared/sizes.ts';
 import { type Instance, rootDiskSize } from './incus-wire.ts';
 
 /** How far apart the two CPU readings are. */
@@ -16,21 +16,6 @@ export const CPU_WINDOW_MS = 1000;
 export function cpuPercent(beforeNs: number, afterNs: number, elapsedMs: number): number {
   if (!(elapsedMs > 0) || !(afterNs >= beforeNs)) return 0;
   return Math.round(((afterNs - beforeNs) / (elapsedMs * 1e6)) * 1000) / 10;
-}
-
-/** How many CPUs `limits.cpu` gives: "4" → 4, "0-3" → 4, "0,2" → 2; undefined when unset or odd. */
-export function cpuCount(limit: string | undefined): number | undefined {
-  if (!limit) return undefined;
-  if (/^\d+$/.test(limit)) return Number(limit) || undefined;
-  let count = 0;
-  for (const part of limit.split(',')) {
-    const range = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
-    if (!range) return undefined;
-    const [first, last = first] = [Number(range[1]), range[2] ? Number(range[2]) : undefined];
-    if (last < first) return undefined;
-    count += last - first + 1;
-  }
-  return count || undefined;
 }
 
 /** Bytes of a memory limit: a size, or a percentage of the host's memory; undefined when unset. */

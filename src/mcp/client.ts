@@ -263,7 +263,15 @@ export function createClient(
       }
     },
 
-    listContainers: (call: Call = {}) => get('v1/containers', ListContainersResponseSchema, call),
+    /** `state` ("running") is sent as the contract's enum name; v0.3 daemons ignore it. */
+    listContainers: (call: Call & { state?: string | undefined } = {}) =>
+      get(
+        call.state
+          ? `v1/containers?state=CONTAINER_STATE_${call.state.toUpperCase()}`
+          : 'v1/containers',
+        ListContainersResponseSchema,
+        call,
+      ),
 
     getContainer: (username: string, call: Call = {}) =>
       get(user(username), GetContainerResponseSchema, call),

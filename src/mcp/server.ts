@@ -22,11 +22,13 @@ import { serveStdio } from '@modelcontextprotocol/server/stdio';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
 import type { toJsonSchema } from '@valibot/to-json-schema';
 import * as v from 'valibot';
+import { clip } from '../shared/clip.ts';
 import { VERSION } from '../shared/version.ts';
 import type { ContainariumClient } from './client.ts';
 import { asSentences, type Config, secretsOf } from './config.ts';
 import { CONFIRM_KEY, confirmSchema, confirms, type Question, UNCONFIRMED } from './confirm.ts';
 import { describeFailure } from './errors.ts';
+import { TEXT_BUDGET } from './format.ts';
 import { type Guards, hiddenBy, hiddenToolText, NO_GUARDS } from './guards.ts';
 import { redact } from './log.ts';
 import { createSlots } from './slots.ts';
@@ -487,7 +489,12 @@ export function serverFactory(deps: Deps): () => Server {
         // auto, and the client cannot ask: its own approval prompt for a destructive tool stands.
       }
       const { text, structured } = await slots.run(signal, () => tool.handle(input, toolCtx));
-      return { content: [{ type: 'text', text }], structuredContent: structured };
+      // List-like tools page within the budget themselves (format.ts withinBudget); this holds
+      // every other answer to it too.
+      return {
+        content: [{ type: 'text', text: clip(text, TEXT_BUDGET) }],
+        structuredContent: structured,
+      };
     } catch (error) {
       return failure(
         describeFailure(error, {

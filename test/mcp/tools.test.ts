@@ -296,8 +296,10 @@ for (const generation of ['v0.3', 'head'] as const) {
       await using t = await setup(generation);
       const all = await t.mcp.call('get_metrics');
       expect(all.isError).toBeFalsy();
-      expect(all.text).toMatch(/^Usage of \d+ containers? \(% of limit\):/);
-      expect(all.text).toMatch(/alice-container +12s +512 MiB +7%/);
+      expect(all.text).toMatch(/^Usage of \d+ containers? \(CPU: % of one core .*of each limit\):/);
+      // Upstream daemons report no CPU share: unknown, and the text says so.
+      expect(all.text).toMatch(/alice-container +\? +- +12s +512 MiB +7%/);
+      expect(all.text).toContain('CPU % is not reported by this daemon');
       const one = await t.mcp.call('get_metrics', { username: 'alice' });
       expect(one.text).toContain('Usage of 1 container');
       expect(routes(t.fake)).toContain('GET /v1/metrics/alice');

@@ -11,14 +11,16 @@ import {
   ContainerOut,
   containerText,
   containerView,
-  limit,
-  listText,
+  countText,
+  limit as limitText,
+  listLines,
   MetricsOut,
   metricsLine,
   metricsView,
   resources,
   sshCommand,
   sshLine,
+  withinBudget,
 } from '../format.ts';
 import {
   cpu,
@@ -26,6 +28,7 @@ import {
   defaulted,
   defineTool,
   force,
+  limit,
   size,
   sshKeys,
   type ToolContext,
@@ -121,24 +124,101 @@ const createContainer = defineTool({
   },
 });
 
+/** The states list_containers filters by, as its text and structured content spell them. */
+const LIST_STATES = ['running', 'stopped', 'frozen', 'error', 'creating'] as const;
+const CURSOR_FORM = 'must be the nextCursor of an earlier list_containers answer';
+
+/** Opaque to the model: the name of the last container a page showed. */
+const cursorFor = (name: string) =>
+  Buffer.from(JSON.stringify({ after: name })).toString('base64url');
+function afterOf(cursor: string): string | undefined {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    return typeof parsed?.after === 'string' && parsed.after ? parsed.after : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const byName = (a: { name: string }, b: { name: string }) =>
+  a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+
 const listContainers = defineTool({
   name: 'list_containers',
   title: 'List containers',
   description:
-    'List every container with its user, state, CPU, memory and disk limits, IP address and creation date. Use it to find out which users have containers before acting on one.',
+    'List containers with their user, state, limits, IP address and creation date, optionally only those in one state, a page at a time with limit and cursor.',
   effect: 'read',
   toolset: 'containers',
   resource: null,
-  input: v.strictObject({}),
-  output: v.object({ containers: v.array(ContainerOut), totalCount: v.number() }),
+  input: v.strictObject({
+    state: v.optional(
+      v.pipe(
+        v.picklist(LIST_STATES, `must be one of ${LIST_STATES.join(', ')}`),
+        v.description('Only containers in this state.'),
+      ),
+    ),
+    limit: limit('At most this many containers; the answer says how to get the next page.'),
+    cursor: v.optional(
+      v.pipe(
+        v.string(CURSOR_FORM),
+        v.description("The previous answer's nextCursor, for the page after it."),
+        v.check((c) => afterOf(c) !== undefined, CURSOR_FORM),
+        v.transform((c) => afterOf(c) as string),
+      ),
+    ),
+  }),
+  output: v.object({
+    containers: v.array(ContainerOut),
+    totalCount: v.pipe(v.number(), v.description('Containers matching state, on every page')),
+    nextCursor: v.nullable(v.pipe(v.string(), v.description('For the next page; null at the end'))),
+  }),
   action: () => 'list containers',
-  async handle(_input, { client, signal }) {
-    const response = await client.listContainers({ signal });
-    const containers = (response.containers ?? []).map(containerView);
-    // The array is the truth: some daemons leave totalCount at 0 (upstream #1214).
+  async handle(input, { client, signal }) {
+    const response = await client.listContainers({ signal, state: input.state });
+    // v0.3 daemons ignore the state filter, so it is applied here too.
+    const all = (response.containers ?? [])
+      .map(containerView)
+      .filter((c) => !input.state || c.state === input.state)
+      .sort(byName);
+    const after = input.cursor;
+    const rest = after === undefined ? all : all.filter((c) => c.name > after);
+    const page = rest.slice(0, input.limit ?? rest.length);
+    const which = input.state ? `${input.state} ` : '';
+    if (page.length === 0) {
+      const text =
+        after === undefined
+          ? `No ${which}containers found.`
+          : `No more ${which}containers: this was the last page.`;
+      return { text, structured: { containers: [], totalCount: all.length, nextCursor: null } };
+    }
+    const skipped = all.length - rest.length;
+    const paged = page.length < all.length;
+    const head = paged
+      ? `${countText(page)}, ${skipped + 1}-${skipped + page.length} of ${all.length} ${which}containers:`
+      : `${countText(page)}:`;
+    const { header, rows } = listLines(page);
+    const stateArg = input.state ? ` and state "${input.state}"` : '';
+    const next = (shown: number) => {
+      const last = page[shown - 1]?.name;
+      return last === undefined ? (input.cursor ?? null) : cursorFor(last);
+    };
+    const more = (shown: number) => rest.length - shown;
+    const { text, shown } = withinBudget(
+      `${head}\n${header}`,
+      rows,
+      (left) =>
+        `… ${more(page.length - left)} more not shown (the answer's size limit); call list_containers with cursor "${next(page.length - left)}"${stateArg} for the next ones, or give a smaller limit.`,
+    );
+    const remaining = more(shown);
+    const nextCursor = remaining > 0 ? next(shown) : null;
+    const footer =
+      shown === page.length && nextCursor
+        ? `\n${remaining} more; call list_containers with cursor "${nextCursor}"${stateArg} for the next page.`
+        : '';
     return {
-      text: listText(containers),
-      structured: { containers, totalCount: containers.length },
+      text: text + footer,
+      structured: { containers: page.slice(0, shown), totalCount: all.length, nextCursor },
     };
   },
 });
@@ -180,8 +260,8 @@ async function readContainer(username: string, { client, signal }: ToolContext) 
 async function deleteQuestion(username: string, ctx: ToolContext): Promise<Question> {
   const { container, metrics } = await readContainer(username, ctx);
   const disk = metrics
-    ? `${formatBytes(metrics.diskBytes)} used${container.disk ? ` of ${limit(container.disk)}` : ''}`
-    : `not reported while ${container.state}${container.disk ? ` (limit ${limit(container.disk)})` : ''}`;
+    ? `${formatBytes(metrics.diskBytes)} used${container.disk ? ` of ${limitText(container.disk)}` : ''}`
+    : `not reported while ${container.state}${container.disk ? ` (limit ${limitText(container.disk)})` : ''}`;
   const message = [
     `Delete ${container.name} (user ${container.username || username}) and all its data, permanently?`,
     // The daemon reports no start time, so the uptime is not known; the creation date is.

@@ -157,5 +157,21 @@ export const sshKeys = defaulted(
     ),
 );
 
+/** The most items a page of a list-like tool holds. */
+export const MAX_LIMIT = 500;
+const LIMIT_FORM = `must be a whole number from 1 to ${MAX_LIMIT}`;
+
+/** An optional page size, 1 to MAX_LIMIT; absent means every item (within the text budget). */
+export const limit = (about: string) =>
+  v.optional(
+    v.pipe(
+      v.number(LIMIT_FORM),
+      v.integer(LIMIT_FORM),
+      v.minValue(1, LIMIT_FORM),
+      v.maxValue(MAX_LIMIT, LIMIT_FORM),
+      v.description(about),
+    ),
+  );
+
 export const force = (about: string) =>
   defaulted(false, about, (description) => v.pipe(v.boolean('must be true or false'), description));

@@ -35,6 +35,8 @@ export type FakeMetrics = {
   networkRxBytes: Int;
   networkTxBytes: Int;
   processCount: number;
+  /** This project's daemon only: CPU % of one core over the last second; upstream sends none. */
+  cpuUsagePercent?: number;
 };
 
 /** What the fake knows about one instance; each generation renders what its daemon would. */
@@ -559,6 +561,7 @@ export function startFakeDaemon(options: FakeDaemonOptions): FakeDaemon {
       networkRxBytes: live ? String(m.networkRxBytes) : '0',
       networkTxBytes: live ? String(m.networkTxBytes) : '0',
       processCount: live ? m.processCount : 0,
+      ...(m.cpuUsagePercent === undefined ? {} : { cpuUsagePercent: live ? m.cpuUsagePercent : 0 }),
     };
   }
 

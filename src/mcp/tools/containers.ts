@@ -128,16 +128,16 @@ const createContainer = defineTool({
 const LIST_STATES = ['running', 'stopped', 'frozen', 'error', 'creating'] as const;
 const CURSOR_FORM = 'must be the nextCursor of an earlier list_containers answer';
 
-/** Opaque to the model: the name of the last container a page showed. */
-const cursorFor = (name: string) =>
-  Buffer.from(JSON.stringify({ after: name })).toString('base64url');
+/**
+ * Opaque to the model: the name of the last container a page showed, base64url-encoded (not as
+ * JSON, whose base64 starts like a JWT's and would be redacted from the answer).
+ */
+const cursorFor = (name: string) => Buffer.from(`after:${name}`).toString('base64url');
 function afterOf(cursor: string): string | undefined {
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    return typeof parsed?.after === 'string' && parsed.after ? parsed.after : undefined;
-  } catch {
-    return undefined;
-  }
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const name = text.startsWith('after:') ? text.slice('after:'.length) : '';
+  // Only a cursor that encodes back the same way, so junk is refused rather than half-read.
+  return name && cursorFor(name) === cursor ? name : undefined;
 }
 
 const byName = (a: { name: string }, b: { name: string }) =>

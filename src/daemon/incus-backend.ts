@@ -19,9 +19,9 @@ import { DaemonError } from './errors.ts';
 import type { IncusClient } from './incus.ts';
 import { createFlow } from './incus-create.ts';
 import {
-  ADDRESSES,
   find,
   listInstances,
+  listWithAddresses,
   NO_STATE,
   notFound,
   poolSpace,
@@ -125,8 +125,8 @@ export function createIncusBackend(
   // ---- Read -----------------------------------------------------------------------------------
 
   async function list(filter: ListFilter): Promise<Container[]> {
-    // Addresses are all of the live state a list shows; where Incus can, only they are gathered.
-    const instances = await listInstances(client, daemonId, 2, ADDRESSES);
+    // Addresses are all of the live state a list shows: only they are gathered.
+    const instances = await listWithAddresses(client, daemonId);
     flow.adoptAbandoned(instances);
     const containers = instances.map(toContainer);
     const seen = new Set(containers.map((c) => c.username));

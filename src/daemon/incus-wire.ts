@@ -64,6 +64,15 @@ export const InstanceSchema = v.object({
 });
 export type Instance = v.InferOutput<typeof InstanceSchema>;
 
+/** One entry of GET /1.0/networks/<name>/leases. */
+export const LeaseSchema = v.object({
+  hostname: v.nullish(v.string(), ''),
+  hwaddr: v.nullish(v.string(), ''),
+  address: v.string(),
+  type: v.nullish(v.string(), ''),
+});
+export type Lease = v.InferOutput<typeof LeaseSchema>;
+
 // Host-level answers: server, resources, a pool's space, image aliases and one image.
 export const ServerSchema = v.object({
   environment: v.object({
@@ -201,6 +210,42 @@ export function networkOf(instance: Instance): Container['network'] {
     interface: primary.iface,
     bridge: nic?.network ?? nic?.parent ?? '',
   };
+}
+
+/** The instance's NICs on Incus-managed networks, by device name ("eth0" → "incusbr0"). */
+export function managedNics(instance: Instance): Record<string, string> {
+  const nics: Record<string, string> = {};
+  for (const [device, d] of Object.entries(instance.expanded_devices)) {
+    if (d.type === 'nic' && d.network) nics[device] = d.network;
+  }
+  return nics;
+}
+
+/**
+ * The instance with the address its NIC's DHCP lease gives (matched by the NIC's MAC address) as
+ * its only live state, read as networkOf reads a real one; undefined when no NIC has a lease.
+ */
+export function withLeaseAddress(instance: Instance, leases: Lease[]): Instance | undefined {
+  const devices = Object.keys(managedNics(instance)).sort((a, b) =>
+    a === 'eth0' ? -1 : b === 'eth0' ? 1 : a.localeCompare(b),
+  );
+  for (const device of devices) {
+    const mac = instance.config[`volatile.${device}.hwaddr`]?.toLowerCase();
+    const lease =
+      mac && leases.find((l) => l.hwaddr.toLowerCase() === mac && l.address.includes('.'));
+    if (!lease) continue;
+    const address = { family: 'inet', address: lease.address, scope: 'global' };
+    const nic = {
+      addresses: [address],
+      counters: { bytes_received: 0, bytes_sent: 0 },
+      hwaddr: mac,
+    };
+    return {
+      ...instance,
+      state: v.parse(InstanceStateSchema, { status: instance.status, network: { [device]: nic } }),
+    };
+  }
+  return undefined;
 }
 
 export function toContainer(instance: Instance): Container {

@@ -13,6 +13,7 @@ import {
   ImageSchema,
   InstanceSchema,
   InstanceStateSchema,
+  LeaseSchema,
   PoolResourcesSchema,
   ResourcesSchema,
   ServerSchema,
@@ -236,25 +237,28 @@ export function createIncusClient(options: IncusClientOptions = {}) {
     /** One local image by fingerprint. */
     image: (fingerprint: string) =>
       get(`1.0/images/${encodeURIComponent(fingerprint)}`, ImageSchema),
+    /** Every instance: recursion 1 is config and status, 2 adds live state (a look inside each). */
+    instances: (recursion: 1 | 2) =>
+      get(`1.0/instances?recursion=${recursion}`, v.array(InstanceSchema)),
     /**
-     * Every instance: recursion 1 is config and status, 2 adds live state (a look inside each).
-     * `fields` ("state.network") narrows the costly part of that state where Incus can; elsewhere
-     * the whole state comes, which holds the same fields.
+     * Every instance with only these costly state fields ("state.network"), or undefined where
+     * Incus cannot narrow recursion=2 (learnt from its first answer, then not asked again).
      */
-    async instances(recursion: 1 | 2, fields?: readonly string[]) {
-      if (recursion === 2 && fields && selective !== false) {
-        const query = encodeURIComponent(`2;fields=${fields.join(',')}`);
-        const answer = await get(
-          `1.0/instances?recursion=${query}`,
-          v.union([v.array(v.string()), v.array(InstanceSchema)]),
-        );
-        // An Incus without the selection reads "2;fields=…" as no recursion: a list of URLs.
-        const urls = answer.some((item) => typeof item === 'string');
-        if (answer.length > 0) selective = !urls;
-        if (!urls) return answer as v.InferOutput<typeof InstanceSchema>[];
-      }
-      return get(`1.0/instances?recursion=${recursion}`, v.array(InstanceSchema));
+    async narrowedInstances(fields: readonly string[]) {
+      if (selective === false) return undefined;
+      const query = encodeURIComponent(`2;fields=${fields.join(',')}`);
+      const answer = await get(
+        `1.0/instances?recursion=${query}`,
+        v.union([v.array(v.string()), v.array(InstanceSchema)]),
+      );
+      // An Incus without the selection reads "2;fields=…" as no recursion: a list of URLs.
+      const urls = answer.some((item) => typeof item === 'string');
+      if (answer.length > 0) selective = !urls;
+      return urls ? undefined : (answer as v.InferOutput<typeof InstanceSchema>[]);
     },
+    /** A managed network's DHCP leases (and static allocations): one call for every instance on it. */
+    leases: (network: string) =>
+      get(`1.0/networks/${encodeURIComponent(network)}/leases`, v.array(LeaseSchema)),
     /** One instance, with its live state when `withState`; not_found when Incus has none. */
     instance: (name: string, { withState = false }: { withState?: boolean } = {}) =>
       get(`${instance(name)}${withState ? '?recursion=1' : ''}`, InstanceSchema),

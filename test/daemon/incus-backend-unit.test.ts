@@ -346,24 +346,62 @@ describe('reads', () => {
     expect(await names({ labels: { team: 'web', x: 'y' } })).toEqual([]);
   });
 
-  test('an Incus without the field selection answers URLs to it: list asks recursion=2 instead, and from then on only that', async () => {
+  test('an Incus without the field selection (it answers URLs): config and status, and the leases of the bridge, from then on', async () => {
     const all = await instances();
+    const plain = all.map((i) => ({ ...i, state: null }));
+    const [ours] = all;
+    const lease = {
+      hostname: ours.name,
+      hwaddr: ours.config['volatile.eth0.hwaddr'].toUpperCase(),
+      address: '10.98.0.81',
+      type: 'dynamic',
+    };
     await using incus = fakeIncus({
       // Incus 6.0 reads "2;fields=…" as no recursion at all.
       'GET /1.0/instances': (seen) =>
-        sync(seen.search === '?recursion=2' ? all : all.map((i) => `/1.0/instances/${i.name}`)),
+        sync(seen.search === '?recursion=1' ? plain : all.map((i) => `/1.0/instances/${i.name}`)),
+      'GET /1.0/networks/incusbr0/leases': () =>
+        sync([{ hostname: 'x', hwaddr: 'aa:bb:cc:dd:ee:ff', address: 'fd42::1' }, lease]),
     });
     const backend = createIncusBackend(createIncusClient({ socket: incus.socket }), { log: quiet });
     const first = await backend.list({});
     expect(first.map((c) => c.name)).toEqual(['bob-container', 'fixture-container']);
-    expect(first[1]?.network?.ipAddress).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-    expect(incus.seen.length).toBe(2);
+    expect(first[1]?.network).toEqual({
+      ipAddress: '10.98.0.81',
+      macAddress: ours.config['volatile.eth0.hwaddr'],
+      interface: 'eth0',
+      bridge: 'incusbr0',
+    });
+    expect(first[0]?.network).toBeNull();
     await backend.list({});
-    expect(incus.seen.map((s) => decodeURIComponent(s.search))).toEqual([
-      '?recursion=2;fields=state.network',
-      '?recursion=2',
-      '?recursion=2',
+    expect(incus.seen.map((s) => `${s.path}${decodeURIComponent(s.search)}`)).toEqual([
+      '/1.0/instances?recursion=2;fields=state.network',
+      '/1.0/instances?recursion=1',
+      '/1.0/networks/incusbr0/leases',
+      '/1.0/instances?recursion=1',
+      '/1.0/networks/incusbr0/leases',
     ]);
+  });
+
+  test('a running container without a lease (an unmanaged NIC, no address yet): the full state is read instead', async () => {
+    const all = await instances();
+    const plain = all.map((i) => ({ ...i, state: null }));
+    await using incus = fakeIncus({
+      'GET /1.0/instances': (seen) =>
+        sync(
+          seen.search === '?recursion=1'
+            ? plain
+            : seen.search === '?recursion=2'
+              ? all
+              : all.map((i) => `/1.0/instances/${i.name}`),
+        ),
+      'GET /1.0/networks/incusbr0/leases': () => sync([]),
+    });
+    const backend = createIncusBackend(createIncusClient({ socket: incus.socket }), { log: quiet });
+    const [, running] = await backend.list({});
+    expect(running?.network?.ipAddress).toBe(all[0].state.network.eth0.addresses[0].address);
+    expect(incus.seen.map((s) => decodeURIComponent(s.search)).at(-1)).toBe('?recursion=2');
+    expect(incus.seen).toHaveLength(4);
   });
 
   test('an instance that vanishes while Incus gathers the list (its 404) is skipped: the list is read again', async () => {
@@ -632,7 +670,7 @@ describe('through the REST API', () => {
     expect(await response.json()).toEqual({
       code: 500,
       error:
-        'rpc error: code = Internal desc = Incus answered GET 1.0/instances?recursion=1 with more than 16 MiB, the most the daemon reads of one Incus response',
+        'rpc error: code = Internal desc = Incus answered GET 1.0/instances?recursion=2%3Bfields%3Dstate.network with more than 16 MiB, the most the daemon reads of one Incus response',
     });
   });
 });

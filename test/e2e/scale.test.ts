@@ -3,51 +3,24 @@
 // once), and CPU is reported as a share of a core measured over a second, here of a BusyBox
 // container spinning a busy loop started through the Incus exec API.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createIncusClient } from '../../src/daemon/incus.ts';
 import { createIncusBackend } from '../../src/daemon/incus-backend.ts';
 import { countingFetch } from '../support/counting-fetch.ts';
-import {
-  CONTAINARIUM,
-  connectMcp,
-  type Daemon,
-  generateToken,
-  MCP_SERVER,
-  type Mcp,
-  RUN_DAEMON_ID,
-  startDaemon,
-  stopAll,
-} from './harness.ts';
+import { type Mcp, RUN_DAEMON_ID, stackPresent, startAdminStack, stopAll } from './harness.ts';
 import { exec, INCUS_SOCKET, ipv4, removeInstance } from './incus.ts';
 
-const missing = [INCUS_SOCKET, MCP_SERVER, CONTAINARIUM].filter((path) => !existsSync(path));
-if (missing.length > 0) {
-  if (process.env.CI) throw new Error(`scale.test.ts cannot run: missing ${missing.join(', ')}`);
-  console.warn(`scale.test.ts: SKIPPED — missing ${missing.join(', ')}`);
-}
-
+const present = stackPresent('scale.test.ts', INCUS_SOCKET);
 const username = `e2es${Math.random().toString(36).slice(2, 8)}`;
 const name = `${username}-container`;
 
 type Usage = { name: string; cpuPercent: number | null; cpuLimitPercent: number | null };
 
-describe.skipIf(missing.length > 0)('listing and usage on real Incus', () => {
-  let tmp = '';
-  let daemon: Daemon;
+describe.skipIf(!present)('listing and usage on real Incus', () => {
   let mcp: Mcp;
+  let cleanup = () => {};
 
   beforeAll(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'containarium-scale-'));
-    const secretFile = join(tmp, 'jwt.secret');
-    const secret = Buffer.from(crypto.getRandomValues(new Uint8Array(48))).toString('base64');
-    writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
-    daemon = await startDaemon({ secretFile });
-    mcp = await connectMcp(
-      daemon.url,
-      generateToken({ username: 'e2e-admin', roles: 'admin', secretFile }),
-    );
+    ({ mcp, cleanup } = await startAdminStack('containarium-scale-'));
     const made = await mcp.call(
       'create_container',
       { username, cpu: 1, memory: '128MB', disk: '1GB', image: 'busybox' },
@@ -59,7 +32,7 @@ describe.skipIf(missing.length > 0)('listing and usage on real Incus', () => {
   afterAll(async () => {
     await stopAll();
     const left = await removeInstance(name);
-    rmSync(tmp, { recursive: true, force: true });
+    cleanup();
     if (left) throw new Error(left);
   }, 120_000);
 

@@ -242,8 +242,8 @@ export function cpuShare(m: MetricsView): string {
 
 export function metricsLine(m: MetricsView): string {
   return [
-    cpuShare(m),
     `CPU time ${duration(m.cpuSeconds)}`,
+    cpuShare(m),
     `memory ${formatBytes(m.memoryBytes)}${share(m.memoryBytes, m.memoryLimitBytes)}, peak ${formatBytes(m.memoryPeakBytes)}`,
     `disk ${formatBytes(m.diskBytes)}${share(m.diskBytes, m.diskLimitBytes)}`,
     `network ↓${formatBytes(m.networkRxBytes)} ↑${formatBytes(m.networkTxBytes)}`,

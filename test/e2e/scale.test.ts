@@ -99,7 +99,9 @@ describe.skipIf(!present)('listing and usage on real Incus', () => {
     expect(busy.cpuLimitPercent).toBe(busy.cpuPercent);
     expect(busy.cpuPercent as number).toBeLessThan(110);
     const got = await mcp.call('get_container', { username });
-    expect(got.text).toMatch(/Usage: CPU \d+(\.\d)?% of one core \(\d+(\.\d)?% of its limit\)/);
+    expect(got.text).toMatch(
+      /Usage: CPU time [^,]+, CPU \d+(\.\d)?% of one core \(\d+(\.\d)?% of its limit\)/,
+    );
     const top = await mcp.call('get_metrics', { sort_by: 'cpu', limit: 1 });
     expect(top.isError).toBeFalsy();
     expect(top.text).toMatch(

@@ -269,7 +269,7 @@ describe('mcp-server against its own daemon', () => {
         'Labels: team=ml',
         'Created: 2025-01-15, updated 2026-01-01',
         // 536870912 of 1 GiB; 5368709120 (past 32 bits) of 20 GB.
-        'Usage: CPU 25% of one core (12.5% of its limit) over the last second, CPU time 12s, memory 512 MiB of 1 GiB (50%), peak 1 GiB, disk 5 GiB of 18.6 GiB (27%), network ↓100 MiB ↑50 MiB, 42 processes',
+        'Usage: CPU time 12s, CPU 25% of one core (12.5% of its limit) over the last second, memory 512 MiB of 1 GiB (50%), peak 1 GiB, disk 5 GiB of 18.6 GiB (27%), network ↓100 MiB ↑50 MiB, 42 processes',
       ].join('\n'),
     );
     expect((result.structuredContent as { metrics: unknown }).metrics).toEqual(

@@ -197,7 +197,7 @@ describe("this project's daemon", () => {
     });
     const one = await mcp.call('get_container', { username: 'alice' });
     expect(one.text).toContain(
-      'Usage: CPU 25% of one core (6.3% of its limit) over the last second, CPU time 12s',
+      'Usage: CPU time 12s, CPU 25% of one core (6.3% of its limit) over the last second, memory',
     );
   });
 

@@ -7,6 +7,7 @@ import {
   createByteBudget,
   MAX_RESPONSE_BYTES,
 } from '../shared/bounded-body.ts';
+import { readClaims } from '../shared/jwt.ts';
 import { VERSION } from '../shared/version.ts';
 import {
   CreateContainerResponseSchema,
@@ -137,6 +138,26 @@ export class RouteUnsupportedError extends Error {
 /** The GET of a route this project added: `feature` names it in the unsupported sentence. */
 type AddedCall = Call & { feature?: string };
 
+/**
+ * A daemon's words for a missing container: v0.3 answers 500 "Instance not found", this daemon
+ * and HEAD 404 "container for user alice not found". Under /v1/containers/{username}/ a 404
+ * with these words is a missing container, any other 404 a missing route.
+ */
+export const CONTAINER_MISSING = /instance not found|container[\w ]* not found/i;
+
+/** A 404 or 501 of a call that names its `feature`, unless it says the container is missing. */
+function unsupported(error: unknown, route: string, call: AddedCall): unknown {
+  if (call.feature === undefined || !(error instanceof HTTPError)) return error;
+  const status = error.response.status;
+  if (status !== 404 && status !== 501) return error;
+  const body = typeof error.data === 'string' ? error.data : JSON.stringify(error.data ?? '');
+  if (CONTAINER_MISSING.test(body)) return error;
+  return new RouteUnsupportedError(route, call.feature, status);
+}
+
+/** The limits a resize changes, as the wire spells them; those left out stay as they are. */
+export type ResizeInput = { cpu?: string; memory?: string; disk?: string };
+
 export type ContainariumClient = ReturnType<typeof createClient>;
 
 export function createClient(
@@ -218,11 +239,7 @@ export function createClient(
       try {
         return await get(path, schema, call);
       } catch (error) {
-        const status = error instanceof HTTPError ? error.response.status : 0;
-        if (call.feature !== undefined && (status === 404 || status === 501)) {
-          throw new RouteUnsupportedError(`GET /${path}`, call.feature, status);
-        }
-        throw error;
+        throw unsupported(error, `GET /${path}`, call);
       }
     },
 
@@ -312,6 +329,30 @@ export function createClient(
           signal: call.signal ?? null,
         })
         .json(SshKeyResponseSchema),
+
+    /** PUT .../resize (upstream HEAD): v0.3 daemons lack it, which gives RouteUnsupportedError. */
+    async resizeContainer(username: string, change: ResizeInput, call: Call = {}) {
+      const path = `${user(username)}/resize`;
+      try {
+        return await http
+          .put(path, { json: change, ...within('change'), signal: call.signal ?? null })
+          .json(StartStopContainerResponseSchema);
+      } catch (error) {
+        throw unsupported(error, 'PUT /v1/containers/{username}/resize', {
+          feature: 'resizing containers',
+        });
+      }
+    },
+
+    /** Who the token calls are made with says it is (unchecked claims); undefined if unreadable. */
+    caller(): { username: string | undefined; admin: boolean } | undefined {
+      try {
+        const claims = readClaims(config.token.get());
+        return claims && { username: claims.username, admin: !!claims.roles?.includes('admin') };
+      } catch {
+        return undefined;
+      }
+    },
 
     getMetrics: (username: string | undefined, call: Call = {}) =>
       get(

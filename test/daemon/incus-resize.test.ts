@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { DaemonError } from '../../src/daemon/errors.ts';
 import { createIncusClient, INCUS_SOCKET } from '../../src/daemon/incus.ts';
 import { createIncusBackend } from '../../src/daemon/incus-backend.ts';
+import { createRequest } from '../support/create-request.ts';
 import { rejection } from '../support/rejection.ts';
 
 const present = existsSync(INCUS_SOCKET);
@@ -29,16 +30,7 @@ describe.skipIf(!present && !ci)('resize on real Incus', () => {
 
   beforeAll(async () => {
     await backend.create(
-      {
-        username: alice,
-        cpu: 1,
-        memory: '128MB',
-        disk: '1GB',
-        sshKeys: [],
-        labels: {},
-        image: 'busybox',
-        enableDocker: false,
-      },
+      createRequest({ username: alice, cpu: 1, memory: '128MB', disk: '1GB', image: 'busybox' }),
       { async: false },
     );
   }, 180_000);

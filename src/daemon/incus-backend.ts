@@ -276,6 +276,8 @@ export function createIncusBackend(
     serial(username, async () => {
       if (flow.busy(username)) throw stillCreating(username);
       const instance = await mustFind(username, NO_STATE);
+      // Another process may still be making it: Incus breaks a volume changed while it creates.
+      if (instance.config[KEY.status] === 'creating') throw stillCreating(username);
       await resizeInstance(client, instance, change, { pool, username });
       return toContainer(await mustFind(username));
     });

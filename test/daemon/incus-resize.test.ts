@@ -6,6 +6,8 @@ import { existsSync } from 'node:fs';
 import { DaemonError } from '../../src/daemon/errors.ts';
 import { createIncusClient, INCUS_SOCKET } from '../../src/daemon/incus.ts';
 import { createIncusBackend } from '../../src/daemon/incus-backend.ts';
+import { KEY } from '../../src/daemon/incus-wire.ts';
+import { ownerTag } from '../../src/daemon/owner.ts';
 import { createRequest } from '../support/create-request.ts';
 import { rejection } from '../support/rejection.ts';
 
@@ -19,6 +21,8 @@ describe.skipIf(!present && !ci)('resize on real Incus', () => {
   const alice = `r${run}a`;
   const name = `${alice}-container`;
   const foreign = `r${run}f`;
+  /** Instances made straight through Incus, removed through Incus afterwards. */
+  const made = [`${foreign}-container`];
   const config = async () => (await client.instance(name)).expanded_config;
   const rootSize = async () => {
     const devices = (await client.instance(name)).expanded_devices;
@@ -37,9 +41,10 @@ describe.skipIf(!present && !ci)('resize on real Incus', () => {
 
   afterAll(async () => {
     await backend.delete(alice, { force: true }).catch(() => undefined);
-    const other = `${foreign}-container`;
-    await client.changeState(other, 'stop', { force: true }).catch(() => undefined);
-    await client.deleteInstance(other).catch(() => undefined);
+    for (const other of made) {
+      await client.changeState(other, 'stop', { force: true }).catch(() => undefined);
+      await client.deleteInstance(other).catch(() => undefined);
+    }
   }, 120_000);
 
   test('cpu and memory change on the running container, without a restart', async () => {
@@ -95,6 +100,32 @@ describe.skipIf(!present && !ci)('resize on real Incus', () => {
     );
     expect((await config())['limits.cpu']).toBe('1');
   }, 60_000);
+
+  test('a container another daemon process is still creating is not touched (409)', async () => {
+    const creating = `${foreign}c`;
+    made.push(`${creating}-container`);
+    await client.createInstance(
+      {
+        name: `${creating}-container`,
+        type: 'container',
+        source: { type: 'image', alias: 'busybox' },
+        config: {
+          'limits.memory': '64MB',
+          [KEY.username]: creating,
+          [KEY.daemon]: `test-${run}`,
+          [KEY.status]: 'creating',
+          [KEY.owner]: ownerTag(),
+        },
+      },
+      120,
+    );
+    const error = await rejection(backend.resize(creating, { memory: '128MB' }));
+    expect(error.kind).toBe('conflict');
+    expect(error.message).toBe(
+      `container for user ${creating} is still being created; try again when it is ready`,
+    );
+    expect((await client.instance(`${creating}-container`)).config['limits.memory']).toBe('64MB');
+  }, 120_000);
 
   test('an instance this daemon did not make is not found, and left as it is', async () => {
     const other = `${foreign}-container`;

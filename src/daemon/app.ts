@@ -12,6 +12,7 @@ import { GRPC_CODE, isDaemonError } from './errors.ts';
 import { type Logger, silent } from './log.ts';
 import { matchRoute } from './router.ts';
 import { ROUTES } from './routes/index.ts';
+import { builtinTemplates, type Templates } from './templates.ts';
 
 export type AppOptions = {
   backend: Backend;
@@ -30,6 +31,8 @@ export type AppOptions = {
   log?: Logger;
   /** The audit trail (--audit-log): mutating requests and refused logins; none by default. */
   audit?: AuditLog;
+  /** The create templates (--templates); the built-ins by default. */
+  templates?: Templates;
   /** How long /health waits for Incus (default 2 s). */
   healthTimeoutMs?: number;
   /** Time for that wait; the system's by default. */
@@ -67,6 +70,7 @@ export function createApp(options: AppOptions) {
   const healthTimeoutMs = options.healthTimeoutMs ?? 2000;
   const clock = options.clock ?? systemClock;
   const trustedProxies = options.trustedProxies ?? [];
+  const templates = options.templates ?? builtinTemplates();
 
   const cors = (request: Request, response: Response): Response => {
     const origin = request.headers.get('origin');
@@ -180,6 +184,7 @@ export function createApp(options: AppOptions) {
         url,
         params: match.params,
         principal,
+        templates,
         body: async () => parseJson(bytes),
       });
       return {

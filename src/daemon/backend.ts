@@ -101,6 +101,8 @@ export type CreateRequest = {
    * host, and the image may be replaced by the daemon's own default (--default-image).
    */
   defaulted?: readonly ('cpu' | 'memory' | 'disk' | 'image')[];
+  /** Extra apt packages provisioning installs (a template's); none when absent. */
+  packages?: readonly string[];
 };
 
 export type CreateResult = { container: Container; message: string; sshCommand: string };

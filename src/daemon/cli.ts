@@ -14,6 +14,7 @@ import type { IncusClientOptions } from './incus.ts';
 import { DEFAULTS } from './requests.ts';
 import { retype, type SecretGiven, secretRecipe } from './secret-hint.ts';
 import { isValidSshJump, SSH_JUMP_FORM } from './ssh-access.ts';
+import { builtinTemplates, parseTemplatesText, type Templates } from './templates.ts';
 
 export { CliError };
 
@@ -50,6 +51,8 @@ export type DaemonCommand = {
   shutdownGraceMs: number;
   /** The audit log's file, "-" for stderr; undefined for none. main.ts opens it. */
   auditLog: string | undefined;
+  /** The create templates: the built-ins, and those of --templates FILE. */
+  templates: Templates;
   /** Non-fatal notes for stderr (e.g. a secret given twice). */
   warnings: string[];
 };
@@ -166,6 +169,12 @@ export const DAEMON_FLAGS: readonly Flag[] = [
     value: 'NAME',
     default: 'default',
     help: 'this daemon\'s name on a shared Incus, stored on every container it creates: it lists, changes and resumes only containers with its id (ones made before ids existed count as "default"). Keep it across restarts',
+  },
+  {
+    name: 'templates',
+    kind: 'string',
+    value: 'FILE',
+    help: 'create templates, a JSON or YAML file: {"templates": {"NAME": {image, cpu, memory, disk, docker, packages, labels}}}; a create naming one gets its values for what it leaves out. Built in: small, medium and large (1, 2 and 4 CPUs), which the file may replace',
   },
   {
     name: 'shutdown-grace',
@@ -500,6 +509,17 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     );
   }
 
+  const templatesFile = one(flags, 'templates');
+  let templates = builtinTemplates();
+  if (templatesFile !== undefined) {
+    const text = readFlagFile(templatesFile, '--templates', false);
+    try {
+      templates = parseTemplatesText(text, templatesFile);
+    } catch (error) {
+      throw new CliError(`invalid --templates ${templatesFile}: ${(error as Error).message}`);
+    }
+  }
+
   return {
     kind: 'daemon',
     hostname,
@@ -515,6 +535,7 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     daemonId,
     shutdownGraceMs,
     auditLog,
+    templates,
     warnings,
   };
 }

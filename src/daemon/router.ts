@@ -4,6 +4,7 @@ import type { Principal } from './auth.ts';
 import { authorizeUser } from './auth.ts';
 import type { Backend } from './backend.ts';
 import { parseUsername } from './requests.ts';
+import type { Templates } from './templates.ts';
 
 export type Context = {
   backend: Backend;
@@ -12,6 +13,8 @@ export type Context = {
   /** Path parameters, still URL-encoded. */
   params: Record<string, string>;
   principal: Principal;
+  /** The create templates (--templates and the built-ins). */
+  templates: Templates;
   /** The request body as JSON; an empty body is `{}`. */
   body(): Promise<unknown>;
 };

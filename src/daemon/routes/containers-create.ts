@@ -1,6 +1,6 @@
 // POST /v1/containers: create a container (sync, or async with polling).
 import { authorizeUser } from '../auth.ts';
-import { CreateBody, parseBody } from '../requests.ts';
+import { createBody, parseBody } from '../requests.ts';
 import { route } from '../router.ts';
 import { emitCreated } from '../to-wire.ts';
 
@@ -8,7 +8,7 @@ export const createContainer = route(
   'POST',
   '/v1/containers',
   async (c) => {
-    const { request, async } = parseBody(CreateBody, await c.body());
+    const { request, async } = parseBody(createBody(c.templates), await c.body());
     authorizeUser(c.principal, request.username);
     return emitCreated(await c.backend.create(request, { async }));
   },

@@ -10,6 +10,7 @@ import { listImages } from './images.ts';
 import { allMetrics, userMetrics } from './metrics.ts';
 import { addSshKey, removeSshKey } from './ssh-keys.ts';
 import { systemInfo } from './system-info.ts';
+import { listTemplates } from './templates.ts';
 
 export const ROUTES: readonly Route[] = [
   createContainer,
@@ -24,4 +25,5 @@ export const ROUTES: readonly Route[] = [
   userMetrics,
   systemInfo,
   listImages,
+  listTemplates,
 ];

@@ -106,7 +106,10 @@ export type CreateInput = {
   disk?: string | undefined;
   sshKeys: string[];
   image?: string | undefined;
-  enableDocker: boolean;
+  /** Undefined leaves it to the template, else the daemon's default (false). */
+  enableDocker?: boolean | undefined;
+  /** A template name (this project's daemon): it fills what the rest leaves out. */
+  template?: string | undefined;
 };
 
 /**
@@ -242,6 +245,12 @@ export function createClient(
         if (input.enableDocker) {
           body.enablePodman = true;
           if (dialect === 'v0.3') body.enableDocker = true;
+        }
+        // Only this project's daemon knows templates (the tools check first), and it takes
+        // enableDocker; an explicit false must go, or the template's true would win.
+        if (input.template) {
+          body.template = input.template;
+          if (input.enableDocker === false) body.enableDocker = false;
         }
         return http
           .post('v1/containers', {

@@ -230,7 +230,10 @@ export function createClient(
     },
 
     async createContainer(input: CreateInput, call: Call = {}) {
+      // The dialect of the last send: creates run in parallel, and one may switch it meanwhile.
+      let sentIn: Dialect = dialect;
       const send = () => {
+        sentIn = dialect;
         // Only the limits given: the object itself always goes, as upstream's own client sends
         // it, and its empty fields are unset to every daemon generation (CONTAINARIUM-API.md §7).
         const resources = { cpu: input.cpu, memory: input.memory, disk: input.disk };
@@ -264,7 +267,7 @@ export function createClient(
         return await send();
       } catch (error) {
         // A 400 means nothing was created, so sending again in HEAD's dialect is safe.
-        if (dialect === 'v0.3' && input.enableDocker && rejectsEnableDocker(error)) {
+        if (sentIn === 'v0.3' && input.enableDocker && rejectsEnableDocker(error)) {
           dialect = 'head';
           return await send();
         }

@@ -6,9 +6,9 @@ import type * as v from 'valibot';
 import { serve } from '../../src/daemon/app.ts';
 import { createAuthenticator } from '../../src/daemon/auth.ts';
 import type { Backend, Container } from '../../src/daemon/backend.ts';
-import { WireTemplatesSchema } from '../../src/daemon/routes/templates.ts';
 import { emitContainer } from '../../src/daemon/to-wire.ts';
 import { ListImagesResponseSchema } from '../../src/mcp/tools/images.ts';
+import { ListTemplatesResponseSchema } from '../../src/mcp/tools/templates.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 import { MemoryBackend } from '../support/memory-backend.ts';
 import {
@@ -273,7 +273,7 @@ describe("every route this project adds is exactly its OpenAPI file's response",
   });
 
   test('GET /v1/templates, for an admin and for a user', async () => {
-    const contract = { contract: project, wire: WireTemplatesSchema };
+    const contract = { contract: project, wire: ListTemplatesResponseSchema };
     const listed = await conforms('get', '/v1/templates', '/v1/templates', contract);
     expect(listed.templates[0]).toMatchObject({ name: 'small', resources: { cpu: '1' } });
     await conforms('get', '/v1/templates', '/v1/templates', { ...contract, token: alice });

@@ -5,13 +5,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as v from 'valibot';
-import { serve } from '../../src/daemon/app.ts';
-import { createAuthenticator } from '../../src/daemon/auth.ts';
 import { CliError, parseCommandLine } from '../../src/daemon/cli.ts';
 import { WireTemplatesSchema } from '../../src/daemon/routes/templates.ts';
 import { parseTemplates, parseTemplatesText, type Templates } from '../../src/daemon/templates.ts';
-import { signToken } from '../../src/shared/jwt.ts';
-import { MemoryBackend } from '../support/memory-backend.ts';
+import { startOwnDaemon } from '../support/own-daemon.ts';
 
 const SECRET = 't3mplate-Secret-0a1b2c3d4e5f6a7b8c9d';
 const dir = mkdtempSync(join(tmpdir(), 'containarium-templates-'));
@@ -125,27 +122,25 @@ describe('--templates FILE', () => {
 
 describe('GET /v1/templates and a create naming a template', () => {
   async function start(templates?: Templates) {
-    const backend = new MemoryBackend();
-    const server = serve({
-      backend,
-      auth: createAuthenticator({ secret: SECRET, log: () => {} }),
-      hostname: '127.0.0.1',
-      port: 0,
-      ...(templates ? { templates } : {}),
-    });
-    const sign = async (username: string, roles: string[]) =>
-      (await signToken({ username, roles, lifetimeMs: 3_600_000, secret: SECRET })).token;
-    const admin = await sign('mcp-client', ['admin']);
-    const alice = await sign('alice', ['user']);
+    const daemon = await startOwnDaemon(templates);
+    const admin = await daemon.token('mcp-client', { roles: ['admin'] });
+    const alice = await daemon.token('alice');
     const call = (method: string, path: string, body?: unknown, token = admin) =>
-      fetch(`http://127.0.0.1:${server.port}${path}`, {
+      fetch(new URL(path, daemon.url), {
         method,
         headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
-    /** What the backend was asked to create, last call first. */
+    const { backend } = daemon;
+    /** What the backend was asked to create by the last create. */
     const created = () => backend.calls.filter((c) => c.method === 'create').at(-1)?.args[0];
-    return { backend, call, alice, created, [Symbol.asyncDispose]: () => server.stop(true) };
+    return {
+      backend,
+      call,
+      alice,
+      created,
+      [Symbol.asyncDispose]: () => daemon[Symbol.asyncDispose](),
+    };
   }
   const withFile = () => parseTemplatesText(YAML, 'templates.yaml');
 

@@ -123,7 +123,7 @@ const createContainers = defineTool({
   async handle(input, ctx) {
     // Before anything is made: every template named exists, and the daemon knows templates.
     const templates = input.containers.flatMap((c) => (c.template ? [c.template] : []));
-    await checkTemplates(templates, ctx.client, ctx.signal);
+    await ctx.slot(() => checkTemplates(templates, ctx.client, ctx.signal));
     const created = await runItems(
       input.containers.map((c) => c.username),
       { done: 'created', doing: 'create' },

@@ -17,7 +17,7 @@ import {
   startDaemon,
   stopAll,
 } from './harness.ts';
-import { INCUS_SOCKET, instance, removeInstance } from './incus.ts';
+import { exec, INCUS_SOCKET, instance, removeInstance } from './incus.ts';
 
 const missing = [INCUS_SOCKET, MCP_SERVER, CONTAINARIUM].filter((path) => !existsSync(path));
 if (missing.length > 0) {
@@ -28,7 +28,8 @@ if (missing.length > 0) {
 const run = Math.random().toString(36).slice(2, 7);
 const users = ['a', 'b', 'c'].map((letter) => `e2eb${letter}${run}`);
 const packagesUser = `e2ebp${run}`;
-const names = [...users, packagesUser].map((user) => `${user}-container`);
+const debianUser = `e2ebd${run}`;
+const names = [...users, packagesUser, debianUser].map((user) => `${user}-container`);
 
 const TEMPLATES = `templates:
   tiny:
@@ -42,6 +43,11 @@ const TEMPLATES = `templates:
     image: busybox
     memory: 128MB
     disk: 1GB
+    packages: [jq]
+  debian-jq:
+    image: debian/12
+    memory: 512MB
+    disk: 3GB
     packages: [jq]
 `;
 
@@ -98,7 +104,9 @@ describe.skipIf(missing.length > 0)('bulk and templates on real Incus', () => {
   }, 240_000);
 
   test("the daemon lists the file's templates beside the built-ins", async () => {
-    expect(daemon.log()).toContain('create templates: small, medium, large, tiny, tiny-with-jq');
+    expect(daemon.log()).toContain(
+      'create templates: small, medium, large, tiny, tiny-with-jq, debian-jq',
+    );
     const result = await call('list_templates', {});
     expect(result.isError).toBeFalsy();
     expect(result.text).toContain(
@@ -143,6 +151,16 @@ describe.skipIf(missing.length > 0)('bulk and templates on real Incus', () => {
     // The half-made container is removed.
     expect((await instance(`${packagesUser}-container`)).status).toBe(404);
   }, 180_000);
+
+  test("a Debian container made from a template has the template's package installed", async () => {
+    const made = await call('create_container', { username: debianUser, template: 'debian-jq' });
+    expect(made.text).toStartWith(`Created ${debianUser}-container for ${debianUser}: running.`);
+    const jq = await exec(`${debianUser}-container`, ['jq', '--version']);
+    expect(jq.exitCode).toBe(0);
+    expect(jq.stdout).toStartWith('jq-');
+    const removed = await removeInstance(`${debianUser}-container`);
+    expect(removed).toBeUndefined();
+  }, 300_000);
 
   test('delete_containers removes all three after one confirmation', async () => {
     answer = 'delete 3 containers';

@@ -12,6 +12,7 @@ import { allMetrics, userMetrics } from './metrics.ts';
 import { getQuota } from './quotas.ts';
 import { addSshKey, removeSshKey } from './ssh-keys.ts';
 import { systemInfo } from './system-info.ts';
+import { listTemplates } from './templates.ts';
 
 export const ROUTES: readonly Route[] = [
   createContainer,
@@ -28,4 +29,5 @@ export const ROUTES: readonly Route[] = [
   listImages,
   resizeContainer,
   getQuota,
+  listTemplates,
 ];

@@ -12,10 +12,10 @@ import {
   exists,
   find,
   foreign,
+  hostCapacity,
   listInstances,
   lookup,
   NO_STATE,
-  poolSpace,
 } from './incus-instances.ts';
 import {
   type ImageSource,
@@ -23,6 +23,7 @@ import {
   imageSource,
   isOurs,
   KEY,
+  packagesOf,
   primaryAddress,
   REMOTES,
   sshKeysOf,
@@ -31,7 +32,6 @@ import {
 import {
   diskTooSmall,
   fitDefaults,
-  type HostCapacity,
   isDiskTooSmall,
   limitProblems,
   memoryTooSmall,
@@ -156,22 +156,9 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     return image.size || undefined;
   }
 
-  /** The host's CPUs, memory and pool size; a figure Incus does not give is not checked. */
-  async function hostCapacity(): Promise<HostCapacity> {
-    const [resources, space] = await Promise.all([
-      client.resources().catch(() => undefined),
-      poolSpace(client, pool),
-    ]);
-    return {
-      cpus: resources?.cpu.total,
-      memoryBytes: resources?.memory.total,
-      pool: { name: pool, bytes: space.space.total },
-    };
-  }
-
   /** Lowers defaults a small host cannot give, and refuses what the caller asked beyond it. */
   async function fitToHost(asked: CreateRequest) {
-    const host = await hostCapacity();
+    const host = await hostCapacity(client, pool);
     const { request, lowered } = fitDefaults(asked, host);
     const problems = limitProblems(request, host);
     if (problems.length > 0) throw new DaemonError('invalid', problems.join('; '));
@@ -191,6 +178,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
       [KEY.sshKeys]: JSON.stringify(request.sshKeys),
       [KEY.image]: image,
       [KEY.docker]: String(request.enableDocker),
+      ...(request.packages?.length ? { [KEY.packages]: JSON.stringify(request.packages) } : {}),
       [KEY.status]: 'creating',
       [KEY.owner]: owner,
       [KEY.daemon]: daemonId,
@@ -534,6 +522,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
       username,
       sshKeys: sshKeysOf(instance.config),
       enableDocker: instance.config[KEY.docker] === 'true',
+      packages: packagesOf(instance.config),
     };
     try {
       if (closed) return;

@@ -54,17 +54,17 @@ describe('the committed copies', () => {
   });
 });
 
-/** A definition without the properties this project added (each marked x-containarium-added). */
-function upstreamPart(definition: Schema | undefined): Schema | undefined {
-  if (!definition?.properties) return definition;
-  const properties = Object.entries(definition.properties).filter(
-    ([, p]) => !(p as Record<string, unknown>)['x-containarium-added'],
-  );
-  return { ...definition, properties: Object.fromEntries(properties) };
-}
-
 describe("this project's OpenAPI file", () => {
   const project = loadOpenApi();
+
+  /** A definition without the properties this project marks as its additions. */
+  const upstreamPart = (definition: Schema | undefined) => {
+    if (!definition?.properties) return definition;
+    const kept = Object.entries(definition.properties).filter(
+      ([, property]) => !(property as Record<string, unknown>)['x-containarium-added'],
+    );
+    return { ...definition, properties: Object.fromEntries(kept) };
+  };
 
   test("holds every upstream path and definition unchanged, so upstream's checks still hold", () => {
     for (const [route, methods] of Object.entries(doc.paths)) {
@@ -88,9 +88,16 @@ describe("this project's OpenAPI file", () => {
     expect(added).toContain('SystemInfo.committedCpus');
   });
 
+  test('adds only marked fields to upstream definitions: the create request takes a template', () => {
+    const template = project.definitions.CreateContainerRequest?.properties?.template;
+    expect(template).toMatchObject({ type: 'string', 'x-containarium-added': true });
+    expect(doc.definitions.CreateContainerRequest?.properties).not.toHaveProperty('template');
+  });
+
   test('marks each route and definition it adds', () => {
     const added = operations(project).filter((op) => !operations(doc).includes(op));
     expect(added).toContain('get /v1/images');
+    expect(added).toContain('get /v1/templates');
     for (const op of added) {
       const [method, route] = op.split(' ') as [string, string];
       expect(project.paths[route]?.[method]).toHaveProperty('x-containarium-added', true);
@@ -100,6 +107,23 @@ describe("this project's OpenAPI file", () => {
         expect(project.definitions[name]).toHaveProperty('x-containarium-added', true);
       }
     }
+  });
+
+  test('marks the routes upstream HEAD defined (CONTAINARIUM-API.md §10) as such, and only those', () => {
+    const head = new Set([
+      'put /v1/containers/{username}/resize',
+      'get /v1/containers/{username}/snapshots',
+      'post /v1/containers/{username}/snapshots',
+      'delete /v1/containers/{username}/snapshots/{name}',
+      'post /v1/containers/{username}/snapshots/{name}/rollback',
+    ]);
+    const added = operations(project).filter((op) => !operations(doc).includes(op));
+    const marked = added.filter((op) => {
+      const [method, route] = op.split(' ') as [string, string];
+      return project.paths[route]?.[method]?.['x-containarium-upstream'] === 'HEAD';
+    });
+    expect(marked).toContain('put /v1/containers/{username}/resize');
+    expect(added.filter((op) => head.has(op)).sort()).toEqual(marked.sort());
   });
 });
 

@@ -1,6 +1,6 @@
 // In-container provisioning (packages, account, sudo, SSH keys), behind a small exec/file
 // interface: it never sees Incus, only a Guest, so a fake guest tests it without a container.
-import { type Phase, PHASES } from './create-progress.ts';
+import { PHASES, type Phase } from './create-progress.ts';
 import { DaemonError } from './errors.ts';
 import type { Retry } from './retry.ts';
 

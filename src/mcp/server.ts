@@ -31,7 +31,7 @@ import { type Guards, hiddenBy, hiddenToolText, NO_GUARDS } from './guards.ts';
 import { redact } from './log.ts';
 import { createSlots } from './slots.ts';
 import { isId } from './stdio.ts';
-import { ANNOTATIONS, type AnyTool } from './tools/define.ts';
+import { ANNOTATIONS, type AnyTool, POLLING, type Polling } from './tools/define.ts';
 
 export const SERVER_NAME = 'containarium-mcp-server';
 
@@ -334,9 +334,14 @@ type Deps = ({ client: ContainariumClient; config: Config } | { configError: str
   onToolCall?: (call: ToolCallRecord) => void;
   /** How often a running call reports progress to a client that asked for it (tests shorten it). */
   progressEveryMs?: number;
+  /** How create follows an async create (tests shorten it); POLLING by default. */
+  polling?: Polling;
 };
 
-/** A running call tells a client that asked for progress that it is still working this often. */
+/**
+ * A running call tells a client that asked for progress that it is still working this often:
+ * well within 10 s, so a client that restarts its timeout on progress never gives up on it.
+ */
 export const PROGRESS_EVERY_MS = 5_000;
 
 /** Who a tool call acts as: the REST client with the caller's token, and the config it uses. */
@@ -374,34 +379,50 @@ export function serverFactory(deps: Deps): () => Server {
       context && deps.callerOf && !('configError' in deps) ? deps.callerOf(context) : undefined;
     /**
      * A tools/call handler that reports each call, its outcome and duration, to `onToolCall`, and
-     * while it runs tells a client that asked for progress (a `progressToken`) that it still
-     * works, every `progressEveryMs`: over HTTP that turns the answer into an SSE stream.
+     * while it runs tells a client that asked for progress (a `progressToken`) what it does: each
+     * phase the tool reports at once, and every `progressEveryMs` the last one (or that it still
+     * runs) with the seconds elapsed. Over HTTP that turns the answer into an SSE stream.
      */
     const tracked =
       <R extends { params: { name: string } }>(
-        handle: (request: R, ctx: ServerContext) => Promise<CallResult>,
+        handle: (
+          request: R,
+          ctx: ServerContext,
+          progress: (message: string) => void,
+        ) => Promise<CallResult>,
       ) =>
       async (request: R, ctx: ServerContext): Promise<CallResult> => {
         const started = performance.now();
         const token = ctx.mcpReq._meta?.progressToken;
+        // The spec wants progress to grow with every notification: it counts them.
+        let sent = 0;
+        let phase = '';
+        const notify = (message: string) => {
+          if (token === undefined) return;
+          void ctx.mcpReq
+            .notify({
+              method: 'notifications/progress',
+              params: { progressToken: token, progress: ++sent, message },
+            })
+            .catch(() => {});
+        };
+        const progress = (message: string) => {
+          phase = message;
+          notify(message);
+        };
         const beat =
           token === undefined
             ? undefined
             : setInterval(() => {
                 const seconds = Math.round((performance.now() - started) / 1000);
-                void ctx.mcpReq
-                  .notify({
-                    method: 'notifications/progress',
-                    params: {
-                      progressToken: token,
-                      progress: seconds,
-                      message: `${request.params.name} is still running (${seconds} s)`,
-                    },
-                  })
-                  .catch(() => {});
+                notify(
+                  phase
+                    ? `${phase} (${seconds} s)`
+                    : `${request.params.name} is still running (${seconds} s)`,
+                );
               }, deps.progressEveryMs ?? PROGRESS_EVERY_MS);
         try {
-          const result = await handle(request, ctx);
+          const result = await handle(request, ctx, progress);
           deps.onToolCall?.({
             tool: request.params.name,
             context,
@@ -425,7 +446,7 @@ export function serverFactory(deps: Deps): () => Server {
     server.setRequestHandler('tools/list', async () => ({ tools: (await tools()).listed }));
     server.setRequestHandler(
       'tools/call',
-      tracked(async (request, ctx): Promise<CallResult> => {
+      tracked(async (request, ctx, progress): Promise<CallResult> => {
         const { byName, hidden } = await tools();
         const tool = byName.get(request.params.name);
         const hiddenReason = hidden.get(request.params.name);
@@ -448,6 +469,7 @@ export function serverFactory(deps: Deps): () => Server {
           ctx,
           canElicit(server, ctx),
           caller,
+          progress,
         );
         return redactResult(result, caller ? secretsOf(caller.config) : secrets());
       }),
@@ -461,6 +483,7 @@ export function serverFactory(deps: Deps): () => Server {
     ctx: ServerContext,
     clientCanAsk: boolean,
     caller: Caller | undefined,
+    progress: (message: string) => void,
   ): Promise<CallResult> {
     const signal = ctx.mcpReq.signal;
     if ('configError' in deps) {
@@ -474,7 +497,7 @@ export function serverFactory(deps: Deps): () => Server {
     const parsed = v.safeParse(tool.input, args);
     if (!parsed.success) return failure(describeIssues(parsed.issues, tool.input));
     const input = parsed.output;
-    const toolCtx = { client, signal };
+    const toolCtx = { client, signal, progress, polling: deps.polling ?? POLLING };
     try {
       const policy = config.confirm ?? 'auto';
       if (tool.confirm && policy !== 'never') {

@@ -140,6 +140,8 @@ export function createIncusBackend(
     flow.adoptAbandoned([instance]);
     const running = instance.status === 'Running' && instance.state;
     const container = toContainer(instance);
+    // Ready in Incus, but its create is still finishing (SSH access, its message): not done yet.
+    if (flow.busy(username) && container.state === 'running') container.state = 'creating';
     return {
       container,
       metrics: running && instance.state ? toMetrics(instance.name, instance.state) : null,

@@ -41,7 +41,7 @@ async function setup(
     mcp,
     heard,
     call,
-    messages: () => heard.map((p) => p.message),
+    messages: () => heard.map((p) => p.message ?? ''),
     async [Symbol.asyncDispose]() {
       await mcp[Symbol.asyncDispose]();
       await fake.stop();

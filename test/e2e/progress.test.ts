@@ -3,27 +3,21 @@
 // real MCP client that asked for progress hears those phases; a cancelled create goes on in
 // the daemon and the log says so. Busybox containers with random names, removed in afterAll.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { PHASES } from '../../src/daemon/create-progress.ts';
 import {
-  CONTAINARIUM,
   connectMcp,
   type Daemon,
   generateToken,
-  MCP_SERVER,
   type Mcp,
+  missingPrerequisites,
+  secretInTemp,
   startDaemon,
   stopAll,
 } from './harness.ts';
-import { INCUS_SOCKET, instance, removeInstance } from './incus.ts';
+import { instance, removeInstance } from './incus.ts';
 
-const missing = [INCUS_SOCKET, MCP_SERVER, CONTAINARIUM].filter((path) => !existsSync(path));
-if (missing.length > 0) {
-  if (process.env.CI) throw new Error(`progress.test.ts cannot run: missing ${missing.join(', ')}`);
-  console.warn(`progress.test.ts: SKIPPED — missing ${missing.join(', ')}`);
-}
+const missing = missingPrerequisites('progress.test.ts');
 
 const run = Math.random().toString(36).slice(2, 8);
 const users = { rest: `e2ep${run}r`, tool: `e2ep${run}t`, cancel: `e2ep${run}c` };
@@ -39,10 +33,9 @@ describe.skipIf(missing.length > 0)('progress of a create on real Incus', () => 
   const context = () => `\n--- daemon stderr ---\n${daemon.log().slice(-4000)}`;
 
   beforeAll(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'containarium-progress-'));
-    const secretFile = join(tmp, 'jwt.secret');
-    const secret = Buffer.from(crypto.getRandomValues(new Uint8Array(48))).toString('base64');
-    writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
+    const temp = secretInTemp('containarium-progress-');
+    tmp = temp.tmp;
+    const { secretFile } = temp;
     daemon = await startDaemon({ secretFile });
     token = generateToken({ username: 'e2e-admin', roles: 'admin', secretFile });
     mcp = await connectMcp(daemon.url, token);

@@ -20,7 +20,12 @@ import { instance, removeInstance } from './incus.ts';
 const missing = missingPrerequisites('progress.test.ts');
 
 const run = Math.random().toString(36).slice(2, 8);
-const users = { rest: `e2ep${run}r`, tool: `e2ep${run}t`, cancel: `e2ep${run}c` };
+const users = {
+  rest: `e2ep${run}r`,
+  tool: `e2ep${run}t`,
+  cancel: `e2ep${run}c`,
+  failed: `e2ep${run}f`,
+};
 const busybox = { cpu: 1, memory: '128MB', disk: '1GB', image: 'busybox', enable_docker: false };
 /** The phases a busybox create passes (it has neither apt-get nor useradd). */
 const BUSYBOX_PHASES: string[] = [PHASES.creating, PHASES.starting, PHASES.network];
@@ -94,6 +99,24 @@ describe.skipIf(missing.length > 0)('progress of a create on real Incus', () => 
     expect(String(container.createMessage)).toStartWith(
       `Container ${user}-container created successfully (the image has no useradd`,
     );
+  }, 180_000);
+
+  test('an async create that fails shows ERROR on GET with the reason, and create_container shows it', async () => {
+    const user = users.failed;
+    // Far too small a disk for debian/12: Incus refuses to unpack it, after the create began.
+    const result = await mcp.call(
+      'create_container',
+      { username: user, cpu: 1, memory: '128MB', disk: '8MB', image: 'debian/12' },
+      150_000,
+    );
+    expect(result.isError).toBe(true);
+    expect(result.text).toStartWith(
+      `The daemon could not create the container for ${user}: resources.disk "8MB" is too small for image "debian/12"`,
+    );
+    expect(result.text).toContain('delete it with delete_container');
+    const got = await rest('GET', `/v1/containers/${user}`);
+    expect(got.body.container).toMatchObject({ state: 'CONTAINER_STATE_ERROR', phase: '' });
+    expect(String(got.body.container.error)).toStartWith('resources.disk "8MB" is too small');
   }, 180_000);
 
   test('create_container through a real MCP client: progress per phase, then the usual result', async () => {

@@ -11,12 +11,10 @@ import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import {
   connectMcp,
   type Daemon,
-  generateToken,
   MCP_SERVER,
   type Mcp,
   missingPrerequisites,
-  secretInTemp,
-  startDaemon,
+  startAdminDaemon,
   stopAll,
 } from './harness.ts';
 import { instance, ipv4, removeInstance } from './incus.ts';
@@ -43,11 +41,7 @@ describe.skipIf(missing.length > 0)('confirmation on real Incus', () => {
   });
 
   beforeAll(async () => {
-    const temp = secretInTemp('containarium-confirm-');
-    tmp = temp.tmp;
-    const { secretFile } = temp;
-    daemon = await startDaemon({ secretFile });
-    token = generateToken({ username: 'e2e-admin', roles: 'admin', secretFile });
+    ({ tmp, daemon, token } = await startAdminDaemon('containarium-confirm-'));
     other = await connectMcp(daemon.url, token);
     const made = await other.call('create_container', busybox, 120_000);
     if (made.isError) throw new Error(made.text);

@@ -182,11 +182,16 @@ export function missingPrerequisites(file: string): string[] {
   return missing;
 }
 
-/** A new temporary folder holding a random JWT secret file (mode 0600) for the daemons. */
-export function secretInTemp(prefix: string): { tmp: string; secretFile: string } {
+/**
+ * A daemon of its own for one test file: a new temporary folder with a random JWT secret file
+ * (mode 0600), the daemon started with it, and an admin token it accepts.
+ */
+export async function startAdminDaemon(prefix: string) {
   const tmp = mkdtempSync(join(tmpdir(), prefix));
   const secretFile = join(tmp, 'jwt.secret');
   const secret = Buffer.from(crypto.getRandomValues(new Uint8Array(48))).toString('base64');
   writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
-  return { tmp, secretFile };
+  const daemon = await startDaemon({ secretFile });
+  const token = generateToken({ username: 'e2e-admin', roles: 'admin', secretFile });
+  return { tmp, secretFile, daemon, token };
 }

@@ -8,11 +8,9 @@ import { PHASES } from '../../src/daemon/create-progress.ts';
 import {
   connectMcp,
   type Daemon,
-  generateToken,
   type Mcp,
   missingPrerequisites,
-  secretInTemp,
-  startDaemon,
+  startAdminDaemon,
   stopAll,
 } from './harness.ts';
 import { instance, removeInstance } from './incus.ts';
@@ -38,11 +36,7 @@ describe.skipIf(missing.length > 0)('progress of a create on real Incus', () => 
   const context = () => `\n--- daemon stderr ---\n${daemon.log().slice(-4000)}`;
 
   beforeAll(async () => {
-    const temp = secretInTemp('containarium-progress-');
-    tmp = temp.tmp;
-    const { secretFile } = temp;
-    daemon = await startDaemon({ secretFile });
-    token = generateToken({ username: 'e2e-admin', roles: 'admin', secretFile });
+    ({ tmp, daemon, token } = await startAdminDaemon('containarium-progress-'));
     mcp = await connectMcp(daemon.url, token);
   }, 30_000);
 

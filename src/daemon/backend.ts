@@ -117,6 +117,13 @@ export type CreateResult = { container: Container; message: string; sshCommand: 
  */
 export type Reachable = { container: Container; sshCommand: string };
 
+/**
+ * What get knows of the user's create, this daemon's addition to upstream's answer ('' for what
+ * does not apply): the step it is at while CREATING, why it failed once ERROR, and the message a
+ * sync create would have answered once an async one is done.
+ */
+export type CreateStatus = { phase: string; error: string; message: string };
+
 export type ListFilter = {
   username?: string;
   /** Never "unspecified": that is no filter. */
@@ -129,7 +136,7 @@ export interface Backend {
   create(request: CreateRequest, options: { async: boolean }): Promise<CreateResult>;
   list(filter: ListFilter): Promise<Container[]>;
   /** Throws not_found when the user has no container. */
-  get(username: string): Promise<Reachable & { metrics: Metrics | null }>;
+  get(username: string): Promise<Reachable & { metrics: Metrics | null; create?: CreateStatus }>;
   delete(username: string, options: { force: boolean }): Promise<{ containerName: string }>;
   start(username: string): Promise<Reachable>;
   stop(username: string, options: { force: boolean; timeout?: number }): Promise<Container>;

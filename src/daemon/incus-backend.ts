@@ -130,18 +130,27 @@ export function createIncusBackend(
 
   async function get(username: string) {
     const instance = await find(client, daemonId, username);
+    const { progress } = flow;
     if (!instance) {
       const container = flow.ghost(username);
-      if (container) return { container, metrics: null, sshCommand: '' };
-      throw notFound(username);
+      if (!container) throw notFound(username);
+      const create = { phase: progress.phase(username), error: progress.failure(username) };
+      return { container, metrics: null, sshCommand: '', create: { ...create, message: '' } };
     }
     flow.adoptAbandoned([instance]);
     const running = instance.status === 'Running' && instance.state;
     const container = toContainer(instance);
+    // Ready in Incus, but its create is still finishing (SSH access, its message): not done yet.
+    if (flow.busy(username) && container.state === 'running') container.state = 'creating';
     return {
       container,
       metrics: running && instance.state ? toMetrics(instance.name, instance.state) : null,
       sshCommand: await sshCommandOf(container),
+      create: {
+        phase: container.state === 'creating' ? progress.phase(username) : '',
+        error: container.state === 'error' ? (instance.config[KEY.error] ?? '') : '',
+        message: container.state === 'running' ? progress.message(username) : '',
+      },
     };
   }
 
@@ -205,6 +214,7 @@ export function createIncusBackend(
       if (flow.forget(username)) return { containerName: name };
       throw notFound(username);
     }
+    flow.forget(username);
     if (instance.status !== 'Stopped') {
       if (!force) {
         throw new DaemonError(

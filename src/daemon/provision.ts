@@ -1,5 +1,6 @@
 // In-container provisioning (packages, account, sudo, SSH keys), behind a small exec/file
 // interface: it never sees Incus, only a Guest, so a fake guest tests it without a container.
+import { PHASES, type Phase } from './create-progress.ts';
 import { DaemonError } from './errors.ts';
 import type { Retry } from './retry.ts';
 
@@ -79,6 +80,8 @@ export async function provision(
   guest: Guest,
   request: Provisioning,
   retry: Retry,
+  /** Told as each group of steps begins, for GET's phase. */
+  enter: (phase: Phase) => void = () => {},
 ): Promise<string> {
   const { username } = request;
   const step = <T>(what: string, work: () => Promise<T>) => retry(`${what} in ${guest.name}`, work);
@@ -91,6 +94,7 @@ export async function provision(
     );
   }
   if (apt) {
+    enter(PHASES.packages);
     await step('apt-get update', () => run(guest, ['apt-get', 'update'], APT_ENV));
     const packages = [
       'openssh-server',
@@ -110,6 +114,7 @@ export async function provision(
   if (!(await step('looking for useradd', () => has(guest, '/usr/sbin/useradd')))) {
     return ' (the image has no useradd, so no user account was made and no SSH keys were installed)';
   }
+  enter(PHASES.user);
   await step('creating the account', async () => {
     if (!(await accountIds(guest, username))) {
       await run(guest, ['useradd', '-m', '-s', '/bin/bash', username]);
@@ -127,6 +132,7 @@ export async function provision(
       }
     });
   }
+  enter(PHASES.keys);
   await step('installing SSH keys', () => installKeys(guest, username, request.sshKeys));
   return '';
 }

@@ -232,6 +232,8 @@ export function createClient(
 
   return {
     timeoutFor: timeout,
+    /** Waits `ms` unless `signal` aborts first (then rejects): the pause between polls. */
+    wait,
 
     /**
      * GET `path` (no leading slash), the answer read with `schema`: a tool file declares its own
@@ -246,7 +248,11 @@ export function createClient(
       }
     },
 
-    async createContainer(input: CreateInput, call: Call = {}) {
+    /**
+     * With `async`, every daemon generation answers at once with the container CREATING (one
+     * that ignores it answers when done): poll getContainer until it is RUNNING or ERROR.
+     */
+    async createContainer(input: CreateInput, call: Call & { async?: boolean } = {}) {
       // The dialect of the last send: creates run in parallel, and one may switch it meanwhile.
       let sentIn: Dialect = dialect;
       const send = () => {
@@ -260,6 +266,7 @@ export function createClient(
         };
         if (input.image) body.image = input.image;
         if (input.sshKeys.length > 0) body.sshKeys = input.sshKeys;
+        if (call.async) body.async = true;
         // false is every daemon's default, so it is left out and needs no dialect. Until a daemon
         // rejects enableDocker, both names go: each older daemon ignores the one it does not know.
         if (input.enableDocker) {

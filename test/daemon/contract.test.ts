@@ -19,6 +19,7 @@ import {
   type Strictness,
   type Swagger,
   V03,
+  V03_GET,
   V03_WITH_SSH,
   validate,
 } from '../support/swagger.ts';
@@ -135,6 +136,24 @@ describe('every success body is exactly the v0.3 swagger response', () => {
       '$.container.sshCommand: not in the contract',
     ]);
     expect(validate(doc, 'GetContainerResponse', get, V03_WITH_SSH)).toEqual([]);
+    // GET's container also says what the daemon knows of the create; start's does not.
+    const status = { phase: '', error: '', createMessage: '' };
+    expect(
+      validate(
+        doc,
+        'GetContainerResponse',
+        { ...get, container: { ...withSsh, ...status } },
+        V03_GET,
+      ),
+    ).toEqual([]);
+    expect(
+      validate(
+        doc,
+        'StartContainerResponse',
+        { message: 'ok', container: { ...withSsh, ...status } },
+        V03_WITH_SSH,
+      ),
+    ).toHaveLength(3);
     expect(validate(doc, 'GetContainerResponse', { ...get, sshCommand: '' }, V03_WITH_SSH)).toEqual(
       ['$.sshCommand: not in the contract'],
     );
@@ -186,7 +205,7 @@ describe('every success body is exactly the v0.3 swagger response', () => {
   test('GET /v1/containers/{username}, with and without metrics', async () => {
     const get = (username: string) =>
       conforms('get', `/v1/containers/${username}`, '/v1/containers/{username}', {
-        strictness: V03_WITH_SSH,
+        strictness: V03_GET,
       });
     const running = await get('alice');
     expect(running.metrics).not.toBeNull();
@@ -197,6 +216,48 @@ describe('every success body is exactly the v0.3 swagger response', () => {
       metrics: null,
     });
     await get('erin');
+  });
+
+  test("GET /v1/containers/{username} of an async create: its phase while CREATING, then sync create's message, or why it failed", async () => {
+    const get = (username: string) =>
+      conforms('get', `/v1/containers/${username}`, '/v1/containers/{username}', {
+        strictness: V03_GET,
+      });
+    const start = (username: string) =>
+      conforms('post', '/v1/containers', '/v1/containers', { body: { username, async: true } });
+    await start('gail');
+    const seen: string[] = [];
+    for (let body = await get('gail'); ; body = await get('gail')) {
+      if (body.container.state !== 'CONTAINER_STATE_CREATING') {
+        expect(body.container).toMatchObject({
+          state: 'CONTAINER_STATE_RUNNING',
+          phase: '',
+          error: '',
+          createMessage: 'Container gail-container created successfully',
+        });
+        break;
+      }
+      expect(body.container).toMatchObject({ error: '', createMessage: '' });
+      seen.push(body.container.phase);
+    }
+    expect(seen).toEqual(['creating instance', 'installing packages', 'adding keys']);
+    memory.asyncFailure = 'apt-get install failed: no network';
+    await start('hank');
+    let body = await get('hank');
+    while (body.container.state === 'CONTAINER_STATE_CREATING') body = await get('hank');
+    memory.asyncFailure = undefined;
+    expect(body.container).toMatchObject({
+      state: 'CONTAINER_STATE_ERROR',
+      phase: '',
+      error: 'apt-get install failed: no network',
+      createMessage: '',
+    });
+    // Every other container says nothing of a create, in the same three fields.
+    expect((await get('alice')).container).toMatchObject({
+      phase: '',
+      error: '',
+      createMessage: '',
+    });
   });
 
   test('POST start and stop', async () => {

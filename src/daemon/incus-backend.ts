@@ -15,6 +15,7 @@ import type {
   SystemInfo,
 } from './backend.ts';
 import { type Clock, systemClock } from './clock.ts';
+import { readLogs, runCommand } from './commands.ts';
 import { DaemonError } from './errors.ts';
 import type { IncusClient } from './incus.ts';
 import { createFlow } from './incus-create.ts';
@@ -96,6 +97,7 @@ export function createIncusBackend(
     owner: ownerTag(),
     daemonId,
   });
+  const clock = options.clock ?? systemClock;
   const locks = new Map<string, Promise<unknown>>();
 
   async function mustFind(
@@ -246,6 +248,18 @@ export function createIncusBackend(
     return toContainer(await mustFind(username));
   }
 
+  /** The name of the user's container, which must be running for exec and logs. */
+  async function runningName(username: string): Promise<string> {
+    const instance = await mustFind(username, NO_STATE);
+    if (instance.status !== 'Running') {
+      throw new DaemonError(
+        'invalid',
+        `container ${instance.name} is not running (${instance.status.toLowerCase()}); start it first`,
+      );
+    }
+    return instance.name;
+  }
+
   /** Key changes for one user run one at a time: each is a read-modify-write of one config key. */
   function serial<T>(username: string, work: () => Promise<T>): Promise<T> {
     const previous = locks.get(username) ?? Promise.resolve();
@@ -313,6 +327,9 @@ export function createIncusBackend(
         }
         return left;
       }),
+    exec: async (username, request) =>
+      runCommand(client.guest(await runningName(username)), request, clock),
+    logs: async (username, request) => readLogs(client.guest(await runningName(username)), request),
     async ping() {
       try {
         await client.ping();

@@ -40,3 +40,26 @@ export function tidyOutput(
   const kept = keepTail(cleanOutput(text), maxBytes);
   return { text: kept.text, truncated: kept.truncated || alreadyCut };
 }
+
+/**
+ * The last lines that fit in `maxBytes` together (joined by newlines); `truncated` when earlier
+ * lines were left out. A last line longer than the room keeps its own tail.
+ */
+export function lastLines(
+  lines: readonly string[],
+  maxBytes = OUTPUT_CAP_BYTES,
+): { lines: string[]; truncated: boolean } {
+  const kept: string[] = [];
+  let room = maxBytes;
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i] as string;
+    const size = Buffer.byteLength(line) + (kept.length > 0 ? 1 : 0);
+    if (size > room) {
+      if (kept.length === 0) kept.push(keepTail(line, maxBytes).text);
+      return { lines: kept.reverse(), truncated: true };
+    }
+    kept.push(line);
+    room -= size;
+  }
+  return { lines: kept.reverse(), truncated: false };
+}

@@ -1,5 +1,11 @@
 import { describe, expect, test } from 'bun:test';
-import { cleanOutput, keepTail, OUTPUT_CAP_BYTES, tidyOutput } from '../../src/shared/output.ts';
+import {
+  cleanOutput,
+  keepTail,
+  lastLines,
+  OUTPUT_CAP_BYTES,
+  tidyOutput,
+} from '../../src/shared/output.ts';
 
 describe('cleanOutput', () => {
   test('removes colour, cursor and title escapes but keeps the text', () => {
@@ -53,5 +59,16 @@ describe('tidyOutput', () => {
     const colour = `\u001b[31m${'a'.repeat(10)}\u001b[0m`;
     expect(tidyOutput(colour, false, 10)).toEqual({ text: 'a'.repeat(10), truncated: false });
     expect(tidyOutput('abc', true)).toEqual({ text: 'abc', truncated: true });
+  });
+});
+
+describe('lastLines', () => {
+  test('keeps the last lines that fit together, whole', () => {
+    expect(lastLines(['aaaa', 'bb', 'cc'], 5)).toEqual({ lines: ['bb', 'cc'], truncated: true });
+    expect(lastLines(['a', 'b'], 5)).toEqual({ lines: ['a', 'b'], truncated: false });
+  });
+
+  test('a last line longer than the room keeps its own tail', () => {
+    expect(lastLines(['x', '0123456789'], 4)).toEqual({ lines: ['6789'], truncated: true });
   });
 });

@@ -3,9 +3,13 @@ import type {
   Backend,
   Container,
   CreateRequest,
+  ExecOutcome,
+  ExecRequest,
   Image,
   Images,
   ListFilter,
+  LogsOutcome,
+  LogsRequest,
   Metrics,
   State,
   SystemInfo,
@@ -59,6 +63,17 @@ export class MemoryBackend implements Backend {
       createdAt: 1_764_391_472,
     },
   ];
+  /** What exec answers: by default the command's words, as `echo` would print them. */
+  execAnswer: (username: string, request: ExecRequest) => ExecOutcome = (_username, request) => ({
+    exitCode: 0,
+    stdout: `${[request.command].flat().join(' ')}\n`,
+    stderr: '',
+    stdoutCut: false,
+    stderrCut: false,
+    timedOut: false,
+  });
+  /** The journal (or console log) every container has; logs answers its last `lines` lines. */
+  logAnswer: LogsOutcome = { source: 'journal', text: '', cut: false };
   private clock = 1_736_930_000;
   /** Each stopped container's address, back when it starts (Incus reports one only while running). */
   private parked = new Map<string, Container['network']>();
@@ -235,6 +250,33 @@ export class MemoryBackend implements Backend {
       throw new DaemonError('not_found', `that key is not authorized for user ${username}`);
     }
     return { totalKeys: container.sshKeys.length };
+  }
+
+  /** The Incus backend's rule: exec and logs need a running container. */
+  private running(username: string): Container {
+    const container = this.find(username);
+    if (container.state !== 'running') {
+      throw new DaemonError(
+        'invalid',
+        `container ${container.name} is not running (${container.state}); start it first`,
+      );
+    }
+    return container;
+  }
+
+  async exec(username: string, request: ExecRequest) {
+    this.enter('exec', username, request);
+    this.running(username);
+    return this.execAnswer(username, request);
+  }
+
+  async logs(username: string, request: LogsRequest) {
+    this.enter('logs', username, request);
+    this.running(username);
+    const lines = this.logAnswer.text.split('\n');
+    if (lines.at(-1) === '') lines.pop();
+    const text = lines.slice(-request.lines).join('\n');
+    return { ...this.logAnswer, text: text && `${text}\n` };
   }
 
   async ping() {

@@ -6,7 +6,9 @@ import { deleteContainer } from './containers-delete.ts';
 import { getContainer } from './containers-get.ts';
 import { listContainers } from './containers-list.ts';
 import { startContainer, stopContainer } from './containers-start-stop.ts';
+import { execCommand } from './exec.ts';
 import { listImages } from './images.ts';
+import { getLogs } from './logs.ts';
 import { allMetrics, userMetrics } from './metrics.ts';
 import { addSshKey, removeSshKey } from './ssh-keys.ts';
 import { systemInfo } from './system-info.ts';
@@ -24,4 +26,6 @@ export const ROUTES: readonly Route[] = [
   userMetrics,
   systemInfo,
   listImages,
+  execCommand,
+  getLogs,
 ];

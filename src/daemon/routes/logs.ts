@@ -1,20 +1,13 @@
 // GET /v1/containers/{username}/logs, a route this project added: the last lines of the
 // container's system journal (or its console log), filtered here, never by a shell.
+import { GREP_FORM, isValidGrep, LINES_FORM, LOG_LINES } from '../../shared/command.ts';
 import { cleanOutput, lastLines } from '../../shared/output.ts';
 import { parseSince, SINCE_FORM } from '../../shared/since.ts';
 import { DaemonError } from '../errors.ts';
 import { pathUser, route } from '../router.ts';
 
-export const LOG_LINES = { default: 100, max: 2000 } as const;
 /** With grep, this many of the last journal entries are searched. */
 export const GREP_SCAN_LINES = 10_000;
-export const MAX_GREP_CHARS = 256;
-
-const LINES_EXPECTED = `expected a whole number from 1 to ${LOG_LINES.max}`;
-const GREP_EXPECTED = `expected text of 1 to ${MAX_GREP_CHARS} characters without control characters`;
-
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
-const CONTROL = /[\u0000-\u001f\u007f]/;
 
 export type LogsQuery = { lines: number; grep?: string; since?: number };
 
@@ -25,13 +18,13 @@ export function parseLogsQuery(query: URLSearchParams, nowMs: number): LogsQuery
   if (lines !== null && lines !== '') {
     const n = /^\d{1,5}$/.test(lines) ? Number(lines) : 0;
     if (n < 1 || n > LOG_LINES.max)
-      throw new DaemonError('invalid', `invalid lines: ${LINES_EXPECTED}`);
+      throw new DaemonError('invalid', `invalid lines: expected ${LINES_FORM}`);
     parsed.lines = n;
   }
   const grep = query.get('grep');
   if (grep !== null && grep !== '') {
-    if (grep.length > MAX_GREP_CHARS || CONTROL.test(grep)) {
-      throw new DaemonError('invalid', `invalid grep: ${GREP_EXPECTED}`);
+    if (!isValidGrep(grep)) {
+      throw new DaemonError('invalid', `invalid grep: expected ${GREP_FORM}`);
     }
     parsed.grep = grep;
   }

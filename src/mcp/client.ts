@@ -134,8 +134,26 @@ export class RouteUnsupportedError extends Error {
   }
 }
 
-/** The GET of a route this project added: `feature` names it in the unsupported sentence. */
+/** A call of a route this project added: `feature` names it in the unsupported sentence. */
 type AddedCall = Call & { feature?: string };
+
+/** A 404 body of a daemon that has the route: the container (or instance) is what is missing. */
+const CONTAINER_MISSING = /container[\w -]* not found|instance not found/i;
+
+/**
+ * The error of a call to a route this project added, as RouteUnsupportedError when the daemon
+ * lacks the route: a 501, or a 404 that does not say a container is missing (a route under
+ * /v1/containers/{username}/ answers 404 for both).
+ */
+function unsupported(error: unknown, route: string, call: AddedCall): unknown {
+  if (call.feature === undefined || !(error instanceof HTTPError)) return error;
+  const status = error.response.status;
+  const said = typeof error.data === 'string' ? error.data : JSON.stringify(error.data ?? '');
+  if (status === 501 || (status === 404 && !CONTAINER_MISSING.test(said))) {
+    return new RouteUnsupportedError(route, call.feature, status);
+  }
+  return error;
+}
 
 export type ContainariumClient = ReturnType<typeof createClient>;
 
@@ -218,11 +236,32 @@ export function createClient(
       try {
         return await get(path, schema, call);
       } catch (error) {
-        const status = error instanceof HTTPError ? error.response.status : 0;
-        if (call.feature !== undefined && (status === 404 || status === 501)) {
-          throw new RouteUnsupportedError(`GET /${path}`, call.feature, status);
-        }
-        throw error;
+        throw unsupported(error, `GET /${path.split('?')[0]}`, call);
+      }
+    },
+
+    /**
+     * POST `json` to `path`, the answer read with `schema`, like get: a change, never retried,
+     * waiting `timeoutMs` (or the change timeout, whichever is longer).
+     */
+    async post<S extends v.GenericSchema>(
+      path: string,
+      json: unknown,
+      schema: S,
+      call: AddedCall & { timeoutMs?: number } = {},
+    ) {
+      const ms = Math.max(timeout('change'), call.timeoutMs ?? 0);
+      try {
+        return await http
+          .post(path, {
+            json,
+            timeout: ms,
+            context: { timeoutMs: ms },
+            signal: call.signal ?? null,
+          })
+          .json(schema);
+      } catch (error) {
+        throw unsupported(error, `POST /${path}`, call);
       }
     },
 

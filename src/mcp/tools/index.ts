@@ -1,8 +1,17 @@
 // The registry: every tool mcp-server offers, in the order tools/list shows them.
 import containers from './containers.ts';
 import type { AnyTool } from './define.ts';
+import exec from './exec.ts';
 import images from './images.ts';
 import keys from './keys.ts';
+import logs from './logs.ts';
 import monitoring from './monitoring.ts';
 
-export const TOOLS: readonly AnyTool[] = [...containers, ...monitoring, ...images, ...keys];
+export const TOOLS: readonly AnyTool[] = [
+  ...containers,
+  ...monitoring,
+  ...images,
+  ...keys,
+  ...exec,
+  ...logs,
+];

@@ -43,6 +43,8 @@ test('every tool is fully described', async () => {
     'list_images',
     'add_ssh_key',
     'remove_ssh_key',
+    'exec_command',
+    'get_logs',
   ]);
   for (const tool of tools) {
     expect(tool.title).toBeTruthy();

@@ -68,7 +68,7 @@ const Input = v.strictObject({
   user: v.optional(
     v.pipe(
       v.string(`must be ${ACCOUNT_FORM}`),
-      v.description('Account to run as, e.g. "root". Default: the container\'s own user.'),
+      v.description('Account to run as, e.g. "root"; the container\'s own user when left out.'),
       v.regex(ACCOUNT, `must be ${ACCOUNT_FORM}`),
     ),
   ),

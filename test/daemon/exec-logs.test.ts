@@ -1,31 +1,17 @@
 // POST /v1/containers/{username}/exec and GET .../logs over the memory backend: validation,
 // access, and the output hygiene and caps the routes apply to whatever the backend read.
 import { afterAll, describe, expect, test } from 'bun:test';
-import { serve } from '../../src/daemon/app.ts';
-import { createAuthenticator } from '../../src/daemon/auth.ts';
-import { signToken } from '../../src/shared/jwt.ts';
 import { OUTPUT_CAP_BYTES } from '../../src/shared/output.ts';
-import { MemoryBackend } from '../support/memory-backend.ts';
+import { startOwnDaemon } from '../support/own-daemon.ts';
 
-const SECRET = 'k8Q2v9ZrX4mN7pL1sT6wY3bH5jD0gF2c';
-const token = async (username: string, roles: string[]) =>
-  (await signToken({ username, roles, lifetimeMs: 3_600_000, secret: SECRET })).token;
-
-const backend = new MemoryBackend();
-const server = serve({
-  backend,
-  auth: createAuthenticator({ secret: SECRET, log: () => {} }),
-  hostname: '127.0.0.1',
-  port: 0,
-  log: () => {},
-});
-afterAll(() => server.stop(true));
-const base = `http://127.0.0.1:${server.port}`;
-const admin = await token('mcp-client', ['admin']);
-const alice = await token('alice', ['user']);
+const daemon = await startOwnDaemon();
+afterAll(() => daemon[Symbol.asyncDispose]());
+const { backend } = daemon;
+const admin = await daemon.token('mcp-client', { roles: ['admin'] });
+const alice = await daemon.token('alice');
 
 const call = (method: string, path: string, body?: unknown, as = admin) =>
-  fetch(`${base}${path}`, {
+  fetch(new URL(path, daemon.url), {
     method,
     headers: { Authorization: `Bearer ${as}`, 'Content-Type': 'application/json' },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),

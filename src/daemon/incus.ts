@@ -139,8 +139,13 @@ export function createIncusClient(options: IncusClientOptions = {}) {
    * A log file's text (exec output, console): with `tail`, only its last `tail` bytes, asked
    * for with a suffix Range (Incus serves these files with ranges), `cut` when more came before.
    */
-  async function readTail(path: string, tail?: number): Promise<{ text: string; cut: boolean }> {
+  async function readTail(
+    path: string,
+    tail?: number,
+    { orEmpty = false } = {},
+  ): Promise<{ text: string; cut: boolean }> {
     const response = await send('GET', path, tail ? { headers: { range: `bytes=-${tail}` } } : {});
+    if (!response.ok && orEmpty) return { text: '', cut: false };
     if (!response.ok) {
       const body = v.safeParse(Envelope, await response.json().catch(() => ({})));
       throw incusError(response.status, body.success ? body.output.error : response.statusText);
@@ -315,7 +320,8 @@ export function createIncusClient(options: IncusClientOptions = {}) {
       const result = parseMetadata(ExecResultSchema, operation?.metadata, 'exec');
       const log = async (path: string | undefined) => {
         if (!path) return { text: '', cut: false };
-        const read = await readTail(path, options.tail);
+        // An output log Incus cannot hand over reads as empty, as it always has here.
+        const read = await readTail(path, options.tail, { orEmpty: true });
         // Logs stay on the host until deleted; failing to delete one is not worth failing for.
         await send('DELETE', path).catch(() => undefined);
         return read;

@@ -239,6 +239,22 @@ describe('against a daemon without the routes (v0.3)', () => {
     const other = await mcp.call('exec_command', { username: 'zed', command: 'id' });
     expect(other.text).toStartWith('This daemon does not support running commands');
   });
+
+  test('a 501 for the POST says the same', async () => {
+    const token = await makeToken();
+    await using fake = startFakeDaemon({
+      generation: 'head',
+      token,
+      containers: [{ username: 'alice' }],
+    });
+    fake.fail('*', { status: 501, body: { code: 501, error: 'rpc error: code = Unimplemented' } });
+    await using mcp = await connectMcp({
+      CONTAINARIUM_SERVER_URL: fake.url,
+      CONTAINARIUM_JWT_TOKEN: token,
+    });
+    const exec = await mcp.call('exec_command', { username: 'alice', command: 'id' });
+    expect(exec.text).toStartWith('This daemon does not support running commands in containers');
+  });
 });
 
 describe('confirmation', () => {

@@ -150,11 +150,11 @@ export function createIncusClient(options: IncusClientOptions = {}) {
       const body = v.safeParse(Envelope, await response.json().catch(() => ({})));
       throw incusError(response.status, body.success ? body.output.error : response.statusText);
     }
+    // An empty console log comes as an empty body (typed JSON, oddly): no text either way.
     const text = await response.text();
     // "bytes 23863-23892/23893": the first byte sent, from the file's start.
     const range = /^bytes (\d+)-/.exec(response.headers.get('content-range') ?? '');
     const cut = response.status === 206 && Number(range?.[1] ?? 0) > 0;
-    // An empty console answers with an empty JSON-typed body, not a file: no text.
     return { text, cut };
   }
 

@@ -148,10 +148,9 @@ const execCommand = defineTool({
     const stderr = tidyOutput(response.stderr, response.stderrTruncated);
     const { timedOut } = response;
     const name = containerName(input.username);
-    const ended = timedOut
-      ? `was stopped after ${input.timeout_seconds} s (timed out; exit code ${response.exitCode}). Raise timeout_seconds (at most ${EXEC_TIMEOUT.max}) or run it in the background`
-      : `exited with code ${response.exitCode}`;
-    const message = `The command ${ended} in ${name} as ${user}.`;
+    const message = timedOut
+      ? `The command timed out in ${name} as ${user}: it was stopped after ${input.timeout_seconds} s (exit code ${response.exitCode}). Raise timeout_seconds (at most ${EXEC_TIMEOUT.max}), or run it in the background.`
+      : `The command exited with code ${response.exitCode} in ${name} as ${user}.`;
     const blocks = [...streamBlock('stdout', stdout), ...streamBlock('stderr', stderr)];
     const body = blocks.length > 0 ? [UNTRUSTED, ...blocks] : ['It printed nothing.'];
     return {

@@ -100,7 +100,7 @@ describe('exec_command', () => {
     });
     expect(result.isError).toBeFalsy();
     expect(result.text).toBe(
-      'The command was stopped after 5 s (timed out; exit code 124). Raise timeout_seconds (at most 600) or run it in the background in alice-container as alice.\nIt printed nothing.',
+      'The command timed out in alice-container as alice: it was stopped after 5 s (exit code 124). Raise timeout_seconds (at most 600), or run it in the background.\nIt printed nothing.',
     );
     expect(result.structuredContent).toMatchObject({ timedOut: true, exitCode: 124 });
   });

@@ -108,6 +108,8 @@ describe.skipIf(missing.length > 0)('exec_command and get_logs on real Incus', (
       command: ['pgrep', '-fc', '^sleep 30[01]$'],
       user: 'root',
     });
+    // A tool error here shows its sentence.
+    expect(left.isError ? left.text : '').toBe('');
     expect((left.structuredContent as Ran).stdout.trim()).toBe('0');
   }, 150_000);
 

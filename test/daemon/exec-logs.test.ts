@@ -195,7 +195,7 @@ describe('GET /v1/containers/{username}/logs', () => {
       'line 294 sshd: Accepted',
       'line 297 sshd: Accepted',
     ]);
-    expect((logCalls().at(-1)?.args[1] as { lines: number }).lines).toBe(10_000);
+    expect((logCalls().at(-1)!.args[1] as { lines: number }).lines).toBe(10_000);
   });
 
   test('since is passed on as Unix seconds, from a time or a duration ago', async () => {
@@ -203,7 +203,7 @@ describe('GET /v1/containers/{username}/logs', () => {
     expect(logCalls().at(-1)?.args[1]).toEqual({ lines: 100, since: 1_769_860_800 });
     const before = Math.floor(Date.now() / 1000);
     await call('GET', '/v1/containers/alice/logs?since=2h');
-    const since = (logCalls().at(-1)?.args[1] as { since: number }).since;
+    const since = (logCalls().at(-1)!.args[1] as { since: number }).since;
     expect(since).toBeGreaterThanOrEqual(before - 7200 - 5);
     expect(since).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) - 7200);
   });

@@ -103,6 +103,9 @@ export type CreateRequest = {
   defaulted?: readonly ('cpu' | 'memory' | 'disk' | 'image')[];
 };
 
+/** The limits a resize changes (validated like create's); what it leaves out stays as it is. */
+export type ResizeRequest = Partial<Pick<CreateRequest, 'cpu' | 'memory' | 'disk'>>;
+
 export type CreateResult = { container: Container; message: string; sshCommand: string };
 
 /**
@@ -157,6 +160,11 @@ export interface Backend {
   listImages(): Promise<Images>;
   addSshKey(username: string, key: string): Promise<{ totalKeys: number }>;
   removeSshKey(username: string, key: string): Promise<{ totalKeys: number }>;
+  /**
+   * Changes the limits, live on a running container. A disk never shrinks below what the
+   * container uses (400 naming the use). Returns the container as it is afterwards.
+   */
+  resize(username: string, change: ResizeRequest): Promise<Container>;
   /** Runs a command in the running container; its output raw (the route cleans and caps it). */
   exec(username: string, request: ExecRequest): Promise<ExecOutcome>;
   /** The running container's journal, or its console log when it has none; raw text. */

@@ -7,6 +7,7 @@ import {
   createByteBudget,
   MAX_RESPONSE_BYTES,
 } from '../shared/bounded-body.ts';
+import { readClaims } from '../shared/jwt.ts';
 import { VERSION } from '../shared/version.ts';
 import {
   CreateContainerResponseSchema,
@@ -137,23 +138,25 @@ export class RouteUnsupportedError extends Error {
 /** A call of a route this project added: `feature` names it in the unsupported sentence. */
 type AddedCall = Call & { feature?: string };
 
-/** A 404 body of a daemon that has the route: the container (or instance) is what is missing. */
-const CONTAINER_MISSING = /container[\w -]* not found|instance not found/i;
-
 /**
- * The error of a call to a route this project added, as RouteUnsupportedError when the daemon
- * lacks the route: a 501, or a 404 that does not say a container is missing (a route under
- * /v1/containers/{username}/ answers 404 for both).
+ * A daemon's words for a missing container: v0.3 answers 500 "Instance not found", this daemon
+ * and HEAD 404 "container for user alice not found". Under /v1/containers/{username}/ a 404
+ * with these words is a missing container, any other 404 a missing route.
  */
+export const CONTAINER_MISSING = /instance not found|container[\w ]* not found/i;
+
+/** A 404 or 501 of a call that names its `feature`, unless it says the container is missing. */
 function unsupported(error: unknown, route: string, call: AddedCall): unknown {
   if (call.feature === undefined || !(error instanceof HTTPError)) return error;
   const status = error.response.status;
-  const said = typeof error.data === 'string' ? error.data : JSON.stringify(error.data ?? '');
-  if (status === 501 || (status === 404 && !CONTAINER_MISSING.test(said))) {
-    return new RouteUnsupportedError(route, call.feature, status);
-  }
-  return error;
+  if (status !== 404 && status !== 501) return error;
+  const body = typeof error.data === 'string' ? error.data : JSON.stringify(error.data ?? '');
+  if (CONTAINER_MISSING.test(body)) return error;
+  return new RouteUnsupportedError(route, call.feature, status);
 }
+
+/** The limits a resize changes, as the wire spells them; those left out stay as they are. */
+export type ResizeInput = { cpu?: string; memory?: string; disk?: string };
 
 export type ContainariumClient = ReturnType<typeof createClient>;
 
@@ -351,6 +354,30 @@ export function createClient(
           signal: call.signal ?? null,
         })
         .json(SshKeyResponseSchema),
+
+    /** PUT .../resize (upstream HEAD): v0.3 daemons lack it, which gives RouteUnsupportedError. */
+    async resizeContainer(username: string, change: ResizeInput, call: Call = {}) {
+      const path = `${user(username)}/resize`;
+      try {
+        return await http
+          .put(path, { json: change, ...within('change'), signal: call.signal ?? null })
+          .json(StartStopContainerResponseSchema);
+      } catch (error) {
+        throw unsupported(error, 'PUT /v1/containers/{username}/resize', {
+          feature: 'resizing containers',
+        });
+      }
+    },
+
+    /** Who the token calls are made with says it is (unchecked claims); undefined if unreadable. */
+    caller(): { username: string | undefined; admin: boolean } | undefined {
+      try {
+        const claims = readClaims(config.token.get());
+        return claims && { username: claims.username, admin: !!claims.roles?.includes('admin') };
+      } catch {
+        return undefined;
+      }
+    },
 
     getMetrics: (username: string | undefined, call: Call = {}) =>
       get(

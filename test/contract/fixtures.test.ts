@@ -78,6 +78,23 @@ describe("this project's OpenAPI file", () => {
       }
     }
   });
+
+  test('marks the routes upstream HEAD defined (CONTAINARIUM-API.md §10) as such, and only those', () => {
+    const head = new Set([
+      'put /v1/containers/{username}/resize',
+      'get /v1/containers/{username}/snapshots',
+      'post /v1/containers/{username}/snapshots',
+      'delete /v1/containers/{username}/snapshots/{name}',
+      'post /v1/containers/{username}/snapshots/{name}/rollback',
+    ]);
+    const added = operations(project).filter((op) => !operations(doc).includes(op));
+    const marked = added.filter((op) => {
+      const [method, route] = op.split(' ') as [string, string];
+      return project.paths[route]?.[method]?.['x-containarium-upstream'] === 'HEAD';
+    });
+    expect(marked).toContain('put /v1/containers/{username}/resize');
+    expect(added.filter((op) => head.has(op)).sort()).toEqual(marked.sort());
+  });
 });
 
 describe('HEAD fixtures against the swagger contract', () => {

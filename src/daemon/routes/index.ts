@@ -5,11 +5,13 @@ import { createContainer } from './containers-create.ts';
 import { deleteContainer } from './containers-delete.ts';
 import { getContainer } from './containers-get.ts';
 import { listContainers } from './containers-list.ts';
+import { resizeContainer } from './containers-resize.ts';
 import { startContainer, stopContainer } from './containers-start-stop.ts';
 import { execCommand } from './exec.ts';
 import { listImages } from './images.ts';
 import { getLogs } from './logs.ts';
 import { allMetrics, userMetrics } from './metrics.ts';
+import { getQuota } from './quotas.ts';
 import { addSshKey, removeSshKey } from './ssh-keys.ts';
 import { systemInfo } from './system-info.ts';
 
@@ -26,6 +28,8 @@ export const ROUTES: readonly Route[] = [
   userMetrics,
   systemInfo,
   listImages,
+  resizeContainer,
+  getQuota,
   execCommand,
   getLogs,
 ];

@@ -6,12 +6,14 @@ import images from './images.ts';
 import keys from './keys.ts';
 import logs from './logs.ts';
 import monitoring from './monitoring.ts';
+import resources from './resources.ts';
 
 export const TOOLS: readonly AnyTool[] = [
   ...containers,
   ...monitoring,
   ...images,
   ...keys,
+  ...resources,
   ...exec,
   ...logs,
 ];

@@ -10,6 +10,7 @@ import { emitContainer } from '../../src/daemon/to-wire.ts';
 import { ExecResponseSchema } from '../../src/mcp/tools/exec.ts';
 import { ListImagesResponseSchema } from '../../src/mcp/tools/images.ts';
 import { LogsResponseSchema } from '../../src/mcp/tools/logs.ts';
+import { ListTemplatesResponseSchema } from '../../src/mcp/tools/templates.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 import { MemoryBackend } from '../support/memory-backend.ts';
 import {
@@ -306,6 +307,13 @@ describe("every route this project adds is exactly its OpenAPI file's response",
       used: { containers: 1, cpus: 2, memoryBytes: '2000000000', diskBytes: '60000000000' },
     });
     await conforms('get', '/v1/quotas/nobody', route, { contract: project });
+  });
+
+  test('GET /v1/templates, for an admin and for a user', async () => {
+    const contract = { contract: project, wire: ListTemplatesResponseSchema };
+    const listed = await conforms('get', '/v1/templates', '/v1/templates', contract);
+    expect(listed.templates[0]).toMatchObject({ name: 'small', resources: { cpu: '1' } });
+    await conforms('get', '/v1/templates', '/v1/templates', { ...contract, token: alice });
   });
 
   test('POST /v1/containers/{username}/exec, for an admin and for the user', async () => {

@@ -50,7 +50,7 @@ describe('settings', () => {
   test('an unknown toolset or tool is refused with the list of valid ones', () => {
     expect(() => loadConfig({ ...base, CONTAINARIUM_TOOLSETS: 'containers,network' })).toThrow(
       new ConfigError(
-        'CONTAINARIUM_TOOLSETS names "network", which does not exist; the valid names are containers, monitoring, images, keys, resources, exec, logs',
+        'CONTAINARIUM_TOOLSETS names "network", which does not exist; the valid names are containers, monitoring, images, keys, resources, templates, bulk, exec, logs',
       ),
     );
     const refusal = () =>
@@ -103,13 +103,17 @@ describe('tools/list and tools/call through an MCP client', () => {
       'get_system_info',
       'list_images',
       'get_quota',
+      'list_templates',
       'get_logs',
     ]);
   });
 
   test('disable-destructive: the tools marked destructiveHint are gone', async () => {
     expect(await listed({ CONTAINARIUM_DISABLE_DESTRUCTIVE: 'true' })).toEqual(
-      ALL.filter((name) => name !== 'delete_container' && name !== 'exec_command'),
+      ALL.filter(
+        (name) =>
+          name !== 'delete_container' && name !== 'delete_containers' && name !== 'exec_command',
+      ),
     );
   });
 
@@ -274,7 +278,9 @@ describe('install', () => {
     const file = join(home, 'refused.json');
     const { code, stderr } = await install(file, ['--toolsets', 'disks']);
     expect(code).toBe(1);
-    expect(stderr).toContain('the valid names are containers, monitoring, images, keys, resources');
+    expect(stderr).toContain(
+      'the valid names are containers, monitoring, images, keys, resources, templates, bulk',
+    );
     expect(() => readFileSync(file)).toThrow();
   });
 });

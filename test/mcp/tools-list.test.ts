@@ -45,6 +45,9 @@ test('every tool is fully described', async () => {
     'remove_ssh_key',
     'resize_container',
     'get_quota',
+    'list_templates',
+    'create_containers',
+    'delete_containers',
     'exec_command',
     'get_logs',
   ]);
@@ -68,11 +71,13 @@ test('every tool is fully described', async () => {
     'get_metrics',
     'get_system_info',
     'list_images',
+    'list_templates',
   ];
   for (const name of reads) {
     expect(hints[name]?.readOnlyHint).toBe(true);
   }
   expect(hints.delete_container?.destructiveHint).toBe(true);
+  expect(hints.delete_containers?.destructiveHint).toBe(true);
   expect(hints.start_container?.idempotentHint).toBe(true);
   expect(hints.stop_container?.idempotentHint).toBe(true);
   const create = tools[0]!.inputSchema as {
@@ -84,7 +89,8 @@ test('every tool is fully described', async () => {
   for (const left of ['cpu', 'memory', 'disk', 'image']) {
     expect(create.properties[left]).not.toHaveProperty('default');
   }
-  expect(create.properties.enable_docker?.default).toBe(true);
+  // Left out when not given, so a template's setting applies; the tool sends true otherwise.
+  expect(create.properties.enable_docker).not.toHaveProperty('default');
   expect(create.properties.ssh_keys?.default).toEqual([]);
 });
 

@@ -14,6 +14,7 @@ import { allMetrics, userMetrics } from './metrics.ts';
 import { getQuota } from './quotas.ts';
 import { addSshKey, removeSshKey } from './ssh-keys.ts';
 import { systemInfo } from './system-info.ts';
+import { listTemplates } from './templates.ts';
 
 export const ROUTES: readonly Route[] = [
   createContainer,
@@ -30,6 +31,7 @@ export const ROUTES: readonly Route[] = [
   listImages,
   resizeContainer,
   getQuota,
+  listTemplates,
   execCommand,
   getLogs,
 ];

@@ -1,4 +1,5 @@
 // The registry: every tool mcp-server offers, in the order tools/list shows them.
+import bulk from './bulk.ts';
 import containers from './containers.ts';
 import type { AnyTool } from './define.ts';
 import exec from './exec.ts';
@@ -7,6 +8,7 @@ import keys from './keys.ts';
 import logs from './logs.ts';
 import monitoring from './monitoring.ts';
 import resources from './resources.ts';
+import templates from './templates.ts';
 
 export const TOOLS: readonly AnyTool[] = [
   ...containers,
@@ -14,6 +16,8 @@ export const TOOLS: readonly AnyTool[] = [
   ...images,
   ...keys,
   ...resources,
+  ...templates,
+  ...bulk,
   ...exec,
   ...logs,
 ];

@@ -16,6 +16,7 @@ import type {
   SystemInfo,
 } from './backend.ts';
 import { type Clock, systemClock } from './clock.ts';
+import { readLogs, runCommand } from './commands.ts';
 import { DaemonError } from './errors.ts';
 import type { IncusClient } from './incus.ts';
 import { createFlow } from './incus-create.ts';
@@ -98,6 +99,7 @@ export function createIncusBackend(
     owner: ownerTag(),
     daemonId,
   });
+  const clock = options.clock ?? systemClock;
   const locks = new Map<string, Promise<unknown>>();
 
   async function mustFind(
@@ -258,6 +260,18 @@ export function createIncusBackend(
     return toContainer(await mustFind(username));
   }
 
+  /** The name of the user's container, which must be running for exec and logs. */
+  async function runningName(username: string): Promise<string> {
+    const instance = await mustFind(username, NO_STATE);
+    if (instance.status !== 'Running') {
+      throw new DaemonError(
+        'invalid',
+        `container ${instance.name} is not running (${instance.status.toLowerCase()}); start it first`,
+      );
+    }
+    return instance.name;
+  }
+
   /** Changes to one user's container run one at a time: each is a read-modify-write of it. */
   function serial<T>(username: string, work: () => Promise<T>): Promise<T> {
     const previous = locks.get(username) ?? Promise.resolve();
@@ -336,6 +350,9 @@ export function createIncusBackend(
         return left;
       }),
     resize,
+    exec: async (username, request) =>
+      runCommand(client.guest(await runningName(username)), request, clock),
+    logs: async (username, request) => readLogs(client.guest(await runningName(username)), request),
     async ping() {
       try {
         await client.ping();

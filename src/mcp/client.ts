@@ -138,7 +138,7 @@ export class RouteUnsupportedError extends Error {
   }
 }
 
-/** The GET of a route this project added: `feature` names it in the unsupported sentence. */
+/** A call of a route this project added: `feature` names it in the unsupported sentence. */
 type AddedCall = Call & { feature?: string };
 
 /**
@@ -244,7 +244,32 @@ export function createClient(
       try {
         return await get(path, schema, call);
       } catch (error) {
-        throw unsupported(error, `GET /${path}`, call);
+        throw unsupported(error, `GET /${path.split('?')[0]}`, call);
+      }
+    },
+
+    /**
+     * POST `json` to `path`, the answer read with `schema`, like get: a change, never retried,
+     * waiting `timeoutMs` (or the change timeout, whichever is longer).
+     */
+    async post<S extends v.GenericSchema>(
+      path: string,
+      json: unknown,
+      schema: S,
+      call: AddedCall & { timeoutMs?: number } = {},
+    ) {
+      const ms = Math.max(timeout('change'), call.timeoutMs ?? 0);
+      try {
+        return await http
+          .post(path, {
+            json,
+            timeout: ms,
+            context: { timeoutMs: ms },
+            signal: call.signal ?? null,
+          })
+          .json(schema);
+      } catch (error) {
+        throw unsupported(error, `POST /${path}`, call);
       }
     },
 

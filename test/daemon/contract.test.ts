@@ -7,7 +7,9 @@ import { serve } from '../../src/daemon/app.ts';
 import { createAuthenticator } from '../../src/daemon/auth.ts';
 import type { Backend, Container } from '../../src/daemon/backend.ts';
 import { emitContainer } from '../../src/daemon/to-wire.ts';
+import { ExecResponseSchema } from '../../src/mcp/tools/exec.ts';
 import { ListImagesResponseSchema } from '../../src/mcp/tools/images.ts';
+import { LogsResponseSchema } from '../../src/mcp/tools/logs.ts';
 import { ListTemplatesResponseSchema } from '../../src/mcp/tools/templates.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 import { MemoryBackend } from '../support/memory-backend.ts';
@@ -373,6 +375,37 @@ describe("every route this project adds is exactly its OpenAPI file's response",
     const listed = await conforms('get', '/v1/templates', '/v1/templates', contract);
     expect(listed.templates[0]).toMatchObject({ name: 'small', resources: { cpu: '1' } });
     await conforms('get', '/v1/templates', '/v1/templates', { ...contract, token: alice });
+  });
+
+  test('POST /v1/containers/{username}/exec, for an admin and for the user', async () => {
+    const contract = { contract: project, wire: ExecResponseSchema };
+    const route = '/v1/containers/{username}/exec';
+    const ran = await conforms('post', '/v1/containers/alice/exec', route, {
+      ...contract,
+      body: { command: ['echo', 'hi'], timeoutSeconds: 5, user: 'root' },
+    });
+    expect(ran).toEqual({
+      exitCode: 0,
+      stdout: 'echo hi\n',
+      stderr: '',
+      stdoutTruncated: false,
+      stderrTruncated: false,
+      timedOut: false,
+    });
+    await conforms('post', '/v1/containers/alice/exec', route, {
+      ...contract,
+      body: { command: 'true' },
+      token: alice,
+    });
+  });
+
+  test('GET /v1/containers/{username}/logs, for an admin and for the user', async () => {
+    const contract = { contract: project, wire: LogsResponseSchema };
+    const route = '/v1/containers/{username}/logs';
+    memory.logAnswer = { source: 'journal', text: 'a\nb\n', cut: false };
+    const read = await conforms('get', '/v1/containers/alice/logs?lines=1&grep=b', route, contract);
+    expect(read).toEqual({ source: 'journal', lines: ['b'], truncated: false });
+    await conforms('get', '/v1/containers/alice/logs', route, { ...contract, token: alice });
   });
 
   test('all of them were checked', () => {

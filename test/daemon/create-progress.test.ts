@@ -51,6 +51,9 @@ describe('provision reports its phases', () => {
         return { exitCode: found ? 0 : 1, stdout: '', stderr: '' };
       },
       async writeFile() {},
+      async consoleLog() {
+        return { text: '', cut: false };
+      },
       async makeDirectory() {},
       async readFile() {
         return { content: passwd, uid: 0, gid: 0, mode: 0o644 };

@@ -4,9 +4,13 @@ import type {
   Container,
   CreateRequest,
   CreateStatus,
+  ExecOutcome,
+  ExecRequest,
   Image,
   Images,
   ListFilter,
+  LogsOutcome,
+  LogsRequest,
   Metrics,
   ResizeRequest,
   State,
@@ -71,6 +75,17 @@ export class MemoryBackend implements Backend {
    */
   readonly creates = new Map<string, CreateStatus & { left: string[] }>();
   asyncFailure: string | undefined;
+  /** What exec answers: by default the command's words, as `echo` would print them. */
+  execAnswer: (username: string, request: ExecRequest) => ExecOutcome = (_username, request) => ({
+    exitCode: 0,
+    stdout: `${[request.command].flat().join(' ')}\n`,
+    stderr: '',
+    stdoutCut: false,
+    stderrCut: false,
+    timedOut: false,
+  });
+  /** The journal (or console log) every container has; logs answers its last `lines` lines. */
+  logAnswer: LogsOutcome = { source: 'journal', text: '', cut: false };
   private clock = 1_736_930_000;
   /** Each stopped container's address, back when it starts (Incus reports one only while running). */
   private parked = new Map<string, Container['network']>();
@@ -304,6 +319,33 @@ export class MemoryBackend implements Backend {
       disk: change.disk ?? now.disk,
     };
     return container;
+  }
+
+  /** The Incus backend's rule: exec and logs need a running container. */
+  private running(username: string): Container {
+    const container = this.find(username);
+    if (container.state !== 'running') {
+      throw new DaemonError(
+        'invalid',
+        `container ${container.name} is not running (${container.state}); start it first`,
+      );
+    }
+    return container;
+  }
+
+  async exec(username: string, request: ExecRequest) {
+    this.enter('exec', username, request);
+    this.running(username);
+    return this.execAnswer(username, request);
+  }
+
+  async logs(username: string, request: LogsRequest) {
+    this.enter('logs', username, request);
+    this.running(username);
+    const lines = this.logAnswer.text.split('\n');
+    if (lines.at(-1) === '') lines.pop();
+    const text = lines.slice(-request.lines).join('\n');
+    return { ...this.logAnswer, text: text && `${text}\n` };
   }
 
   async ping() {

@@ -63,7 +63,9 @@ export type Toolset =
   | 'keys'
   | 'resources'
   | 'templates'
-  | 'bulk';
+  | 'bulk'
+  | 'exec'
+  | 'logs';
 
 export type Tool<I extends v.GenericSchema, O extends v.GenericSchema> = {
   name: string;

@@ -138,7 +138,7 @@ export class RouteUnsupportedError extends Error {
   }
 }
 
-/** The GET of a route this project added: `feature` names it in the unsupported sentence. */
+/** A call of a route this project added: `feature` names it in the unsupported sentence. */
 type AddedCall = Call & { feature?: string };
 
 /**
@@ -232,6 +232,8 @@ export function createClient(
 
   return {
     timeoutFor: timeout,
+    /** Waits `ms` unless `signal` aborts first (then rejects): the pause between polls. */
+    wait,
 
     /**
      * GET `path` (no leading slash), the answer read with `schema`: a tool file declares its own
@@ -242,11 +244,40 @@ export function createClient(
       try {
         return await get(path, schema, call);
       } catch (error) {
-        throw unsupported(error, `GET /${path}`, call);
+        throw unsupported(error, `GET /${path.split('?')[0]}`, call);
       }
     },
 
-    async createContainer(input: CreateInput, call: Call = {}) {
+    /**
+     * POST `json` to `path`, the answer read with `schema`, like get: a change, never retried,
+     * waiting `timeoutMs` (or the change timeout, whichever is longer).
+     */
+    async post<S extends v.GenericSchema>(
+      path: string,
+      json: unknown,
+      schema: S,
+      call: AddedCall & { timeoutMs?: number } = {},
+    ) {
+      const ms = Math.max(timeout('change'), call.timeoutMs ?? 0);
+      try {
+        return await http
+          .post(path, {
+            json,
+            timeout: ms,
+            context: { timeoutMs: ms },
+            signal: call.signal ?? null,
+          })
+          .json(schema);
+      } catch (error) {
+        throw unsupported(error, `POST /${path}`, call);
+      }
+    },
+
+    /**
+     * With `async`, every daemon generation answers at once with the container CREATING (one
+     * that ignores it answers when done): poll getContainer until it is RUNNING or ERROR.
+     */
+    async createContainer(input: CreateInput, call: Call & { async?: boolean } = {}) {
       // The dialect of the last send: creates run in parallel, and one may switch it meanwhile.
       let sentIn: Dialect = dialect;
       const send = () => {
@@ -260,6 +291,7 @@ export function createClient(
         };
         if (input.image) body.image = input.image;
         if (input.sshKeys.length > 0) body.sshKeys = input.sshKeys;
+        if (call.async) body.async = true;
         // false is every daemon's default, so it is left out and needs no dialect. Until a daemon
         // rejects enableDocker, both names go: each older daemon ignores the one it does not know.
         if (input.enableDocker) {

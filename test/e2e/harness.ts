@@ -1,12 +1,13 @@
 // The processes of an end-to-end run: compiled containarium daemons, tokens from its CLI, and real
 // MCP clients that spawn the compiled mcp-server over stdio. Everything started here is tracked so
 // afterAll can end it.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { INCUS_SOCKET } from './incus.ts';
 
 export const ROOT = resolve(import.meta.dir, '../..');
 export const MCP_SERVER = resolve(ROOT, 'dist/mcp-server');
@@ -169,34 +170,28 @@ export async function stopAll(): Promise<void> {
 }
 
 /**
- * Whether an end-to-end file can run: Incus's socket and both binaries present. When not, it is
- * an error under CI and a skip (said on stderr) elsewhere.
+ * What an end-to-end file needs and does not find (Incus's socket, the binaries): in CI that is
+ * an error, elsewhere the file is skipped and says why. `file` names it in that line.
  */
-export function stackPresent(file: string, incusSocket: string): boolean {
-  const missing = [incusSocket, MCP_SERVER, CONTAINARIUM].filter((path) => !existsSync(path));
-  if (missing.length === 0) return true;
-  if (process.env.CI) throw new Error(`${file} cannot run: missing ${missing.join(', ')}`);
-  console.warn(`${file}: SKIPPED — missing ${missing.join(', ')}`);
-  return false;
+export function missingPrerequisites(file: string): string[] {
+  const missing = [INCUS_SOCKET, MCP_SERVER, CONTAINARIUM].filter((path) => !existsSync(path));
+  if (missing.length > 0) {
+    if (process.env.CI) throw new Error(`${file} cannot run: missing ${missing.join(', ')}`);
+    console.warn(`${file}: SKIPPED — missing ${missing.join(', ')}`);
+  }
+  return missing;
 }
 
 /**
- * A daemon with a fresh random secret in a temporary folder, and mcp-server connected to it as an
- * admin; `cleanup` removes the folder (stopAll ends the processes).
+ * A daemon of its own for one test file: a new temporary folder with a random JWT secret file
+ * (mode 0600), the daemon started with it, and an admin token it accepts.
  */
-export async function startAdminStack(prefix: string) {
+export async function startAdminDaemon(prefix: string) {
   const tmp = mkdtempSync(join(tmpdir(), prefix));
   const secretFile = join(tmp, 'jwt.secret');
   const secret = Buffer.from(crypto.getRandomValues(new Uint8Array(48))).toString('base64');
   writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
   const daemon = await startDaemon({ secretFile });
   const token = generateToken({ username: 'e2e-admin', roles: 'admin', secretFile });
-  const mcp = await connectMcp(daemon.url, token);
-  return {
-    daemon,
-    mcp,
-    token,
-    secretFile,
-    cleanup: () => rmSync(tmp, { recursive: true, force: true }),
-  };
+  return { tmp, secretFile, daemon, token };
 }

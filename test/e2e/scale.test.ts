@@ -3,13 +3,21 @@
 // once), and CPU is reported as a share of a core measured over a second, here of a BusyBox
 // container spinning a busy loop started through the Incus exec API.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { rmSync } from 'node:fs';
 import { createIncusClient } from '../../src/daemon/incus.ts';
 import { createIncusBackend } from '../../src/daemon/incus-backend.ts';
 import { countingFetch } from '../support/counting-fetch.ts';
-import { type Mcp, RUN_DAEMON_ID, stackPresent, startAdminStack, stopAll } from './harness.ts';
+import {
+  connectMcp,
+  type Mcp,
+  missingPrerequisites,
+  RUN_DAEMON_ID,
+  startAdminDaemon,
+  stopAll,
+} from './harness.ts';
 import { exec, INCUS_SOCKET, ipv4, removeInstance } from './incus.ts';
 
-const present = stackPresent('scale.test.ts', INCUS_SOCKET);
+const present = missingPrerequisites('scale.test.ts').length === 0;
 const username = `e2es${Math.random().toString(36).slice(2, 8)}`;
 const name = `${username}-container`;
 
@@ -20,7 +28,9 @@ describe.skipIf(!present)('listing and usage on real Incus', () => {
   let cleanup = () => {};
 
   beforeAll(async () => {
-    ({ mcp, cleanup } = await startAdminStack('containarium-scale-'));
+    const { tmp, daemon, token } = await startAdminDaemon('containarium-scale-');
+    cleanup = () => rmSync(tmp, { recursive: true, force: true });
+    mcp = await connectMcp(daemon.url, token);
     const made = await mcp.call(
       'create_container',
       { username, cpu: 1, memory: '128MB', disk: '1GB', image: 'busybox' },

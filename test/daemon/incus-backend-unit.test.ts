@@ -5,6 +5,7 @@ import { serve } from '../../src/daemon/app.ts';
 import { createAuthenticator } from '../../src/daemon/auth.ts';
 import { createIncusClient } from '../../src/daemon/incus.ts';
 import { createIncusBackend } from '../../src/daemon/incus-backend.ts';
+import { ownerTag } from '../../src/daemon/owner.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 import { MAX_SSH_KEYS } from '../../src/shared/ssh-key.ts';
 import { createRequest } from '../support/create-request.ts';
@@ -402,6 +403,24 @@ describe('reads', () => {
     expect(running?.network?.ipAddress).toBe(all[0].state.network.eth0.addresses[0].address);
     expect(incus.seen.map((s) => decodeURIComponent(s.search)).at(-1)).toBe('?recursion=2');
     expect(incus.seen).toHaveLength(4);
+  });
+
+  test('get of a container still being created (running in Incus) waits for no CPU reading', async () => {
+    const [ours] = await instances();
+    // Another live process (this one) is still creating it.
+    ours.config['user.containarium.status'] = 'creating';
+    ours.config['user.containarium.create-owner'] = ownerTag();
+    await using incus = fakeIncus({ 'GET /1.0/instances/fixture-container': () => sync(ours) });
+    const clock = fakeClock();
+    const backend = createIncusBackend(createIncusClient({ socket: incus.socket }), {
+      log: quiet,
+      clock,
+    });
+    const { container, metrics } = await backend.get('fixture');
+    expect(container.state).toBe('creating');
+    expect(metrics).toBeNull();
+    expect(clock.slept).toEqual([]);
+    expect(incus.calls('GET', '/1.0/instances/fixture-container/state')).toHaveLength(0);
   });
 
   test('an instance that vanishes while Incus gathers the list (its 404) is skipped: the list is read again', async () => {

@@ -4,6 +4,7 @@
 import { closeSync, fstatSync, openSync, write } from 'node:fs';
 import { errorText } from '../shared/error-text.ts';
 import { privateFileProblem } from '../shared/private-file.ts';
+import { isValidSnapshotName } from '../shared/snapshot.ts';
 import { sshKeyFingerprint } from '../shared/ssh-key.ts';
 import type { Principal, Refusal } from './auth.ts';
 import type { Logger } from './log.ts';
@@ -33,6 +34,8 @@ export type AuditEntry = {
   code?: string;
   /** The SSH keys the request adds or removes (a key add, remove, or create), as fingerprints. */
   sshKeys?: string[];
+  /** The snapshot a snapshot route names (in its path, or the body of a create that gives one). */
+  snapshot?: string;
   status: number;
   durationMs: number;
 };
@@ -155,6 +158,11 @@ export function auditEntry(
     const fingerprint = key === undefined ? undefined : sshKeyFingerprint(key);
     return fingerprint === undefined ? [] : [fingerprint];
   });
+  const snapshot = found?.route.segments.includes('snapshots')
+    ? found.params.name === undefined
+      ? field(body, 'name') || undefined
+      : decoded(found.params.name)
+    : undefined;
   return {
     time: time.toISOString(),
     requestId: facts.requestId,
@@ -168,6 +176,7 @@ export function auditEntry(
     outcome: status < 400 ? 'ok' : refusal !== undefined || status === 403 ? 'refused' : 'error',
     ...(refusal === undefined ? {} : { reason: refusal }),
     ...(fingerprints.length === 0 ? {} : { sshKeys: [...new Set(fingerprints)] }),
+    ...(snapshot === undefined ? {} : { snapshot: snapshotOf(snapshot) }),
     status,
     durationMs: facts.durationMs,
   };
@@ -224,6 +233,10 @@ export function requestIdOf(request: Request): string {
   const given = request.headers.get('x-request-id');
   return given !== null && REQUEST_ID.test(given) ? given : crypto.randomUUID();
 }
+
+/** A snapshot name as the request gave it, when it has a snapshot name's shape. */
+const snapshotOf = (name: string): string =>
+  isValidSnapshotName(name) ? name : '(not a snapshot name)';
 
 /**
  * A target as the request named it, when it has a username's shape; anything else (a key pasted

@@ -26,6 +26,7 @@ import {
   poolSpace,
   stillCreating,
 } from './incus-instances.ts';
+import { snapshotMethods } from './incus-snapshots.ts';
 import {
   DEFAULT_DAEMON_ID,
   type Instance,
@@ -313,6 +314,12 @@ export function createIncusBackend(
         }
         return left;
       }),
+    ...snapshotMethods({
+      client,
+      mustFind: (username) => mustFind(username, NO_STATE),
+      serial,
+      creating: flow.busy,
+    }),
     async ping() {
       try {
         await client.ping();

@@ -17,6 +17,7 @@ import {
   loadOpenApi,
   loadSwagger,
   operations,
+  responseDefinition,
   SWAGGER_PATH,
   V03,
   validate,
@@ -65,17 +66,76 @@ describe("this project's OpenAPI file", () => {
     }
   });
 
-  test('marks each route and definition it adds', () => {
+  /** Whose an addition is: upstream HEAD's (CONTAINARIUM-API.md §10), or this project's own. */
+  const origin = (item: object | undefined) => {
+    const marks = item as Record<string, unknown> | undefined;
+    const head = marks?.['x-containarium-upstream'] === 'HEAD';
+    const ours = marks?.['x-containarium-added'] === true;
+    return head && !ours ? 'head' : ours && !head ? 'ours' : 'unmarked';
+  };
+
+  test("marks each route and definition it adds as upstream HEAD's or its own", () => {
     const added = operations(project).filter((op) => !operations(doc).includes(op));
     expect(added).toContain('get /v1/images');
-    for (const op of added) {
+    const of = (op: string) => {
       const [method, route] = op.split(' ') as [string, string];
-      expect(project.paths[route]?.[method]).toHaveProperty('x-containarium-added', true);
-    }
+      return origin(project.paths[route]?.[method]);
+    };
+    for (const op of added) expect([op, of(op)]).not.toEqual([op, 'unmarked']);
+    expect(of('get /v1/images')).toBe('ours');
     for (const name of Object.keys(project.definitions)) {
       if (!(name in doc.definitions)) {
-        expect(project.definitions[name]).toHaveProperty('x-containarium-added', true);
+        expect([name, origin(project.definitions[name])]).not.toEqual([name, 'unmarked']);
       }
+    }
+  });
+
+  // §10's snapshot routes, field for field; anything else in them must be marked as ours.
+  const SNAPSHOT_ROUTES: Record<string, [string, string[]]> = {
+    'get /v1/containers/{username}/snapshots': ['ListSnapshotsResponse', ['snapshots']],
+    'post /v1/containers/{username}/snapshots': ['CreateSnapshotResponse', ['snapshot', 'message']],
+    'delete /v1/containers/{username}/snapshots/{name}': [
+      'DeleteSnapshotResponse',
+      ['message', 'freedBytes'],
+    ],
+    'post /v1/containers/{username}/snapshots/{name}/rollback': [
+      'RollbackSnapshotResponse',
+      ['message', 'containerStopped', 'destroyedSnapshots'],
+    ],
+  };
+  const HEAD_FIELDS: Record<string, string[]> = {
+    Snapshot: ['name', 'usedBytes', 'referencedBytes'],
+    CreateSnapshotBody: ['name'],
+    RollbackSnapshotBody: ['force', 'destroyNewer'],
+  };
+
+  test("the snapshot routes are upstream HEAD's, in §10's shapes; createdAt is marked as ours", () => {
+    for (const [op, [definition, fields]] of Object.entries(SNAPSHOT_ROUTES)) {
+      const [method, route] = op.split(' ') as [string, string];
+      expect(origin(project.paths[route]?.[method])).toBe('head');
+      expect(responseDefinition(project, method, route)).toBe(definition);
+      HEAD_FIELDS[definition] = fields;
+    }
+    for (const [name, fields] of Object.entries(HEAD_FIELDS)) {
+      const definition = project.definitions[name];
+      expect(origin(definition)).toBe('head');
+      const properties = Object.entries(definition?.properties ?? {});
+      const unmarked = properties.filter(([, p]) => origin(p) !== 'ours').map(([key]) => key);
+      expect([name, unmarked]).toEqual([name, fields]);
+    }
+    const createdAt = project.definitions.Snapshot?.properties?.createdAt;
+    expect([origin(createdAt), createdAt?.type, createdAt?.format]).toEqual([
+      'ours',
+      'string',
+      'int64',
+    ]);
+    const int64 = (def: string, field: string) => project.definitions[def]?.properties?.[field];
+    for (const [def, field] of [
+      ['Snapshot', 'usedBytes'],
+      ['Snapshot', 'referencedBytes'],
+      ['DeleteSnapshotResponse', 'freedBytes'],
+    ] as const) {
+      expect(int64(def, field)).toMatchObject({ type: 'string', format: 'int64' });
     }
   });
 });

@@ -8,6 +8,7 @@ import { listContainers } from './containers-list.ts';
 import { startContainer, stopContainer } from './containers-start-stop.ts';
 import { listImages } from './images.ts';
 import { allMetrics, userMetrics } from './metrics.ts';
+import { createSnapshot, deleteSnapshot, listSnapshots, rollbackSnapshot } from './snapshots.ts';
 import { addSshKey, removeSshKey } from './ssh-keys.ts';
 import { systemInfo } from './system-info.ts';
 
@@ -24,4 +25,8 @@ export const ROUTES: readonly Route[] = [
   userMetrics,
   systemInfo,
   listImages,
+  listSnapshots,
+  createSnapshot,
+  deleteSnapshot,
+  rollbackSnapshot,
 ];

@@ -119,8 +119,9 @@ export type Dialect = 'v0.3' | 'head';
 type Call = { signal?: AbortSignal | undefined };
 
 /**
- * A route this project added to the API (README; api/containarium.openapi.json), on a daemon that
- * lacks it: v0.3 and upstream HEAD answer 404 (or 501). Never a sign that a container is missing.
+ * A route v0.3 lacks (one of upstream HEAD's, or one this project added: README;
+ * api/containarium.openapi.json), on a daemon without it: it answers 404 (or 501). Never a sign
+ * that a container is missing.
  */
 export class RouteUnsupportedError extends Error {
   constructor(
@@ -134,7 +135,7 @@ export class RouteUnsupportedError extends Error {
   }
 }
 
-/** The GET of a route this project added: `feature` names it in the unsupported sentence. */
+/** A call of a route v0.3 lacks: `feature` names it in the unsupported sentence. */
 type AddedCall = Call & { feature?: string };
 
 export type ContainariumClient = ReturnType<typeof createClient>;
@@ -215,15 +216,27 @@ export function createClient(
      * project added, so a daemon without it gives RouteUnsupportedError.
      */
     async get<S extends v.GenericSchema>(path: string, schema: S, call: AddedCall = {}) {
-      try {
-        return await get(path, schema, call);
-      } catch (error) {
-        const status = error instanceof HTTPError ? error.response.status : 0;
-        if (call.feature !== undefined && (status === 404 || status === 501)) {
-          throw new RouteUnsupportedError(`GET /${path}`, call.feature, status);
-        }
-        throw error;
-      }
+      return added('GET', path, call, () => get(path, schema, call));
+    },
+
+    /**
+     * A change (POST, PUT, DELETE) of `path` with an optional JSON body, never retried, the answer
+     * read with `schema`; `feature` as for get.
+     */
+    change<S extends v.GenericSchema>(
+      method: 'POST' | 'PUT' | 'DELETE',
+      path: string,
+      schema: S,
+      call: AddedCall & { json?: unknown } = {},
+    ) {
+      return added(method, path, call, () =>
+        http(path, {
+          method,
+          ...(call.json === undefined ? {} : { json: call.json }),
+          ...within('change'),
+          signal: call.signal ?? null,
+        }).json(schema),
+      );
     },
 
     async createContainer(input: CreateInput, call: Call = {}) {
@@ -333,6 +346,27 @@ export function createClient(
         })
         .json(HealthSchema),
   };
+}
+
+/**
+ * A 404 that names what is missing (a container, a snapshot) comes from the route itself: under
+ * /v1/containers/{username}/ a missing container is a 404 too. Any other 404, or a 501, is a
+ * daemon without the route.
+ */
+const NAMES_MISSING = /\b(container|instance|snapshot)s?\b[^;]{0,160}\bnot found\b/i;
+
+async function added<T>(method: string, path: string, call: AddedCall, run: () => Promise<T>) {
+  try {
+    return await run();
+  } catch (error) {
+    const status = error instanceof HTTPError ? error.response.status : 0;
+    const said = error instanceof HTTPError ? JSON.stringify(error.data ?? '') : '';
+    const missing = status === 501 || (status === 404 && !NAMES_MISSING.test(said));
+    if (call.feature !== undefined && missing) {
+      throw new RouteUnsupportedError(`${method} /${path}`, call.feature, status);
+    }
+    throw error;
+  }
 }
 
 function rejectsEnableDocker(error: unknown): boolean {

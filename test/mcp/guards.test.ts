@@ -50,7 +50,7 @@ describe('settings', () => {
   test('an unknown toolset or tool is refused with the list of valid ones', () => {
     expect(() => loadConfig({ ...base, CONTAINARIUM_TOOLSETS: 'containers,network' })).toThrow(
       new ConfigError(
-        'CONTAINARIUM_TOOLSETS names "network", which does not exist; the valid names are containers, monitoring, images, keys',
+        'CONTAINARIUM_TOOLSETS names "network", which does not exist; the valid names are containers, monitoring, images, keys, snapshots',
       ),
     );
     const refusal = () =>
@@ -102,12 +102,15 @@ describe('tools/list and tools/call through an MCP client', () => {
       'get_metrics',
       'get_system_info',
       'list_images',
+      'list_snapshots',
     ]);
   });
 
   test('disable-destructive: the tools marked destructiveHint are gone', async () => {
     expect(await listed({ CONTAINARIUM_DISABLE_DESTRUCTIVE: 'true' })).toEqual(
-      ALL.filter((name) => name !== 'delete_container'),
+      ALL.filter(
+        (name) => !['delete_container', 'restore_snapshot', 'delete_snapshot'].includes(name),
+      ),
     );
   });
 

@@ -43,6 +43,10 @@ test('every tool is fully described', async () => {
     'list_images',
     'add_ssh_key',
     'remove_ssh_key',
+    'create_snapshot',
+    'list_snapshots',
+    'restore_snapshot',
+    'delete_snapshot',
   ]);
   for (const tool of tools) {
     expect(tool.title).toBeTruthy();
@@ -64,11 +68,14 @@ test('every tool is fully described', async () => {
     'get_metrics',
     'get_system_info',
     'list_images',
+    'list_snapshots',
   ];
   for (const name of reads) {
     expect(hints[name]?.readOnlyHint).toBe(true);
   }
   expect(hints.delete_container?.destructiveHint).toBe(true);
+  expect(hints.restore_snapshot?.destructiveHint).toBe(true);
+  expect(hints.delete_snapshot?.destructiveHint).toBe(true);
   expect(hints.start_container?.idempotentHint).toBe(true);
   expect(hints.stop_container?.idempotentHint).toBe(true);
   const create = tools[0]!.inputSchema as {

@@ -37,7 +37,7 @@ export const ANNOTATIONS = {
 } as const;
 
 /** The groups of tools, one per file of tools. */
-export type Toolset = 'containers' | 'monitoring' | 'images' | 'keys';
+export type Toolset = 'containers' | 'monitoring' | 'images' | 'keys' | 'snapshots';
 
 export type Tool<I extends v.GenericSchema, O extends v.GenericSchema> = {
   name: string;

@@ -4,5 +4,12 @@ import type { AnyTool } from './define.ts';
 import images from './images.ts';
 import keys from './keys.ts';
 import monitoring from './monitoring.ts';
+import snapshots from './snapshots.ts';
 
-export const TOOLS: readonly AnyTool[] = [...containers, ...monitoring, ...images, ...keys];
+export const TOOLS: readonly AnyTool[] = [
+  ...containers,
+  ...monitoring,
+  ...images,
+  ...keys,
+  ...snapshots,
+];

@@ -2,26 +2,21 @@
 // a file written and read back through the Incus file API, and every answer checked against what
 // Incus itself then holds.
 import { afterAll, describe, expect, test } from 'bun:test';
-import { existsSync } from 'node:fs';
 import { DaemonError } from '../../src/daemon/errors.ts';
 import { createIncusClient, INCUS_SOCKET } from '../../src/daemon/incus.ts';
 import { createIncusBackend } from '../../src/daemon/incus-backend.ts';
+import { createRequest } from '../support/create-request.ts';
+import { INCUS_SETUP, missingPrerequisites } from '../support/prerequisites.ts';
 import { rejection } from '../support/rejection.ts';
 
-const present = existsSync(INCUS_SOCKET);
-const ci = process.env.CI === 'true' || process.env.CI === '1';
-if (!present && !ci) {
-  console.warn(
-    `incus-snapshots.test.ts: SKIPPED — no Incus socket at ${INCUS_SOCKET} (run scripts/incus-setup.sh; with CI=true these tests run and fail instead)`,
-  );
-}
+const missing = missingPrerequisites('incus-snapshots.test.ts', { [INCUS_SOCKET]: INCUS_SETUP });
 
 const run = Math.random().toString(36).slice(2, 7);
 const DAEMON = `test-${run}`;
 const MARKER = '/snapshot-marker';
 const ROOT_FILE = { uid: 0, gid: 0, mode: 0o644 };
 
-describe.skipIf(!present && !ci)('snapshots on real Incus', () => {
+describe.skipIf(missing.length > 0)('snapshots on real Incus', () => {
   const client = createIncusClient({ socket: INCUS_SOCKET });
   const backend = createIncusBackend(client, { daemonId: DAEMON, log: () => undefined });
   const username = `s${run}snap`;
@@ -45,16 +40,7 @@ describe.skipIf(!present && !ci)('snapshots on real Incus', () => {
 
   test('take, list, roll back (running and stopped), delete', async () => {
     await backend.create(
-      {
-        username,
-        cpu: 1,
-        memory: '128MB',
-        disk: '1GB',
-        sshKeys: [],
-        labels: {},
-        image: 'busybox',
-        enableDocker: false,
-      },
+      createRequest({ username, cpu: 1, memory: '128MB', disk: '1GB', image: 'busybox' }),
       { async: false },
     );
     const started = Math.floor(Date.now() / 1000) - 5;

@@ -2,11 +2,12 @@
 // compiled dist/containarium daemon → Incus. The container's files are changed and read through
 // the Incus exec API by the test itself; plus a daemon without the routes (the v0.3 fake).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeDaemon } from '../support/fake-daemon.ts';
 import { makeToken } from '../support/mcp.ts';
+import { BUILD, INCUS_SETUP, missingPrerequisites } from '../support/prerequisites.ts';
 import {
   CONTAINARIUM,
   connectMcp,
@@ -20,18 +21,11 @@ import {
 } from './harness.ts';
 import { exec, INCUS_SOCKET, incus, removeInstance } from './incus.ts';
 
-const ci = process.env.CI === 'true' || process.env.CI === '1';
-const missing = [
-  existsSync(INCUS_SOCKET) ? undefined : `no Incus socket at ${INCUS_SOCKET}`,
-  existsSync(MCP_SERVER) ? undefined : `no ${MCP_SERVER} (run bun run build)`,
-  existsSync(CONTAINARIUM) ? undefined : `no ${CONTAINARIUM} (run bun run build)`,
-].filter((reason): reason is string => reason !== undefined);
-if (missing.length > 0) {
-  if (ci) throw new Error(`snapshots.test.ts cannot run in CI: ${missing.join('; ')}`);
-  console.warn(
-    `snapshots.test.ts: SKIPPED — ${missing.join('; ')}. With CI=true this fails instead.`,
-  );
-}
+const missing = missingPrerequisites('snapshots.test.ts', {
+  [INCUS_SOCKET]: INCUS_SETUP,
+  [MCP_SERVER]: BUILD,
+  [CONTAINARIUM]: BUILD,
+});
 
 const run = Array.from(crypto.getRandomValues(new Uint8Array(4)), (b) =>
   'abcdefghijklmnopqrstuvwxyz0123456789'.charAt(b % 36),

@@ -102,6 +102,16 @@ async function snapshotsOf(user: string, { client, signal }: ToolContext) {
   return response.snapshots.map(view);
 }
 
+/**
+ * The names of the user's snapshots, for the question before deleting the container; undefined
+ * when the daemon does not report them (no snapshot routes) or the read fails.
+ */
+export const snapshotNames = (user: string, ctx: ToolContext) =>
+  snapshotsOf(user, ctx).then(
+    (snapshots) => snapshots.map((s) => s.name),
+    () => undefined,
+  );
+
 /** One snapshot and those newer than it; a missing one says so. */
 async function findSnapshot(user: string, name: string, ctx: ToolContext) {
   const all = await snapshotsOf(user, ctx);

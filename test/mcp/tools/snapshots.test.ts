@@ -277,6 +277,21 @@ describe("snapshots against this project's daemon", () => {
   });
 });
 
+describe("delete_container's question names the snapshots that go with the container", () => {
+  test('some, then none', async () => {
+    const d = await own();
+    for (const name of ['one', 'two']) {
+      await d.mcp.call('create_snapshot', { username: 'alice', name });
+    }
+    const person = await withPerson(d.url, d.token, () => ({ action: 'decline' }));
+    await person.call('delete_container', { username: 'alice', force: true });
+    expect(person.asked[0]).toContain('Snapshots: 2 (one, two), deleted with it.');
+    await person.call('delete_container', { username: 'bob', force: true });
+    expect(person.asked[1]).toContain('Snapshots: none.');
+    expect(d.backend.containers.has('alice')).toBe(true);
+  });
+});
+
 describe('snapshots against a daemon without the routes', () => {
   for (const generation of ['v0.3', 'head'] as const) {
     test(`${generation}: every tool says the daemon does not support snapshots, never that alice's container is missing`, async () => {

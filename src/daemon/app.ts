@@ -10,6 +10,7 @@ import { BODY_DEADLINE_MS, BodyLateError, MAX_BODY_BYTES, parseJson, readBody } 
 import { type Clock, systemClock } from './clock.ts';
 import { GRPC_CODE, isDaemonError } from './errors.ts';
 import { type Logger, silent } from './log.ts';
+import { DEFAULT_QUOTAS, type QuotaTable } from './quotas.ts';
 import { matchRoute } from './router.ts';
 import { ROUTES } from './routes/index.ts';
 
@@ -30,6 +31,8 @@ export type AppOptions = {
   log?: Logger;
   /** The audit trail (--audit-log): mutating requests and refused logins; none by default. */
   audit?: AuditLog;
+  /** Per-user quotas of callers without the admin role (default DEFAULT_QUOTAS). */
+  quotas?: QuotaTable;
   /** How long /health waits for Incus (default 2 s). */
   healthTimeoutMs?: number;
   /** Time for that wait; the system's by default. */
@@ -67,6 +70,7 @@ export function createApp(options: AppOptions) {
   const healthTimeoutMs = options.healthTimeoutMs ?? 2000;
   const clock = options.clock ?? systemClock;
   const trustedProxies = options.trustedProxies ?? [];
+  const quotas = options.quotas ?? DEFAULT_QUOTAS;
 
   const cors = (request: Request, response: Response): Response => {
     const origin = request.headers.get('origin');
@@ -180,6 +184,7 @@ export function createApp(options: AppOptions) {
         url,
         params: match.params,
         principal,
+        quotas,
         body: async () => parseJson(bytes),
       });
       return {

@@ -118,6 +118,9 @@ export type CreateRequest = {
   defaulted?: readonly ('cpu' | 'memory' | 'disk' | 'image')[];
 };
 
+/** The limits a resize changes (validated like create's); what it leaves out stays as it is. */
+export type ResizeRequest = Partial<Pick<CreateRequest, 'cpu' | 'memory' | 'disk'>>;
+
 export type CreateResult = { container: Container; message: string; sshCommand: string };
 
 /**
@@ -150,6 +153,11 @@ export interface Backend {
   listImages(): Promise<Images>;
   addSshKey(username: string, key: string): Promise<{ totalKeys: number }>;
   removeSshKey(username: string, key: string): Promise<{ totalKeys: number }>;
+  /**
+   * Changes the limits, live on a running container. A disk never shrinks below what the
+   * container uses (400 naming the use). Returns the container as it is afterwards.
+   */
+  resize(username: string, change: ResizeRequest): Promise<Container>;
   /** Oldest first. */
   listSnapshots(username: string): Promise<Snapshot[]>;
   /** Throws conflict when the name is taken. */

@@ -11,6 +11,7 @@ import { isValidUsername, USERNAME_FORM } from '../shared/username.ts';
 import { VERSION } from '../shared/version.ts';
 import { CliError, type Flag, type Flags, flagsHelp, flagValue, parseFlags } from './flags.ts';
 import type { IncusClientOptions } from './incus.ts';
+import { DEFAULT_QUOTA, DEFAULT_QUOTAS, parseQuotaFile, type QuotaTable } from './quotas.ts';
 import { DEFAULTS } from './requests.ts';
 import { retype, type SecretGiven, secretRecipe } from './secret-hint.ts';
 import { isValidSshJump, SSH_JUMP_FORM } from './ssh-access.ts';
@@ -50,6 +51,10 @@ export type DaemonCommand = {
   shutdownGraceMs: number;
   /** The audit log's file, "-" for stderr; undefined for none. main.ts opens it. */
   auditLog: string | undefined;
+  /** Per-user quotas: --quota-file's, else the defaults. */
+  quotas: QuotaTable;
+  /** Where the quotas came from, for the startup log. */
+  quotaSource: string;
   /** Non-fatal notes for stderr (e.g. a secret given twice). */
   warnings: string[];
 };
@@ -180,6 +185,12 @@ export const DAEMON_FLAGS: readonly Flag[] = [
     value: 'FILE',
     env: AUDIT_ENV,
     help: 'append one JSON line per changing request (POST, PUT, PATCH, DELETE) and per refused login to FILE, created readable by its owner alone ("-" for stderr; default none)',
+  },
+  {
+    name: 'quota-file',
+    kind: 'string',
+    value: 'FILE',
+    help: `per-user quotas for callers without the admin role, JSON or YAML: {"default": {...}, "users": {"alice": {...}}}, each with containers, cpus, memory, disk (default for everyone: ${DEFAULT_QUOTA.containers} containers, ${DEFAULT_QUOTA.cpus} CPUs, ${DEFAULT_QUOTA.memory} memory, ${DEFAULT_QUOTA.disk} disk)`,
   },
 ];
 
@@ -500,6 +511,17 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     );
   }
 
+  const quotaFile = one(flags, 'quota-file');
+  let quotas = DEFAULT_QUOTAS;
+  if (quotaFile !== undefined) {
+    const text = readFlagFile(quotaFile, '--quota-file', false);
+    try {
+      quotas = parseQuotaFile(text);
+    } catch (error) {
+      throw new CliError(`--quota-file ${quotaFile} ${(error as Error).message}`);
+    }
+  }
+
   return {
     kind: 'daemon',
     hostname,
@@ -515,6 +537,8 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     daemonId,
     shutdownGraceMs,
     auditLog,
+    quotas,
+    quotaSource: quotaFile === undefined ? 'defaults' : `--quota-file ${quotaFile}`,
     warnings,
   };
 }

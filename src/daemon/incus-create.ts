@@ -12,10 +12,10 @@ import {
   exists,
   find,
   foreign,
+  hostCapacity,
   listInstances,
   lookup,
   NO_STATE,
-  poolSpace,
 } from './incus-instances.ts';
 import {
   type ImageSource,
@@ -31,7 +31,6 @@ import {
 import {
   diskTooSmall,
   fitDefaults,
-  type HostCapacity,
   isDiskTooSmall,
   limitProblems,
   memoryTooSmall,
@@ -156,22 +155,9 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     return image.size || undefined;
   }
 
-  /** The host's CPUs, memory and pool size; a figure Incus does not give is not checked. */
-  async function hostCapacity(): Promise<HostCapacity> {
-    const [resources, space] = await Promise.all([
-      client.resources().catch(() => undefined),
-      poolSpace(client, pool),
-    ]);
-    return {
-      cpus: resources?.cpu.total,
-      memoryBytes: resources?.memory.total,
-      pool: { name: pool, bytes: space.space.total },
-    };
-  }
-
   /** Lowers defaults a small host cannot give, and refuses what the caller asked beyond it. */
   async function fitToHost(asked: CreateRequest) {
-    const host = await hostCapacity();
+    const host = await hostCapacity(client, pool);
     const { request, lowered } = fitDefaults(asked, host);
     const problems = limitProblems(request, host);
     if (problems.length > 0) throw new DaemonError('invalid', problems.join('; '));

@@ -59,6 +59,8 @@ export const InstanceSchema = v.object({
   last_used_at: v.nullish(v.string(), ''),
   config: strings,
   expanded_config: strings,
+  /** The instance's own devices (not its profiles'): what a change to one rewrites. */
+  devices,
   expanded_devices: devices,
   state: v.nullish(InstanceStateSchema),
 });

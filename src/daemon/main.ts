@@ -39,6 +39,7 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
       hostname: command.hostname,
       port: command.port,
       log,
+      quotas: command.quotas,
       ...(audit ? { audit } : {}),
     });
   } catch (error) {
@@ -47,7 +48,7 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
   const host = command.hostname.includes(':') ? `[${command.hostname}]` : command.hostname;
   log(`listening on http://${host}:${server.port}`);
   log(
-    `incus: ${client.target}; storage pool ${command.storagePool}; daemon id ${command.daemonId}; JWT secret from ${command.secretSource}`,
+    `incus: ${client.target}; storage pool ${command.storagePool}; daemon id ${command.daemonId}; quotas from ${command.quotaSource}; JWT secret from ${command.secretSource}`,
   );
   if (command.trustedProxies.length > 0) {
     log(

@@ -9,7 +9,7 @@ import { isValidSnapshotName, SNAPSHOT_NAME_FORM } from '../shared/snapshot.ts';
 import { MAX_SSH_KEYS, normalizeSshKey, SSH_KEY_FORM } from '../shared/ssh-key.ts';
 import { isSystemAccount, isValidUsername, USERNAME_FORM } from '../shared/username.ts';
 import { CONTAINER_STATES } from '../shared/wire.ts';
-import type { CreateRequest, ListFilter } from './backend.ts';
+import type { CreateRequest, ListFilter, ResizeRequest } from './backend.ts';
 import { DaemonError } from './errors.ts';
 import { stateOf } from './to-wire.ts';
 
@@ -256,6 +256,26 @@ export const SshKeyBody = v.pipe(
     if (key === undefined) addIssue({ message: `sshPublicKey is required: ${SSH_KEY_FORM}` });
     if (dataset.issues || key === undefined) return NEVER;
     return key;
+  }),
+);
+
+const RESIZE_FORM = `at least one of cpu (${CPU_FORM}), memory or disk (${SIZE_FORM})`;
+
+/** PUT .../resize: the limits to change; empty strings are unset, as protojson reads them. */
+export const ResizeBody = v.pipe(
+  v.object({ cpu: v.nullish(Cpu), memory: v.nullish(size()), disk: v.nullish(size()) }, BODY),
+  v.rawTransform(({ dataset, addIssue, NEVER }): ResizeRequest => {
+    const { cpu, memory, disk } = dataset.value;
+    const change: ResizeRequest = {
+      ...(cpu == null ? {} : { cpu }),
+      ...(memory == null ? {} : { memory }),
+      ...(disk == null ? {} : { disk }),
+    };
+    if (Object.keys(change).length === 0) {
+      addIssue({ message: `nothing to resize: give ${RESIZE_FORM}` });
+      return NEVER;
+    }
+    return change;
   }),
 );
 

@@ -3,6 +3,7 @@
 import type { Principal } from './auth.ts';
 import { authorizeUser } from './auth.ts';
 import type { Backend } from './backend.ts';
+import type { QuotaTable } from './quotas.ts';
 import { parseUsername } from './requests.ts';
 
 export type Context = {
@@ -12,6 +13,8 @@ export type Context = {
   /** Path parameters, still URL-encoded. */
   params: Record<string, string>;
   principal: Principal;
+  /** Per-user quotas for callers without the admin role (--quota-file). */
+  quotas: QuotaTable;
   /** The request body as JSON; an empty body is `{}`. */
   body(): Promise<unknown>;
 };

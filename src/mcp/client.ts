@@ -7,6 +7,7 @@ import {
   createByteBudget,
   MAX_RESPONSE_BYTES,
 } from '../shared/bounded-body.ts';
+import { readClaims } from '../shared/jwt.ts';
 import { VERSION } from '../shared/version.ts';
 import {
   CreateContainerResponseSchema,
@@ -138,6 +139,32 @@ export class RouteUnsupportedError extends Error {
 /** A call of a route v0.3 lacks: `feature` names it in the unsupported sentence. */
 type AddedCall = Call & { feature?: string };
 
+/**
+ * A daemon's words for a missing container: v0.3 answers 500 "Instance not found", this daemon
+ * and HEAD 404 "container for user alice not found". Under /v1/containers/{username}/ a 404
+ * with these words is a missing container, any other 404 a missing route.
+ */
+export const CONTAINER_MISSING = /instance not found|container[\w ]* not found/i;
+
+/** A daemon's words for a missing snapshot (a 404 too), which is no missing route either. */
+const SNAPSHOT_MISSING = /\bsnapshot\b[^;]{0,160}\b(not found|does not exist)\b/i;
+
+/**
+ * A 404 or 501 of a call that names its `feature`, unless it says the container (or the snapshot)
+ * is missing.
+ */
+function unsupported(error: unknown, route: string, call: AddedCall): unknown {
+  if (call.feature === undefined || !(error instanceof HTTPError)) return error;
+  const status = error.response.status;
+  if (status !== 404 && status !== 501) return error;
+  const body = typeof error.data === 'string' ? error.data : JSON.stringify(error.data ?? '');
+  if (CONTAINER_MISSING.test(body) || SNAPSHOT_MISSING.test(body)) return error;
+  return new RouteUnsupportedError(route, call.feature, status);
+}
+
+/** The limits a resize changes, as the wire spells them; those left out stay as they are. */
+export type ResizeInput = { cpu?: string; memory?: string; disk?: string };
+
 export type ContainariumClient = ReturnType<typeof createClient>;
 
 export function createClient(
@@ -216,27 +243,33 @@ export function createClient(
      * project added, so a daemon without it gives RouteUnsupportedError.
      */
     async get<S extends v.GenericSchema>(path: string, schema: S, call: AddedCall = {}) {
-      return added('GET', path, call, () => get(path, schema, call));
+      try {
+        return await get(path, schema, call);
+      } catch (error) {
+        throw unsupported(error, `GET /${path}`, call);
+      }
     },
 
     /**
      * A change (POST, PUT, DELETE) of `path` with an optional JSON body, never retried, the answer
      * read with `schema`; `feature` as for get.
      */
-    change<S extends v.GenericSchema>(
+    async change<S extends v.GenericSchema>(
       method: 'POST' | 'PUT' | 'DELETE',
       path: string,
       schema: S,
       call: AddedCall & { json?: unknown } = {},
     ) {
-      return added(method, path, call, () =>
-        http(path, {
+      try {
+        return await http(path, {
           method,
           ...(call.json === undefined ? {} : { json: call.json }),
           ...within('change'),
           signal: call.signal ?? null,
-        }).json(schema),
-      );
+        }).json(schema);
+      } catch (error) {
+        throw unsupported(error, `${method} /${path}`, call);
+      }
     },
 
     async createContainer(input: CreateInput, call: Call = {}) {
@@ -326,6 +359,30 @@ export function createClient(
         })
         .json(SshKeyResponseSchema),
 
+    /** PUT .../resize (upstream HEAD): v0.3 daemons lack it, which gives RouteUnsupportedError. */
+    async resizeContainer(username: string, change: ResizeInput, call: Call = {}) {
+      const path = `${user(username)}/resize`;
+      try {
+        return await http
+          .put(path, { json: change, ...within('change'), signal: call.signal ?? null })
+          .json(StartStopContainerResponseSchema);
+      } catch (error) {
+        throw unsupported(error, 'PUT /v1/containers/{username}/resize', {
+          feature: 'resizing containers',
+        });
+      }
+    },
+
+    /** Who the token calls are made with says it is (unchecked claims); undefined if unreadable. */
+    caller(): { username: string | undefined; admin: boolean } | undefined {
+      try {
+        const claims = readClaims(config.token.get());
+        return claims && { username: claims.username, admin: !!claims.roles?.includes('admin') };
+      } catch {
+        return undefined;
+      }
+    },
+
     getMetrics: (username: string | undefined, call: Call = {}) =>
       get(
         username ? `v1/metrics/${encodeURIComponent(username)}` : 'v1/metrics',
@@ -346,27 +403,6 @@ export function createClient(
         })
         .json(HealthSchema),
   };
-}
-
-/**
- * A 404 that names what is missing (a container, a snapshot) comes from the route itself: under
- * /v1/containers/{username}/ a missing container is a 404 too. Any other 404, or a 501, is a
- * daemon without the route.
- */
-const NAMES_MISSING = /\b(container|instance|snapshot)s?\b[^;]{0,160}\bnot found\b/i;
-
-async function added<T>(method: string, path: string, call: AddedCall, run: () => Promise<T>) {
-  try {
-    return await run();
-  } catch (error) {
-    const status = error instanceof HTTPError ? error.response.status : 0;
-    const said = error instanceof HTTPError ? JSON.stringify(error.data ?? '') : '';
-    const missing = status === 501 || (status === 404 && !NAMES_MISSING.test(said));
-    if (call.feature !== undefined && missing) {
-      throw new RouteUnsupportedError(`${method} /${path}`, call.feature, status);
-    }
-    throw error;
-  }
 }
 
 function rejectsEnableDocker(error: unknown): boolean {

@@ -101,7 +101,9 @@ export function describeIssues(
     (input as { entries?: Record<string, v.GenericSchema> } | undefined)?.entries ?? {};
   const parts = issues.slice(0, 5).map((issue) => {
     const path = issue.path?.map((p) => String(p.key)).join('.') ?? '';
-    if (!path) return 'the arguments must be an object';
+    // A rule over several arguments ("at least one of ...") says so itself.
+    if (!path)
+      return issue.kind === 'validation' ? issue.message : 'the arguments must be an object';
     if (issue.expected === 'never') return `"${path}" is not an argument of this tool`;
     if (issue.input === undefined) {
       const entry = entries[path];

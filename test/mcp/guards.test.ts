@@ -50,7 +50,7 @@ describe('settings', () => {
   test('an unknown toolset or tool is refused with the list of valid ones', () => {
     expect(() => loadConfig({ ...base, CONTAINARIUM_TOOLSETS: 'containers,network' })).toThrow(
       new ConfigError(
-        'CONTAINARIUM_TOOLSETS names "network", which does not exist; the valid names are containers, monitoring, images, keys, snapshots',
+        'CONTAINARIUM_TOOLSETS names "network", which does not exist; the valid names are containers, monitoring, images, keys, resources, snapshots',
       ),
     );
     const refusal = () =>
@@ -102,6 +102,7 @@ describe('tools/list and tools/call through an MCP client', () => {
       'get_metrics',
       'get_system_info',
       'list_images',
+      'get_quota',
       'list_snapshots',
     ]);
   });
@@ -275,7 +276,7 @@ describe('install', () => {
     const file = join(home, 'refused.json');
     const { code, stderr } = await install(file, ['--toolsets', 'disks']);
     expect(code).toBe(1);
-    expect(stderr).toContain('the valid names are containers, monitoring, images, keys');
+    expect(stderr).toContain('the valid names are containers, monitoring, images, keys, resources');
     expect(() => readFileSync(file)).toThrow();
   });
 });

@@ -43,6 +43,8 @@ test('every tool is fully described', async () => {
     'list_images',
     'add_ssh_key',
     'remove_ssh_key',
+    'resize_container',
+    'get_quota',
     'create_snapshot',
     'list_snapshots',
     'restore_snapshot',

@@ -1,5 +1,6 @@
 // POST /v1/containers: create a container (sync, or async with polling).
 import { authorizeUser } from '../auth.ts';
+import { createAsks, guardQuota } from '../quotas.ts';
 import { CreateBody, parseBody } from '../requests.ts';
 import { route } from '../router.ts';
 import { emitCreated } from '../to-wire.ts';
@@ -10,6 +11,7 @@ export const createContainer = route(
   async (c) => {
     const { request, async } = parseBody(CreateBody, await c.body());
     authorizeUser(c.principal, request.username);
+    await guardQuota(c, request.username, () => createAsks(request));
     return emitCreated(await c.backend.create(request, { async }));
   },
   { long: true },

@@ -37,7 +37,7 @@ export const ANNOTATIONS = {
 } as const;
 
 /** The groups of tools, one per file of tools. */
-export type Toolset = 'containers' | 'monitoring' | 'images' | 'keys' | 'snapshots';
+export type Toolset = 'containers' | 'monitoring' | 'images' | 'keys' | 'resources' | 'snapshots';
 
 export type Tool<I extends v.GenericSchema, O extends v.GenericSchema> = {
   name: string;
@@ -117,27 +117,28 @@ export const daemonDefault = <S extends v.GenericSchema>(
 
 const FITS = 'a smaller host gets what it has';
 
-export const size = (about: string, daemons: string) =>
-  daemonDefault(`${daemons}; ${FITS}`, about, (description) =>
-    v.pipe(
-      v.string(`must be ${SIZE_FORM}`),
-      description,
-      v.check((s) => parseSize(s) !== undefined, `must be ${SIZE_FORM}`),
-      v.transform((s) => parseSize(s)!.incus),
-    ),
+/** A size with a unit by the shared rule, passed on as Incus spells it ("4GB"). */
+export const sizeValue = (description: Description) =>
+  v.pipe(
+    v.string(`must be ${SIZE_FORM}`),
+    description,
+    v.check((s) => parseSize(s) !== undefined, `must be ${SIZE_FORM}`),
+    v.transform((s) => parseSize(s)!.incus),
   );
 
-export const cpu = daemonDefault(
-  `4 cores; ${FITS}`,
-  'Number of CPU cores, e.g. "4".',
-  (description) =>
-    v.pipe(
-      v.union([v.string(), v.number()], `must be ${CPU_FORM}`),
-      description,
-      v.check((c) => parseCpu(c) !== undefined, `must be ${CPU_FORM}`),
-      v.transform((c) => String(parseCpu(c))),
-    ),
-);
+/** Whole CPU cores by the shared rule, as a string ("4"). */
+export const cpuValue = (description: Description) =>
+  v.pipe(
+    v.union([v.string(), v.number()], `must be ${CPU_FORM}`),
+    description,
+    v.check((c) => parseCpu(c) !== undefined, `must be ${CPU_FORM}`),
+    v.transform((c) => String(parseCpu(c))),
+  );
+
+export const size = (about: string, daemons: string) =>
+  daemonDefault(`${daemons}; ${FITS}`, about, sizeValue);
+
+export const cpu = daemonDefault(`4 cores; ${FITS}`, 'Number of CPU cores, e.g. "4".', cpuValue);
 
 export const sshKeys = defaulted(
   [],

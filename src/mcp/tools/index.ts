@@ -4,6 +4,7 @@ import type { AnyTool } from './define.ts';
 import images from './images.ts';
 import keys from './keys.ts';
 import monitoring from './monitoring.ts';
+import resources from './resources.ts';
 import snapshots from './snapshots.ts';
 
 export const TOOLS: readonly AnyTool[] = [
@@ -11,5 +12,6 @@ export const TOOLS: readonly AnyTool[] = [
   ...monitoring,
   ...images,
   ...keys,
+  ...resources,
   ...snapshots,
 ];

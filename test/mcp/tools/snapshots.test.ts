@@ -135,6 +135,27 @@ describe("snapshots against this project's daemon", () => {
     expect(names(d)).toEqual(['one']);
   });
 
+  test('a create the daemon does not answer in time: unknown, and list_snapshots comes first', async () => {
+    const d = await own();
+    let release = () => {};
+    d.backend.createSnapshot = () =>
+      new Promise((resolve) => {
+        release = () => resolve({ name: 'x', usedBytes: 0, referencedBytes: 0, createdAt: 0 });
+      });
+    cleanups.push(async () => release());
+    const mcp = await connectMcp({
+      CONTAINARIUM_SERVER_URL: d.url,
+      CONTAINARIUM_JWT_TOKEN: d.token,
+      CONTAINARIUM_TIMEOUT: '1',
+    });
+    cleanups.push(() => mcp[Symbol.asyncDispose]());
+    const result = await mcp.call('create_snapshot', { username: 'alice', name: 'slow' });
+    expect(result.isError).toBe(true);
+    expect(result.text).toBe(
+      'Could not snapshot the container for alice: the daemon did not answer in time, so whether snapshot "slow" was taken is unknown. Call list_snapshots for alice before trying again.',
+    );
+  });
+
   test('a bad name is refused naming the argument, and the daemon is not asked', async () => {
     const d = await own();
     const before = d.requests.length;

@@ -13,6 +13,7 @@ import { type Logger, silent } from './log.ts';
 import { DEFAULT_QUOTAS, type QuotaTable } from './quotas.ts';
 import { matchRoute } from './router.ts';
 import { ROUTES } from './routes/index.ts';
+import { builtinTemplates, type Templates } from './templates.ts';
 
 export type AppOptions = {
   backend: Backend;
@@ -33,6 +34,8 @@ export type AppOptions = {
   audit?: AuditLog;
   /** Per-user quotas of callers without the admin role (default DEFAULT_QUOTAS). */
   quotas?: QuotaTable;
+  /** The create templates (--templates); the built-ins by default. */
+  templates?: Templates;
   /** How long /health waits for Incus (default 2 s). */
   healthTimeoutMs?: number;
   /** Time for that wait; the system's by default. */
@@ -71,6 +74,7 @@ export function createApp(options: AppOptions) {
   const clock = options.clock ?? systemClock;
   const trustedProxies = options.trustedProxies ?? [];
   const quotas = options.quotas ?? DEFAULT_QUOTAS;
+  const templates = options.templates ?? builtinTemplates();
 
   const cors = (request: Request, response: Response): Response => {
     const origin = request.headers.get('origin');
@@ -185,6 +189,7 @@ export function createApp(options: AppOptions) {
         params: match.params,
         principal,
         quotas,
+        templates,
         body: async () => parseJson(bytes),
       });
       return {

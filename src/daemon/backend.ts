@@ -116,6 +116,8 @@ export type CreateRequest = {
    * host, and the image may be replaced by the daemon's own default (--default-image).
    */
   defaulted?: readonly ('cpu' | 'memory' | 'disk' | 'image')[];
+  /** Extra apt packages provisioning installs (a template's); none when absent. */
+  packages?: readonly string[];
 };
 
 /** The limits a resize changes (validated like create's); what it leaves out stays as it is. */

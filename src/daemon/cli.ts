@@ -15,6 +15,7 @@ import { DEFAULT_QUOTA, DEFAULT_QUOTAS, parseQuotaFile, type QuotaTable } from '
 import { DEFAULTS } from './requests.ts';
 import { retype, type SecretGiven, secretRecipe } from './secret-hint.ts';
 import { isValidSshJump, SSH_JUMP_FORM } from './ssh-access.ts';
+import { builtinTemplates, parseTemplatesText, type Templates } from './templates.ts';
 
 export { CliError };
 
@@ -55,6 +56,8 @@ export type DaemonCommand = {
   quotas: QuotaTable;
   /** Where the quotas came from, for the startup log. */
   quotaSource: string;
+  /** The create templates: the built-ins, and those of --templates FILE. */
+  templates: Templates;
   /** Non-fatal notes for stderr (e.g. a secret given twice). */
   warnings: string[];
 };
@@ -171,6 +174,12 @@ export const DAEMON_FLAGS: readonly Flag[] = [
     value: 'NAME',
     default: 'default',
     help: 'this daemon\'s name on a shared Incus, stored on every container it creates: it lists, changes and resumes only containers with its id (ones made before ids existed count as "default"). Keep it across restarts',
+  },
+  {
+    name: 'templates',
+    kind: 'string',
+    value: 'FILE',
+    help: 'create templates, a JSON or YAML file: {"templates": {"NAME": {image, cpu, memory, disk, docker, packages, labels}}}; a create naming one gets its values for what it leaves out. Built in: small, medium and large (1, 2 and 4 CPUs), which the file may replace',
   },
   {
     name: 'shutdown-grace',
@@ -522,6 +531,17 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     }
   }
 
+  const templatesFile = one(flags, 'templates');
+  let templates = builtinTemplates();
+  if (templatesFile !== undefined) {
+    const text = readFlagFile(templatesFile, '--templates', false);
+    try {
+      templates = parseTemplatesText(text, templatesFile);
+    } catch (error) {
+      throw new CliError(`invalid --templates ${templatesFile}: ${(error as Error).message}`);
+    }
+  }
+
   return {
     kind: 'daemon',
     hostname,
@@ -539,6 +559,7 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     auditLog,
     quotas,
     quotaSource: quotaFile === undefined ? 'defaults' : `--quota-file ${quotaFile}`,
+    templates,
     warnings,
   };
 }

@@ -23,6 +23,7 @@ import {
   imageSource,
   isOurs,
   KEY,
+  packagesOf,
   primaryAddress,
   REMOTES,
   sshKeysOf,
@@ -177,6 +178,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
       [KEY.sshKeys]: JSON.stringify(request.sshKeys),
       [KEY.image]: image,
       [KEY.docker]: String(request.enableDocker),
+      ...(request.packages?.length ? { [KEY.packages]: JSON.stringify(request.packages) } : {}),
       [KEY.status]: 'creating',
       [KEY.owner]: owner,
       [KEY.daemon]: daemonId,
@@ -520,6 +522,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
       username,
       sshKeys: sshKeysOf(instance.config),
       enableDocker: instance.config[KEY.docker] === 'true',
+      packages: packagesOf(instance.config),
     };
     try {
       if (closed) return;

@@ -12,6 +12,8 @@ export const KEY = {
   sshKeys: 'user.containarium.ssh-keys',
   image: 'user.containarium.image',
   docker: 'user.containarium.docker',
+  /** A template's extra apt packages (JSON), for a resumed create; absent when none. */
+  packages: 'user.containarium.packages',
   status: 'user.containarium.status',
   error: 'user.containarium.error',
   /** A random id per create call: tells our own half-made instance from a racing create's. */
@@ -161,6 +163,9 @@ function json<T>(text: string | undefined, schema: v.GenericSchema<unknown, T>, 
 
 export const sshKeysOf = (config: Record<string, string>): string[] =>
   json(config[KEY.sshKeys], v.array(v.string()), []);
+
+export const packagesOf = (config: Record<string, string>): string[] =>
+  json(config[KEY.packages], v.array(v.string()), []);
 
 export const labelsOf = (config: Record<string, string>): Record<string, string> =>
   json(config[KEY.labels], v.record(v.string(), v.string()), {});

@@ -38,6 +38,7 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
       trustedProxies: command.trustedProxies,
       hostname: command.hostname,
       port: command.port,
+      templates: command.templates,
       log,
       quotas: command.quotas,
       ...(audit ? { audit } : {}),
@@ -50,6 +51,7 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
   log(
     `incus: ${client.target}; storage pool ${command.storagePool}; daemon id ${command.daemonId}; quotas from ${command.quotaSource}; JWT secret from ${command.secretSource}`,
   );
+  log(`create templates: ${[...command.templates.keys()].join(', ')}`);
   if (command.trustedProxies.length > 0) {
     log(
       `behind ${command.trustedProxies.map(formatCidr).join(', ')}: the client address is read from X-Forwarded-For`,

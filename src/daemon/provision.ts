@@ -25,7 +25,13 @@ export type Guest = {
 };
 
 /** What provisioning needs: all of it is also stored on the instance, so a resume can rebuild it. */
-export type Provisioning = { username: string; sshKeys: string[]; enableDocker: boolean };
+export type Provisioning = {
+  username: string;
+  sshKeys: string[];
+  enableDocker: boolean;
+  /** Extra apt packages (a template's). */
+  packages?: readonly string[] | undefined;
+};
 
 const APT_ENV = { DEBIAN_FRONTEND: 'noninteractive' };
 
@@ -76,9 +82,22 @@ export async function provision(
 ): Promise<string> {
   const { username } = request;
   const step = <T>(what: string, work: () => Promise<T>) => retry(`${what} in ${guest.name}`, work);
-  if (await step('looking for apt-get', () => has(guest, '/usr/bin/apt-get'))) {
+  const extra = request.packages ?? [];
+  const apt = await step('looking for apt-get', () => has(guest, '/usr/bin/apt-get'));
+  if (!apt && extra.length > 0) {
+    throw new DaemonError(
+      'invalid',
+      `the image of ${guest.name} has no apt-get, so the template's packages (${extra.join(', ')}) cannot be installed; use a Debian or Ubuntu image, or a template without packages`,
+    );
+  }
+  if (apt) {
     await step('apt-get update', () => run(guest, ['apt-get', 'update'], APT_ENV));
-    const packages = ['openssh-server', 'sudo', ...(request.enableDocker ? ['docker.io'] : [])];
+    const packages = [
+      'openssh-server',
+      'sudo',
+      ...(request.enableDocker ? ['docker.io'] : []),
+      ...extra,
+    ];
     await step('apt-get install', () =>
       run(guest, ['apt-get', 'install', '-y', '--no-install-recommends', ...packages], APT_ENV),
     );

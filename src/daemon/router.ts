@@ -5,6 +5,7 @@ import { authorizeUser } from './auth.ts';
 import type { Backend } from './backend.ts';
 import type { QuotaTable } from './quotas.ts';
 import { parseUsername } from './requests.ts';
+import type { Templates } from './templates.ts';
 
 export type Context = {
   backend: Backend;
@@ -15,6 +16,8 @@ export type Context = {
   principal: Principal;
   /** Per-user quotas for callers without the admin role (--quota-file). */
   quotas: QuotaTable;
+  /** The create templates (--templates and the built-ins). */
+  templates: Templates;
   /** The request body as JSON; an empty body is `{}`. */
   body(): Promise<unknown>;
 };

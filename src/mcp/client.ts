@@ -107,7 +107,10 @@ export type CreateInput = {
   disk?: string | undefined;
   sshKeys: string[];
   image?: string | undefined;
-  enableDocker: boolean;
+  /** Undefined leaves it to the template, else the daemon's default (false). */
+  enableDocker?: boolean | undefined;
+  /** A template name (this project's daemon): it fills what the rest leaves out. */
+  template?: string | undefined;
 };
 
 /**
@@ -273,7 +276,10 @@ export function createClient(
     },
 
     async createContainer(input: CreateInput, call: Call = {}) {
+      // The dialect of the last send: creates run in parallel, and one may switch it meanwhile.
+      let sentIn: Dialect = dialect;
       const send = () => {
+        sentIn = dialect;
         // Only the limits given: the object itself always goes, as upstream's own client sends
         // it, and its empty fields are unset to every daemon generation (CONTAINARIUM-API.md §7).
         const resources = { cpu: input.cpu, memory: input.memory, disk: input.disk };
@@ -289,6 +295,12 @@ export function createClient(
           body.enablePodman = true;
           if (dialect === 'v0.3') body.enableDocker = true;
         }
+        // Only this project's daemon knows templates (the tools check first), and it takes
+        // enableDocker; an explicit false must go, or the template's true would win.
+        if (input.template) {
+          body.template = input.template;
+          if (input.enableDocker === false) body.enableDocker = false;
+        }
         return http
           .post('v1/containers', {
             json: body,
@@ -301,7 +313,7 @@ export function createClient(
         return await send();
       } catch (error) {
         // A 400 means nothing was created, so sending again in HEAD's dialect is safe.
-        if (dialect === 'v0.3' && input.enableDocker && rejectsEnableDocker(error)) {
+        if (sentIn === 'v0.3' && input.enableDocker && rejectsEnableDocker(error)) {
           dialect = 'head';
           return await send();
         }

@@ -14,6 +14,7 @@ import {
   ListSnapshotsResponseSchema,
   RollbackSnapshotResponseSchema,
 } from '../../src/mcp/tools/snapshots.ts';
+import { ListTemplatesResponseSchema } from '../../src/mcp/tools/templates.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 import { MemoryBackend } from '../support/memory-backend.ts';
 import {
@@ -310,6 +311,13 @@ describe("every route this project adds is exactly its OpenAPI file's response",
       used: { containers: 1, cpus: 2, memoryBytes: '2000000000', diskBytes: '60000000000' },
     });
     await conforms('get', '/v1/quotas/nobody', route, { contract: project });
+  });
+
+  test('GET /v1/templates, for an admin and for a user', async () => {
+    const contract = { contract: project, wire: ListTemplatesResponseSchema };
+    const listed = await conforms('get', '/v1/templates', '/v1/templates', contract);
+    expect(listed.templates[0]).toMatchObject({ name: 'small', resources: { cpu: '1' } });
+    await conforms('get', '/v1/templates', '/v1/templates', { ...contract, token: alice });
   });
 
   test("the snapshot routes (upstream HEAD's, plus createdAt)", async () => {

@@ -103,3 +103,32 @@ describe('provisioning through a guest', () => {
     expect(files.size).toBe(1);
   });
 });
+
+describe("a template's packages", () => {
+  const withPackages = { ...request, packages: ['git', 'jq'] };
+
+  test('are installed with ssh and sudo', async () => {
+    const { guest, commands } = fakeGuest(['/usr/bin/apt-get', '/usr/sbin/useradd']);
+    await provision(guest, withPackages, retry);
+    expect(commands).toContainEqual([
+      'apt-get',
+      'install',
+      '-y',
+      '--no-install-recommends',
+      'openssh-server',
+      'sudo',
+      'git',
+      'jq',
+    ]);
+  });
+
+  test('on an image without apt-get fail, naming them and what to do', async () => {
+    const { guest, commands } = fakeGuest(['/usr/sbin/useradd']);
+    const failed = provision(guest, withPackages, retry);
+    await expect(failed).rejects.toThrow(
+      "the image of alice-container has no apt-get, so the template's packages (git, jq) cannot be installed; use a Debian or Ubuntu image, or a template without packages",
+    );
+    await expect(failed).rejects.toMatchObject({ kind: 'invalid' });
+    expect(commands.some((c) => c[0] === 'useradd')).toBe(false);
+  });
+});

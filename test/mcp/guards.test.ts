@@ -50,7 +50,7 @@ describe('settings', () => {
   test('an unknown toolset or tool is refused with the list of valid ones', () => {
     expect(() => loadConfig({ ...base, CONTAINARIUM_TOOLSETS: 'containers,network' })).toThrow(
       new ConfigError(
-        'CONTAINARIUM_TOOLSETS names "network", which does not exist; the valid names are containers, monitoring, images, keys, resources, snapshots',
+        'CONTAINARIUM_TOOLSETS names "network", which does not exist; the valid names are containers, monitoring, images, keys, resources, templates, bulk, snapshots',
       ),
     );
     const refusal = () =>
@@ -103,6 +103,7 @@ describe('tools/list and tools/call through an MCP client', () => {
       'get_system_info',
       'list_images',
       'get_quota',
+      'list_templates',
       'list_snapshots',
     ]);
   });
@@ -110,7 +111,13 @@ describe('tools/list and tools/call through an MCP client', () => {
   test('disable-destructive: the tools marked destructiveHint are gone', async () => {
     expect(await listed({ CONTAINARIUM_DISABLE_DESTRUCTIVE: 'true' })).toEqual(
       ALL.filter(
-        (name) => !['delete_container', 'restore_snapshot', 'delete_snapshot'].includes(name),
+        (name) =>
+          ![
+            'delete_container',
+            'delete_containers',
+            'restore_snapshot',
+            'delete_snapshot',
+          ].includes(name),
       ),
     );
   });
@@ -276,7 +283,9 @@ describe('install', () => {
     const file = join(home, 'refused.json');
     const { code, stderr } = await install(file, ['--toolsets', 'disks']);
     expect(code).toBe(1);
-    expect(stderr).toContain('the valid names are containers, monitoring, images, keys, resources');
+    expect(stderr).toContain(
+      'the valid names are containers, monitoring, images, keys, resources, templates, bulk',
+    );
     expect(() => readFileSync(file)).toThrow();
   });
 });

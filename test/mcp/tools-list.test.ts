@@ -45,6 +45,9 @@ test('every tool is fully described', async () => {
     'remove_ssh_key',
     'resize_container',
     'get_quota',
+    'list_templates',
+    'create_containers',
+    'delete_containers',
     'create_snapshot',
     'list_snapshots',
     'restore_snapshot',
@@ -70,12 +73,14 @@ test('every tool is fully described', async () => {
     'get_metrics',
     'get_system_info',
     'list_images',
+    'list_templates',
     'list_snapshots',
   ];
   for (const name of reads) {
     expect(hints[name]?.readOnlyHint).toBe(true);
   }
   expect(hints.delete_container?.destructiveHint).toBe(true);
+  expect(hints.delete_containers?.destructiveHint).toBe(true);
   expect(hints.restore_snapshot?.destructiveHint).toBe(true);
   expect(hints.delete_snapshot?.destructiveHint).toBe(true);
   expect(hints.start_container?.idempotentHint).toBe(true);
@@ -89,7 +94,8 @@ test('every tool is fully described', async () => {
   for (const left of ['cpu', 'memory', 'disk', 'image']) {
     expect(create.properties[left]).not.toHaveProperty('default');
   }
-  expect(create.properties.enable_docker?.default).toBe(true);
+  // Left out when not given, so a template's setting applies; the tool sends true otherwise.
+  expect(create.properties.enable_docker).not.toHaveProperty('default');
   expect(create.properties.ssh_keys?.default).toEqual([]);
 });
 

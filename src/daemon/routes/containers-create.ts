@@ -1,7 +1,7 @@
 // POST /v1/containers: create a container (sync, or async with polling).
 import { authorizeUser } from '../auth.ts';
 import { createAsks, guardQuota } from '../quotas.ts';
-import { CreateBody, parseBody } from '../requests.ts';
+import { createBody, parseBody } from '../requests.ts';
 import { route } from '../router.ts';
 import { emitCreated } from '../to-wire.ts';
 
@@ -9,7 +9,7 @@ export const createContainer = route(
   'POST',
   '/v1/containers',
   async (c) => {
-    const { request, async } = parseBody(CreateBody, await c.body());
+    const { request, async } = parseBody(createBody(c.templates), await c.body());
     authorizeUser(c.principal, request.username);
     await guardQuota(c, request.username, () => createAsks(request));
     return emitCreated(await c.backend.create(request, { async }));

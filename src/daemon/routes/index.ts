@@ -13,6 +13,7 @@ import { getQuota } from './quotas.ts';
 import { createSnapshot, deleteSnapshot, listSnapshots, rollbackSnapshot } from './snapshots.ts';
 import { addSshKey, removeSshKey } from './ssh-keys.ts';
 import { systemInfo } from './system-info.ts';
+import { listTemplates } from './templates.ts';
 
 export const ROUTES: readonly Route[] = [
   createContainer,
@@ -29,6 +30,7 @@ export const ROUTES: readonly Route[] = [
   listImages,
   resizeContainer,
   getQuota,
+  listTemplates,
   listSnapshots,
   createSnapshot,
   deleteSnapshot,

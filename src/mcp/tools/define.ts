@@ -7,9 +7,17 @@ import type { ContainariumClient } from '../client.ts';
 import type { Question } from '../confirm.ts';
 import type { Resource } from '../errors.ts';
 
+/** Tells a client that asked for progress how the call is going (nothing when it did not ask). */
+export type Progress = (message: string) => void;
+
 export type ToolContext = {
   client: ContainariumClient;
   signal: AbortSignal;
+  /** Runs `task` in one of the slots calls to the daemon share (for a bulk tool's items). */
+  slot<T>(task: () => Promise<T>): Promise<T>;
+  /** A failure of one call of `tool` with `input` as the sentence that call would answer. */
+  explain(error: unknown, tool: AnyTool, input: unknown): string;
+  progress: Progress;
 };
 
 /** The four MCP annotations, always all set: derived from what the tool does. */
@@ -37,7 +45,15 @@ export const ANNOTATIONS = {
 } as const;
 
 /** The groups of tools, one per file of tools. */
-export type Toolset = 'containers' | 'monitoring' | 'images' | 'keys' | 'resources' | 'snapshots';
+export type Toolset =
+  | 'containers'
+  | 'monitoring'
+  | 'images'
+  | 'keys'
+  | 'resources'
+  | 'templates'
+  | 'bulk'
+  | 'snapshots';
 
 export type Tool<I extends v.GenericSchema, O extends v.GenericSchema> = {
   name: string;
@@ -56,7 +72,9 @@ export type Tool<I extends v.GenericSchema, O extends v.GenericSchema> = {
   handle(
     input: v.InferOutput<I>,
     ctx: ToolContext,
-  ): Promise<{ text: string; structured: v.InferOutput<O> }>;
+  ): Promise<{ text: string; structured: v.InferOutput<O>; isError?: boolean }>;
+  /** Acts on many items, each in a slot of its own (ctx.slot), instead of one slot for the call. */
+  bulk?: true;
   /**
    * Every destructive tool has it: the question asked before acting, from fresh state (read again
    * after the answer, to check the target is still the same one), and the structured content of a

@@ -1,4 +1,5 @@
 // The registry: every tool mcp-server offers, in the order tools/list shows them.
+import bulk from './bulk.ts';
 import containers from './containers.ts';
 import type { AnyTool } from './define.ts';
 import images from './images.ts';
@@ -6,6 +7,7 @@ import keys from './keys.ts';
 import monitoring from './monitoring.ts';
 import resources from './resources.ts';
 import snapshots from './snapshots.ts';
+import templates from './templates.ts';
 
 export const TOOLS: readonly AnyTool[] = [
   ...containers,
@@ -13,5 +15,7 @@ export const TOOLS: readonly AnyTool[] = [
   ...images,
   ...keys,
   ...resources,
+  ...templates,
+  ...bulk,
   ...snapshots,
 ];

@@ -34,6 +34,14 @@ export type AuditEntry = {
   code?: string;
   /** The SSH keys the request adds or removes (a key add, remove, or create), as fingerprints. */
   sshKeys?: string[];
+  /**
+   * An exec's command: the name of its program and the SHA-256 of the whole command (its JSON)
+   * in hex, never its arguments, which may hold secrets. The program is "(not shown)" when its
+   * first word is not a plain name.
+   */
+  command?: { program: string; sha256: string };
+  /** The account an exec asked to run as, when it named one. */
+  runAs?: string;
   /** The snapshot a snapshot route names (in its path, or the body of a create that gives one). */
   snapshot?: string;
   status: number;
@@ -176,6 +184,7 @@ export function auditEntry(
     outcome: status < 400 ? 'ok' : refusal !== undefined || status === 403 ? 'refused' : 'error',
     ...(refusal === undefined ? {} : { reason: refusal }),
     ...(fingerprints.length === 0 ? {} : { sshKeys: [...new Set(fingerprints)] }),
+    ...(found?.route.segments.at(-1) === 'exec' ? execFacts(body) : {}),
     ...(snapshot === undefined ? {} : { snapshot: snapshotOf(snapshot) }),
     status,
     durationMs: facts.durationMs,
@@ -224,6 +233,25 @@ async function codeOf(response: Response): Promise<string | undefined> {
   if (response.status < 400 || !type.startsWith('application/json')) return undefined;
   const text = await response.clone().text();
   return /"rpc error: code = (\w+) desc = /.exec(text)?.[1];
+}
+
+/** What the audit line says of an exec: see AuditEntry.command. */
+function execFacts(body: unknown): Pick<AuditEntry, 'command' | 'runAs'> {
+  const command = member(body, 'command');
+  const words = typeof command === 'string' ? command.trim().split(/\s+/) : command;
+  const facts: Pick<AuditEntry, 'command' | 'runAs'> = {};
+  if (Array.isArray(words) || typeof command === 'string') {
+    const first = Array.isArray(words) ? words[0] : undefined;
+    const program = typeof first === 'string' ? (first.split('/').pop() ?? '') : '';
+    facts.command = {
+      program: /^[\w.+-]{1,64}$/.test(program) ? program : '(not shown)',
+      sha256: new Bun.CryptoHasher('sha256').update(JSON.stringify(command)).digest('hex'),
+    };
+  }
+  const user = field(body, 'user');
+  if (user !== undefined)
+    facts.runAs = /^[a-z_][a-z0-9_-]{0,31}$/.test(user) ? user : '(not an account)';
+  return facts;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;

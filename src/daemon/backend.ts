@@ -132,6 +132,13 @@ export type CreateResult = { container: Container; message: string; sshCommand: 
  */
 export type Reachable = { container: Container; sshCommand: string };
 
+/**
+ * What get knows of the user's create, this daemon's addition to upstream's answer ('' for what
+ * does not apply): the step it is at while CREATING, why it failed once ERROR, and the message a
+ * sync create would have answered once an async one is done.
+ */
+export type CreateStatus = { phase: string; error: string; message: string };
+
 export type ListFilter = {
   username?: string;
   /** Never "unspecified": that is no filter. */
@@ -139,12 +146,34 @@ export type ListFilter = {
   labels?: Record<string, string>;
 };
 
+/** A command to run: argv as given, or a string for `sh -c`. */
+export type ExecRequest = { command: string[] | string; user: string; timeoutSeconds: number };
+
+export type ExecOutcome = {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** The stream's start was left unread (only its tail came back). */
+  stdoutCut: boolean;
+  stderrCut: boolean;
+  timedOut: boolean;
+};
+
+export type LogsRequest = {
+  /** The last this many journal entries. */
+  lines: number;
+  /** Unix seconds: only entries since then (the journal only). */
+  since?: number;
+};
+
+export type LogsOutcome = { source: 'journal' | 'console'; text: string; cut: boolean };
+
 export interface Backend {
   /** Sync: returns once the container is running and provisioned. Async: returns creating at once. */
   create(request: CreateRequest, options: { async: boolean }): Promise<CreateResult>;
   list(filter: ListFilter): Promise<Container[]>;
   /** Throws not_found when the user has no container. */
-  get(username: string): Promise<Reachable & { metrics: Metrics | null }>;
+  get(username: string): Promise<Reachable & { metrics: Metrics | null; create?: CreateStatus }>;
   delete(username: string, options: { force: boolean }): Promise<{ containerName: string }>;
   start(username: string): Promise<Reachable>;
   stop(username: string, options: { force: boolean; timeout?: number }): Promise<Container>;
@@ -160,6 +189,10 @@ export interface Backend {
    * container uses (400 naming the use). Returns the container as it is afterwards.
    */
   resize(username: string, change: ResizeRequest): Promise<Container>;
+  /** Runs a command in the running container; its output raw (the route cleans and caps it). */
+  exec(username: string, request: ExecRequest): Promise<ExecOutcome>;
+  /** The running container's journal, or its console log when it has none; raw text. */
+  logs(username: string, request: LogsRequest): Promise<LogsOutcome>;
   /** Oldest first. */
   listSnapshots(username: string): Promise<Snapshot[]>;
   /** Throws conflict when the name is taken. */

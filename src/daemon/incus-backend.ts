@@ -16,6 +16,7 @@ import type {
   SystemInfo,
 } from './backend.ts';
 import { type Clock, systemClock } from './clock.ts';
+import { readLogs, runCommand } from './commands.ts';
 import { DaemonError } from './errors.ts';
 import type { IncusClient } from './incus.ts';
 import { createFlow } from './incus-create.ts';
@@ -99,6 +100,7 @@ export function createIncusBackend(
     owner: ownerTag(),
     daemonId,
   });
+  const clock = options.clock ?? systemClock;
   const locks = new Map<string, Promise<unknown>>();
 
   async function mustFind(
@@ -131,18 +133,27 @@ export function createIncusBackend(
 
   async function get(username: string) {
     const instance = await find(client, daemonId, username);
+    const { progress } = flow;
     if (!instance) {
       const container = flow.ghost(username);
-      if (container) return { container, metrics: null, sshCommand: '' };
-      throw notFound(username);
+      if (!container) throw notFound(username);
+      const create = { phase: progress.phase(username), error: progress.failure(username) };
+      return { container, metrics: null, sshCommand: '', create: { ...create, message: '' } };
     }
     flow.adoptAbandoned([instance]);
     const running = instance.status === 'Running' && instance.state;
     const container = toContainer(instance);
+    // Ready in Incus, but its create is still finishing (SSH access, its message): not done yet.
+    if (flow.busy(username) && container.state === 'running') container.state = 'creating';
     return {
       container,
       metrics: running && instance.state ? toMetrics(instance.name, instance.state) : null,
       sshCommand: await sshCommandOf(container),
+      create: {
+        phase: container.state === 'creating' ? progress.phase(username) : '',
+        error: container.state === 'error' ? (instance.config[KEY.error] ?? '') : '',
+        message: container.state === 'running' ? progress.message(username) : '',
+      },
     };
   }
 
@@ -206,6 +217,7 @@ export function createIncusBackend(
       if (flow.forget(username)) return { containerName: name };
       throw notFound(username);
     }
+    flow.forget(username);
     if (instance.status !== 'Stopped') {
       if (!force) {
         throw new DaemonError(
@@ -247,6 +259,18 @@ export function createIncusBackend(
       });
     }
     return toContainer(await mustFind(username));
+  }
+
+  /** The name of the user's container, which must be running for exec and logs. */
+  async function runningName(username: string): Promise<string> {
+    const instance = await mustFind(username, NO_STATE);
+    if (instance.status !== 'Running') {
+      throw new DaemonError(
+        'invalid',
+        `container ${instance.name} is not running (${instance.status.toLowerCase()}); start it first`,
+      );
+    }
+    return instance.name;
   }
 
   /** Changes to one user's container run one at a time: each is a read-modify-write of it. */
@@ -327,6 +351,9 @@ export function createIncusBackend(
         return left;
       }),
     resize,
+    exec: async (username, request) =>
+      runCommand(client.guest(await runningName(username)), request, clock),
+    logs: async (username, request) => readLogs(client.guest(await runningName(username)), request),
     ...snapshotMethods({
       client,
       mustFind: (username) => mustFind(username, NO_STATE),

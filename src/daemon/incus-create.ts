@@ -6,6 +6,7 @@ import { parseSize } from '../shared/sizes.ts';
 import { containerName, usernameOf } from '../shared/username.ts';
 import type { Container, CreateRequest, CreateResult } from './backend.ts';
 import type { Clock } from './clock.ts';
+import { createProgress, PHASES } from './create-progress.ts';
 import { DaemonError, type ErrorKind } from './errors.ts';
 import type { IncusClient } from './incus.ts';
 import {
@@ -83,6 +84,8 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
   const creating = new Map<string, Container>();
   /** Async creates that failed before their instance existed: nothing in Incus to mark. */
   const failedEarly = new Map<string, Container>();
+  /** The step each create is at, and how async creates ended: what GET shows of them. */
+  const progress = createProgress();
   /** Set by close(): the daemon is stopping and takes no new creates. */
   let closed = false;
   /** Resolvers waiting for `creating` to empty. */
@@ -91,6 +94,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
   /** Ends one create's claim; wakes settled() when it was the last. */
   function release(username: string) {
     creating.delete(username);
+    progress.end(username, undefined);
     if (creating.size > 0) return;
     for (const resolve of waiting) resolve();
     waiting = [];
@@ -326,13 +330,17 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
   /** Start, address, provisioning, status ready. */
   async function setUp(request: Provisioning): Promise<{ container: Container; note: string }> {
     const name = containerName(request.username);
+    progress.enter(request.username, PHASES.starting);
     await retry(`starting ${name}`, () => ensureRunning(name)).catch((error) => {
       // Busy is Incus's own 409 (another operation holds the instance), kept for the caller.
       if (error instanceof DaemonError && error.kind === 'busy') throw error;
       throw new DaemonError('internal', `failed to start container ${name}: ${message(error)}`);
     });
+    progress.enter(request.username, PHASES.network);
     await waitForAddress(name);
-    const note = await provision(client.guest(name), request, retry);
+    const note = await provision(client.guest(name), request, retry, (phase) =>
+      progress.enter(request.username, phase),
+    );
     await client.setConfig(name, { [KEY.status]: 'ready' });
     const instance = await find(client, daemonId, request.username);
     if (!instance) throw new DaemonError('internal', `container ${name} vanished during create`);
@@ -349,6 +357,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
           ...creatingContainer(request),
           state: 'error',
         });
+        progress.end(request.username, { error: clip(message(error), 1000) });
       }
       return;
     }
@@ -382,6 +391,18 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     };
   }
 
+  /** The rest of a create once its instance exists, and the answer a sync create gives. */
+  async function complete(request: CreateRequest, fitted: string): Promise<CreateResult> {
+    const name = containerName(request.username);
+    const { container, note } = await build(request);
+    const access = await containerAccess(client.guest(name), container, options.sshJump);
+    return {
+      container,
+      message: `Container ${name} created successfully${fitted}${note}${access.note}`,
+      sshCommand: access.sshCommand,
+    };
+  }
+
   async function create(
     asked: CreateRequest,
     { async }: { async: boolean },
@@ -406,6 +427,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
       throw error;
     }
 
+    progress.enter(username, PHASES.creating);
     if (async) {
       const snapshot = creating.get(username) as Container;
       void (async () => {
@@ -413,7 +435,8 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
         try {
           await createInstance(request, image, source);
           instanceExists = true;
-          await build(request);
+          const { message } = await complete(request, fitted);
+          progress.end(username, { message });
         } catch (error) {
           await recordFailure(request, error, instanceExists);
         } finally {
@@ -430,13 +453,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     try {
       await createInstance(request, image, source);
       try {
-        const { container, note } = await build(request);
-        const access = await containerAccess(client.guest(name), container, options.sshJump);
-        return {
-          container,
-          message: `Container ${name} created successfully${fitted}${note}${access.note}`,
-          sshCommand: access.sshCommand,
-        };
+        return await complete(request, fitted);
       } catch (error) {
         await remove(name).catch((failure) =>
           log(`could not remove half-made ${name}: ${message(failure)}`),
@@ -603,7 +620,16 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     /** Every such container, failed ones first. */
     ghosts: (): [string, Container][] => [...failedEarly, ...creating],
     /** Drops a failed-early create (its delete); false when there was none. */
-    forget: (username: string) => failedEarly.delete(username),
+    forget: (username: string) => {
+      progress.forget(username);
+      return failedEarly.delete(username);
+    },
+    /** What GET shows of a create: its phase while it runs, how an async one ended. */
+    progress: {
+      phase: progress.phase,
+      message: progress.message,
+      failure: progress.failure,
+    },
   };
 }
 

@@ -18,7 +18,7 @@ import {
   ResourcesSchema,
   ServerSchema,
 } from './incus-wire.ts';
-import type { ExecResult, FileContent, FileOptions, Guest } from './provision.ts';
+import type { ExecOptions, ExecResult, FileContent, FileOptions, Guest } from './provision.ts';
 
 export const INCUS_SOCKET = '/var/lib/incus/unix.socket';
 export const LXD_SOCKET = '/var/lib/lxd/unix.socket';
@@ -134,6 +134,29 @@ export function createIncusClient(options: IncusClientOptions = {}) {
       }
       throw unreachable(error);
     }
+  }
+
+  /**
+   * A log file's text (exec output, console): with `tail`, only its last `tail` bytes, asked
+   * for with a suffix Range (Incus serves these files with ranges), `cut` when more came before.
+   */
+  async function readTail(
+    path: string,
+    tail?: number,
+    { orEmpty = false } = {},
+  ): Promise<{ text: string; cut: boolean }> {
+    const response = await send('GET', path, tail ? { headers: { range: `bytes=-${tail}` } } : {});
+    if (!response.ok && orEmpty) return { text: '', cut: false };
+    if (!response.ok) {
+      const body = v.safeParse(Envelope, await response.json().catch(() => ({})));
+      throw incusError(response.status, body.success ? body.output.error : response.statusText);
+    }
+    // An empty console log comes as an empty body (typed JSON, oddly): no text either way.
+    const text = await response.text();
+    // "bytes 23863-23892/23893": the first byte sent, from the file's start.
+    const range = /^bytes (\d+)-/.exec(response.headers.get('content-range') ?? '');
+    const cut = response.status === 206 && Number(range?.[1] ?? 0) > 0;
+    return { text, cut };
   }
 
   /** One call that answers with an Incus envelope; error envelopes become DaemonErrors. */
@@ -308,12 +331,13 @@ export function createIncusClient(options: IncusClientOptions = {}) {
       await operate('PUT', instance(name), { json: { restore: snapshot }, wait: 300 });
     },
 
-    /** Runs argv inside an instance and collects its output; never a shell string. */
-    async exec(
-      name: string,
-      command: string[],
-      options: { environment?: Record<string, string>; timeout?: number } = {},
-    ): Promise<ExecResult> {
+    /**
+     * Runs argv inside an instance and collects its output; never a shell string. `as` runs it
+     * as that account (uid, gid, working directory); `tail` reads only the last that many bytes
+     * of each stream, and marks a stream whose start was left unread as cut.
+     */
+    async exec(name: string, command: string[], options: ExecOptions = {}): Promise<ExecResult> {
+      const as = options.as;
       const operation = await operate('POST', `${instancePath(name)}/exec`, {
         json: {
           command,
@@ -321,24 +345,37 @@ export function createIncusClient(options: IncusClientOptions = {}) {
           interactive: false,
           'wait-for-websocket': false,
           'record-output': true,
+          ...(as ? { user: as.uid, group: as.gid, cwd: as.cwd } : {}),
         },
         wait: options.timeout ?? 120,
       });
       const result = parseMetadata(ExecResultSchema, operation?.metadata, 'exec');
       const log = async (path: string | undefined) => {
-        if (!path) return '';
-        const response = await send('GET', path);
-        const text = response.ok ? await response.text() : '';
+        if (!path) return { text: '', cut: false };
+        // An output log Incus cannot hand over reads as empty, as it always has here.
+        const read = await readTail(path, options.tail, { orEmpty: true });
         // Logs stay on the host until deleted; failing to delete one is not worth failing for.
         await send('DELETE', path).catch(() => undefined);
-        return text;
+        return read;
       };
       const [stdout, stderr] = await Promise.all([
         log(result.output['1']),
         log(result.output['2']),
       ]);
-      return { exitCode: result.return, stdout, stderr };
+      return {
+        exitCode: result.return,
+        stdout: stdout.text,
+        stderr: stderr.text,
+        ...(stdout.cut || stderr.cut ? { cut: { stdout: stdout.cut, stderr: stderr.cut } } : {}),
+      };
     },
+
+    /**
+     * The instance's console log, at most its last `tail` bytes. For a running container Incus
+     * hands over what the console printed since the previous read; for a stopped one, all of it.
+     */
+    consoleLog: (name: string, tail?: number) =>
+      readTail(`${instancePath(name)}/console?type=log`, tail),
 
     /** Writes a file (overwriting) with the given owner and mode. */
     async writeFile(name: string, path: string, content: string, file: FileOptions) {
@@ -383,6 +420,7 @@ export function createIncusClient(options: IncusClientOptions = {}) {
         writeFile: (path, content, file) => client.writeFile(name, path, content, file),
         makeDirectory: (path, file) => client.makeDirectory(name, path, file),
         readFile: (path) => client.readFile(name, path),
+        consoleLog: (tail) => client.consoleLog(name, tail),
       };
     },
   };

@@ -49,7 +49,7 @@ const NewUsername = v.pipe(
 
 export const Bool = v.boolean('expected true or false');
 
-const Int32 = v.pipe(
+export const Int32 = v.pipe(
   v.union(
     [
       v.pipe(v.number(), v.integer()),
@@ -150,10 +150,10 @@ export const Image = v.pipe(
   v.check((image) => image === '' || isValidImage(image), `expected ${IMAGE_FORM}`),
 );
 
-const BODY = 'the request body must be a JSON object';
+export const BODY = 'the request body must be a JSON object';
 
 /** protojson takes either name; giving both is ambiguous, so it is refused like a duplicate field. */
-function either<T>(
+export function either<T>(
   body: Record<string, unknown>,
   camel: string,
   snake: string,

@@ -139,7 +139,7 @@ export class RouteUnsupportedError extends Error {
   }
 }
 
-/** A call of a route v0.3 lacks: `feature` names it in the unsupported sentence. */
+/** A call of a route v0.3 lacks (HEAD's, or this project's): `feature` names it in the unsupported sentence. */
 type AddedCall = Call & { feature?: string };
 
 /**
@@ -237,8 +237,30 @@ export function createClient(
   const get = <S extends v.GenericSchema>(path: string, schema: S, call: Call) =>
     http.get(path, { ...within('read'), signal: call.signal ?? null }).json(schema);
 
+  async function change<S extends v.GenericSchema>(
+    method: 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    schema: S,
+    call: AddedCall & { json?: unknown; timeoutMs?: number } = {},
+  ) {
+    const ms = Math.max(timeout('change'), call.timeoutMs ?? 0);
+    try {
+      return await http(path, {
+        method,
+        ...(call.json === undefined ? {} : { json: call.json }),
+        timeout: ms,
+        context: { timeoutMs: ms },
+        signal: call.signal ?? null,
+      }).json(schema);
+    } catch (error) {
+      throw unsupported(error, `${method} /${path}`, call);
+    }
+  }
+
   return {
     timeoutFor: timeout,
+    /** Waits `ms` unless `signal` aborts first (then rejects): the pause between polls. */
+    wait,
 
     /**
      * GET `path` (no leading slash), the answer read with `schema`: a tool file declares its own
@@ -249,33 +271,30 @@ export function createClient(
       try {
         return await get(path, schema, call);
       } catch (error) {
-        throw unsupported(error, `GET /${path}`, call);
+        throw unsupported(error, `GET /${path.split('?')[0]}`, call);
       }
     },
 
     /**
-     * A change (POST, PUT, DELETE) of `path` with an optional JSON body, never retried, the answer
-     * read with `schema`; `feature` as for get.
+     * A change (POST, PUT, DELETE) of `path` with an optional JSON body, the answer read with
+     * `schema`, like get: never retried, waiting `timeoutMs` (or the change timeout, whichever is
+     * longer).
      */
-    async change<S extends v.GenericSchema>(
-      method: 'POST' | 'PUT' | 'DELETE',
-      path: string,
-      schema: S,
-      call: AddedCall & { json?: unknown } = {},
-    ) {
-      try {
-        return await http(path, {
-          method,
-          ...(call.json === undefined ? {} : { json: call.json }),
-          ...within('change'),
-          signal: call.signal ?? null,
-        }).json(schema);
-      } catch (error) {
-        throw unsupported(error, `${method} /${path}`, call);
-      }
-    },
+    change,
 
-    async createContainer(input: CreateInput, call: Call = {}) {
+    /** POST `json` to `path`, the answer read with `schema`: a change (see change). */
+    post: <S extends v.GenericSchema>(
+      path: string,
+      json: unknown,
+      schema: S,
+      call: AddedCall & { timeoutMs?: number } = {},
+    ) => change('POST', path, schema, { ...call, json }),
+
+    /**
+     * With `async`, every daemon generation answers at once with the container CREATING (one
+     * that ignores it answers when done): poll getContainer until it is RUNNING or ERROR.
+     */
+    async createContainer(input: CreateInput, call: Call & { async?: boolean } = {}) {
       // The dialect of the last send: creates run in parallel, and one may switch it meanwhile.
       let sentIn: Dialect = dialect;
       const send = () => {
@@ -289,6 +308,7 @@ export function createClient(
         };
         if (input.image) body.image = input.image;
         if (input.sshKeys.length > 0) body.sshKeys = input.sshKeys;
+        if (call.async) body.async = true;
         // false is every daemon's default, so it is left out and needs no dialect. Until a daemon
         // rejects enableDocker, both names go: each older daemon ignores the one it does not know.
         if (input.enableDocker) {

@@ -126,6 +126,13 @@ export const ContainerSchema = v.object({
    * (no account with a key, no address). Absent from upstream daemons.
    */
   sshCommand: v.nullish(v.string()),
+  /**
+   * This project's daemon, in get answers (ContainerCreateStatus): the step a create is at while
+   * CREATING, why an async create failed, and a done one's create message. Absent from upstream.
+   */
+  phase: v.nullish(v.string()),
+  error: v.nullish(v.string()),
+  createMessage: v.nullish(v.string()),
 });
 export type Container = v.InferOutput<typeof ContainerSchema>;
 

@@ -7,7 +7,9 @@ import { serve } from '../../src/daemon/app.ts';
 import { createAuthenticator } from '../../src/daemon/auth.ts';
 import type { Backend, Container } from '../../src/daemon/backend.ts';
 import { emitContainer } from '../../src/daemon/to-wire.ts';
+import { ExecResponseSchema } from '../../src/mcp/tools/exec.ts';
 import { ListImagesResponseSchema } from '../../src/mcp/tools/images.ts';
+import { LogsResponseSchema } from '../../src/mcp/tools/logs.ts';
 import {
   CreateSnapshotResponseSchema,
   DeleteSnapshotResponseSchema,
@@ -25,6 +27,7 @@ import {
   type Strictness,
   type Swagger,
   V03,
+  V03_GET,
   V03_WITH_SSH,
   validate,
 } from '../support/swagger.ts';
@@ -141,6 +144,24 @@ describe('every success body is exactly the v0.3 swagger response', () => {
       '$.container.sshCommand: not in the contract',
     ]);
     expect(validate(doc, 'GetContainerResponse', get, V03_WITH_SSH)).toEqual([]);
+    // GET's container also says what the daemon knows of the create; start's does not.
+    const status = { phase: '', error: '', createMessage: '' };
+    expect(
+      validate(
+        doc,
+        'GetContainerResponse',
+        { ...get, container: { ...withSsh, ...status } },
+        V03_GET,
+      ),
+    ).toEqual([]);
+    expect(
+      validate(
+        doc,
+        'StartContainerResponse',
+        { message: 'ok', container: { ...withSsh, ...status } },
+        V03_WITH_SSH,
+      ),
+    ).toHaveLength(3);
     expect(validate(doc, 'GetContainerResponse', { ...get, sshCommand: '' }, V03_WITH_SSH)).toEqual(
       ['$.sshCommand: not in the contract'],
     );
@@ -192,7 +213,7 @@ describe('every success body is exactly the v0.3 swagger response', () => {
   test('GET /v1/containers/{username}, with and without metrics', async () => {
     const get = (username: string) =>
       conforms('get', `/v1/containers/${username}`, '/v1/containers/{username}', {
-        strictness: V03_WITH_SSH,
+        strictness: V03_GET,
       });
     const running = await get('alice');
     expect(running.metrics).not.toBeNull();
@@ -203,6 +224,48 @@ describe('every success body is exactly the v0.3 swagger response', () => {
       metrics: null,
     });
     await get('erin');
+  });
+
+  test("GET /v1/containers/{username} of an async create: its phase while CREATING, then sync create's message, or why it failed", async () => {
+    const get = (username: string) =>
+      conforms('get', `/v1/containers/${username}`, '/v1/containers/{username}', {
+        strictness: V03_GET,
+      });
+    const start = (username: string) =>
+      conforms('post', '/v1/containers', '/v1/containers', { body: { username, async: true } });
+    await start('gail');
+    const seen: string[] = [];
+    for (let body = await get('gail'); ; body = await get('gail')) {
+      if (body.container.state !== 'CONTAINER_STATE_CREATING') {
+        expect(body.container).toMatchObject({
+          state: 'CONTAINER_STATE_RUNNING',
+          phase: '',
+          error: '',
+          createMessage: 'Container gail-container created successfully',
+        });
+        break;
+      }
+      expect(body.container).toMatchObject({ error: '', createMessage: '' });
+      seen.push(body.container.phase);
+    }
+    expect(seen).toEqual(['creating instance', 'installing packages', 'adding keys']);
+    memory.asyncFailure = 'apt-get install failed: no network';
+    await start('hank');
+    let body = await get('hank');
+    while (body.container.state === 'CONTAINER_STATE_CREATING') body = await get('hank');
+    memory.asyncFailure = undefined;
+    expect(body.container).toMatchObject({
+      state: 'CONTAINER_STATE_ERROR',
+      phase: '',
+      error: 'apt-get install failed: no network',
+      createMessage: '',
+    });
+    // Every other container says nothing of a create, in the same three fields.
+    expect((await get('alice')).container).toMatchObject({
+      phase: '',
+      error: '',
+      createMessage: '',
+    });
   });
 
   test('POST start and stop', async () => {
@@ -318,6 +381,37 @@ describe("every route this project adds is exactly its OpenAPI file's response",
     const listed = await conforms('get', '/v1/templates', '/v1/templates', contract);
     expect(listed.templates[0]).toMatchObject({ name: 'small', resources: { cpu: '1' } });
     await conforms('get', '/v1/templates', '/v1/templates', { ...contract, token: alice });
+  });
+
+  test('POST /v1/containers/{username}/exec, for an admin and for the user', async () => {
+    const contract = { contract: project, wire: ExecResponseSchema };
+    const route = '/v1/containers/{username}/exec';
+    const ran = await conforms('post', '/v1/containers/alice/exec', route, {
+      ...contract,
+      body: { command: ['echo', 'hi'], timeoutSeconds: 5, user: 'root' },
+    });
+    expect(ran).toEqual({
+      exitCode: 0,
+      stdout: 'echo hi\n',
+      stderr: '',
+      stdoutTruncated: false,
+      stderrTruncated: false,
+      timedOut: false,
+    });
+    await conforms('post', '/v1/containers/alice/exec', route, {
+      ...contract,
+      body: { command: 'true' },
+      token: alice,
+    });
+  });
+
+  test('GET /v1/containers/{username}/logs, for an admin and for the user', async () => {
+    const contract = { contract: project, wire: LogsResponseSchema };
+    const route = '/v1/containers/{username}/logs';
+    memory.logAnswer = { source: 'journal', text: 'a\nb\n', cut: false };
+    const read = await conforms('get', '/v1/containers/alice/logs?lines=1&grep=b', route, contract);
+    expect(read).toEqual({ source: 'journal', lines: ['b'], truncated: false });
+    await conforms('get', '/v1/containers/alice/logs', route, { ...contract, token: alice });
   });
 
   test("the snapshot routes (upstream HEAD's, plus createdAt)", async () => {

@@ -97,6 +97,8 @@ const METRICS_KEYS = [
 
 /** GET /v1/containers/{username} and start add one field to upstream's container, at the end. */
 const REACHABLE_KEYS = [...CONTAINER_KEYS, 'sshCommand'];
+/** GET's container also says what the daemon knows of its create (ContainerCreateStatus). */
+const GET_KEYS = [...REACHABLE_KEYS, 'phase', 'error', 'createMessage'];
 
 function expectWireContainer(c: unknown, keys = CONTAINER_KEYS) {
   const container = c as Record<string, unknown>;
@@ -574,7 +576,7 @@ describe('reading containers', () => {
     d.backend.seed('alice', { createdAt: 1736930000 as unknown as string });
     const body = await ok(await d.call('GET', '/v1/containers/alice'));
     expect(Object.keys(body)).toEqual(['container', 'metrics']);
-    expectWireContainer(body.container, REACHABLE_KEYS);
+    expectWireContainer(body.container, GET_KEYS);
     expect(body.container).toMatchObject({
       name: 'alice-container',
       username: 'alice',

@@ -50,7 +50,7 @@ describe('settings', () => {
   test('an unknown toolset or tool is refused with the list of valid ones', () => {
     expect(() => loadConfig({ ...base, CONTAINARIUM_TOOLSETS: 'containers,network' })).toThrow(
       new ConfigError(
-        'CONTAINARIUM_TOOLSETS names "network", which does not exist; the valid names are containers, monitoring, images, keys, resources, templates, bulk, snapshots',
+        'CONTAINARIUM_TOOLSETS names "network", which does not exist; the valid names are containers, monitoring, images, keys, resources, templates, bulk, exec, logs, snapshots',
       ),
     );
     const refusal = () =>
@@ -104,6 +104,7 @@ describe('tools/list and tools/call through an MCP client', () => {
       'list_images',
       'get_quota',
       'list_templates',
+      'get_logs',
       'list_snapshots',
     ]);
   });
@@ -115,6 +116,7 @@ describe('tools/list and tools/call through an MCP client', () => {
           ![
             'delete_container',
             'delete_containers',
+            'exec_command',
             'restore_snapshot',
             'delete_snapshot',
           ].includes(name),

@@ -5,6 +5,7 @@
 import { describe, expect, test } from 'bun:test';
 import { foreign, stillCreating } from '../../src/daemon/incus-instances.ts';
 import { ED25519 } from '../support/keys.ts';
+import { ASYNC_PHASES } from '../support/memory-backend.ts';
 import { startOwnDaemon } from '../support/own-daemon.ts';
 
 /** The own daemon with an admin's mcp-server connected. */
@@ -36,7 +37,7 @@ const NO_CONTAINER = (user: string) =>
   `No container exists for user ${user}. Call list_containers to see which containers exist.`;
 
 describe('mcp-server against its own daemon', () => {
-  test('create_container: limits in the unit given, keys and docker reach the daemon; one request', async () => {
+  test('create_container: limits in the unit given, keys and docker reach the daemon; one async create, followed to the end', async () => {
     await using d = await setup();
     const result = await d.mcp.call('create_container', {
       username: 'carol',
@@ -57,8 +58,12 @@ describe('mcp-server against its own daemon', () => {
         'Daemon: Container carol-container created successfully',
       ].join('\n'),
     );
-    // One POST: the daemon took enableDocker (mcp-server's first dialect), so no second try.
-    expect(d.routes()).toEqual(['POST /v1/containers']);
+    // One POST: the daemon took enableDocker (mcp-server's first dialect), so no second try;
+    // then a get per phase of the async create, and one that finds it running.
+    expect(d.routes()).toEqual([
+      'POST /v1/containers',
+      ...Array(ASYNC_PHASES.length + 1).fill('GET /v1/containers/carol'),
+    ]);
     expect(d.requests[0]?.status).toBe(200);
     const [call] = d.backend.calls;
     expect(call).toEqual({
@@ -74,7 +79,7 @@ describe('mcp-server against its own daemon', () => {
           image: 'debian/12',
           enableDocker: true,
         },
-        { async: false },
+        { async: true },
       ],
     });
     const created = d.backend.containers.get('carol');

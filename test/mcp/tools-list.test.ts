@@ -48,6 +48,8 @@ test('every tool is fully described', async () => {
     'list_templates',
     'create_containers',
     'delete_containers',
+    'exec_command',
+    'get_logs',
     'create_snapshot',
     'list_snapshots',
     'restore_snapshot',

@@ -67,6 +67,10 @@ export type FakeContainer = {
   metrics: FakeMetrics;
   /** Set while an async create is tracked: GET shows CREATING, then ERROR if it failed. */
   pending?: 'creating' | 'error' | undefined;
+  /** With `asyncPhases`: the phases this create has still to show, one per GET. */
+  phases?: string[] | undefined;
+  /** With `asyncPhases`: the phase the last GET showed. */
+  phase?: string | undefined;
 };
 
 /** A container to start with: `username` or `name` (e.g. a non-Containarium "ws2022"), the rest defaulted. */
@@ -119,6 +123,14 @@ export type FakeDaemonOptions = {
   asyncCreateMs?: number;
   /** Async creates end in ERROR instead of RUNNING. */
   asyncCreateFails?: boolean;
+  /**
+   * Like this project's daemon: a creating container's GET shows the next of these as `phase`
+   * (and `error`, the failure's reason, once it failed); the create ends at the GET after the
+   * last one, instead of after asyncCreateMs.
+   */
+  asyncPhases?: string[];
+  /** With asyncPhases: the `error` an async create that fails shows. */
+  asyncCreateError?: string;
   /** HEAD: acting on these usernames is 403 PermissionDenied (another tenant's containers). */
   forbiddenUsernames?: string[];
   /** HEAD: whether the token holds the admin role (system info is admin-only). Default true. */
@@ -497,8 +509,9 @@ export function startFakeDaemon(options: FakeDaemonOptions): FakeDaemon {
             osType: 'OS_TYPE_UNSPECIFIED',
             accessType: 'ACCESS_TYPE_UNSPECIFIED',
             rdpAddress: '',
+            ...ownFields(c),
           }
-        : { ...common, dockerEnabled: false };
+        : { ...common, dockerEnabled: false, ...ownFields(c) };
     }
     if (!head) {
       // v0.3 fills only name, username, state, cpu, memory, ip and createdAt; disk is read
@@ -544,6 +557,16 @@ export function startFakeDaemon(options: FakeDaemonOptions): FakeDaemon {
       osType: c.osType,
       accessType: c.accessType,
       rdpAddress: c.rdpAddress,
+    };
+  }
+
+  /** The fields this project's daemon adds to a creating container, when the fake plays it. */
+  function ownFields(c: FakeContainer) {
+    if (!options.asyncPhases) return {};
+    const failed = c.pending === 'error';
+    return {
+      phase: failed ? '' : (c.phase ?? ''),
+      error: failed ? (options.asyncCreateError ?? '') : '',
     };
   }
 
@@ -654,6 +677,15 @@ export function startFakeDaemon(options: FakeDaemonOptions): FakeDaemon {
       updatedAt: head ? now() : 0,
       backendId: (body.backendId as string | undefined) || 'local',
     });
+    if (body.async === true && options.asyncPhases) {
+      record.pending = 'creating';
+      record.phases = [...options.asyncPhases];
+      return json({
+        container: renderContainer(record),
+        message: `Container creation started for user ${username}. Poll GET /v1/containers/${username} to check status.`,
+        sshCommand: '',
+      });
+    }
     if (body.async === true) {
       record.pending = 'creating';
       const timer = setTimeout(() => {
@@ -701,6 +733,10 @@ export function startFakeDaemon(options: FakeDaemonOptions): FakeDaemon {
   function getContainer(username: string): Response | RpcError {
     const c = find(username, 'get container');
     if (c instanceof RpcError) return c;
+    if (c.pending === 'creating' && c.phases) {
+      c.phase = c.phases.shift();
+      if (c.phase === undefined) c.pending = options.asyncCreateFails ? 'error' : undefined;
+    }
     const metrics = head && options.headGetMetrics && !c.pending ? renderMetrics(c) : null;
     return json({ container: renderContainer(c), metrics });
   }

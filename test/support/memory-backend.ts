@@ -3,9 +3,14 @@ import type {
   Backend,
   Container,
   CreateRequest,
+  CreateStatus,
+  ExecOutcome,
+  ExecRequest,
   Image,
   Images,
   ListFilter,
+  LogsOutcome,
+  LogsRequest,
   Metrics,
   ResizeRequest,
   Rollback,
@@ -31,6 +36,9 @@ type Seed = Partial<Omit<Container, 'state' | 'createdAt' | 'updatedAt'>> & {
 const ADDRESS = { ipAddress: '10.98.0.10', macAddress: '', interface: 'eth0', bridge: '' };
 
 type Call = { method: keyof Backend; args: unknown[] };
+
+/** The phases an async create shows, one per get, before it ends. */
+export const ASYNC_PHASES = ['creating instance', 'installing packages', 'adding keys'];
 
 export class MemoryBackend implements Backend {
   readonly containers = new Map<string, Container>();
@@ -63,6 +71,23 @@ export class MemoryBackend implements Backend {
       createdAt: 1_764_391_472,
     },
   ];
+  /**
+   * What get reports of each user's create. An async create runs through ASYNC_PHASES, one per
+   * get, then ends running (or in ERROR with `asyncFailure`, when set), as the Incus backend's would.
+   */
+  readonly creates = new Map<string, CreateStatus & { left: string[] }>();
+  asyncFailure: string | undefined;
+  /** What exec answers: by default the command's words, as `echo` would print them. */
+  execAnswer: (username: string, request: ExecRequest) => ExecOutcome = (_username, request) => ({
+    exitCode: 0,
+    stdout: `${[request.command].flat().join(' ')}\n`,
+    stderr: '',
+    stdoutCut: false,
+    stderrCut: false,
+    timedOut: false,
+  });
+  /** The journal (or console log) every container has; logs answers its last `lines` lines. */
+  logAnswer: LogsOutcome = { source: 'journal', text: '', cut: false };
   /** Each user's snapshots, oldest first. */
   readonly snapshots = new Map<string, Snapshot[]>();
   /** Act like a storage driver that restores only the newest snapshot (ZFS). */
@@ -126,9 +151,23 @@ export class MemoryBackend implements Backend {
       image: request.image,
       dockerEnabled: request.enableDocker,
     });
+    const message = `Container ${container.name} created successfully${lowered.length ? ` (defaults lowered to what this host has: ${lowered.join(', ')})` : ''}`;
+    if (options.async) {
+      this.creates.set(request.username, {
+        phase: '',
+        error: '',
+        message,
+        left: [...ASYNC_PHASES],
+      });
+      return {
+        container: { ...container },
+        message: `Container creation started for user ${request.username}. Poll GET /v1/containers/${request.username} to check status.`,
+        sshCommand: '',
+      };
+    }
     return {
       container,
-      message: `Container ${container.name} created successfully${lowered.length ? ` (defaults lowered to what this host has: ${lowered.join(', ')})` : ''}`,
+      message,
       // No key, no account to log in to: the Incus backend sends no command then either.
       sshCommand: request.sshKeys.length > 0 ? `ssh ${request.username}@${ADDRESS.ipAddress}` : '',
     };
@@ -147,7 +186,26 @@ export class MemoryBackend implements Backend {
   async get(username: string): ReturnType<Backend['get']> {
     this.enter('get', username);
     const container = this.find(username);
-    return { container, metrics: null, sshCommand: this.sshCommand(container) };
+    const create = this.advance(container);
+    return { container, metrics: null, sshCommand: this.sshCommand(container), create };
+  }
+
+  /** One step of an async create, as a get sees it: the next phase, or its end. */
+  private advance(container: Container): CreateStatus {
+    const status = this.creates.get(container.username);
+    if (!status) return { phase: '', error: '', message: '' };
+    if (container.state !== 'creating')
+      return { phase: '', error: status.error, message: status.message };
+    const phase = status.left.shift();
+    if (phase) return { phase, error: '', message: '' };
+    if (this.asyncFailure) {
+      container.state = 'error';
+      status.error = this.asyncFailure;
+      return { phase: '', error: status.error, message: '' };
+    }
+    container.state = 'running';
+    container.network = ADDRESS;
+    return { phase: '', error: '', message: status.message };
   }
 
   /** The Incus backend's rule, with the account made at create: a key and a running address. */
@@ -164,6 +222,7 @@ export class MemoryBackend implements Backend {
     this.enter('delete', username, options);
     const container = this.find(username);
     this.containers.delete(username);
+    this.creates.delete(username);
     return { containerName: container.name };
   }
 
@@ -266,6 +325,33 @@ export class MemoryBackend implements Backend {
       disk: change.disk ?? now.disk,
     };
     return container;
+  }
+
+  /** The Incus backend's rule: exec and logs need a running container. */
+  private running(username: string): Container {
+    const container = this.find(username);
+    if (container.state !== 'running') {
+      throw new DaemonError(
+        'invalid',
+        `container ${container.name} is not running (${container.state}); start it first`,
+      );
+    }
+    return container;
+  }
+
+  async exec(username: string, request: ExecRequest) {
+    this.enter('exec', username, request);
+    this.running(username);
+    return this.execAnswer(username, request);
+  }
+
+  async logs(username: string, request: LogsRequest) {
+    this.enter('logs', username, request);
+    this.running(username);
+    const lines = this.logAnswer.text.split('\n');
+    if (lines.at(-1) === '') lines.pop();
+    const text = lines.slice(-request.lines).join('\n');
+    return { ...this.logAnswer, text: text && `${text}\n` };
   }
 
   async listSnapshots(username: string) {

@@ -6,7 +6,7 @@ import { formatBytes } from '../../shared/sizes.ts';
 import { containerName, isSystemAccount } from '../../shared/username.ts';
 import type { ContainariumClient } from '../client.ts';
 import type { Question } from '../confirm.ts';
-import { CONTAINER, daemonMessage } from '../errors.ts';
+import { ActionableError, CONTAINER, daemonMessage } from '../errors.ts';
 import {
   ContainerOut,
   containerText,
@@ -20,6 +20,7 @@ import {
   sshCommand,
   sshLine,
 } from '../format.ts';
+import { log } from '../log.ts';
 import {
   cpu,
   daemonDefault,
@@ -84,21 +85,23 @@ export const createContainer = defineTool({
   }),
   output: v.object({ container: ContainerOut, message: v.string(), sshCommand: v.string() }),
   action: (input) => `create the container for ${input.username}`,
-  async handle(input, { client, signal }) {
+  async handle(input, ctx) {
     // A daemon without templates would ignore the name: it must have it before anything is made.
-    if (input.template) await checkTemplates([input.template], client, signal);
-    const response = await client.createContainer(
-      {
-        username: input.username,
-        cpu: input.cpu,
-        memory: input.memory,
-        disk: input.disk,
-        sshKeys: input.ssh_keys,
-        image: input.image,
-        enableDocker: input.enable_docker ?? (input.template ? undefined : true),
-        template: input.template,
-      },
-      { signal },
+    if (input.template) await checkTemplates([input.template], ctx.client, ctx.signal);
+    const response = await createAndFollow(input.username, ctx, () =>
+      ctx.client.createContainer(
+        {
+          username: input.username,
+          cpu: input.cpu,
+          memory: input.memory,
+          disk: input.disk,
+          sshKeys: input.ssh_keys,
+          image: input.image,
+          enableDocker: input.enable_docker ?? (input.template ? undefined : true),
+          template: input.template,
+        },
+        { signal: ctx.signal, async: true },
+      ),
     );
     const container = containerView(
       response.container ?? {
@@ -138,6 +141,90 @@ export const createContainer = defineTool({
     };
   },
 });
+
+type Created = Awaited<ReturnType<ContainariumClient['createContainer']>>;
+type WireContainer = NonNullable<Created['container']>;
+
+/** States of a create still under way: HEAD's daemon adds PROVISIONING after CREATING. */
+const UNDER_WAY = new Set(['CONTAINER_STATE_CREATING', 'CONTAINER_STATE_PROVISIONING']);
+
+/**
+ * Starts an async create and polls get until the container is RUNNING or ERROR, telling the
+ * client each phase. A daemon that ignores `async` answers when it is done: that answer is used.
+ * Cancelled, it stops waiting (never deleting) and says what state the container is in.
+ */
+async function createAndFollow(
+  username: string,
+  ctx: ToolContext,
+  start: () => Promise<Created>,
+): Promise<Created> {
+  const { client, signal, progress, polling } = ctx;
+  const name = containerName(username);
+  let accepted = false;
+  let phase = '';
+  const tell = (now: string) => {
+    if (now !== phase) progress(`creating ${name}: ${now}`);
+    phase = now;
+  };
+  try {
+    tell('requesting the create');
+    const response = await start();
+    accepted = true;
+    let container = response.container;
+    let waited = 0;
+    for (let pause = polling.firstMs; container && UNDER_WAY.has(container.state); ) {
+      tell(container.phase || 'creating');
+      if (waited >= polling.limitMs) {
+        throw new ActionableError(
+          `The daemon is still creating ${name} after ${Math.round(waited / 60_000)} min (${phase}); mcp-server stopped waiting, and the container was not deleted. Call get_container for ${username} later to follow it; do not create it again.`,
+        );
+      }
+      await client.wait(pause, signal);
+      waited += pause;
+      pause = Math.min(polling.maxMs, Math.round(pause * 1.5));
+      container = await readCreating(username, ctx);
+    }
+    if (container?.state === 'CONTAINER_STATE_ERROR') throw createFailed(username, container);
+    if (container === response.container) return response;
+    return {
+      container,
+      message: container?.createMessage || `Container ${name} created successfully`,
+      sshCommand: container?.sshCommand,
+    };
+  } catch (error) {
+    if (!signal.aborted) throw error;
+    const text = accepted
+      ? `The call was cancelled while the daemon was still creating ${name}${phase ? ` (${phase})` : ''}: mcp-server stopped waiting, and the container was not deleted. Check it with get_container for ${username}, or delete it with delete_container.`
+      : `The call was cancelled before the daemon answered the create of ${name}: it may or may not be creating it. Check with get_container for ${username} before trying again; delete it with delete_container if it is not wanted.`;
+    // A cancelled request gets no answer: the log at least says what was left behind.
+    log(text);
+    throw new ActionableError(text);
+  }
+}
+
+/** The container being created, as get shows it now; a failed read says the create goes on. */
+async function readCreating(username: string, { client, signal }: ToolContext) {
+  try {
+    const { container } = await client.getContainer(username, { signal });
+    return container;
+  } catch (error) {
+    if (signal.aborted) throw error;
+    const why = error instanceof HTTPError ? daemonMessage(error.data) : String(error);
+    throw new ActionableError(
+      `The daemon accepted the create of ${containerName(username)}, but reading its progress failed (${why || 'no reason given'}). Call get_container for ${username} to follow it; do not create it again.`,
+    );
+  }
+}
+
+/** An async create that ended in ERROR: the daemon's reason, and how to try again. */
+function createFailed(username: string, container: WireContainer) {
+  const why = container.error
+    ? `: ${container.error}`
+    : ' (this daemon does not say why; its log does)';
+  return new ActionableError(
+    `The daemon could not create the container for ${username}${why}. ${container.name || containerName(username)} shows the ERROR state: delete it with delete_container, then correct the cause and create it again.`,
+  );
+}
 
 const listContainers = defineTool({
   name: 'list_containers',
@@ -241,7 +328,8 @@ export const deleteContainer = defineTool({
       message: why,
     }),
   },
-  async handle(input, { client, signal }) {
+  async handle(input, { client, signal, progress }) {
+    progress(`deleting ${containerName(input.username)}`);
     const response = await client.deleteContainer(input.username, input.force, { signal });
     const name = response.containerName || containerName(input.username);
     return {
@@ -265,7 +353,7 @@ async function startOrStop(
   username: string,
   target: 'running' | 'stopped',
   change: () => ReturnType<ContainariumClient['startContainer']>,
-  { client, signal }: ToolContext,
+  { client, signal, progress }: ToolContext,
 ) {
   const read = await client
     .getContainer(username, { signal })
@@ -277,6 +365,8 @@ async function startOrStop(
     });
   const before = read ? containerView(read) : null;
   const already = before?.state === target;
+  if (!already)
+    progress(`${target === 'running' ? 'starting' : 'stopping'} ${containerName(username)}`);
   const response = already
     ? undefined
     : await change().catch((error: unknown) => {

@@ -17,8 +17,19 @@ export type ToolContext = {
   slot<T>(task: () => Promise<T>): Promise<T>;
   /** A failure of one call of `tool` with `input` as the sentence that call would answer. */
   explain(error: unknown, tool: AnyTool, input: unknown): string;
+  /**
+   * Tells a client that asked for progress what the call is doing now ("deleting
+   * alice-container"); the server repeats it with the seconds elapsed while the call runs.
+   */
   progress: Progress;
+  /** How a long call follows the daemon's work (create's polls). */
+  polling: Polling;
 };
+
+/** How create follows an async create: the first pause, the longest pause, and the most in all. */
+export type Polling = { firstMs: number; maxMs: number; limitMs: number };
+/** Every 0.5 s at first, backing off to every 2 s; at most 15 minutes, like an image download. */
+export const POLLING: Polling = { firstMs: 500, maxMs: 2000, limitMs: 15 * 60_000 };
 
 /** The four MCP annotations, always all set: derived from what the tool does. */
 export type Effect = 'read' | 'create' | 'destroy' | 'change';
@@ -53,6 +64,8 @@ export type Toolset =
   | 'resources'
   | 'templates'
   | 'bulk'
+  | 'exec'
+  | 'logs'
   | 'snapshots';
 
 export type Tool<I extends v.GenericSchema, O extends v.GenericSchema> = {

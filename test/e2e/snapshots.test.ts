@@ -2,30 +2,21 @@
 // compiled dist/containarium daemon → Incus. The container's files are changed and read through
 // the Incus exec API by the test itself; plus a daemon without the routes (the v0.3 fake).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { startFakeDaemon } from '../support/fake-daemon.ts';
 import { makeToken } from '../support/mcp.ts';
-import { BUILD, INCUS_SETUP, missingPrerequisites } from '../support/prerequisites.ts';
 import {
-  CONTAINARIUM,
   connectMcp,
   type Daemon,
-  generateToken,
-  MCP_SERVER,
   type Mcp,
-  startDaemon,
+  missingPrerequisites,
+  startAdminDaemon,
   stopAll,
   type ToolResult,
 } from './harness.ts';
-import { exec, INCUS_SOCKET, incus, removeInstance } from './incus.ts';
+import { exec, incus, removeInstance } from './incus.ts';
 
-const missing = missingPrerequisites('snapshots.test.ts', {
-  [INCUS_SOCKET]: INCUS_SETUP,
-  [MCP_SERVER]: BUILD,
-  [CONTAINARIUM]: BUILD,
-});
+const missing = missingPrerequisites('snapshots.test.ts');
 
 const run = Array.from(crypto.getRandomValues(new Uint8Array(4)), (b) =>
   'abcdefghijklmnopqrstuvwxyz0123456789'.charAt(b % 36),
@@ -59,15 +50,10 @@ describe.skipIf(missing.length > 0)('snapshots through the stack on real Incus',
   let mcp: Mcp;
 
   beforeAll(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'containarium-e2e-snap-'));
-    const secretFile = join(tmp, 'jwt.secret');
-    const secret = Buffer.from(crypto.getRandomValues(new Uint8Array(48))).toString('base64');
-    writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
-    daemon = await startDaemon({ secretFile });
-    mcp = await connectMcp(
-      daemon.url,
-      generateToken({ username: 'e2e-admin', roles: 'admin', secretFile }),
-    );
+    const admin = await startAdminDaemon('containarium-e2e-snap-');
+    tmp = admin.tmp;
+    daemon = admin.daemon;
+    mcp = await connectMcp(daemon.url, admin.token);
   }, 30_000);
 
   afterAll(async () => {

@@ -18,6 +18,16 @@ test('tools/list matches the reviewed golden file', async () => {
   expectGolden(GOLDEN, `${JSON.stringify(tools, null, 2)}\n`);
 });
 
+test('the whole tools/list stays under 9,000 tokens (bytes / 4), as a model pays for it on every turn', async () => {
+  await using mcp = await connectMcp({
+    CONTAINARIUM_SERVER_URL: 'http://127.0.0.1:9',
+    CONTAINARIUM_JWT_TOKEN: await makeToken(),
+  });
+  const { tools } = await mcp.client.listTools();
+  const bytes = new TextEncoder().encode(JSON.stringify({ tools })).length;
+  expect(bytes / 4).toBeLessThan(9000);
+});
+
 test('golden files are compared under CI, and a rewrite is only ever asked for', () => {
   expect(goldenMode({ CI: 'true' })).toBe('compare');
   expect(goldenMode({})).toBe('compare');

@@ -4,6 +4,7 @@
 import { closeSync, fstatSync, openSync, write } from 'node:fs';
 import { errorText } from '../shared/error-text.ts';
 import { privateFileProblem } from '../shared/private-file.ts';
+import { isValidSnapshotName } from '../shared/snapshot.ts';
 import { sshKeyFingerprint } from '../shared/ssh-key.ts';
 import type { Principal, Refusal } from './auth.ts';
 import type { Logger } from './log.ts';
@@ -41,6 +42,8 @@ export type AuditEntry = {
   command?: { program: string; sha256: string };
   /** The account an exec asked to run as, when it named one. */
   runAs?: string;
+  /** The snapshot a snapshot route names (in its path, or the body of a create that gives one). */
+  snapshot?: string;
   status: number;
   durationMs: number;
 };
@@ -163,6 +166,11 @@ export function auditEntry(
     const fingerprint = key === undefined ? undefined : sshKeyFingerprint(key);
     return fingerprint === undefined ? [] : [fingerprint];
   });
+  const snapshot = found?.route.segments.includes('snapshots')
+    ? found.params.name === undefined
+      ? field(body, 'name') || undefined
+      : decoded(found.params.name)
+    : undefined;
   return {
     time: time.toISOString(),
     requestId: facts.requestId,
@@ -177,6 +185,7 @@ export function auditEntry(
     ...(refusal === undefined ? {} : { reason: refusal }),
     ...(fingerprints.length === 0 ? {} : { sshKeys: [...new Set(fingerprints)] }),
     ...(found?.route.segments.at(-1) === 'exec' ? execFacts(body) : {}),
+    ...(snapshot === undefined ? {} : { snapshot: snapshotOf(snapshot) }),
     status,
     durationMs: facts.durationMs,
   };
@@ -252,6 +261,10 @@ export function requestIdOf(request: Request): string {
   const given = request.headers.get('x-request-id');
   return given !== null && REQUEST_ID.test(given) ? given : crypto.randomUUID();
 }
+
+/** A snapshot name as the request gave it, when it has a snapshot name's shape. */
+const snapshotOf = (name: string): string =>
+  isValidSnapshotName(name) ? name : '(not a snapshot name)';
 
 /**
  * A target as the request named it, when it has a username's shape; anything else (a key pasted

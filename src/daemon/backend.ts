@@ -97,6 +97,21 @@ export const ImageSchema = v.object({
 });
 export type Image = v.InferOutput<typeof ImageSchema>;
 
+/** A snapshot of a container's root disk. */
+export const SnapshotSchema = v.object({
+  name: v.string(),
+  /** Space the snapshot holds of its own, as the storage driver reports it; 0 when unknown. */
+  usedBytes: Whole,
+  /** Space the snapshot refers to, shared or not; 0 when the driver does not say (Incus does not). */
+  referencedBytes: Whole,
+  /** Unix seconds; 0 when unknown. */
+  createdAt: Whole,
+});
+export type Snapshot = v.InferOutput<typeof SnapshotSchema>;
+
+/** What a rollback did: whether it stopped the container (to start it again), and what it removed. */
+export type Rollback = { containerStopped: boolean; destroyedSnapshots: string[] };
+
 /** The images the host has, and the image servers ("remotes") a create may name instead. */
 export type Images = { images: Image[]; remotes: string[] };
 
@@ -195,6 +210,22 @@ export interface Backend {
   exec(username: string, request: ExecRequest): Promise<ExecOutcome>;
   /** The running container's journal, or its console log when it has none; raw text. */
   logs(username: string, request: LogsRequest): Promise<LogsOutcome>;
+  /** Oldest first. */
+  listSnapshots(username: string): Promise<Snapshot[]>;
+  /** Throws conflict when the name is taken. */
+  createSnapshot(username: string, name: string): Promise<Snapshot>;
+  /** Throws not_found when there is no such snapshot; freedBytes is its own size. */
+  deleteSnapshot(username: string, name: string): Promise<{ freedBytes: number }>;
+  /**
+   * Restores the container's disk to the snapshot. A running container only with force (it is
+   * stopped for it and started again); newer snapshots are deleted only with destroyNewer, and a
+   * storage driver that can restore only the newest snapshot is refused without it.
+   */
+  rollbackSnapshot(
+    username: string,
+    name: string,
+    options: { force: boolean; destroyNewer: boolean },
+  ): Promise<Rollback>;
   /** True when Incus answers; used by /health. */
   ping(): Promise<boolean>;
 }

@@ -30,6 +30,7 @@ import {
   stillCreating,
 } from './incus-instances.ts';
 import { resizeInstance } from './incus-resize.ts';
+import { snapshotMethods } from './incus-snapshots.ts';
 import {
   DEFAULT_DAEMON_ID,
   type Instance,
@@ -406,6 +407,12 @@ export function createIncusBackend(
     exec: async (username, request) =>
       runCommand(client.guest(await runningName(username)), request, clock),
     logs: async (username, request) => readLogs(client.guest(await runningName(username)), request),
+    ...snapshotMethods({
+      client,
+      mustFind: (username) => mustFind(username, NO_STATE),
+      serial,
+      creating: flow.busy,
+    }),
     async ping() {
       try {
         await client.ping();

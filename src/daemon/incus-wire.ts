@@ -3,7 +3,7 @@
 // Pure functions over valibot-checked Incus shapes, so they are tested without Incus.
 import * as v from 'valibot';
 import { usernameOf } from '../shared/username.ts';
-import type { Container, Image, Metrics, State } from './backend.ts';
+import type { Container, Image, Metrics, Snapshot, State } from './backend.ts';
 
 /** The instance config keys that hold Containarium's own state (Incus is the only database). */
 export const KEY = {
@@ -321,6 +321,22 @@ export function toImage(image: IncusImage): Image | undefined {
     createdAt: unixSeconds(image.created_at),
   };
 }
+
+/** GET /1.0/instances/<name>/snapshots?recursion=1, one item. */
+export const IncusSnapshotSchema = v.object({
+  name: v.string(),
+  created_at: v.nullish(v.string(), ''),
+  /** Bytes the snapshot holds of its own (Incus 5.x and later; -1 or absent when unknown). */
+  size: v.nullish(v.number(), 0),
+});
+export type IncusSnapshot = v.InferOutput<typeof IncusSnapshotSchema>;
+
+export const toSnapshot = (snapshot: IncusSnapshot): Snapshot => ({
+  name: snapshot.name,
+  usedBytes: whole(snapshot.size),
+  referencedBytes: 0,
+  createdAt: unixSeconds(snapshot.created_at),
+});
 
 // ---- Image sources ---------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import { DaemonError } from './errors.ts';
 import {
   AliasesSchema,
   ImageSchema,
+  IncusSnapshotSchema,
   InstanceSchema,
   InstanceStateSchema,
   LeaseSchema,
@@ -331,6 +332,27 @@ export function createIncusClient(options: IncusClientOptions = {}) {
     /** Deletes a (stopped) instance. */
     async deleteInstance(name: string): Promise<void> {
       await operate('DELETE', instance(name));
+    },
+
+    /** An instance's snapshots, oldest first as Incus lists them. */
+    snapshots: (name: string) =>
+      get(`${instance(name)}/snapshots?recursion=1`, v.array(IncusSnapshotSchema)),
+    /** Takes a (stateless) snapshot of an instance's disk. */
+    async createSnapshot(name: string, snapshot: string): Promise<void> {
+      await operate('POST', `${instance(name)}/snapshots`, {
+        json: { name: snapshot, stateful: false },
+        wait: 300,
+      });
+    },
+    /** Deletes one snapshot; not_found when there is none of that name. */
+    async deleteSnapshot(name: string, snapshot: string): Promise<void> {
+      await operate('DELETE', `${instance(name)}/snapshots/${encodeURIComponent(snapshot)}`, {
+        wait: 300,
+      });
+    },
+    /** Restores an instance's disk to a snapshot; Incus stops a running one and starts it again. */
+    async restoreSnapshot(name: string, snapshot: string): Promise<void> {
+      await operate('PUT', instance(name), { json: { restore: snapshot }, wait: 300 });
     },
 
     /**

@@ -10,6 +10,12 @@ import { emitContainer } from '../../src/daemon/to-wire.ts';
 import { ExecResponseSchema } from '../../src/mcp/tools/exec.ts';
 import { ListImagesResponseSchema } from '../../src/mcp/tools/images.ts';
 import { LogsResponseSchema } from '../../src/mcp/tools/logs.ts';
+import {
+  CreateSnapshotResponseSchema,
+  DeleteSnapshotResponseSchema,
+  ListSnapshotsResponseSchema,
+  RollbackSnapshotResponseSchema,
+} from '../../src/mcp/tools/snapshots.ts';
 import { ListTemplatesResponseSchema } from '../../src/mcp/tools/templates.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 import { MemoryBackend } from '../support/memory-backend.ts';
@@ -419,6 +425,31 @@ describe("every route this project adds is exactly its OpenAPI file's response",
     const read = await conforms('get', '/v1/containers/alice/logs?lines=1&grep=b', route, contract);
     expect(read).toEqual({ source: 'journal', lines: ['b'], truncated: false });
     await conforms('get', '/v1/containers/alice/logs', route, { ...contract, token: alice });
+  });
+
+  test("the snapshot routes (upstream HEAD's, plus createdAt)", async () => {
+    const on = (wire: v.GenericSchema) => ({ contract: project, wire });
+    const base = '/v1/containers/alice/snapshots';
+    const list = '/v1/containers/{username}/snapshots';
+    const one = `${list}/{name}`;
+    expect(await conforms('get', base, list, on(ListSnapshotsResponseSchema))).toEqual({
+      snapshots: [],
+    });
+    for (const name of ['one', 'two']) {
+      const made = await conforms('post', base, list, {
+        ...on(CreateSnapshotResponseSchema),
+        body: { name },
+      });
+      expect(made.snapshot.usedBytes).toBe('16384');
+    }
+    await conforms('get', base, list, { ...on(ListSnapshotsResponseSchema), token: alice });
+    const rolled = await conforms('post', `${base}/one/rollback`, `${one}/rollback`, {
+      ...on(RollbackSnapshotResponseSchema),
+      body: { force: true, destroyNewer: true },
+    });
+    expect(rolled).toMatchObject({ containerStopped: true, destroyedSnapshots: ['two'] });
+    const deleted = await conforms('delete', `${base}/one`, one, on(DeleteSnapshotResponseSchema));
+    expect(deleted.freedBytes).toBe('16384');
   });
 
   test('all of them were checked', () => {

@@ -50,7 +50,7 @@ describe('settings', () => {
   test('an unknown toolset or tool is refused with the list of valid ones', () => {
     expect(() => loadConfig({ ...base, CONTAINARIUM_TOOLSETS: 'containers,network' })).toThrow(
       new ConfigError(
-        'CONTAINARIUM_TOOLSETS names "network", which does not exist; the valid names are containers, monitoring, images, keys, resources, templates, bulk, exec, logs',
+        'CONTAINARIUM_TOOLSETS names "network", which does not exist; the valid names are containers, monitoring, images, keys, resources, templates, bulk, exec, logs, snapshots',
       ),
     );
     const refusal = () =>
@@ -105,6 +105,7 @@ describe('tools/list and tools/call through an MCP client', () => {
       'get_quota',
       'list_templates',
       'get_logs',
+      'list_snapshots',
     ]);
   });
 
@@ -112,7 +113,13 @@ describe('tools/list and tools/call through an MCP client', () => {
     expect(await listed({ CONTAINARIUM_DISABLE_DESTRUCTIVE: 'true' })).toEqual(
       ALL.filter(
         (name) =>
-          name !== 'delete_container' && name !== 'delete_containers' && name !== 'exec_command',
+          ![
+            'delete_container',
+            'delete_containers',
+            'exec_command',
+            'restore_snapshot',
+            'delete_snapshot',
+          ].includes(name),
       ),
     );
   });

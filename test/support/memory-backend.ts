@@ -13,6 +13,8 @@ import type {
   LogsRequest,
   Metrics,
   ResizeRequest,
+  Rollback,
+  Snapshot,
   State,
   SystemInfo,
 } from '../../src/daemon/backend.ts';
@@ -86,6 +88,10 @@ export class MemoryBackend implements Backend {
   });
   /** The journal (or console log) every container has; logs answers its last `lines` lines. */
   logAnswer: LogsOutcome = { source: 'journal', text: '', cut: false };
+  /** Each user's snapshots, oldest first. */
+  readonly snapshots = new Map<string, Snapshot[]>();
+  /** Act like a storage driver that restores only the newest snapshot (ZFS). */
+  newestOnly = false;
   private clock = 1_736_930_000;
   /** Each stopped container's address, back when it starts (Incus reports one only while running). */
   private parked = new Map<string, Container['network']>();
@@ -353,6 +359,67 @@ export class MemoryBackend implements Backend {
     if (lines.at(-1) === '') lines.pop();
     const text = lines.slice(-request.lines).join('\n');
     return { ...this.logAnswer, text: text && `${text}\n` };
+  }
+
+  async listSnapshots(username: string) {
+    this.enter('listSnapshots', username);
+    this.find(username);
+    return [...(this.snapshots.get(username) ?? [])];
+  }
+
+  async createSnapshot(username: string, name: string) {
+    this.enter('createSnapshot', username, name);
+    this.find(username);
+    const list = this.snapshots.get(username) ?? [];
+    if (list.some((s) => s.name === name)) {
+      throw new DaemonError('conflict', `snapshot "${name}" already exists`);
+    }
+    const snapshot = { name, usedBytes: 16384, referencedBytes: 0, createdAt: this.clock++ };
+    this.snapshots.set(username, [...list, snapshot]);
+    return snapshot;
+  }
+
+  /** The user's snapshots, and where `name` is in them (not_found when absent). */
+  private snapshotOf(username: string, name: string) {
+    this.find(username);
+    const list = this.snapshots.get(username) ?? [];
+    const index = list.findIndex((s) => s.name === name);
+    if (index < 0) {
+      throw new DaemonError(
+        'not_found',
+        `snapshot "${name}" not found in the container for user ${username}`,
+      );
+    }
+    return { list, index, snapshot: list[index] as Snapshot };
+  }
+
+  async deleteSnapshot(username: string, name: string) {
+    this.enter('deleteSnapshot', username, name);
+    const { list, index, snapshot } = this.snapshotOf(username, name);
+    this.snapshots.set(username, list.toSpliced(index, 1));
+    return { freedBytes: snapshot.usedBytes };
+  }
+
+  async rollbackSnapshot(
+    username: string,
+    name: string,
+    options: { force: boolean; destroyNewer: boolean },
+  ): Promise<Rollback> {
+    this.enter('rollbackSnapshot', username, name, options);
+    const { list, index } = this.snapshotOf(username, name);
+    const running = this.find(username).state === 'running';
+    if (running && !options.force) {
+      throw new DaemonError('invalid', `the container for user ${username} is running`);
+    }
+    const newer = list.slice(index + 1).map((s) => s.name);
+    if (newer.length > 0 && this.newestOnly && !options.destroyNewer) {
+      throw new DaemonError('invalid', `snapshot "${name}" is not the newest`);
+    }
+    if (options.destroyNewer) this.snapshots.set(username, list.slice(0, index + 1));
+    return {
+      containerStopped: running,
+      destroyedSnapshots: options.destroyNewer ? newer.reverse() : [],
+    };
   }
 
   async ping() {

@@ -12,6 +12,7 @@ import { listImages } from './images.ts';
 import { getLogs } from './logs.ts';
 import { allMetrics, userMetrics } from './metrics.ts';
 import { getQuota } from './quotas.ts';
+import { createSnapshot, deleteSnapshot, listSnapshots, rollbackSnapshot } from './snapshots.ts';
 import { addSshKey, removeSshKey } from './ssh-keys.ts';
 import { systemInfo } from './system-info.ts';
 import { listTemplates } from './templates.ts';
@@ -34,4 +35,8 @@ export const ROUTES: readonly Route[] = [
   listTemplates,
   execCommand,
   getLogs,
+  listSnapshots,
+  createSnapshot,
+  deleteSnapshot,
+  rollbackSnapshot,
 ];

@@ -34,6 +34,7 @@ import {
   type ToolContext,
   username,
 } from './define.ts';
+import { snapshotNames } from './snapshots.ts';
 import { checkTemplates } from './templates.ts';
 
 export const createContainer = defineTool({
@@ -362,7 +363,10 @@ async function readContainer(username: string, { client, signal }: ToolContext) 
 
 /** What deleting would destroy, from a fresh read: the question the user confirms. */
 async function deleteQuestion(username: string, ctx: ToolContext): Promise<Question> {
-  const { container, metrics } = await readContainer(username, ctx);
+  const [{ container, metrics }, snapshots] = await Promise.all([
+    readContainer(username, ctx),
+    snapshotNames(username, ctx),
+  ]);
   const disk = metrics
     ? `${formatBytes(metrics.diskBytes)} used${container.disk ? ` of ${limitText(container.disk)}` : ''}`
     : `not reported while ${container.state}${container.disk ? ` (limit ${limitText(container.disk)})` : ''}`;
@@ -372,7 +376,11 @@ async function deleteQuestion(username: string, ctx: ToolContext): Promise<Quest
     `State: ${container.state}; uptime not reported by the daemon; created ${container.createdAt ?? 'at an unknown time'}.`,
     `IP: ${container.ipAddress || 'none'}.`,
     `Disk: ${disk}.`,
-    'Snapshots: none known (the daemon does not report snapshots); any there are go with it.',
+    snapshots === undefined
+      ? 'Snapshots: none known (the daemon does not report snapshots); any there are go with it.'
+      : snapshots.length > 0
+        ? `Snapshots: ${snapshots.length} (${snapshots.join(', ')}), deleted with it.`
+        : 'Snapshots: none.',
     `To confirm, type the username "${username}".`,
   ].join('\n');
   return { message, typed: username, identity: `${container.name}@${container.createdAt ?? ''}` };

@@ -65,7 +65,8 @@ export type Toolset =
   | 'templates'
   | 'bulk'
   | 'exec'
-  | 'logs';
+  | 'logs'
+  | 'snapshots';
 
 export type Tool<I extends v.GenericSchema, O extends v.GenericSchema> = {
   name: string;

@@ -8,6 +8,7 @@ import keys from './keys.ts';
 import logs from './logs.ts';
 import monitoring from './monitoring.ts';
 import resources from './resources.ts';
+import snapshots from './snapshots.ts';
 import templates from './templates.ts';
 
 export const TOOLS: readonly AnyTool[] = [
@@ -20,4 +21,5 @@ export const TOOLS: readonly AnyTool[] = [
   ...bulk,
   ...exec,
   ...logs,
+  ...snapshots,
 ];

@@ -1,6 +1,6 @@
 // Snapshots through the whole stack on real Incus: a real MCP client → compiled dist/mcp-server →
-// compiled dist/containarium daemon → Incus. The container's files are changed and read through
-// the Incus exec API by the test itself; plus a daemon without the routes (the v0.3 fake).
+// compiled dist/containarium daemon → Incus. exec_command changes a file after the snapshot (the
+// test reads files through the Incus exec API); plus a daemon without the routes (the v0.3 fake).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { rmSync } from 'node:fs';
 import { startFakeDaemon } from '../support/fake-daemon.ts';
@@ -84,8 +84,15 @@ describe.skipIf(missing.length > 0)('snapshots through the stack on real Incus',
     expect(first.text).toBe(
       `Took snapshot "first" of ${container}; restore it with restore_snapshot.`,
     );
-    await write(FILE, 'after');
-    await write('/snapshot-e2e-new', 'new');
+    // The change after the snapshot is made by exec_command, through the whole stack.
+    const changed = await mcp.call('exec_command', {
+      username,
+      user: 'root',
+      command: `printf after > ${FILE} && printf new > /snapshot-e2e-new && cat ${FILE}`,
+    });
+    expect(changed.isError).toBeFalsy();
+    expect(changed.text).toContain('after');
+    expect(await cat(FILE)).toBe('after');
     const second = ok<{ snapshot: { name: string } }>(
       await mcp.call('create_snapshot', { username }),
     );

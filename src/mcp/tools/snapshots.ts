@@ -253,7 +253,8 @@ const restoreSnapshot = defineTool({
       message: why,
     }),
   },
-  async handle(input, { client, signal }) {
+  async handle(input, { client, signal, progress }) {
+    progress(`restoring ${containerName(input.username)} to snapshot "${input.name}"`);
     // force: a running container is stopped and started again; destroyNewer: the container's
     // history ends at the snapshot, on every storage driver (ZFS allows nothing else).
     const response = await client

@@ -120,7 +120,21 @@ describe("snapshots against this project's daemon", () => {
     expect(missing.isError).toBe(true);
     expect(missing.text).toContain(`alice's container has no snapshot "two"`);
     expect(missing.text).toContain('Call list_snapshots');
-    const restore = await d.mcp.call('restore_snapshot', { username: 'alice', name: 'two' });
+    // A client that asked for progress hears what the restore does before it acts.
+    const heard: string[] = [];
+    const restore = await d.mcp.client
+      .callTool(
+        { name: 'restore_snapshot', arguments: { username: 'alice', name: 'two' } },
+        undefined,
+        {
+          onprogress: (p) => heard.push(p.message ?? ''),
+        },
+      )
+      .then((r) => ({
+        ...r,
+        text: (r.content as { text: string }[]).map((c) => c.text).join('\n'),
+      }));
+    expect(heard[0]).toBe('restoring alice-container to snapshot "two"');
     expect(restore.text).toContain(`alice's container has no snapshot "two"`);
     for (const [tool, args] of [
       ['list_snapshots', {}],

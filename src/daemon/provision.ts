@@ -24,8 +24,21 @@ export type Guest = {
   readFile(path: string): Promise<FileContent>;
 };
 
-/** What provisioning needs: all of it is also stored on the instance, so a resume can rebuild it. */
-export type Provisioning = { username: string; sshKeys: string[]; enableDocker: boolean };
+/**
+ * What provisioning needs: all of it is also stored on the instance, so a resume can rebuild it.
+ * `cached`: the container starts from a provisioned image of the daemon's image cache, whose
+ * packages are in place already; only its SSH host keys are missing (see sealImage).
+ */
+export type Provisioning = {
+  username: string;
+  sshKeys: string[];
+  enableDocker: boolean;
+  cached?: boolean;
+};
+
+/** The packages a create installs, sorted and unique: the image cache keys its entries by them. */
+export const packageSet = (request: { enableDocker: boolean }): string[] =>
+  [...new Set(['openssh-server', 'sudo', ...(request.enableDocker ? ['docker.io'] : [])])].sort();
 
 const APT_ENV = { DEBIAN_FRONTEND: 'noninteractive' };
 
@@ -64,6 +77,68 @@ export async function installKeys(guest: Guest, username: string, keys: string[]
   return true;
 }
 
+type Step = <T>(what: string, work: () => Promise<T>) => Promise<T>;
+
+/** apt-get update and install of these packages, then ssh enabled and started. */
+export async function installPackages(guest: Guest, packages: string[], step: Step) {
+  await step('apt-get update', () => run(guest, ['apt-get', 'update'], APT_ENV));
+  await step('apt-get install', () =>
+    run(guest, ['apt-get', 'install', '-y', '--no-install-recommends', ...packages], APT_ENV),
+  );
+  await step('enabling ssh', () => enableSsh(guest));
+}
+
+async function enableSsh(guest: Guest) {
+  if (await has(guest, '/usr/bin/systemctl')) {
+    await run(guest, ['systemctl', 'enable', '--now', 'ssh']);
+  }
+}
+
+/** Makes the missing SSH host keys (ssh-keygen -A keeps existing ones), then starts ssh. */
+async function hostKeys(guest: Guest) {
+  if (!(await has(guest, '/usr/bin/ssh-keygen'))) return;
+  await run(guest, ['ssh-keygen', '-A']);
+  await enableSsh(guest);
+}
+
+/** Files that make one container itself, removed before a container becomes a cached image. */
+export const HOST_KEYS = ['rsa', 'ecdsa', 'ed25519', 'dsa'].flatMap((type) => [
+  `/etc/ssh/ssh_host_${type}_key`,
+  `/etc/ssh/ssh_host_${type}_key.pub`,
+]);
+
+/**
+ * Readies a provisioned container to be published as a cached image: ssh disabled (it cannot
+ * start without host keys; a create makes them and starts it), the host keys removed, the
+ * machine id emptied (systemd makes a new one at first boot), apt's package lists dropped.
+ */
+async function sealImage(guest: Guest, step: Step) {
+  if ((await has(guest, '/usr/bin/systemctl')) && (await has(guest, '/usr/sbin/sshd'))) {
+    await step('disabling ssh', () => run(guest, ['systemctl', 'disable', 'ssh']));
+  }
+  await step('removing SSH host keys', () => run(guest, ['rm', '-f', ...HOST_KEYS]));
+  if (await guest.readFile('/etc/machine-id').catch(() => undefined)) {
+    await step('emptying the machine id', () =>
+      guest.writeFile('/etc/machine-id', '', { uid: 0, gid: 0, mode: 0o444 }),
+    );
+  }
+  if (await has(guest, '/usr/bin/apt-get')) {
+    await step('apt-get clean', () => run(guest, ['apt-get', 'clean']));
+    await step('dropping package lists', () =>
+      run(guest, ['find', '/var/lib/apt/lists', '-type', 'f', '-delete']),
+    );
+  }
+}
+
+/** A builder container of the image cache: its packages installed (apt images), then sealed. */
+export async function prepareImage(guest: Guest, packages: string[], retry: Retry) {
+  const step: Step = (what, work) => retry(`${what} in ${guest.name}`, work);
+  if (await step('looking for apt-get', () => has(guest, '/usr/bin/apt-get'))) {
+    await installPackages(guest, packages, step);
+  }
+  await sealImage(guest, step);
+}
+
 /**
  * Packages, account, sudo and keys. Returns a note for the message when steps were skipped.
  * Every step is idempotent (apt, an account made only when missing, files written whole), so a
@@ -75,18 +150,12 @@ export async function provision(
   retry: Retry,
 ): Promise<string> {
   const { username } = request;
-  const step = <T>(what: string, work: () => Promise<T>) => retry(`${what} in ${guest.name}`, work);
-  if (await step('looking for apt-get', () => has(guest, '/usr/bin/apt-get'))) {
-    await step('apt-get update', () => run(guest, ['apt-get', 'update'], APT_ENV));
-    const packages = ['openssh-server', 'sudo', ...(request.enableDocker ? ['docker.io'] : [])];
-    await step('apt-get install', () =>
-      run(guest, ['apt-get', 'install', '-y', '--no-install-recommends', ...packages], APT_ENV),
-    );
-    await step('enabling ssh', async () => {
-      if (await has(guest, '/usr/bin/systemctl')) {
-        await run(guest, ['systemctl', 'enable', '--now', 'ssh']);
-      }
-    });
+  const step: Step = (what, work) => retry(`${what} in ${guest.name}`, work);
+  if (request.cached) {
+    // A cached image has its packages but no SSH host keys: every container gets its own.
+    await step('making SSH host keys', () => hostKeys(guest));
+  } else if (await step('looking for apt-get', () => has(guest, '/usr/bin/apt-get'))) {
+    await installPackages(guest, packageSet(request), step);
   }
   if (!(await step('looking for useradd', () => has(guest, '/usr/sbin/useradd')))) {
     return ' (the image has no useradd, so no user account was made and no SSH keys were installed)';

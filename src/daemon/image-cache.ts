@@ -211,6 +211,9 @@ export function imageCache(client: IncusClient, options: ImageCacheOptions) {
   async function build(plan: BuildPlan): Promise<void> {
     const name = BUILDER_PREFIX + plan.key;
     const alias = CACHE_ALIAS_PREFIX + plan.key;
+    // Another create (or daemon) may have built it since this create looked.
+    const now = cacheEntries(await client.images()).find((e) => e.alias === alias);
+    if (now && fresh(now)) return;
     if (!(await makeBuilder(name, plan))) return;
     log(`image cache: building ${alias} from ${plan.sourceImage} (${plan.packages.join(', ')})`);
     let published: string | undefined;

@@ -5,7 +5,10 @@ import {
   type ExecResult,
   type FileContent,
   type Guest,
+  HOST_KEYS,
   installKeys,
+  packageSet,
+  prepareImage,
   provision,
 } from '../../src/daemon/provision.ts';
 import { retrying } from '../../src/daemon/retry.ts';
@@ -101,5 +104,59 @@ describe('provisioning through a guest', () => {
     const { guest, files } = fakeGuest([]);
     expect(await installKeys(guest, 'bob', [KEY])).toBe(false);
     expect(files.size).toBe(1);
+  });
+});
+
+describe('provisioning with the image cache', () => {
+  const debian = [
+    '/usr/bin/apt-get',
+    '/usr/bin/systemctl',
+    '/usr/sbin/useradd',
+    '/usr/bin/sudo',
+    '/usr/bin/ssh-keygen',
+    '/usr/sbin/sshd',
+  ];
+
+  test('the package set is sorted and unique, Docker adds docker.io', () => {
+    expect(packageSet({ enableDocker: false })).toEqual(['openssh-server', 'sudo']);
+    expect(packageSet({ enableDocker: true })).toEqual(['docker.io', 'openssh-server', 'sudo']);
+  });
+
+  test('a create from a cached image runs no apt: it makes host keys, starts ssh, adds the user', async () => {
+    const { guest, files, commands } = fakeGuest(debian);
+    expect(await provision(guest, { ...request, cached: true }, retry)).toBe('');
+    expect(commands.filter((c) => c[0] !== 'test')).toEqual([
+      ['ssh-keygen', '-A'],
+      ['systemctl', 'enable', '--now', 'ssh'],
+      ['useradd', '-m', '-s', '/bin/bash', 'alice'],
+    ]);
+    expect(files.get('/home/alice/.ssh/authorized_keys')?.content).toBe(`${KEY}\n`);
+  });
+
+  test('a builder gets the packages, then loses ssh, host keys, machine id and apt lists', async () => {
+    const { guest, files, commands } = fakeGuest(debian);
+    files.set('/etc/machine-id', { content: 'f'.repeat(32), uid: 0, gid: 0, mode: 0o444 });
+    await prepareImage(guest, ['docker.io', 'openssh-server', 'sudo'], retry);
+    expect(commands.filter((c) => c[0] !== 'test')).toEqual([
+      ['apt-get', 'update'],
+      [
+        'apt-get',
+        'install',
+        '-y',
+        '--no-install-recommends',
+        'docker.io',
+        'openssh-server',
+        'sudo',
+      ],
+      ['systemctl', 'enable', '--now', 'ssh'],
+      ['systemctl', 'disable', 'ssh'],
+      ['rm', '-f', ...HOST_KEYS],
+      ['apt-get', 'clean'],
+      ['find', '/var/lib/apt/lists', '-type', 'f', '-delete'],
+    ]);
+    expect(HOST_KEYS).toContain('/etc/ssh/ssh_host_ed25519_key');
+    expect(files.get('/etc/machine-id')?.content).toBe('');
+    // No account is ever made in an image.
+    expect(files.get('/etc/passwd')?.content).not.toContain('alice');
   });
 });

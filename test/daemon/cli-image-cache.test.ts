@@ -1,12 +1,12 @@
 // The image cache's command line: --image-cache-max-age and `containarium image-cache list|clear`.
 import { describe, expect, test } from 'bun:test';
 import {
-  CliError,
   DAEMON_HELP,
   IMAGE_CACHE_HELP,
   MAIN_HELP,
   parseCommandLine,
 } from '../../src/daemon/cli.ts';
+import { refused } from '../support/cli.ts';
 
 const env = { CONTAINARIUM_JWT_SECRET: 'E'.repeat(32) };
 
@@ -16,16 +16,6 @@ function maxAge(args: string[]): number {
   return command.imageCacheMaxAgeMs;
 }
 
-function refused(argv: string[]): CliError {
-  try {
-    parseCommandLine(argv, env);
-  } catch (error) {
-    if (error instanceof CliError) return error;
-    throw error;
-  }
-  throw new Error(`${argv.join(' ')} was accepted`);
-}
-
 describe('image cache flags and command', () => {
   test('--image-cache-max-age: 7 days by default, days or a Go duration, 0 turns it off', () => {
     expect(maxAge([])).toBe(7 * 86_400_000);
@@ -33,7 +23,7 @@ describe('image cache flags and command', () => {
     expect(maxAge(['--image-cache-max-age=36h'])).toBe(36 * 3_600_000);
     expect(maxAge(['--image-cache-max-age', '0'])).toBe(0);
     for (const bad of ['', 'week', '-1h', '1.5d']) {
-      expect(refused(['daemon', `--image-cache-max-age=${bad}`]).message).toStartWith(
+      expect(refused(['daemon', `--image-cache-max-age=${bad}`], env).message).toStartWith(
         `invalid --image-cache-max-age "${bad}": expected whole days like "7d" or a Go duration`,
       );
     }

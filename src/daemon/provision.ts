@@ -94,11 +94,14 @@ async function enableSsh(guest: Guest) {
   }
 }
 
-/** Makes the missing SSH host keys (ssh-keygen -A keeps existing ones), then starts ssh. */
+/**
+ * Makes the missing SSH host keys (ssh-keygen -A keeps existing ones, so this is quick when the
+ * sealed image's ssh unit made them at boot), then makes sure ssh runs.
+ */
 async function hostKeys(guest: Guest) {
   if (!(await has(guest, '/usr/bin/ssh-keygen'))) return;
   await run(guest, ['ssh-keygen', '-A']);
-  await enableSsh(guest);
+  if (await has(guest, '/usr/bin/systemctl')) await run(guest, ['systemctl', 'start', 'ssh']);
 }
 
 /** Files that make one container itself, removed before a container becomes a cached image. */
@@ -107,14 +110,32 @@ export const HOST_KEYS = ['rsa', 'ecdsa', 'ed25519', 'dsa'].flatMap((type) => [
   `/etc/ssh/ssh_host_${type}_key.pub`,
 ]);
 
+/** A drop-in for ssh.service: it makes missing host keys before sshd checks its config. */
+export const SSH_KEYGEN_DROP_IN = {
+  path: '/etc/systemd/system/ssh.service.d/containarium-host-keys.conf',
+  content: [
+    '# Containarium image cache: every container makes its own SSH host keys at first boot.',
+    '[Service]',
+    'ExecStartPre=',
+    'ExecStartPre=/usr/bin/ssh-keygen -A',
+    'ExecStartPre=/usr/sbin/sshd -t',
+    '',
+  ].join('\n'),
+};
+
 /**
- * Readies a provisioned container to be published as a cached image: ssh disabled (it cannot
- * start without host keys; a create makes them and starts it), the host keys removed, the
- * machine id emptied (systemd makes a new one at first boot), apt's package lists dropped.
+ * Readies a provisioned container to be published as a cached image: the SSH host keys removed
+ * (ssh.service makes new ones at boot, through a drop-in), the machine id emptied (systemd makes
+ * a new one at first boot), apt's package lists dropped.
  */
 async function sealImage(guest: Guest, step: Step) {
   if ((await has(guest, '/usr/bin/systemctl')) && (await has(guest, '/usr/sbin/sshd'))) {
-    await step('disabling ssh', () => run(guest, ['systemctl', 'disable', 'ssh']));
+    await step('adding the host-key drop-in', async () => {
+      const root = { uid: 0, gid: 0 };
+      await guest.makeDirectory('/etc/systemd/system/ssh.service.d', { ...root, mode: 0o755 });
+      const { path, content } = SSH_KEYGEN_DROP_IN;
+      await guest.writeFile(path, content, { ...root, mode: 0o644 });
+    });
   }
   await step('removing SSH host keys', () => run(guest, ['rm', '-f', ...HOST_KEYS]));
   if (await guest.readFile('/etc/machine-id').catch(() => undefined)) {

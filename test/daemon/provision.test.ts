@@ -10,6 +10,7 @@ import {
   packageSet,
   prepareImage,
   provision,
+  SSH_KEYGEN_DROP_IN,
 } from '../../src/daemon/provision.ts';
 import { retrying } from '../../src/daemon/retry.ts';
 import { fakeClock } from '../support/fake-clock.ts';
@@ -127,14 +128,14 @@ describe('provisioning with the image cache', () => {
     expect(await provision(guest, { ...request, cached: true }, retry)).toBe('');
     expect(commands.filter((c) => c[0] !== 'test')).toEqual([
       ['ssh-keygen', '-A'],
-      ['systemctl', 'enable', '--now', 'ssh'],
+      ['systemctl', 'start', 'ssh'],
       ['useradd', '-m', '-s', '/bin/bash', 'alice'],
     ]);
     expect(files.get('/home/alice/.ssh/authorized_keys')?.content).toBe(`${KEY}\n`);
   });
 
-  test('a builder gets the packages, then loses ssh, host keys, machine id and apt lists', async () => {
-    const { guest, files, commands } = fakeGuest(debian);
+  test('a builder gets the packages, then loses host keys, machine id and apt lists', async () => {
+    const { guest, files, commands, directories } = fakeGuest(debian);
     files.set('/etc/machine-id', { content: 'f'.repeat(32), uid: 0, gid: 0, mode: 0o444 });
     await prepareImage(guest, ['docker.io', 'openssh-server', 'sudo'], retry);
     expect(commands.filter((c) => c[0] !== 'test')).toEqual([
@@ -149,13 +150,21 @@ describe('provisioning with the image cache', () => {
         'sudo',
       ],
       ['systemctl', 'enable', '--now', 'ssh'],
-      ['systemctl', 'disable', 'ssh'],
       ['rm', '-f', ...HOST_KEYS],
       ['apt-get', 'clean'],
       ['find', '/var/lib/apt/lists', '-type', 'f', '-delete'],
     ]);
     expect(HOST_KEYS).toContain('/etc/ssh/ssh_host_ed25519_key');
     expect(files.get('/etc/machine-id')?.content).toBe('');
+    // ssh.service makes the new container's own host keys at boot, before sshd checks its config.
+    expect(directories.get('/etc/systemd/system/ssh.service.d')).toEqual({
+      uid: 0,
+      gid: 0,
+      mode: 0o755,
+    });
+    expect(files.get(SSH_KEYGEN_DROP_IN.path)?.content).toContain(
+      'ExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n',
+    );
     // No account is ever made in an image.
     expect(files.get('/etc/passwd')?.content).not.toContain('alice');
   });

@@ -95,13 +95,15 @@ async function enableSsh(guest: Guest) {
 }
 
 /**
- * Makes the missing SSH host keys (ssh-keygen -A keeps existing ones, so this is quick when the
- * sealed image's ssh unit made them at boot), then makes sure ssh runs.
+ * A container from a cached image: ssh makes its host keys as it starts (the image's drop-in),
+ * so this waits for that start; an image without systemd gets them from ssh-keygen -A.
  */
 async function hostKeys(guest: Guest) {
-  if (!(await has(guest, '/usr/bin/ssh-keygen'))) return;
-  await run(guest, ['ssh-keygen', '-A']);
-  if (await has(guest, '/usr/bin/systemctl')) await run(guest, ['systemctl', 'start', 'ssh']);
+  if (await has(guest, '/usr/bin/systemctl')) {
+    if (await has(guest, '/usr/sbin/sshd')) await run(guest, ['systemctl', 'start', 'ssh']);
+  } else if (await has(guest, '/usr/bin/ssh-keygen')) {
+    await run(guest, ['ssh-keygen', '-A']);
+  }
 }
 
 /** Files that make one container itself, removed before a container becomes a cached image. */
@@ -110,14 +112,23 @@ export const HOST_KEYS = ['rsa', 'ecdsa', 'ed25519', 'dsa'].flatMap((type) => [
   `/etc/ssh/ssh_host_${type}_key.pub`,
 ]);
 
-/** A drop-in for ssh.service: it makes missing host keys before sshd checks its config. */
+/** The host keys a container from a cached image makes: quick ones (RSA takes seconds). */
+const BOOT_KEY_TYPES = ['ed25519', 'ecdsa'];
+
+/**
+ * A drop-in for ssh.service: it makes the missing host keys before sshd checks its config, so
+ * each container from a cached image makes its own at first boot, while it waits for its address.
+ */
 export const SSH_KEYGEN_DROP_IN = {
   path: '/etc/systemd/system/ssh.service.d/containarium-host-keys.conf',
   content: [
     '# Containarium image cache: every container makes its own SSH host keys at first boot.',
     '[Service]',
     'ExecStartPre=',
-    'ExecStartPre=/usr/bin/ssh-keygen -A',
+    ...BOOT_KEY_TYPES.map((type) => {
+      const file = `/etc/ssh/ssh_host_${type}_key`;
+      return `ExecStartPre=/bin/sh -c 'test -s ${file} || ssh-keygen -q -t ${type} -N "" -f ${file}'`;
+    }),
     'ExecStartPre=/usr/sbin/sshd -t',
     '',
   ].join('\n'),

@@ -123,15 +123,20 @@ describe('provisioning with the image cache', () => {
     expect(packageSet({ enableDocker: true })).toEqual(['docker.io', 'openssh-server', 'sudo']);
   });
 
-  test('a create from a cached image runs no apt: it makes host keys, starts ssh, adds the user', async () => {
+  test('a create from a cached image runs no apt: it starts ssh (which makes host keys), adds the user', async () => {
     const { guest, files, commands } = fakeGuest(debian);
     expect(await provision(guest, { ...request, cached: true }, retry)).toBe('');
     expect(commands.filter((c) => c[0] !== 'test')).toEqual([
-      ['ssh-keygen', '-A'],
       ['systemctl', 'start', 'ssh'],
       ['useradd', '-m', '-s', '/bin/bash', 'alice'],
     ]);
     expect(files.get('/home/alice/.ssh/authorized_keys')?.content).toBe(`${KEY}\n`);
+  });
+
+  test('an image without systemd gets its host keys from ssh-keygen -A', async () => {
+    const { guest, commands } = fakeGuest(['/usr/bin/ssh-keygen', '/usr/sbin/useradd']);
+    await provision(guest, { ...request, cached: true }, retry);
+    expect(commands.filter((c) => c[0] !== 'test')[0]).toEqual(['ssh-keygen', '-A']);
   });
 
   test('a builder gets the packages, then loses host keys, machine id and apt lists', async () => {
@@ -162,8 +167,15 @@ describe('provisioning with the image cache', () => {
       gid: 0,
       mode: 0o755,
     });
-    expect(files.get(SSH_KEYGEN_DROP_IN.path)?.content).toContain(
-      'ExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n',
+    expect(files.get(SSH_KEYGEN_DROP_IN.path)?.content).toEndWith(
+      [
+        '[Service]',
+        'ExecStartPre=',
+        `ExecStartPre=/bin/sh -c 'test -s /etc/ssh/ssh_host_ed25519_key || ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key'`,
+        `ExecStartPre=/bin/sh -c 'test -s /etc/ssh/ssh_host_ecdsa_key || ssh-keygen -q -t ecdsa -N "" -f /etc/ssh/ssh_host_ecdsa_key'`,
+        'ExecStartPre=/usr/sbin/sshd -t',
+        '',
+      ].join('\n'),
     );
     // No account is ever made in an image.
     expect(files.get('/etc/passwd')?.content).not.toContain('alice');

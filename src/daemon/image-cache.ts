@@ -177,6 +177,19 @@ export function imageCache(client: IncusClient, options: ImageCacheOptions) {
     building.set(plan.key, job);
   }
 
+  /** A builder instance (marked with this process's tag) from an image, by fingerprint. */
+  const builderFrom = (name: string, fingerprint: string, config: Record<string, string>) =>
+    client.createInstance(
+      {
+        name,
+        type: 'container',
+        source: { type: 'image', fingerprint },
+        config: { ...config, [BUILDER_KEY]: options.owner },
+        devices: { root: { type: 'disk', path: '/', pool: options.pool } },
+      },
+      600,
+    );
+
   /**
    * Makes the builder instance; false when another daemon process (or this one) is building the
    * same entry. A builder whose process is gone is removed and made again.
@@ -184,16 +197,7 @@ export function imageCache(client: IncusClient, options: ImageCacheOptions) {
   async function makeBuilder(name: string, plan: BuildPlan): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await client.createInstance(
-          {
-            name,
-            type: 'container',
-            source: { type: 'image', fingerprint: plan.sourceFingerprint },
-            config: { ...plan.config, [BUILDER_KEY]: options.owner },
-            devices: { root: { type: 'disk', path: '/', pool: options.pool } },
-          },
-          300,
-        );
+        await builderFrom(name, plan.sourceFingerprint, plan.config);
         return true;
       } catch (error) {
         if (!(/already exists|UNIQUE constraint/i.test(message(error)) || isConflict(error))) {
@@ -239,6 +243,9 @@ export function imageCache(client: IncusClient, options: ImageCacheOptions) {
       log(`image cache: ${alias} is ${image}`);
       if (before && before.fingerprint !== image) await client.deleteImage(before.fingerprint);
       await dropStale();
+      // Incus unpacks an image into the pool when it is first used: here, not in the next create.
+      await options.remove(name);
+      await builderFrom(name, image, {});
     } catch (error) {
       if (published) await client.deleteImage(published).catch(() => undefined);
       throw error;

@@ -154,6 +154,23 @@ describe.skipIf(!present && !ci)('image cache on real Incus', () => {
     expect(instance.status).toBe('Running');
   }, 240_000);
 
+  test('an async first create fills the cache too once it is running', async () => {
+    const source = `c${run}-async`;
+    const fingerprint = await publishSource(source);
+    const daemon = backend(HOUR);
+    const username = user('y');
+    await daemon.create(request(username, source), { async: true });
+    for (let i = 0; i < 240; i++) {
+      if ((await daemon.get(username)).container.state !== 'creating') break;
+      await Bun.sleep(250);
+    }
+    expect((await daemon.get(username)).container.state).toBe('running');
+    await daemon.cacheIdle();
+    expect((await entryOf(fingerprint)).map((e) => e.key)).toEqual([
+      cacheKey(fingerprint, BUSYBOX_PACKAGES),
+    ]);
+  }, 240_000);
+
   test('concurrent first creates, in one daemon or two, build the entry once', async () => {
     const source = `c${run}-race`;
     const fingerprint = await publishSource(source);

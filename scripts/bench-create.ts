@@ -9,7 +9,7 @@ import { listCache } from '../src/daemon/image-cache.ts';
 import { createIncusClient, INCUS_SOCKET } from '../src/daemon/incus.ts';
 import { createIncusBackend } from '../src/daemon/incus-backend.ts';
 import { primaryAddress } from '../src/daemon/incus-wire.ts';
-import { packageSet } from '../src/daemon/provision.ts';
+import { packageList } from '../src/daemon/provision.ts';
 
 type Report = (what: string, measured: string, target: string, ok: boolean | undefined) => void;
 
@@ -86,7 +86,7 @@ export async function benchCreate(report: Report): Promise<void> {
   try {
     // Cold: with the cache empty for this image, the cache-enabled daemon's own first create;
     // with an entry left by someone else, the same path with the cache off.
-    const packages = packageSet({ enableDocker: true }).join(' ');
+    const packages = packageList({ enableDocker: true }).sort().join(' ');
     const cachedAlready = (await listCache(client)).some(
       (e) => e.sourceFingerprint === from.target && e.packages.join(' ') === packages,
     );

@@ -10,8 +10,10 @@ import { BODY_DEADLINE_MS, BodyLateError, MAX_BODY_BYTES, parseJson, readBody } 
 import { type Clock, systemClock } from './clock.ts';
 import { GRPC_CODE, isDaemonError } from './errors.ts';
 import { type Logger, silent } from './log.ts';
+import { DEFAULT_QUOTAS, type QuotaTable } from './quotas.ts';
 import { matchRoute } from './router.ts';
 import { ROUTES } from './routes/index.ts';
+import { builtinTemplates, type Templates } from './templates.ts';
 
 export type AppOptions = {
   backend: Backend;
@@ -30,6 +32,10 @@ export type AppOptions = {
   log?: Logger;
   /** The audit trail (--audit-log): mutating requests and refused logins; none by default. */
   audit?: AuditLog;
+  /** Per-user quotas of callers without the admin role (default DEFAULT_QUOTAS). */
+  quotas?: QuotaTable;
+  /** The create templates (--templates); the built-ins by default. */
+  templates?: Templates;
   /** How long /health waits for Incus (default 2 s). */
   healthTimeoutMs?: number;
   /** Time for that wait; the system's by default. */
@@ -67,6 +73,8 @@ export function createApp(options: AppOptions) {
   const healthTimeoutMs = options.healthTimeoutMs ?? 2000;
   const clock = options.clock ?? systemClock;
   const trustedProxies = options.trustedProxies ?? [];
+  const quotas = options.quotas ?? DEFAULT_QUOTAS;
+  const templates = options.templates ?? builtinTemplates();
 
   const cors = (request: Request, response: Response): Response => {
     const origin = request.headers.get('origin');
@@ -180,6 +188,8 @@ export function createApp(options: AppOptions) {
         url,
         params: match.params,
         principal,
+        quotas,
+        templates,
         body: async () => parseJson(bytes),
       });
       return {

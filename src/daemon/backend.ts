@@ -101,7 +101,12 @@ export type CreateRequest = {
    * host, and the image may be replaced by the daemon's own default (--default-image).
    */
   defaulted?: readonly ('cpu' | 'memory' | 'disk' | 'image')[];
+  /** Extra apt packages provisioning installs (a template's); none when absent. */
+  packages?: readonly string[];
 };
+
+/** The limits a resize changes (validated like create's); what it leaves out stays as it is. */
+export type ResizeRequest = Partial<Pick<CreateRequest, 'cpu' | 'memory' | 'disk'>>;
 
 export type CreateResult = { container: Container; message: string; sshCommand: string };
 
@@ -135,6 +140,11 @@ export interface Backend {
   listImages(): Promise<Images>;
   addSshKey(username: string, key: string): Promise<{ totalKeys: number }>;
   removeSshKey(username: string, key: string): Promise<{ totalKeys: number }>;
+  /**
+   * Changes the limits, live on a running container. A disk never shrinks below what the
+   * container uses (400 naming the use). Returns the container as it is afterwards.
+   */
+  resize(username: string, change: ResizeRequest): Promise<Container>;
   /** True when Incus answers; used by /health. */
   ping(): Promise<boolean>;
 }

@@ -11,9 +11,11 @@ import { isValidUsername, USERNAME_FORM } from '../shared/username.ts';
 import { VERSION } from '../shared/version.ts';
 import { CliError, type Flag, type Flags, flagsHelp, flagValue, parseFlags } from './flags.ts';
 import type { IncusClientOptions } from './incus.ts';
+import { DEFAULT_QUOTA, DEFAULT_QUOTAS, parseQuotaFile, type QuotaTable } from './quotas.ts';
 import { DEFAULTS } from './requests.ts';
 import { retype, type SecretGiven, secretRecipe } from './secret-hint.ts';
 import { isValidSshJump, SSH_JUMP_FORM } from './ssh-access.ts';
+import { builtinTemplates, parseTemplatesText, type Templates } from './templates.ts';
 
 export { CliError };
 
@@ -50,6 +52,12 @@ export type DaemonCommand = {
   shutdownGraceMs: number;
   /** The audit log's file, "-" for stderr; undefined for none. main.ts opens it. */
   auditLog: string | undefined;
+  /** Per-user quotas: --quota-file's, else the defaults. */
+  quotas: QuotaTable;
+  /** Where the quotas came from, for the startup log. */
+  quotaSource: string;
+  /** The create templates: the built-ins, and those of --templates FILE. */
+  templates: Templates;
   /** How old a cached provisioned image may get before it is rebuilt; 0 turns the cache off. */
   imageCacheMaxAgeMs: number;
   /** Non-fatal notes for stderr (e.g. a secret given twice). */
@@ -179,6 +187,12 @@ export const DAEMON_FLAGS: readonly Flag[] = [
     help: 'this daemon\'s name on a shared Incus, stored on every container it creates: it lists, changes and resumes only containers with its id (ones made before ids existed count as "default"). Keep it across restarts',
   },
   {
+    name: 'templates',
+    kind: 'string',
+    value: 'FILE',
+    help: 'create templates, a JSON or YAML file: {"templates": {"NAME": {image, cpu, memory, disk, docker, packages, labels}}}; a create naming one gets its values for what it leaves out. Built in: small, medium and large (1, 2 and 4 CPUs), which the file may replace',
+  },
+  {
     name: 'shutdown-grace',
     kind: 'string',
     value: 'D',
@@ -198,6 +212,12 @@ export const DAEMON_FLAGS: readonly Flag[] = [
     value: 'FILE',
     env: AUDIT_ENV,
     help: 'append one JSON line per changing request (POST, PUT, PATCH, DELETE) and per refused login to FILE, created readable by its owner alone ("-" for stderr; default none)',
+  },
+  {
+    name: 'quota-file',
+    kind: 'string',
+    value: 'FILE',
+    help: `per-user quotas for callers without the admin role, JSON or YAML: {"default": {...}, "users": {"alice": {...}}}, each with containers, cpus, memory, disk (default for everyone: ${DEFAULT_QUOTA.containers} containers, ${DEFAULT_QUOTA.cpus} CPUs, ${DEFAULT_QUOTA.memory} memory, ${DEFAULT_QUOTA.disk} disk)`,
   },
 ];
 
@@ -556,6 +576,28 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     );
   }
 
+  const quotaFile = one(flags, 'quota-file');
+  let quotas = DEFAULT_QUOTAS;
+  if (quotaFile !== undefined) {
+    const text = readFlagFile(quotaFile, '--quota-file', false);
+    try {
+      quotas = parseQuotaFile(text);
+    } catch (error) {
+      throw new CliError(`--quota-file ${quotaFile} ${(error as Error).message}`);
+    }
+  }
+
+  const templatesFile = one(flags, 'templates');
+  let templates = builtinTemplates();
+  if (templatesFile !== undefined) {
+    const text = readFlagFile(templatesFile, '--templates', false);
+    try {
+      templates = parseTemplatesText(text, templatesFile);
+    } catch (error) {
+      throw new CliError(`invalid --templates ${templatesFile}: ${(error as Error).message}`);
+    }
+  }
+
   return {
     kind: 'daemon',
     hostname,
@@ -571,6 +613,9 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     daemonId,
     shutdownGraceMs,
     auditLog,
+    quotas,
+    quotaSource: quotaFile === undefined ? 'defaults' : `--quota-file ${quotaFile}`,
+    templates,
     imageCacheMaxAgeMs,
     warnings,
   };

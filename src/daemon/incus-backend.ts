@@ -12,6 +12,7 @@ import type {
   ListFilter,
   Metrics,
   Reachable,
+  ResizeRequest,
   SystemInfo,
 } from './backend.ts';
 import { type Clock, systemClock } from './clock.ts';
@@ -26,6 +27,7 @@ import {
   poolSpace,
   stillCreating,
 } from './incus-instances.ts';
+import { resizeInstance } from './incus-resize.ts';
 import {
   DEFAULT_DAEMON_ID,
   type Instance,
@@ -254,7 +256,7 @@ export function createIncusBackend(
     return toContainer(await mustFind(username));
   }
 
-  /** Key changes for one user run one at a time: each is a read-modify-write of one config key. */
+  /** Changes to one user's container run one at a time: each is a read-modify-write of it. */
   function serial<T>(username: string, work: () => Promise<T>): Promise<T> {
     const previous = locks.get(username) ?? Promise.resolve();
     const next = previous.catch(() => undefined).then(work);
@@ -276,6 +278,16 @@ export function createIncusBackend(
       await client.setConfig(instance.name, { [KEY.sshKeys]: JSON.stringify(keys) });
       await installKeys(client.guest(instance.name), username, keys);
       return { totalKeys: keys.length };
+    });
+
+  const resize = (username: string, change: ResizeRequest) =>
+    serial(username, async () => {
+      if (flow.busy(username)) throw stillCreating(username);
+      const instance = await mustFind(username, NO_STATE);
+      // Another process may still be making it: Incus breaks a volume changed while it creates.
+      if (instance.config[KEY.status] === 'creating') throw stillCreating(username);
+      await resizeInstance(client, instance, change, { pool, username });
+      return toContainer(await mustFind(username));
     });
 
   const backend: IncusBackend = {
@@ -322,6 +334,7 @@ export function createIncusBackend(
         }
         return left;
       }),
+    resize,
     async ping() {
       try {
         await client.ping();

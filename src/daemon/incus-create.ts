@@ -13,10 +13,10 @@ import {
   exists,
   find,
   foreign,
+  hostCapacity,
   listInstances,
   lookup,
   NO_STATE,
-  poolSpace,
 } from './incus-instances.ts';
 import {
   type ImageSource,
@@ -24,6 +24,7 @@ import {
   imageSource,
   isOurs,
   KEY,
+  packagesOf,
   primaryAddress,
   REMOTES,
   sshKeysOf,
@@ -32,7 +33,6 @@ import {
 import {
   diskTooSmall,
   fitDefaults,
-  type HostCapacity,
   isDiskTooSmall,
   limitProblems,
   memoryTooSmall,
@@ -40,7 +40,7 @@ import {
 } from './limits.ts';
 import type { Logger } from './log.ts';
 import { ownerAlive } from './owner.ts';
-import { type Provisioning, packageSet, provision } from './provision.ts';
+import { type Provisioning, packageList, provision } from './provision.ts';
 import { message, retrying } from './retry.ts';
 import { containerAccess } from './ssh-access.ts';
 
@@ -159,22 +159,9 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     return image.size || undefined;
   }
 
-  /** The host's CPUs, memory and pool size; a figure Incus does not give is not checked. */
-  async function hostCapacity(): Promise<HostCapacity> {
-    const [resources, space] = await Promise.all([
-      client.resources().catch(() => undefined),
-      poolSpace(client, pool),
-    ]);
-    return {
-      cpus: resources?.cpu.total,
-      memoryBytes: resources?.memory.total,
-      pool: { name: pool, bytes: space.space.total },
-    };
-  }
-
   /** Lowers defaults a small host cannot give, and refuses what the caller asked beyond it. */
   async function fitToHost(asked: CreateRequest) {
-    const host = await hostCapacity();
+    const host = await hostCapacity(client, pool);
     const { request, lowered } = fitDefaults(asked, host);
     const problems = limitProblems(request, host);
     if (problems.length > 0) throw new DaemonError('invalid', problems.join('; '));
@@ -204,6 +191,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
       [KEY.sshKeys]: JSON.stringify(request.sshKeys),
       [KEY.image]: image,
       [KEY.docker]: String(request.enableDocker),
+      ...(request.packages?.length ? { [KEY.packages]: JSON.stringify(request.packages) } : {}),
       [KEY.status]: 'creating',
       [KEY.owner]: owner,
       [KEY.daemon]: daemonId,
@@ -445,7 +433,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
       if (existing) throw isOurs(existing, daemonId) ? exists(username, existing) : foreign(name);
       source = await resolveImage(image);
       pick = await cache
-        .pick(source, packageSet(request), dockerConfig(request.enableDocker))
+        .pick(source, packageList(request), dockerConfig(request.enableDocker))
         .catch((error) => {
           log(`image cache: ${message(error)}; creating ${name} without it`);
           return undefined;
@@ -583,6 +571,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
       username,
       sshKeys: sshKeysOf(instance.config),
       enableDocker: instance.config[KEY.docker] === 'true',
+      packages: packagesOf(instance.config),
       cached: instance.config[KEY.cachedImage] !== undefined,
     };
     try {

@@ -4,6 +4,7 @@ import { containerName } from '../shared/username.ts';
 import { DaemonError } from './errors.ts';
 import type { IncusClient } from './incus.ts';
 import { type Instance, isOurs, KEY } from './incus-wire.ts';
+import type { HostCapacity } from './limits.ts';
 
 export const notFound = (username: string) =>
   new DaemonError('not_found', `container for user ${username} not found`);
@@ -96,3 +97,16 @@ export async function withoutState<T>(
 /** A storage pool's space; zeros when Incus does not say. */
 export const poolSpace = (client: IncusClient, pool: string) =>
   client.poolResources(pool).catch(() => ({ space: { used: 0, total: 0 } }));
+
+/** The host's CPUs, memory and pool size; a figure Incus does not give is not checked. */
+export async function hostCapacity(client: IncusClient, pool: string): Promise<HostCapacity> {
+  const [resources, space] = await Promise.all([
+    client.resources().catch(() => undefined),
+    poolSpace(client, pool),
+  ]);
+  return {
+    cpus: resources?.cpu.total,
+    memoryBytes: resources?.memory.total,
+    pool: { name: pool, bytes: space.space.total },
+  };
+}

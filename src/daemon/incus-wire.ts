@@ -12,6 +12,8 @@ export const KEY = {
   sshKeys: 'user.containarium.ssh-keys',
   image: 'user.containarium.image',
   docker: 'user.containarium.docker',
+  /** A template's extra apt packages (JSON), for a resumed create; absent when none. */
+  packages: 'user.containarium.packages',
   status: 'user.containarium.status',
   error: 'user.containarium.error',
   /** A random id per create call: tells our own half-made instance from a racing create's. */
@@ -61,6 +63,8 @@ export const InstanceSchema = v.object({
   last_used_at: v.nullish(v.string(), ''),
   config: strings,
   expanded_config: strings,
+  /** The instance's own devices (not its profiles'): what a change to one rewrites. */
+  devices,
   expanded_devices: devices,
   state: v.nullish(InstanceStateSchema),
 });
@@ -161,6 +165,9 @@ function json<T>(text: string | undefined, schema: v.GenericSchema<unknown, T>, 
 
 export const sshKeysOf = (config: Record<string, string>): string[] =>
   json(config[KEY.sshKeys], v.array(v.string()), []);
+
+export const packagesOf = (config: Record<string, string>): string[] =>
+  json(config[KEY.packages], v.array(v.string()), []);
 
 export const labelsOf = (config: Record<string, string>): Record<string, string> =>
   json(config[KEY.labels], v.record(v.string(), v.string()), {});

@@ -288,6 +288,16 @@ export function createIncusClient(options: IncusClientOptions = {}) {
     async setConfig(name: string, config: Record<string, string>): Promise<void> {
       await request('PATCH', instance(name), { json: { config } });
     },
+    /**
+     * Merges config keys and whole devices (each given device replaces the one of that name) in
+     * one change: Incus applies all of it to a running instance, or none.
+     */
+    async patchInstance(
+      name: string,
+      change: { config?: Record<string, string>; devices?: Record<string, Record<string, string>> },
+    ): Promise<void> {
+      await request('PATCH', instance(name), { json: change });
+    },
     /** start, stop, unfreeze...; waits for the change to finish (`timeout` plus 30 s). */
     changeState(
       name: string,

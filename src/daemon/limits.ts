@@ -1,7 +1,7 @@
 // What this host can give a container: requests beyond the host's CPUs, memory or storage pool,
 // or below what any container needs to start, are refused with the host's own figures.
 import { formatBytes, parseSize } from '../shared/sizes.ts';
-import type { CreateRequest } from './backend.ts';
+import type { CreateRequest, ResizeRequest } from './backend.ts';
 
 /**
  * Measured on Incus 6.0 (cgroup v1): with 2 MiB of memory a BusyBox container fails in forkstart,
@@ -51,30 +51,41 @@ export function fitDefaults(
   return { request: fitted, lowered };
 }
 
-/** Every way the request asks for more than the host has, or less than a container needs. */
-export function limitProblems(request: CreateRequest, host: HostCapacity): string[] {
+/**
+ * Every way the limits ask for more than the host has, or less than a container needs. Fields are
+ * named as the request names them: `resources.cpu` for a create, `cpu` for a resize (prefix '').
+ */
+export function limitProblems(
+  limits: ResizeRequest,
+  host: HostCapacity,
+  prefix = 'resources.',
+): string[] {
   const problems: string[] = [];
-  if (host.cpus && request.cpu > host.cpus) {
+  if (limits.cpu !== undefined && host.cpus && limits.cpu > host.cpus) {
     problems.push(
-      `resources.cpu ${request.cpu} is more than this host has (${host.cpus} CPUs); ask for at most ${host.cpus}`,
+      `${prefix}cpu ${limits.cpu} is more than this host has (${host.cpus} CPUs); ask for at most ${host.cpus}`,
     );
   }
-  const memory = parseSize(request.memory)?.bytes ?? 0;
-  if (host.memoryBytes && memory > host.memoryBytes) {
-    problems.push(
-      `resources.memory "${request.memory}" is more than this host's memory (${formatBytes(host.memoryBytes)}); ask for at most "${sizeAtMost(host.memoryBytes)}"`,
-    );
+  if (limits.memory !== undefined) {
+    const memory = parseSize(limits.memory)?.bytes ?? 0;
+    if (host.memoryBytes && memory > host.memoryBytes) {
+      problems.push(
+        `${prefix}memory "${limits.memory}" is more than this host's memory (${formatBytes(host.memoryBytes)}); ask for at most "${sizeAtMost(host.memoryBytes)}"`,
+      );
+    }
+    if (memory < MIN_MEMORY_BYTES) {
+      problems.push(
+        `${prefix}memory "${limits.memory}" is too small to start a container (at least ${formatBytes(MIN_MEMORY_BYTES)}); give at least "${sizeAtMost(MIN_MEMORY_BYTES)}", or "${APT_MEMORY_HINT}" for an image set up with apt`,
+      );
+    }
   }
-  if (memory < MIN_MEMORY_BYTES) {
-    problems.push(
-      `resources.memory "${request.memory}" is too small to start a container (at least ${formatBytes(MIN_MEMORY_BYTES)}); give at least "${sizeAtMost(MIN_MEMORY_BYTES)}", or "${APT_MEMORY_HINT}" for an image set up with apt`,
-    );
-  }
-  const disk = parseSize(request.disk)?.bytes ?? 0;
-  if (host.pool?.bytes && disk > host.pool.bytes) {
-    problems.push(
-      `resources.disk "${request.disk}" is larger than storage pool "${host.pool.name}" (${formatBytes(host.pool.bytes)}); ask for at most "${sizeAtMost(host.pool.bytes)}"`,
-    );
+  if (limits.disk !== undefined) {
+    const disk = parseSize(limits.disk)?.bytes ?? 0;
+    if (host.pool?.bytes && disk > host.pool.bytes) {
+      problems.push(
+        `${prefix}disk "${limits.disk}" is larger than storage pool "${host.pool.name}" (${formatBytes(host.pool.bytes)}); ask for at most "${sizeAtMost(host.pool.bytes)}"`,
+      );
+    }
   }
   return problems;
 }

@@ -39,7 +39,9 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
       trustedProxies: command.trustedProxies,
       hostname: command.hostname,
       port: command.port,
+      templates: command.templates,
       log,
+      quotas: command.quotas,
       ...(audit ? { audit } : {}),
     });
   } catch (error) {
@@ -48,8 +50,9 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
   const host = command.hostname.includes(':') ? `[${command.hostname}]` : command.hostname;
   log(`listening on http://${host}:${server.port}`);
   log(
-    `incus: ${client.target}; storage pool ${command.storagePool}; daemon id ${command.daemonId}; JWT secret from ${command.secretSource}`,
+    `incus: ${client.target}; storage pool ${command.storagePool}; daemon id ${command.daemonId}; quotas from ${command.quotaSource}; JWT secret from ${command.secretSource}`,
   );
+  log(`create templates: ${[...command.templates.keys()].join(', ')}`);
   if (command.trustedProxies.length > 0) {
     log(
       `behind ${command.trustedProxies.map(formatCidr).join(', ')}: the client address is read from X-Forwarded-For`,

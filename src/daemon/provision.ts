@@ -27,18 +27,29 @@ export type Guest = {
 /**
  * What provisioning needs: all of it is also stored on the instance, so a resume can rebuild it.
  * `cached`: the container starts from a provisioned image of the daemon's image cache, whose
- * packages are in place already; only its SSH host keys are missing (see sealImage).
+ * packages are in place already; only its SSH host keys are made at its first boot.
  */
 export type Provisioning = {
   username: string;
   sshKeys: string[];
   enableDocker: boolean;
+  /** Extra apt packages (a template's). */
+  packages?: readonly string[] | undefined;
   cached?: boolean;
 };
 
-/** The packages a create installs, sorted and unique: the image cache keys its entries by them. */
-export const packageSet = (request: { enableDocker: boolean }): string[] =>
-  [...new Set(['openssh-server', 'sudo', ...(request.enableDocker ? ['docker.io'] : [])])].sort();
+/** The packages a create installs: ssh and sudo, docker.io with Docker, then the extra ones. */
+export const packageList = (request: {
+  enableDocker: boolean;
+  packages?: readonly string[] | undefined;
+}): string[] => [
+  ...new Set([
+    'openssh-server',
+    'sudo',
+    ...(request.enableDocker ? ['docker.io'] : []),
+    ...(request.packages ?? []),
+  ]),
+];
 
 const APT_ENV = { DEBIAN_FRONTEND: 'noninteractive' };
 
@@ -183,11 +194,19 @@ export async function provision(
 ): Promise<string> {
   const { username } = request;
   const step: Step = (what, work) => retry(`${what} in ${guest.name}`, work);
+  const extra = request.packages ?? [];
   if (request.cached) {
     // A cached image has its packages but no SSH host keys: every container gets its own.
     await step('making SSH host keys', () => hostKeys(guest));
-  } else if (await step('looking for apt-get', () => has(guest, '/usr/bin/apt-get'))) {
-    await installPackages(guest, packageSet(request), step);
+  } else {
+    const apt = await step('looking for apt-get', () => has(guest, '/usr/bin/apt-get'));
+    if (!apt && extra.length > 0) {
+      throw new DaemonError(
+        'invalid',
+        `the image of ${guest.name} has no apt-get, so the template's packages (${extra.join(', ')}) cannot be installed; use a Debian or Ubuntu image, or a template without packages`,
+      );
+    }
+    if (apt) await installPackages(guest, packageList(request), step);
   }
   if (!(await step('looking for useradd', () => has(guest, '/usr/sbin/useradd')))) {
     return ' (the image has no useradd, so no user account was made and no SSH keys were installed)';

@@ -8,8 +8,9 @@ import { CPU_FORM, parseCpu, parseSize, SIZE_FORM } from '../shared/sizes.ts';
 import { MAX_SSH_KEYS, normalizeSshKey, SSH_KEY_FORM } from '../shared/ssh-key.ts';
 import { isSystemAccount, isValidUsername, USERNAME_FORM } from '../shared/username.ts';
 import { CONTAINER_STATES } from '../shared/wire.ts';
-import type { CreateRequest, ListFilter } from './backend.ts';
+import type { CreateRequest, ListFilter, ResizeRequest } from './backend.ts';
 import { DaemonError } from './errors.ts';
+import type { Templates } from './templates.ts';
 import { stateOf } from './to-wire.ts';
 
 /** Upstream's defaults for fields left empty (CONTAINARIUM-API.md §7). */
@@ -45,7 +46,7 @@ const NewUsername = v.pipe(
   ),
 );
 
-const Bool = v.boolean('expected true or false');
+export const Bool = v.boolean('expected true or false');
 
 const Int32 = v.pipe(
   v.union(
@@ -67,7 +68,7 @@ const Seconds = v.pipe(
   v.maxValue(MAX_WAIT_SECONDS, SECONDS_EXPECTED),
 );
 
-const Cpu = v.pipe(
+export const Cpu = v.pipe(
   v.union([v.string(), v.number()], `expected ${CPU_FORM}`),
   v.rawTransform(({ dataset, addIssue, NEVER }) => {
     // Empty is protojson's unset: the default, filled in with the others below.
@@ -81,7 +82,7 @@ const Cpu = v.pipe(
   }),
 );
 
-const size = () =>
+export const size = () =>
   v.pipe(
     v.string(`expected ${SIZE_FORM}`),
     v.rawTransform(({ dataset, addIssue, NEVER }) => {
@@ -121,7 +122,7 @@ const SshKeys = v.pipe(
   v.maxLength(MAX_SSH_KEYS, `expected at most ${MAX_SSH_KEYS} keys`),
 );
 
-const Labels = v.pipe(
+export const Labels = v.pipe(
   v.record(
     v.string(),
     v.pipe(
@@ -142,7 +143,7 @@ const Labels = v.pipe(
 );
 
 // Empty means the default image (protojson's unset string); anything else must be a valid name.
-const Image = v.pipe(
+export const Image = v.pipe(
   v.string(`expected ${IMAGE_FORM}`),
   v.trim(),
   v.check((image) => image === '' || isValidImage(image), `expected ${IMAGE_FORM}`),
@@ -169,56 +170,78 @@ function either<T>(
 
 export type CreateInput = { request: CreateRequest; async: boolean };
 
-export const CreateBody = v.pipe(
-  v.object(
-    {
-      username: v.optional(NewUsername),
-      resources: v.nullish(Resources),
-      sshKeys: v.nullish(SshKeys),
-      ssh_keys: v.nullish(SshKeys),
-      labels: v.nullish(Labels),
-      image: v.nullish(Image),
-      enableDocker: v.nullish(Bool),
-      enable_docker: v.nullish(Bool),
-      // HEAD's name for the same switch (Feb 2026): accepted so new clients work too.
-      enablePodman: v.nullish(Bool),
-      enable_podman: v.nullish(Bool),
-      async: v.nullish(Bool),
-    },
-    BODY,
-  ),
-  v.rawTransform(({ dataset, addIssue, NEVER }): CreateInput => {
-    const body = dataset.value;
-    if (body.username === undefined)
-      addIssue({ message: `username is required: ${USERNAME_EXPECTED}` });
-    const sshKeys = either<string[]>(body, 'sshKeys', 'ssh_keys', addIssue) ?? [];
-    const docker = either<boolean>(body, 'enableDocker', 'enable_docker', addIssue);
-    const podman = either<boolean>(body, 'enablePodman', 'enable_podman', addIssue);
-    if (docker !== undefined && podman !== undefined && docker !== podman) {
-      addIssue({ message: 'enableDocker and enablePodman disagree; give one of them' });
-    }
-    if (dataset.issues || body.username === undefined) return NEVER;
-    const given = body.resources ?? {};
-    const defaulted = [
-      ...(['cpu', 'memory', 'disk'] as const).filter((key) => given[key] == null),
-      ...(body.image ? [] : (['image'] as const)),
-    ];
-    return {
-      request: {
-        username: body.username,
-        cpu: body.resources?.cpu ?? DEFAULTS.cpu,
-        memory: body.resources?.memory ?? DEFAULTS.memory,
-        disk: body.resources?.disk ?? DEFAULTS.disk,
-        sshKeys: [...new Set(sshKeys)],
-        labels: body.labels ?? {},
-        image: body.image || DEFAULTS.image,
-        enableDocker: docker ?? podman ?? DEFAULTS.enableDocker,
-        ...(defaulted.length > 0 ? { defaulted } : {}),
+/**
+ * The create body; `template` names one of `templates`, whose values fill what the call leaves
+ * out. Template values count as given: only what neither gives is `defaulted`.
+ */
+export const createBody = (templates: Templates) =>
+  v.pipe(
+    v.object(
+      {
+        username: v.optional(NewUsername),
+        resources: v.nullish(Resources),
+        sshKeys: v.nullish(SshKeys),
+        ssh_keys: v.nullish(SshKeys),
+        labels: v.nullish(Labels),
+        image: v.nullish(Image),
+        enableDocker: v.nullish(Bool),
+        enable_docker: v.nullish(Bool),
+        // HEAD's name for the same switch (Feb 2026): accepted so new clients work too.
+        enablePodman: v.nullish(Bool),
+        enable_podman: v.nullish(Bool),
+        async: v.nullish(Bool),
+        // This project's addition (README): a template name; "" is none, like protojson's unset.
+        template: v.nullish(v.string('expected a template name')),
       },
-      async: body.async ?? false,
-    };
-  }),
-);
+      BODY,
+    ),
+    v.rawTransform(({ dataset, addIssue, NEVER }): CreateInput => {
+      const body = dataset.value;
+      if (body.username === undefined)
+        addIssue({ message: `username is required: ${USERNAME_EXPECTED}` });
+      const sshKeys = either<string[]>(body, 'sshKeys', 'ssh_keys', addIssue) ?? [];
+      const docker = either<boolean>(body, 'enableDocker', 'enable_docker', addIssue);
+      const podman = either<boolean>(body, 'enablePodman', 'enable_podman', addIssue);
+      if (docker !== undefined && podman !== undefined && docker !== podman) {
+        addIssue({ message: 'enableDocker and enablePodman disagree; give one of them' });
+      }
+      const template = body.template ? templates.get(body.template) : undefined;
+      if (body.template && !template) {
+        addIssue({
+          message: `unknown template ${quote(body.template)}: expected one of ${[...templates.keys()].join(', ') || 'none (this daemon has no templates)'}`,
+        });
+      }
+      if (dataset.issues || body.username === undefined) return NEVER;
+      const given = body.resources ?? {};
+      const cpu = given.cpu ?? template?.cpu;
+      const memory = given.memory ?? template?.memory;
+      const disk = given.disk ?? template?.disk;
+      const image = body.image || template?.image;
+      const defaulted = [
+        ...(cpu === undefined ? (['cpu'] as const) : []),
+        ...(memory === undefined ? (['memory'] as const) : []),
+        ...(disk === undefined ? (['disk'] as const) : []),
+        ...(image ? [] : (['image'] as const)),
+      ];
+      const packages = template?.packages ?? [];
+      return {
+        request: {
+          username: body.username,
+          cpu: cpu ?? DEFAULTS.cpu,
+          memory: memory ?? DEFAULTS.memory,
+          disk: disk ?? DEFAULTS.disk,
+          sshKeys: [...new Set(sshKeys)],
+          // The call's labels win over the template's of the same name.
+          labels: { ...template?.labels, ...body.labels },
+          image: image || DEFAULTS.image,
+          enableDocker: docker ?? podman ?? template?.docker ?? DEFAULTS.enableDocker,
+          ...(defaulted.length > 0 ? { defaulted } : {}),
+          ...(packages.length > 0 ? { packages: [...packages] } : {}),
+        },
+        async: body.async ?? false,
+      };
+    }),
+  );
 
 export const StartBody = v.pipe(
   v.object(
@@ -255,6 +278,26 @@ export const SshKeyBody = v.pipe(
     if (key === undefined) addIssue({ message: `sshPublicKey is required: ${SSH_KEY_FORM}` });
     if (dataset.issues || key === undefined) return NEVER;
     return key;
+  }),
+);
+
+const RESIZE_FORM = `at least one of cpu (${CPU_FORM}), memory or disk (${SIZE_FORM})`;
+
+/** PUT .../resize: the limits to change; empty strings are unset, as protojson reads them. */
+export const ResizeBody = v.pipe(
+  v.object({ cpu: v.nullish(Cpu), memory: v.nullish(size()), disk: v.nullish(size()) }, BODY),
+  v.rawTransform(({ dataset, addIssue, NEVER }): ResizeRequest => {
+    const { cpu, memory, disk } = dataset.value;
+    const change: ResizeRequest = {
+      ...(cpu == null ? {} : { cpu }),
+      ...(memory == null ? {} : { memory }),
+      ...(disk == null ? {} : { disk }),
+    };
+    if (Object.keys(change).length === 0) {
+      addIssue({ message: `nothing to resize: give ${RESIZE_FORM}` });
+      return NEVER;
+    }
+    return change;
   }),
 );
 

@@ -3,7 +3,9 @@
 import type { Principal } from './auth.ts';
 import { authorizeUser } from './auth.ts';
 import type { Backend } from './backend.ts';
+import type { QuotaTable } from './quotas.ts';
 import { parseUsername } from './requests.ts';
+import type { Templates } from './templates.ts';
 
 export type Context = {
   backend: Backend;
@@ -12,6 +14,10 @@ export type Context = {
   /** Path parameters, still URL-encoded. */
   params: Record<string, string>;
   principal: Principal;
+  /** Per-user quotas for callers without the admin role (--quota-file). */
+  quotas: QuotaTable;
+  /** The create templates (--templates and the built-ins). */
+  templates: Templates;
   /** The request body as JSON; an empty body is `{}`. */
   body(): Promise<unknown>;
 };

@@ -7,6 +7,7 @@ import {
   createByteBudget,
   MAX_RESPONSE_BYTES,
 } from '../shared/bounded-body.ts';
+import { readClaims } from '../shared/jwt.ts';
 import { VERSION } from '../shared/version.ts';
 import {
   CreateContainerResponseSchema,
@@ -106,7 +107,10 @@ export type CreateInput = {
   disk?: string | undefined;
   sshKeys: string[];
   image?: string | undefined;
-  enableDocker: boolean;
+  /** Undefined leaves it to the template, else the daemon's default (false). */
+  enableDocker?: boolean | undefined;
+  /** A template name (this project's daemon): it fills what the rest leaves out. */
+  template?: string | undefined;
 };
 
 /**
@@ -136,6 +140,26 @@ export class RouteUnsupportedError extends Error {
 
 /** The GET of a route this project added: `feature` names it in the unsupported sentence. */
 type AddedCall = Call & { feature?: string };
+
+/**
+ * A daemon's words for a missing container: v0.3 answers 500 "Instance not found", this daemon
+ * and HEAD 404 "container for user alice not found". Under /v1/containers/{username}/ a 404
+ * with these words is a missing container, any other 404 a missing route.
+ */
+export const CONTAINER_MISSING = /instance not found|container[\w ]* not found/i;
+
+/** A 404 or 501 of a call that names its `feature`, unless it says the container is missing. */
+function unsupported(error: unknown, route: string, call: AddedCall): unknown {
+  if (call.feature === undefined || !(error instanceof HTTPError)) return error;
+  const status = error.response.status;
+  if (status !== 404 && status !== 501) return error;
+  const body = typeof error.data === 'string' ? error.data : JSON.stringify(error.data ?? '');
+  if (CONTAINER_MISSING.test(body)) return error;
+  return new RouteUnsupportedError(route, call.feature, status);
+}
+
+/** The limits a resize changes, as the wire spells them; those left out stay as they are. */
+export type ResizeInput = { cpu?: string; memory?: string; disk?: string };
 
 export type ContainariumClient = ReturnType<typeof createClient>;
 
@@ -218,16 +242,15 @@ export function createClient(
       try {
         return await get(path, schema, call);
       } catch (error) {
-        const status = error instanceof HTTPError ? error.response.status : 0;
-        if (call.feature !== undefined && (status === 404 || status === 501)) {
-          throw new RouteUnsupportedError(`GET /${path}`, call.feature, status);
-        }
-        throw error;
+        throw unsupported(error, `GET /${path}`, call);
       }
     },
 
     async createContainer(input: CreateInput, call: Call = {}) {
+      // The dialect of the last send: creates run in parallel, and one may switch it meanwhile.
+      let sentIn: Dialect = dialect;
       const send = () => {
+        sentIn = dialect;
         // Only the limits given: the object itself always goes, as upstream's own client sends
         // it, and its empty fields are unset to every daemon generation (CONTAINARIUM-API.md §7).
         const resources = { cpu: input.cpu, memory: input.memory, disk: input.disk };
@@ -243,6 +266,12 @@ export function createClient(
           body.enablePodman = true;
           if (dialect === 'v0.3') body.enableDocker = true;
         }
+        // Only this project's daemon knows templates (the tools check first), and it takes
+        // enableDocker; an explicit false must go, or the template's true would win.
+        if (input.template) {
+          body.template = input.template;
+          if (input.enableDocker === false) body.enableDocker = false;
+        }
         return http
           .post('v1/containers', {
             json: body,
@@ -255,7 +284,7 @@ export function createClient(
         return await send();
       } catch (error) {
         // A 400 means nothing was created, so sending again in HEAD's dialect is safe.
-        if (dialect === 'v0.3' && input.enableDocker && rejectsEnableDocker(error)) {
+        if (sentIn === 'v0.3' && input.enableDocker && rejectsEnableDocker(error)) {
           dialect = 'head';
           return await send();
         }
@@ -312,6 +341,30 @@ export function createClient(
           signal: call.signal ?? null,
         })
         .json(SshKeyResponseSchema),
+
+    /** PUT .../resize (upstream HEAD): v0.3 daemons lack it, which gives RouteUnsupportedError. */
+    async resizeContainer(username: string, change: ResizeInput, call: Call = {}) {
+      const path = `${user(username)}/resize`;
+      try {
+        return await http
+          .put(path, { json: change, ...within('change'), signal: call.signal ?? null })
+          .json(StartStopContainerResponseSchema);
+      } catch (error) {
+        throw unsupported(error, 'PUT /v1/containers/{username}/resize', {
+          feature: 'resizing containers',
+        });
+      }
+    },
+
+    /** Who the token calls are made with says it is (unchecked claims); undefined if unreadable. */
+    caller(): { username: string | undefined; admin: boolean } | undefined {
+      try {
+        const claims = readClaims(config.token.get());
+        return claims && { username: claims.username, admin: !!claims.roles?.includes('admin') };
+      } catch {
+        return undefined;
+      }
+    },
 
     getMetrics: (username: string | undefined, call: Call = {}) =>
       get(

@@ -4,7 +4,7 @@ import { BodyTooLargeError, BudgetExceededError } from '../shared/bounded-body.t
 import { clip } from '../shared/clip.ts';
 import { readClaims } from '../shared/jwt.ts';
 import { formatBytes } from '../shared/sizes.ts';
-import { RouteUnsupportedError } from './client.ts';
+import { CONTAINER_MISSING, RouteUnsupportedError } from './client.ts';
 import { ConfigError, type TokenSource } from './config.ts';
 
 /** What a tool acts on, so that a 404 or a 409 names the right thing and the right next step. */
@@ -160,6 +160,9 @@ function describeHttp(status: number, said: string, ctx: FailureContext): string
     }
     return `The daemon rejected the API token (401: ${said || 'invalid token'}). It was probably signed with a different secret than the daemon's, or is malformed; generate a new token with \`containarium token generate\` using the daemon's secret and update ${ctx.token.origin}.`;
   }
+  if (status === 403 && /quota exceeded/i.test(said)) {
+    return `The daemon refused to ${ctx.action}: ${said} (403). Call get_quota to see the quota and what is used of it.`;
+  }
   if (status === 403) {
     const denied = `The API token is not allowed to ${ctx.action} (403: ${said || 'forbidden'}).`;
     const claims = tokenClaims(ctx.token);
@@ -176,9 +179,7 @@ function describeHttp(status: number, said: string, ctx: FailureContext): string
   }
   // v0.3 daemons report a missing container as a 500 saying "Instance not found"; other things
   // (an image, a key) can be "not found" too, and a create never finds its container missing.
-  const missing =
-    status === 404 ||
-    (status === 500 && /instance not found|container[\w ]* not found/i.test(said));
+  const missing = status === 404 || (status === 500 && CONTAINER_MISSING.test(said));
   const resource = ctx.resource;
   if (missing && resource && ctx.username && !ctx.creates) {
     return `No ${resource.noun} exists${who}. Call ${resource.list} to see which ${resource.plural ?? `${resource.noun}s`} exist.`;

@@ -31,7 +31,7 @@ import { type Guards, hiddenBy, hiddenToolText, NO_GUARDS } from './guards.ts';
 import { redact } from './log.ts';
 import { createSlots } from './slots.ts';
 import { isId } from './stdio.ts';
-import { ANNOTATIONS, type AnyTool } from './tools/define.ts';
+import { ANNOTATIONS, type AnyTool, type Progress, type ToolContext } from './tools/define.ts';
 
 export const SERVER_NAME = 'containarium-mcp-server';
 
@@ -101,7 +101,9 @@ export function describeIssues(
     (input as { entries?: Record<string, v.GenericSchema> } | undefined)?.entries ?? {};
   const parts = issues.slice(0, 5).map((issue) => {
     const path = issue.path?.map((p) => String(p.key)).join('.') ?? '';
-    if (!path) return 'the arguments must be an object';
+    // A rule over several arguments ("at least one of ...") says so itself.
+    if (!path)
+      return issue.kind === 'validation' ? issue.message : 'the arguments must be an object';
     if (issue.expected === 'never') return `"${path}" is not an argument of this tool`;
     if (issue.input === undefined) {
       const entry = entries[path];
@@ -377,29 +379,33 @@ export function serverFactory(deps: Deps): () => Server {
      */
     const tracked =
       <R extends { params: { name: string } }>(
-        handle: (request: R, ctx: ServerContext) => Promise<CallResult>,
+        handle: (request: R, ctx: ServerContext, progress: Progress) => Promise<CallResult>,
       ) =>
       async (request: R, ctx: ServerContext): Promise<CallResult> => {
         const started = performance.now();
         const token = ctx.mcpReq._meta?.progressToken;
+        // Progress is the seconds since the call began, in tenths, and always rises (the spec).
+        let last = -1;
+        const progress: Progress = (message) => {
+          if (token === undefined) return;
+          const elapsed = Math.round((performance.now() - started) / 100) / 10;
+          last = Math.max(elapsed, Math.round((last + 0.1) * 10) / 10);
+          void ctx.mcpReq
+            .notify({
+              method: 'notifications/progress',
+              params: { progressToken: token, progress: last, message },
+            })
+            .catch(() => {});
+        };
         const beat =
           token === undefined
             ? undefined
             : setInterval(() => {
                 const seconds = Math.round((performance.now() - started) / 1000);
-                void ctx.mcpReq
-                  .notify({
-                    method: 'notifications/progress',
-                    params: {
-                      progressToken: token,
-                      progress: seconds,
-                      message: `${request.params.name} is still running (${seconds} s)`,
-                    },
-                  })
-                  .catch(() => {});
+                progress(`${request.params.name} is still running (${seconds} s)`);
               }, deps.progressEveryMs ?? PROGRESS_EVERY_MS);
         try {
-          const result = await handle(request, ctx);
+          const result = await handle(request, ctx, progress);
           deps.onToolCall?.({
             tool: request.params.name,
             context,
@@ -423,7 +429,7 @@ export function serverFactory(deps: Deps): () => Server {
     server.setRequestHandler('tools/list', async () => ({ tools: (await tools()).listed }));
     server.setRequestHandler(
       'tools/call',
-      tracked(async (request, ctx): Promise<CallResult> => {
+      tracked(async (request, ctx, progress): Promise<CallResult> => {
         const { byName, hidden } = await tools();
         const tool = byName.get(request.params.name);
         const hiddenReason = hidden.get(request.params.name);
@@ -446,6 +452,7 @@ export function serverFactory(deps: Deps): () => Server {
           ctx,
           canElicit(server, ctx),
           caller,
+          progress,
         );
         return redactResult(result, caller ? secretsOf(caller.config) : secrets());
       }),
@@ -459,6 +466,7 @@ export function serverFactory(deps: Deps): () => Server {
     ctx: ServerContext,
     clientCanAsk: boolean,
     caller: Caller | undefined,
+    progress: Progress,
   ): Promise<CallResult> {
     const signal = ctx.mcpReq.signal;
     if ('configError' in deps) {
@@ -472,7 +480,27 @@ export function serverFactory(deps: Deps): () => Server {
     const parsed = v.safeParse(tool.input, args);
     if (!parsed.success) return failure(describeIssues(parsed.issues, tool.input));
     const input = parsed.output;
-    const toolCtx = { client, signal };
+    /** The failure of `failed`'s call with `args` as one sentence. */
+    const explain = (error: unknown, failed: AnyTool, args: unknown) =>
+      describeFailure(error, {
+        action: failed.action(args),
+        resource: failed.resource,
+        username: (args as { username?: string }).username || undefined,
+        image: (args as { image?: string }).image,
+        serverUrl: config.serverUrl,
+        token: config.token,
+        creates: failed.effect === 'create',
+        timeoutMs: client.timeoutFor(
+          failed.effect === 'create' ? 'create' : failed.effect === 'read' ? 'read' : 'change',
+        ),
+      });
+    const toolCtx: ToolContext = {
+      client,
+      signal,
+      slot: (task) => slots.run(signal, task),
+      explain,
+      progress,
+    };
     try {
       const policy = config.confirm ?? 'auto';
       if (tool.confirm && policy !== 'never') {
@@ -486,23 +514,16 @@ export function serverFactory(deps: Deps): () => Server {
         }
         // auto, and the client cannot ask: its own approval prompt for a destructive tool stands.
       }
-      const { text, structured } = await slots.run(signal, () => tool.handle(input, toolCtx));
-      return { content: [{ type: 'text', text }], structuredContent: structured };
+      // A bulk tool takes a slot per item itself (ctx.slot), so it holds none while it waits.
+      const run = () => tool.handle(input, toolCtx);
+      const { text, structured, isError } = await (tool.bulk ? run() : slots.run(signal, run));
+      return {
+        content: [{ type: 'text', text }],
+        structuredContent: structured,
+        ...(isError ? { isError: true } : {}),
+      };
     } catch (error) {
-      return failure(
-        describeFailure(error, {
-          action: tool.action(input),
-          resource: tool.resource,
-          username: (input as { username?: string }).username || undefined,
-          image: (input as { image?: string }).image,
-          serverUrl: config.serverUrl,
-          token: config.token,
-          creates: tool.effect === 'create',
-          timeoutMs: client.timeoutFor(
-            tool.effect === 'create' ? 'create' : tool.effect === 'read' ? 'read' : 'change',
-          ),
-        }),
-      );
+      return failure(explain(error, tool, input));
     }
   }
 }

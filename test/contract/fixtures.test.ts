@@ -17,6 +17,7 @@ import {
   loadOpenApi,
   loadSwagger,
   operations,
+  type Schema,
   SWAGGER_PATH,
   V03,
   validate,
@@ -56,18 +57,34 @@ describe('the committed copies', () => {
 describe("this project's OpenAPI file", () => {
   const project = loadOpenApi();
 
+  /** A definition without the properties this project marks as its additions. */
+  const upstreamPart = (definition: Schema | undefined) => {
+    if (!definition?.properties) return definition;
+    const kept = Object.entries(definition.properties).filter(
+      ([, property]) => !(property as Record<string, unknown>)['x-containarium-added'],
+    );
+    return { ...definition, properties: Object.fromEntries(kept) };
+  };
+
   test("holds every upstream path and definition unchanged, so upstream's checks still hold", () => {
     for (const [route, methods] of Object.entries(doc.paths)) {
       expect(project.paths[route]).toEqual(methods);
     }
     for (const [name, definition] of Object.entries(doc.definitions)) {
-      expect(project.definitions[name]).toEqual(definition);
+      expect(upstreamPart(project.definitions[name])).toEqual(definition);
     }
+  });
+
+  test('adds only marked fields to upstream definitions: the create request takes a template', () => {
+    const template = project.definitions.CreateContainerRequest?.properties?.template;
+    expect(template).toMatchObject({ type: 'string', 'x-containarium-added': true });
+    expect(doc.definitions.CreateContainerRequest?.properties).not.toHaveProperty('template');
   });
 
   test('marks each route and definition it adds', () => {
     const added = operations(project).filter((op) => !operations(doc).includes(op));
     expect(added).toContain('get /v1/images');
+    expect(added).toContain('get /v1/templates');
     for (const op of added) {
       const [method, route] = op.split(' ') as [string, string];
       expect(project.paths[route]?.[method]).toHaveProperty('x-containarium-added', true);
@@ -77,6 +94,23 @@ describe("this project's OpenAPI file", () => {
         expect(project.definitions[name]).toHaveProperty('x-containarium-added', true);
       }
     }
+  });
+
+  test('marks the routes upstream HEAD defined (CONTAINARIUM-API.md §10) as such, and only those', () => {
+    const head = new Set([
+      'put /v1/containers/{username}/resize',
+      'get /v1/containers/{username}/snapshots',
+      'post /v1/containers/{username}/snapshots',
+      'delete /v1/containers/{username}/snapshots/{name}',
+      'post /v1/containers/{username}/snapshots/{name}/rollback',
+    ]);
+    const added = operations(project).filter((op) => !operations(doc).includes(op));
+    const marked = added.filter((op) => {
+      const [method, route] = op.split(' ') as [string, string];
+      return project.paths[route]?.[method]?.['x-containarium-upstream'] === 'HEAD';
+    });
+    expect(marked).toContain('put /v1/containers/{username}/resize');
+    expect(added.filter((op) => head.has(op)).sort()).toEqual(marked.sort());
   });
 });
 

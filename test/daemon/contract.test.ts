@@ -8,6 +8,7 @@ import { createAuthenticator } from '../../src/daemon/auth.ts';
 import type { Backend, Container } from '../../src/daemon/backend.ts';
 import { emitContainer } from '../../src/daemon/to-wire.ts';
 import { ListImagesResponseSchema } from '../../src/mcp/tools/images.ts';
+import { ListTemplatesResponseSchema } from '../../src/mcp/tools/templates.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 import { MemoryBackend } from '../support/memory-backend.ts';
 import {
@@ -75,7 +76,7 @@ const covered = new Set<string>();
  * (upstream's swagger unless given), read by the client's schema (`wire` for an added route).
  */
 async function conforms(
-  method: 'get' | 'post' | 'delete',
+  method: 'get' | 'post' | 'put' | 'delete',
   path: string,
   route: string,
   options: {
@@ -269,6 +270,48 @@ describe("every route this project adds is exactly its OpenAPI file's response",
     expect(await conforms('get', '/v1/images', '/v1/images', contract)).toMatchObject({
       images: [],
     });
+  });
+
+  test('PUT /v1/containers/{username}/resize (upstream HEAD), for an admin and for its own user', async () => {
+    const route = '/v1/containers/{username}/resize';
+    const resized = await conforms('put', '/v1/containers/alice/resize', route, {
+      contract: project,
+      body: { cpu: '2', memory: '2GB' },
+    });
+    expect(resized.container.resources).toEqual({ cpu: '2', memory: '2GB', disk: '50GB' });
+    await conforms('put', '/v1/containers/alice/resize', route, {
+      contract: project,
+      body: { disk: '60GB' },
+      token: alice,
+    });
+  });
+
+  test('GET /v1/quotas/{username}, for an admin and for its own user', async () => {
+    const route = '/v1/quotas/{username}';
+    const own = await conforms('get', '/v1/quotas/alice', route, {
+      contract: project,
+      token: alice,
+    });
+    expect(own).toEqual({
+      username: 'alice',
+      quota: {
+        containers: 3,
+        cpus: 8,
+        memory: '16GB',
+        memoryBytes: '16000000000',
+        disk: '100GB',
+        diskBytes: '100000000000',
+      },
+      used: { containers: 1, cpus: 2, memoryBytes: '2000000000', diskBytes: '60000000000' },
+    });
+    await conforms('get', '/v1/quotas/nobody', route, { contract: project });
+  });
+
+  test('GET /v1/templates, for an admin and for a user', async () => {
+    const contract = { contract: project, wire: ListTemplatesResponseSchema };
+    const listed = await conforms('get', '/v1/templates', '/v1/templates', contract);
+    expect(listed.templates[0]).toMatchObject({ name: 'small', resources: { cpu: '1' } });
+    await conforms('get', '/v1/templates', '/v1/templates', { ...contract, token: alice });
   });
 
   test('all of them were checked', () => {

@@ -10,7 +10,7 @@ import { BUILDER_PREFIX, cacheKey, listCache } from '../../src/daemon/image-cach
 import { createIncusClient, INCUS_SOCKET, type IncusClient } from '../../src/daemon/incus.ts';
 import { createIncusBackend, type IncusBackend } from '../../src/daemon/incus-backend.ts';
 import { KEY } from '../../src/daemon/incus-wire.ts';
-import { packageSet } from '../../src/daemon/provision.ts';
+import { packageList } from '../../src/daemon/provision.ts';
 import { incusProxy } from '../support/incus-proxy.ts';
 import { randomSshKey } from '../support/keys.ts';
 import { failure } from './incus-fake.ts';
@@ -24,7 +24,7 @@ if (!present && !ci) {
 const run = Math.random().toString(36).slice(2, 7);
 const DAEMON = `test-${run}`;
 const HOUR = 3_600_000;
-const BUSYBOX_PACKAGES = packageSet({ enableDocker: false });
+const BUSYBOX_PACKAGES = packageList({ enableDocker: false }).sort();
 
 /** Counts publishes (POST /1.0/images) among the Incus calls sent through its fetch. */
 function countingPublishes() {

@@ -7,7 +7,7 @@ import {
   type Guest,
   HOST_KEYS,
   installKeys,
-  packageSet,
+  packageList,
   prepareImage,
   provision,
   SSH_KEYGEN_DROP_IN,
@@ -108,6 +108,35 @@ describe('provisioning through a guest', () => {
   });
 });
 
+describe("a template's packages", () => {
+  const withPackages = { ...request, packages: ['git', 'jq'] };
+
+  test('are installed with ssh and sudo', async () => {
+    const { guest, commands } = fakeGuest(['/usr/bin/apt-get', '/usr/sbin/useradd']);
+    await provision(guest, withPackages, retry);
+    expect(commands).toContainEqual([
+      'apt-get',
+      'install',
+      '-y',
+      '--no-install-recommends',
+      'openssh-server',
+      'sudo',
+      'git',
+      'jq',
+    ]);
+  });
+
+  test('on an image without apt-get fail, naming them and what to do', async () => {
+    const { guest, commands } = fakeGuest(['/usr/sbin/useradd']);
+    const failed = provision(guest, withPackages, retry);
+    await expect(failed).rejects.toThrow(
+      "the image of alice-container has no apt-get, so the template's packages (git, jq) cannot be installed; use a Debian or Ubuntu image, or a template without packages",
+    );
+    await expect(failed).rejects.toMatchObject({ kind: 'invalid' });
+    expect(commands.some((c) => c[0] === 'useradd')).toBe(false);
+  });
+});
+
 describe('provisioning with the image cache', () => {
   const debian = [
     '/usr/bin/apt-get',
@@ -118,9 +147,14 @@ describe('provisioning with the image cache', () => {
     '/usr/sbin/sshd',
   ];
 
-  test('the package set is sorted and unique, Docker adds docker.io', () => {
-    expect(packageSet({ enableDocker: false })).toEqual(['openssh-server', 'sudo']);
-    expect(packageSet({ enableDocker: true })).toEqual(['docker.io', 'openssh-server', 'sudo']);
+  test('the package list: ssh and sudo, docker.io with Docker, then the extra ones, once each', () => {
+    expect(packageList({ enableDocker: false })).toEqual(['openssh-server', 'sudo']);
+    expect(packageList({ enableDocker: true, packages: ['jq', 'sudo'] })).toEqual([
+      'openssh-server',
+      'sudo',
+      'docker.io',
+      'jq',
+    ]);
   });
 
   test('a create from a cached image runs no apt: it starts ssh (which makes host keys), adds the user', async () => {

@@ -50,7 +50,7 @@ describe('settings', () => {
   test('an unknown toolset or tool is refused with the list of valid ones', () => {
     expect(() => loadConfig({ ...base, CONTAINARIUM_TOOLSETS: 'containers,network' })).toThrow(
       new ConfigError(
-        'CONTAINARIUM_TOOLSETS names "network", which does not exist; the valid names are containers, monitoring, images, keys',
+        'CONTAINARIUM_TOOLSETS names "network", which does not exist; the valid names are containers, monitoring, images, keys, resources, templates, bulk',
       ),
     );
     const refusal = () =>
@@ -102,12 +102,14 @@ describe('tools/list and tools/call through an MCP client', () => {
       'get_metrics',
       'get_system_info',
       'list_images',
+      'get_quota',
+      'list_templates',
     ]);
   });
 
   test('disable-destructive: the tools marked destructiveHint are gone', async () => {
     expect(await listed({ CONTAINARIUM_DISABLE_DESTRUCTIVE: 'true' })).toEqual(
-      ALL.filter((name) => name !== 'delete_container'),
+      ALL.filter((name) => name !== 'delete_container' && name !== 'delete_containers'),
     );
   });
 
@@ -272,7 +274,9 @@ describe('install', () => {
     const file = join(home, 'refused.json');
     const { code, stderr } = await install(file, ['--toolsets', 'disks']);
     expect(code).toBe(1);
-    expect(stderr).toContain('the valid names are containers, monitoring, images, keys');
+    expect(stderr).toContain(
+      'the valid names are containers, monitoring, images, keys, resources, templates, bulk',
+    );
     expect(() => readFileSync(file)).toThrow();
   });
 });

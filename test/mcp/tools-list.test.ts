@@ -43,6 +43,11 @@ test('every tool is fully described', async () => {
     'list_images',
     'add_ssh_key',
     'remove_ssh_key',
+    'resize_container',
+    'get_quota',
+    'list_templates',
+    'create_containers',
+    'delete_containers',
   ]);
   for (const tool of tools) {
     expect(tool.title).toBeTruthy();
@@ -64,11 +69,13 @@ test('every tool is fully described', async () => {
     'get_metrics',
     'get_system_info',
     'list_images',
+    'list_templates',
   ];
   for (const name of reads) {
     expect(hints[name]?.readOnlyHint).toBe(true);
   }
   expect(hints.delete_container?.destructiveHint).toBe(true);
+  expect(hints.delete_containers?.destructiveHint).toBe(true);
   expect(hints.start_container?.idempotentHint).toBe(true);
   expect(hints.stop_container?.idempotentHint).toBe(true);
   const create = tools[0]!.inputSchema as {
@@ -80,7 +87,8 @@ test('every tool is fully described', async () => {
   for (const left of ['cpu', 'memory', 'disk', 'image']) {
     expect(create.properties[left]).not.toHaveProperty('default');
   }
-  expect(create.properties.enable_docker?.default).toBe(true);
+  // Left out when not given, so a template's setting applies; the tool sends true otherwise.
+  expect(create.properties.enable_docker).not.toHaveProperty('default');
   expect(create.properties.ssh_keys?.default).toEqual([]);
 });
 

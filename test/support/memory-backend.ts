@@ -7,6 +7,7 @@ import type {
   Images,
   ListFilter,
   Metrics,
+  ResizeRequest,
   State,
   SystemInfo,
 } from '../../src/daemon/backend.ts';
@@ -14,6 +15,7 @@ import { DaemonError } from '../../src/daemon/errors.ts';
 import { fitDefaults, type HostCapacity, limitProblems } from '../../src/daemon/limits.ts';
 import { sshAccess } from '../../src/daemon/ssh-access.ts';
 import { stateOf } from '../../src/daemon/to-wire.ts';
+import { formatBytes, parseSize } from '../../src/shared/sizes.ts';
 import { containerName } from '../../src/shared/username.ts';
 import type { ContainerState } from '../../src/shared/wire.ts';
 
@@ -235,6 +237,29 @@ export class MemoryBackend implements Backend {
       throw new DaemonError('not_found', `that key is not authorized for user ${username}`);
     }
     return { totalKeys: container.sshKeys.length };
+  }
+
+  /** The disk use a shrink is checked against, as the Incus backend measures it. */
+  diskUsedBytes = 1_000_000_000;
+
+  async resize(username: string, change: ResizeRequest) {
+    this.enter('resize', username, change);
+    const container = this.find(username);
+    const problems = limitProblems(change, this.host, '');
+    if (problems.length > 0) throw new DaemonError('invalid', problems.join('; '));
+    if (change.disk !== undefined && (parseSize(change.disk)?.bytes ?? 0) < this.diskUsedBytes) {
+      throw new DaemonError(
+        'invalid',
+        `invalid disk: "${change.disk}" is less than the container for user ${username} uses (${formatBytes(this.diskUsedBytes)})`,
+      );
+    }
+    const now = container.resources ?? { cpu: '', memory: '', disk: '' };
+    container.resources = {
+      cpu: change.cpu === undefined ? now.cpu : String(change.cpu),
+      memory: change.memory ?? now.memory,
+      disk: change.disk ?? now.disk,
+    };
+    return container;
   }
 
   async ping() {

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { createApp } from '../../src/daemon/app.ts';
 import { createAuthenticator } from '../../src/daemon/auth.ts';
+import type { Templates } from '../../src/daemon/templates.ts';
 import { generateToken } from '../../src/daemon/token.ts';
 import { connectMcp } from './mcp.ts';
 import { MemoryBackend } from './memory-backend.ts';
@@ -20,11 +21,16 @@ export type TokenOptions = {
   now?: Date;
 };
 
-export async function startOwnDaemon() {
+/** `templates`: the daemon's create templates (--templates), else the built-ins. */
+export async function startOwnDaemon(templates?: Templates) {
   const backend = new MemoryBackend();
   // A real secret, as `openssl rand -base64 32` makes one.
   const secret = randomBytes(32).toString('base64');
-  const app = createApp({ backend, auth: createAuthenticator({ secret }) });
+  const app = createApp({
+    backend,
+    auth: createAuthenticator({ secret }),
+    ...(templates ? { templates } : {}),
+  });
   const requests: Seen[] = [];
   const server = Bun.serve({
     hostname: '127.0.0.1',

@@ -22,7 +22,11 @@ export type Schema = {
   items?: Schema;
   additionalProperties?: Schema;
 };
-type Operation = { responses: Record<string, { schema?: Schema }> };
+type Operation = {
+  responses: Record<string, { schema?: Schema }>;
+  /** "HEAD" on a route upstream's later daemons define and this file adds in their shape. */
+  'x-containarium-upstream'?: string;
+};
 export type Swagger = {
   paths: Record<string, Record<string, Operation>>;
   definitions: Record<string, Schema>;

@@ -5,11 +5,14 @@ import { createContainer } from './containers-create.ts';
 import { deleteContainer } from './containers-delete.ts';
 import { getContainer } from './containers-get.ts';
 import { listContainers } from './containers-list.ts';
+import { resizeContainer } from './containers-resize.ts';
 import { startContainer, stopContainer } from './containers-start-stop.ts';
 import { listImages } from './images.ts';
 import { allMetrics, userMetrics } from './metrics.ts';
+import { getQuota } from './quotas.ts';
 import { addSshKey, removeSshKey } from './ssh-keys.ts';
 import { systemInfo } from './system-info.ts';
+import { listTemplates } from './templates.ts';
 
 export const ROUTES: readonly Route[] = [
   createContainer,
@@ -24,4 +27,7 @@ export const ROUTES: readonly Route[] = [
   userMetrics,
   systemInfo,
   listImages,
+  resizeContainer,
+  getQuota,
+  listTemplates,
 ];

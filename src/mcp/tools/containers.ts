@@ -23,7 +23,6 @@ import {
 import {
   cpu,
   daemonDefault,
-  defaulted,
   defineTool,
   force,
   size,
@@ -31,8 +30,9 @@ import {
   type ToolContext,
   username,
 } from './define.ts';
+import { checkTemplates } from './templates.ts';
 
-const createContainer = defineTool({
+export const createContainer = defineTool({
   name: 'create_container',
   title: 'Create container',
   description:
@@ -63,13 +63,29 @@ const createContainer = defineTool({
           description,
         ),
     ),
-    enable_docker: defaulted(true, 'Allow Docker inside the container (nesting).', (description) =>
-      v.pipe(v.boolean('must be true or false'), description),
+    // Left out when not given, so a template's setting can apply; true otherwise.
+    enable_docker: v.optional(
+      v.pipe(
+        v.boolean('must be true or false'),
+        v.description(
+          "Allow Docker inside the container (nesting). When left out: the template's setting, else true.",
+        ),
+      ),
+    ),
+    template: v.optional(
+      v.pipe(
+        v.string('must be a template name'),
+        v.description('Template whose values fill what this call leaves out; see list_templates.'),
+        v.trim(),
+        v.nonEmpty('must be a template name'),
+      ),
     ),
   }),
   output: v.object({ container: ContainerOut, message: v.string(), sshCommand: v.string() }),
   action: (input) => `create the container for ${input.username}`,
   async handle(input, { client, signal }) {
+    // A daemon without templates would ignore the name: it must have it before anything is made.
+    if (input.template) await checkTemplates([input.template], client, signal);
     const response = await client.createContainer(
       {
         username: input.username,
@@ -78,7 +94,8 @@ const createContainer = defineTool({
         disk: input.disk,
         sshKeys: input.ssh_keys,
         image: input.image,
-        enableDocker: input.enable_docker,
+        enableDocker: input.enable_docker ?? (input.template ? undefined : true),
+        template: input.template,
       },
       { signal },
     );
@@ -94,7 +111,7 @@ const createContainer = defineTool({
         updatedAt: 0,
         labels: {},
         image: input.image ?? '',
-        dockerEnabled: input.enable_docker,
+        dockerEnabled: input.enable_docker ?? false,
         podmanEnabled: undefined,
       },
     );
@@ -194,7 +211,7 @@ async function deleteQuestion(username: string, ctx: ToolContext): Promise<Quest
   return { message, typed: username, identity: `${container.name}@${container.createdAt ?? ''}` };
 }
 
-const deleteContainer = defineTool({
+export const deleteContainer = defineTool({
   name: 'delete_container',
   title: 'Delete container',
   description:

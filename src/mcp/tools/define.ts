@@ -7,9 +7,17 @@ import type { ContainariumClient } from '../client.ts';
 import type { Question } from '../confirm.ts';
 import type { Resource } from '../errors.ts';
 
+/** Tells a client that asked for progress how the call is going (nothing when it did not ask). */
+export type Progress = (message: string) => void;
+
 export type ToolContext = {
   client: ContainariumClient;
   signal: AbortSignal;
+  /** Runs `task` in one of the slots calls to the daemon share (for a bulk tool's items). */
+  slot<T>(task: () => Promise<T>): Promise<T>;
+  /** A failure of one call of `tool` with `input` as the sentence that call would answer. */
+  explain(error: unknown, tool: AnyTool, input: unknown): string;
+  progress: Progress;
 };
 
 /** The four MCP annotations, always all set: derived from what the tool does. */
@@ -37,7 +45,14 @@ export const ANNOTATIONS = {
 } as const;
 
 /** The groups of tools, one per file of tools. */
-export type Toolset = 'containers' | 'monitoring' | 'images' | 'keys';
+export type Toolset =
+  | 'containers'
+  | 'monitoring'
+  | 'images'
+  | 'keys'
+  | 'resources'
+  | 'templates'
+  | 'bulk';
 
 export type Tool<I extends v.GenericSchema, O extends v.GenericSchema> = {
   name: string;
@@ -56,7 +71,9 @@ export type Tool<I extends v.GenericSchema, O extends v.GenericSchema> = {
   handle(
     input: v.InferOutput<I>,
     ctx: ToolContext,
-  ): Promise<{ text: string; structured: v.InferOutput<O> }>;
+  ): Promise<{ text: string; structured: v.InferOutput<O>; isError?: boolean }>;
+  /** Acts on many items, each in a slot of its own (ctx.slot), instead of one slot for the call. */
+  bulk?: true;
   /**
    * Every destructive tool has it: the question asked before acting, from fresh state (read again
    * after the answer, to check the target is still the same one), and the structured content of a
@@ -117,27 +134,28 @@ export const daemonDefault = <S extends v.GenericSchema>(
 
 const FITS = 'a smaller host gets what it has';
 
-export const size = (about: string, daemons: string) =>
-  daemonDefault(`${daemons}; ${FITS}`, about, (description) =>
-    v.pipe(
-      v.string(`must be ${SIZE_FORM}`),
-      description,
-      v.check((s) => parseSize(s) !== undefined, `must be ${SIZE_FORM}`),
-      v.transform((s) => parseSize(s)!.incus),
-    ),
+/** A size with a unit by the shared rule, passed on as Incus spells it ("4GB"). */
+export const sizeValue = (description: Description) =>
+  v.pipe(
+    v.string(`must be ${SIZE_FORM}`),
+    description,
+    v.check((s) => parseSize(s) !== undefined, `must be ${SIZE_FORM}`),
+    v.transform((s) => parseSize(s)!.incus),
   );
 
-export const cpu = daemonDefault(
-  `4 cores; ${FITS}`,
-  'Number of CPU cores, e.g. "4".',
-  (description) =>
-    v.pipe(
-      v.union([v.string(), v.number()], `must be ${CPU_FORM}`),
-      description,
-      v.check((c) => parseCpu(c) !== undefined, `must be ${CPU_FORM}`),
-      v.transform((c) => String(parseCpu(c))),
-    ),
-);
+/** Whole CPU cores by the shared rule, as a string ("4"). */
+export const cpuValue = (description: Description) =>
+  v.pipe(
+    v.union([v.string(), v.number()], `must be ${CPU_FORM}`),
+    description,
+    v.check((c) => parseCpu(c) !== undefined, `must be ${CPU_FORM}`),
+    v.transform((c) => String(parseCpu(c))),
+  );
+
+export const size = (about: string, daemons: string) =>
+  daemonDefault(`${daemons}; ${FITS}`, about, sizeValue);
+
+export const cpu = daemonDefault(`4 cores; ${FITS}`, 'Number of CPU cores, e.g. "4".', cpuValue);
 
 export const sshKeys = defaulted(
   [],

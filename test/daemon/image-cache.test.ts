@@ -53,6 +53,7 @@ describe.skipIf(!present && !ci)('image cache on real Incus', () => {
   const otherInstances = new Set<string>();
   /** The debian/12 entry, when this file built it (removed afterwards). */
   let debianEntry: string | undefined;
+  let dockerEntry: string | undefined;
 
   const backend = (maxAgeMs: number, over: { client?: IncusClient } = {}) => {
     const made = createIncusBackend(over.client ?? client, {
@@ -122,7 +123,9 @@ describe.skipIf(!present && !ci)('image cache on real Incus', () => {
         await client.deleteImage(entry.fingerprint).catch(() => undefined);
       }
     }
-    if (debianEntry) await client.deleteImage(debianEntry).catch(() => undefined);
+    for (const entry of [debianEntry, dockerEntry]) {
+      if (entry) await client.deleteImage(entry).catch(() => undefined);
+    }
     for (const fingerprint of sources.keys()) {
       await client.deleteImage(fingerprint).catch(() => undefined);
     }
@@ -312,6 +315,37 @@ describe.skipIf(!present && !ci)('image cache on real Incus', () => {
     expect(id).not.toBe((await other.readFile('/etc/machine-id')).content.trim());
     // No user of the builder's or the first create's in the image.
     expect((await guest.readFile('/etc/passwd')).content).not.toContain(first);
+  }, 600_000);
+
+  test('debian/12 with Docker: a warm create starts docker after the user is in, and enables it', async () => {
+    const daemon = backend(HOUR);
+    const images = await client.images();
+    const debian = images.find((i) => i.aliases.some((a) => a.name === 'debian/12'));
+    const packages = packageList({ enableDocker: true });
+    const key = cacheKey(debian?.fingerprint as string, packages);
+    const existed = (await listCache(client)).some((e) => e.key === key);
+    const limits = { memory: '1GB', disk: '4GB', enableDocker: true };
+    await daemon.create(request(user('w1'), 'debian/12', limits), { async: false });
+    await daemon.cacheIdle();
+    const entry = (await listCache(client)).find((e) => e.key === key);
+    expect(entry).toBeDefined();
+    if (!existed) dockerEntry = entry?.fingerprint;
+
+    const warm = user('w2');
+    await daemon.create(request(warm, 'debian/12', limits), { async: false });
+    expect((await instanceOf(warm)).config[KEY.cachedImage]).toBe(entry?.fingerprint as string);
+    const guest = client.guest(`${warm}-container`);
+    let active = '';
+    for (let i = 0; i < 120 && active !== 'active'; i++) {
+      active = (await guest.exec(['systemctl', 'is-active', 'docker'])).stdout.trim();
+      if (active !== 'active') await Bun.sleep(500);
+    }
+    expect(active).toBe('active');
+    expect((await guest.exec(['systemctl', 'is-enabled', 'docker'])).stdout.trim()).toBe('enabled');
+    expect((await guest.exec(['docker', 'info', '--format', '{{.ServerVersion}}'])).exitCode).toBe(
+      0,
+    );
+    expect((await guest.exec(['id', '-nG', warm])).stdout).toContain('docker');
   }, 600_000);
 
   test('containarium image-cache list shows entries; clear removes only cache images', async () => {

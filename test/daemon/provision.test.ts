@@ -2,6 +2,7 @@
 import { describe, expect, test } from 'bun:test';
 import { DaemonError } from '../../src/daemon/errors.ts';
 import {
+  DOCKER_WANTS,
   type ExecResult,
   type FileContent,
   type Guest,
@@ -165,6 +166,25 @@ describe('provisioning with the image cache', () => {
       ['useradd', '-m', '-s', '/bin/bash', 'alice'],
     ]);
     expect(files.get('/home/alice/.ssh/authorized_keys')?.content).toBe(`${KEY}\n`);
+  });
+
+  test('with Docker, the builder defers docker and the create enables and starts it at the end', async () => {
+    const docker = [...debian, '/usr/bin/docker'];
+    const builder = fakeGuest(docker);
+    await prepareImage(builder.guest, packageList({ enableDocker: true }), retry);
+    expect(builder.commands).toContainEqual(['systemctl', 'disable', 'docker.service']);
+
+    const { guest, commands } = fakeGuest(docker);
+    await provision(guest, { ...request, enableDocker: true, cached: true }, retry);
+    expect(commands.filter((c) => c[0] !== 'test').slice(-3)).toEqual([
+      ['usermod', '-aG', 'docker', 'alice'],
+      ['ln', '-sf', DOCKER_WANTS.unit, DOCKER_WANTS.link],
+      ['systemctl', 'start', '--no-block', 'docker.service'],
+    ]);
+    // A create that installs docker by apt leaves it as apt set it up.
+    const cold = fakeGuest(docker);
+    await provision(cold.guest, { ...request, enableDocker: true }, retry);
+    expect(cold.commands.some((c) => c[0] === 'ln')).toBe(false);
   });
 
   test('an image without systemd gets its host keys from ssh-keygen -A', async () => {

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SignJWT } from 'jose';
+import { TEXT_BUDGET } from '../src/mcp/format.ts';
 import { startFakeDaemon } from '../test/support/fake-daemon.ts';
 import { benchCreate } from './bench-create.ts';
 import { benchIncus } from './bench-incus.ts';
@@ -244,7 +245,16 @@ const fake = startFakeDaemon({ generation: 'head', token, containers: [{ usernam
   const server = spawnServer(many.url);
   await server.initialize();
   const reply = JSON.parse(await server.tool('list_containers'));
-  const ours = Buffer.byteLength(reply.result.content[0].text);
+  const text: string = reply.result.content[0].text;
+  // The text keeps to its budget: it shows what fits and says how to page to the rest.
+  const shown: number = reply.result.structuredContent.containers.length;
+  report(
+    'list_containers text for 1,000 containers',
+    `${text.length.toLocaleString('en')} characters, ${shown} shown`,
+    `≤ ${TEXT_BUDGET.toLocaleString('en')} characters`,
+    text.length <= TEXT_BUDGET,
+  );
+  const ours = (Buffer.byteLength(text) / shown) * 1000;
   const wire = await fetch(`${many.url}/v1/containers`, {
     headers: { authorization: `Bearer ${token}` },
   }).then((r) => r.json() as Promise<Parameters<typeof upstreamListText>[0]>);

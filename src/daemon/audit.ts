@@ -4,6 +4,7 @@
 import { closeSync, fstatSync, openSync, write } from 'node:fs';
 import { errorText } from '../shared/error-text.ts';
 import { privateFileProblem } from '../shared/private-file.ts';
+import { isValidSnapshotName } from '../shared/snapshot.ts';
 import { sshKeyFingerprint } from '../shared/ssh-key.ts';
 import type { Principal, Refusal } from './auth.ts';
 import type { Logger } from './log.ts';
@@ -33,6 +34,16 @@ export type AuditEntry = {
   code?: string;
   /** The SSH keys the request adds or removes (a key add, remove, or create), as fingerprints. */
   sshKeys?: string[];
+  /**
+   * An exec's command: the name of its program and the SHA-256 of the whole command (its JSON)
+   * in hex, never its arguments, which may hold secrets. The program is "(not shown)" when its
+   * first word is not a plain name.
+   */
+  command?: { program: string; sha256: string };
+  /** The account an exec asked to run as, when it named one. */
+  runAs?: string;
+  /** The snapshot a snapshot route names (in its path, or the body of a create that gives one). */
+  snapshot?: string;
   status: number;
   durationMs: number;
 };
@@ -155,6 +166,11 @@ export function auditEntry(
     const fingerprint = key === undefined ? undefined : sshKeyFingerprint(key);
     return fingerprint === undefined ? [] : [fingerprint];
   });
+  const snapshot = found?.route.segments.includes('snapshots')
+    ? found.params.name === undefined
+      ? field(body, 'name') || undefined
+      : decoded(found.params.name)
+    : undefined;
   return {
     time: time.toISOString(),
     requestId: facts.requestId,
@@ -168,6 +184,8 @@ export function auditEntry(
     outcome: status < 400 ? 'ok' : refusal !== undefined || status === 403 ? 'refused' : 'error',
     ...(refusal === undefined ? {} : { reason: refusal }),
     ...(fingerprints.length === 0 ? {} : { sshKeys: [...new Set(fingerprints)] }),
+    ...(found?.route.segments.at(-1) === 'exec' ? execFacts(body) : {}),
+    ...(snapshot === undefined ? {} : { snapshot: snapshotOf(snapshot) }),
     status,
     durationMs: facts.durationMs,
   };
@@ -217,6 +235,25 @@ async function codeOf(response: Response): Promise<string | undefined> {
   return /"rpc error: code = (\w+) desc = /.exec(text)?.[1];
 }
 
+/** What the audit line says of an exec: see AuditEntry.command. */
+function execFacts(body: unknown): Pick<AuditEntry, 'command' | 'runAs'> {
+  const command = member(body, 'command');
+  const words = typeof command === 'string' ? command.trim().split(/\s+/) : command;
+  const facts: Pick<AuditEntry, 'command' | 'runAs'> = {};
+  if (Array.isArray(words) || typeof command === 'string') {
+    const first = Array.isArray(words) ? words[0] : undefined;
+    const program = typeof first === 'string' ? (first.split('/').pop() ?? '') : '';
+    facts.command = {
+      program: /^[\w.+-]{1,64}$/.test(program) ? program : '(not shown)',
+      sha256: new Bun.CryptoHasher('sha256').update(JSON.stringify(command)).digest('hex'),
+    };
+  }
+  const user = field(body, 'user');
+  if (user !== undefined)
+    facts.runAs = /^[a-z_][a-z0-9_-]{0,31}$/.test(user) ? user : '(not an account)';
+  return facts;
+}
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /** The caller's X-Request-Id when it is a short plain token, else a fresh one. */
@@ -224,6 +261,10 @@ export function requestIdOf(request: Request): string {
   const given = request.headers.get('x-request-id');
   return given !== null && REQUEST_ID.test(given) ? given : crypto.randomUUID();
 }
+
+/** A snapshot name as the request gave it, when it has a snapshot name's shape. */
+const snapshotOf = (name: string): string =>
+  isValidSnapshotName(name) ? name : '(not a snapshot name)';
 
 /**
  * A target as the request named it, when it has a username's shape; anything else (a key pasted

@@ -16,18 +16,21 @@ import type {
   SystemInfo,
 } from './backend.ts';
 import { type Clock, systemClock } from './clock.ts';
+import { readLogs, runCommand } from './commands.ts';
 import { DaemonError } from './errors.ts';
 import type { IncusClient } from './incus.ts';
 import { createFlow } from './incus-create.ts';
 import {
   find,
   listInstances,
+  listWithAddresses,
   NO_STATE,
   notFound,
   poolSpace,
   stillCreating,
 } from './incus-instances.ts';
 import { resizeInstance } from './incus-resize.ts';
+import { snapshotMethods } from './incus-snapshots.ts';
 import {
   DEFAULT_DAEMON_ID,
   type Instance,
@@ -42,6 +45,7 @@ import { type Logger, silent } from './log.ts';
 import { ownerTag } from './owner.ts';
 import { installKeys } from './provision.ts';
 import { containerAccess } from './ssh-access.ts';
+import { CPU_WINDOW_MS, committed, cpuPercent, loadAverages } from './usage.ts';
 
 export type IncusBackendOptions = {
   /** Storage pool for root disks. */
@@ -106,7 +110,17 @@ export function createIncusBackend(
     daemonId,
     imageCacheMaxAgeMs: options.imageCacheMaxAgeMs ?? 0,
   });
+  const clock = options.clock ?? systemClock;
   const locks = new Map<string, Promise<unknown>>();
+
+  /** Two readings CPU_WINDOW_MS apart, and the time between their answers. */
+  async function twoReadings<T>(read: () => Promise<T>) {
+    const first = await read();
+    const start = clock.now();
+    await clock.sleep(CPU_WINDOW_MS);
+    const second = await read();
+    return { first, second, elapsedMs: clock.now() - start };
+  }
 
   async function mustFind(
     username: string,
@@ -123,7 +137,8 @@ export function createIncusBackend(
   // ---- Read -----------------------------------------------------------------------------------
 
   async function list(filter: ListFilter): Promise<Container[]> {
-    const instances = await listInstances(client, daemonId, 2);
+    // Addresses are all of the live state a list shows: only they are gathered.
+    const instances = await listWithAddresses(client, daemonId);
     flow.adoptAbandoned(instances);
     const containers = instances.map(toContainer);
     const seen = new Set(containers.map((c) => c.username));
@@ -138,32 +153,68 @@ export function createIncusBackend(
 
   async function get(username: string) {
     const instance = await find(client, daemonId, username);
+    const { progress } = flow;
     if (!instance) {
       const container = flow.ghost(username);
-      if (container) return { container, metrics: null, sshCommand: '' };
-      throw notFound(username);
+      if (!container) throw notFound(username);
+      const create = { phase: progress.phase(username), error: progress.failure(username) };
+      return { container, metrics: null, sshCommand: '', create: { ...create, message: '' } };
     }
     flow.adoptAbandoned([instance]);
-    const running = instance.status === 'Running' && instance.state;
     const container = toContainer(instance);
+    // Ready in Incus, but its create is still finishing (SSH access, its message): not done yet.
+    if (flow.busy(username) && container.state === 'running') container.state = 'creating';
     return {
       container,
-      metrics: running && instance.state ? toMetrics(instance.name, instance.state) : null,
+      // Sampling CPU takes a second: not for a create still being followed by polls of get.
+      metrics: container.state === 'creating' ? null : await sampledMetrics(instance),
       sshCommand: await sshCommandOf(container),
+      create: {
+        phase: container.state === 'creating' ? progress.phase(username) : '',
+        error: container.state === 'error' ? (instance.config[KEY.error] ?? '') : '',
+        message: container.state === 'running' ? progress.message(username) : '',
+      },
     };
+  }
+
+  /** A running instance's metrics with its CPU share: a second reading of its state a window later. */
+  async function sampledMetrics(instance: Instance): Promise<Metrics | null> {
+    const first = instance.state;
+    if (instance.status !== 'Running' || !first) return null;
+    const start = clock.now();
+    await clock.sleep(CPU_WINDOW_MS);
+    // Stopped or gone since: the one reading there is, with no share to tell.
+    const second = await client.instanceState(instance.name).catch(() => undefined);
+    if (!second) return toMetrics(instance.name, first);
+    const percent = cpuPercent(first.cpu.usage, second.cpu.usage, clock.now() - start);
+    return toMetrics(instance.name, second, percent);
   }
 
   async function metrics(username?: string): Promise<Metrics[]> {
     if (username === undefined) {
-      return (await listInstances(client, daemonId, 2))
+      // One Incus call per reading, for every container at once.
+      const { first, second, elapsedMs } = await twoReadings(() =>
+        listInstances(client, daemonId, 2),
+      );
+      const before = new Map(first.map((i) => [i.name, i.state?.cpu.usage]));
+      return second
         .filter((i) => i.state)
-        .map((i) => toMetrics(i.name, i.state as NonNullable<Instance['state']>))
+        .map((i) => {
+          const state = i.state as NonNullable<Instance['state']>;
+          // One that was not there (or not running) at the first reading has no share to tell.
+          const usage = before.get(i.name);
+          const percent = usage === undefined ? 0 : cpuPercent(usage, state.cpu.usage, elapsedMs);
+          return toMetrics(i.name, state, i.status === 'Running' ? percent : 0);
+        })
         .sort((a, b) => a.name.localeCompare(b.name));
     }
     const name = containerName(username);
     try {
       if (!(await find(client, daemonId, username, NO_STATE))) throw notFound(username);
-      return [toMetrics(name, await client.instanceState(name))];
+      const { first, second, elapsedMs } = await twoReadings(() => client.instanceState(name));
+      const running = second.status === 'Running';
+      const percent = running ? cpuPercent(first.cpu.usage, second.cpu.usage, elapsedMs) : 0;
+      return [toMetrics(name, second, percent)];
     } catch (error) {
       if (!(error instanceof DaemonError && error.kind === 'not_found')) throw error;
       // Being created (or failed before Incus had it): get shows it, so it has no metrics yet.
@@ -180,6 +231,14 @@ export function createIncusBackend(
       listInstances(client, daemonId, 1),
     ]);
     const running = instances.filter((i) => i.status === 'Running').length;
+    const host = {
+      cpus: resources.cpu.total,
+      memoryBytes: resources.memory.total,
+      diskBytes: space.space.total,
+    };
+    const commit = committed(instances, host);
+    // The load is the host's own: only known when Incus runs on this host.
+    const [load1, load5, load15] = client.local ? loadAverages() : [0, 0, 0];
     return {
       incusVersion: server.environment.server_version,
       os: server.environment.os_name,
@@ -194,6 +253,12 @@ export function createIncusBackend(
       containersTotal: instances.length,
       hostname: server.environment.server_name,
       uptimeSeconds: client.local ? hostUptime() : 0,
+      cpuLoad1min: load1,
+      cpuLoad5min: load5,
+      cpuLoad15min: load15,
+      committedCpus: commit.cpus,
+      committedMemoryBytes: commit.memoryBytes,
+      committedDiskBytes: commit.diskBytes,
     };
   }
 
@@ -213,6 +278,7 @@ export function createIncusBackend(
       if (flow.forget(username)) return { containerName: name };
       throw notFound(username);
     }
+    flow.forget(username);
     if (instance.status !== 'Stopped') {
       if (!force) {
         throw new DaemonError(
@@ -254,6 +320,18 @@ export function createIncusBackend(
       });
     }
     return toContainer(await mustFind(username));
+  }
+
+  /** The name of the user's container, which must be running for exec and logs. */
+  async function runningName(username: string): Promise<string> {
+    const instance = await mustFind(username, NO_STATE);
+    if (instance.status !== 'Running') {
+      throw new DaemonError(
+        'invalid',
+        `container ${instance.name} is not running (${instance.status.toLowerCase()}); start it first`,
+      );
+    }
+    return instance.name;
   }
 
   /** Changes to one user's container run one at a time: each is a read-modify-write of it. */
@@ -335,6 +413,15 @@ export function createIncusBackend(
         return left;
       }),
     resize,
+    exec: async (username, request) =>
+      runCommand(client.guest(await runningName(username)), request, clock),
+    logs: async (username, request) => readLogs(client.guest(await runningName(username)), request),
+    ...snapshotMethods({
+      client,
+      mustFind: (username) => mustFind(username, NO_STATE),
+      serial,
+      creating: flow.busy,
+    }),
     async ping() {
       try {
         await client.ping();

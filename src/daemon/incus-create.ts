@@ -6,6 +6,7 @@ import { parseSize } from '../shared/sizes.ts';
 import { containerName, usernameOf } from '../shared/username.ts';
 import type { Container, CreateRequest, CreateResult } from './backend.ts';
 import type { Clock } from './clock.ts';
+import { createProgress, PHASES } from './create-progress.ts';
 import { DaemonError, type ErrorKind } from './errors.ts';
 import { type CachePick, imageCache } from './image-cache.ts';
 import type { IncusClient } from './incus.ts';
@@ -86,6 +87,8 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
   const creating = new Map<string, Container>();
   /** Async creates that failed before their instance existed: nothing in Incus to mark. */
   const failedEarly = new Map<string, Container>();
+  /** The step each create is at, and how async creates ended: what GET shows of them. */
+  const progress = createProgress();
   /** Set by close(): the daemon is stopping and takes no new creates. */
   let closed = false;
   /** Resolvers waiting for `creating` to empty. */
@@ -94,6 +97,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
   /** Ends one create's claim; wakes settled() when it was the last. */
   function release(username: string) {
     creating.delete(username);
+    progress.end(username, undefined);
     if (creating.size > 0) return;
     for (const resolve of waiting) resolve();
     waiting = [];
@@ -357,13 +361,17 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
   /** Start, address, provisioning, status ready. */
   async function setUp(request: Provisioning): Promise<{ container: Container; note: string }> {
     const name = containerName(request.username);
+    progress.enter(request.username, PHASES.starting);
     await retry(`starting ${name}`, () => ensureRunning(name)).catch((error) => {
       // Busy is Incus's own 409 (another operation holds the instance), kept for the caller.
       if (error instanceof DaemonError && error.kind === 'busy') throw error;
       throw new DaemonError('internal', `failed to start container ${name}: ${message(error)}`);
     });
+    progress.enter(request.username, PHASES.network);
     await waitForAddress(name);
-    const note = await provision(client.guest(name), request, retry);
+    const note = await provision(client.guest(name), request, retry, (phase) =>
+      progress.enter(request.username, phase),
+    );
     await client.setConfig(name, { [KEY.status]: 'ready' });
     const instance = await find(client, daemonId, request.username);
     if (!instance) throw new DaemonError('internal', `container ${name} vanished during create`);
@@ -380,6 +388,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
           ...creatingContainer(request),
           state: 'error',
         });
+        progress.end(request.username, { error: clip(message(error), 1000) });
       }
       return;
     }
@@ -410,6 +419,22 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
       labels: request.labels,
       image: request.image,
       dockerEnabled: request.enableDocker,
+    };
+  }
+
+  /** The rest of a create once its instance exists, and the answer a sync create gives. */
+  async function complete(
+    request: CreateRequest,
+    fitted: string,
+    cached: boolean,
+  ): Promise<CreateResult> {
+    const name = containerName(request.username);
+    const { container, note } = await build({ ...request, cached });
+    const access = await containerAccess(client.guest(name), container, options.sshJump);
+    return {
+      container,
+      message: `Container ${name} created successfully${fitted}${note}${access.note}`,
+      sshCommand: access.sshCommand,
     };
   }
 
@@ -447,12 +472,12 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     // From the cached image when there is one: its packages are in place.
     const cached = pick && 'use' in pick ? pick.use : undefined;
     const from: ImageSource = cached ? { type: 'image', alias: cached.alias } : source;
-    const provisioning: Provisioning = { ...request, cached: cached !== undefined };
     /** After a create without a cached image: build the entry for the next ones. */
     const fill = () => {
       if (pick && 'build' in pick) cache.refresh(pick.build);
     };
 
+    progress.enter(username, PHASES.creating);
     if (async) {
       const snapshot = creating.get(username) as Container;
       void (async () => {
@@ -460,7 +485,8 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
         try {
           await createInstance(request, image, from, cached?.fingerprint);
           instanceExists = true;
-          await build(provisioning);
+          const { message } = await complete(request, fitted, cached !== undefined);
+          progress.end(username, { message });
           fill();
         } catch (error) {
           await recordFailure(request, error, instanceExists);
@@ -478,14 +504,9 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     try {
       await createInstance(request, image, from, cached?.fingerprint);
       try {
-        const { container, note } = await build(provisioning);
+        const result = await complete(request, fitted, cached !== undefined);
         fill();
-        const access = await containerAccess(client.guest(name), container, options.sshJump);
-        return {
-          container,
-          message: `Container ${name} created successfully${fitted}${note}${access.note}`,
-          sshCommand: access.sshCommand,
-        };
+        return result;
       } catch (error) {
         await remove(name).catch((failure) =>
           log(`could not remove half-made ${name}: ${message(failure)}`),
@@ -655,7 +676,16 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     /** Every such container, failed ones first. */
     ghosts: (): [string, Container][] => [...failedEarly, ...creating],
     /** Drops a failed-early create (its delete); false when there was none. */
-    forget: (username: string) => failedEarly.delete(username),
+    forget: (username: string) => {
+      progress.forget(username);
+      return failedEarly.delete(username);
+    },
+    /** What GET shows of a create: its phase while it runs, how an async one ended. */
+    progress: {
+      phase: progress.phase,
+      message: progress.message,
+      failure: progress.failure,
+    },
   };
 }
 

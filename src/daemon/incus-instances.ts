@@ -3,7 +3,7 @@
 import { containerName } from '../shared/username.ts';
 import { DaemonError } from './errors.ts';
 import type { IncusClient } from './incus.ts';
-import { type Instance, isOurs, KEY } from './incus-wire.ts';
+import { type Instance, isOurs, KEY, managedNics, withLeaseAddress } from './incus-wire.ts';
 import type { HostCapacity } from './limits.ts';
 
 export const notFound = (username: string) =>
@@ -62,17 +62,59 @@ export async function find(
 }
 
 /** Every instance this daemon made; recursion 2 adds live state when Incus can read it. */
-export async function listInstances(
+export function listInstances(
   client: IncusClient,
   daemonId: string,
   recursion: 1 | 2,
 ): Promise<Instance[]> {
-  const all = await (recursion === 2
-    ? withoutState(
+  return ours(
+    daemonId,
+    recursion === 2
+      ? () =>
+          withoutState(
+            () => client.instances(2),
+            () => client.instances(1),
+          )
+      : () => client.instances(1),
+  );
+}
+
+/**
+ * Every instance this daemon made, with the one part of live state a list shows: addresses.
+ * Gathering full state costs Incus a look at each container's disk usage, so: where Incus can
+ * narrow recursion=2 to state.network, that (one call); elsewhere (Incus 6.0) config and status
+ * (recursion=1) and the DHCP leases of the managed networks the running ones are on, one call
+ * per network. Only when a running container has no lease there (an unmanaged NIC, an address
+ * not handed out yet) is full state read instead.
+ */
+export function listWithAddresses(client: IncusClient, daemonId: string): Promise<Instance[]> {
+  return ours(daemonId, async () => {
+    const narrowed = await client.narrowedInstances(['state.network']);
+    if (narrowed) return narrowed;
+    const all = await client.instances(1);
+    const running = all.filter((i) => isOurs(i, daemonId) && i.status === 'Running');
+    const networks = [...new Set(running.flatMap((i) => Object.values(managedNics(i))))];
+    const leases = (await Promise.all(networks.map((n) => client.leases(n)))).flat();
+    const addressed = new Map(running.map((i) => [i, withLeaseAddress(i, leases)]));
+    if ([...addressed.values()].some((i) => i === undefined)) {
+      return withoutState(
         () => client.instances(2),
-        () => client.instances(1),
-      )
-    : client.instances(1));
+        () => Promise.resolve(all),
+      );
+    }
+    return all.map((i) => addressed.get(i) ?? i);
+  });
+}
+
+/**
+ * The instances `read` gives that this daemon made. Another user's instance deleted while Incus
+ * gathers the list can fail the whole call as "not found"; read again, it is no longer there.
+ */
+async function ours(daemonId: string, read: () => Promise<Instance[]>): Promise<Instance[]> {
+  const all = await read().catch((error: unknown) => {
+    if (error instanceof DaemonError && error.kind === 'not_found') return read();
+    throw error;
+  });
   return all.filter((instance) => isOurs(instance, daemonId));
 }
 

@@ -3,7 +3,7 @@
 // Pure functions over valibot-checked Incus shapes, so they are tested without Incus.
 import * as v from 'valibot';
 import { usernameOf } from '../shared/username.ts';
-import type { Container, Image, Metrics, State } from './backend.ts';
+import type { Container, Image, Metrics, Snapshot, State } from './backend.ts';
 
 /** The instance config keys that hold Containarium's own state (Incus is the only database). */
 export const KEY = {
@@ -69,6 +69,15 @@ export const InstanceSchema = v.object({
   state: v.nullish(InstanceStateSchema),
 });
 export type Instance = v.InferOutput<typeof InstanceSchema>;
+
+/** One entry of GET /1.0/networks/<name>/leases. */
+export const LeaseSchema = v.object({
+  hostname: v.nullish(v.string(), ''),
+  hwaddr: v.nullish(v.string(), ''),
+  address: v.string(),
+  type: v.nullish(v.string(), ''),
+});
+export type Lease = v.InferOutput<typeof LeaseSchema>;
 
 // Host-level answers: server, resources, a pool's space, image aliases and one image.
 export const ServerSchema = v.object({
@@ -212,6 +221,42 @@ export function networkOf(instance: Instance): Container['network'] {
   };
 }
 
+/** The instance's NICs on Incus-managed networks, by device name ("eth0" → "incusbr0"). */
+export function managedNics(instance: Instance): Record<string, string> {
+  const nics: Record<string, string> = {};
+  for (const [device, d] of Object.entries(instance.expanded_devices)) {
+    if (d.type === 'nic' && d.network) nics[device] = d.network;
+  }
+  return nics;
+}
+
+/**
+ * The instance with the address its NIC's DHCP lease gives (matched by the NIC's MAC address) as
+ * its only live state, read as networkOf reads a real one; undefined when no NIC has a lease.
+ */
+export function withLeaseAddress(instance: Instance, leases: Lease[]): Instance | undefined {
+  const devices = Object.keys(managedNics(instance)).sort((a, b) =>
+    a === 'eth0' ? -1 : b === 'eth0' ? 1 : a.localeCompare(b),
+  );
+  for (const device of devices) {
+    const mac = instance.config[`volatile.${device}.hwaddr`]?.toLowerCase();
+    const lease =
+      mac && leases.find((l) => l.hwaddr.toLowerCase() === mac && l.address.includes('.'));
+    if (!lease) continue;
+    const address = { family: 'inet', address: lease.address, scope: 'global' };
+    const nic = {
+      addresses: [address],
+      counters: { bytes_received: 0, bytes_sent: 0 },
+      hwaddr: mac,
+    };
+    return {
+      ...instance,
+      state: v.parse(InstanceStateSchema, { status: instance.status, network: { [device]: nic } }),
+    };
+  }
+  return undefined;
+}
+
 export function toContainer(instance: Instance): Container {
   const config = instance.expanded_config;
   const docker = config[KEY.docker] ?? config['security.nesting'];
@@ -237,7 +282,8 @@ export function toContainer(instance: Instance): Container {
 /** A count or size as a whole, non-negative number. */
 const whole = (n: number) => Math.max(0, Math.floor(n));
 
-export function toMetrics(name: string, state: InstanceState): Metrics {
+/** Metrics from one reading of the state; `cpuUsagePercent` comes from two (usage.ts). */
+export function toMetrics(name: string, state: InstanceState, cpuUsagePercent = 0): Metrics {
   let rx = 0;
   let tx = 0;
   for (const [iface, data] of Object.entries(state.network)) {
@@ -248,6 +294,7 @@ export function toMetrics(name: string, state: InstanceState): Metrics {
   return {
     name,
     cpuUsageSeconds: whole(state.cpu.usage / 1e9),
+    cpuUsagePercent,
     memoryUsageBytes: whole(state.memory.usage),
     memoryPeakBytes: whole(state.memory.usage_peak),
     diskUsageBytes: whole(state.disk.root?.usage ?? 0),
@@ -276,6 +323,22 @@ export function toImage(image: IncusImage): Image | undefined {
     createdAt: unixSeconds(image.created_at),
   };
 }
+
+/** GET /1.0/instances/<name>/snapshots?recursion=1, one item. */
+export const IncusSnapshotSchema = v.object({
+  name: v.string(),
+  created_at: v.nullish(v.string(), ''),
+  /** Bytes the snapshot holds of its own (Incus 5.x and later; -1 or absent when unknown). */
+  size: v.nullish(v.number(), 0),
+});
+export type IncusSnapshot = v.InferOutput<typeof IncusSnapshotSchema>;
+
+export const toSnapshot = (snapshot: IncusSnapshot): Snapshot => ({
+  name: snapshot.name,
+  usedBytes: whole(snapshot.size),
+  referencedBytes: 0,
+  createdAt: unixSeconds(snapshot.created_at),
+});
 
 // ---- Image sources ---------------------------------------------------------------------------
 

@@ -11,13 +11,15 @@ import { DaemonError } from './errors.ts';
 import {
   AliasesSchema,
   ImageSchema,
+  IncusSnapshotSchema,
   InstanceSchema,
   InstanceStateSchema,
+  LeaseSchema,
   PoolResourcesSchema,
   ResourcesSchema,
   ServerSchema,
 } from './incus-wire.ts';
-import type { ExecResult, FileContent, FileOptions, Guest } from './provision.ts';
+import type { ExecOptions, ExecResult, FileContent, FileOptions, Guest } from './provision.ts';
 
 export const INCUS_SOCKET = '/var/lib/incus/unix.socket';
 export const LXD_SOCKET = '/var/lib/lxd/unix.socket';
@@ -135,6 +137,29 @@ export function createIncusClient(options: IncusClientOptions = {}) {
     }
   }
 
+  /**
+   * A log file's text (exec output, console): with `tail`, only its last `tail` bytes, asked
+   * for with a suffix Range (Incus serves these files with ranges), `cut` when more came before.
+   */
+  async function readTail(
+    path: string,
+    tail?: number,
+    { orEmpty = false } = {},
+  ): Promise<{ text: string; cut: boolean }> {
+    const response = await send('GET', path, tail ? { headers: { range: `bytes=-${tail}` } } : {});
+    if (!response.ok && orEmpty) return { text: '', cut: false };
+    if (!response.ok) {
+      const body = v.safeParse(Envelope, await response.json().catch(() => ({})));
+      throw incusError(response.status, body.success ? body.output.error : response.statusText);
+    }
+    // An empty console log comes as an empty body (typed JSON, oddly): no text either way.
+    const text = await response.text();
+    // "bytes 23863-23892/23893": the first byte sent, from the file's start.
+    const range = /^bytes (\d+)-/.exec(response.headers.get('content-range') ?? '');
+    const cut = response.status === 206 && Number(range?.[1] ?? 0) > 0;
+    return { text, cut };
+  }
+
   /** One call that answers with an Incus envelope; error envelopes become DaemonErrors. */
   async function request(method: Method, path: string, options: RequestOptions = {}) {
     const response = await send(method, path, options);
@@ -202,6 +227,10 @@ export function createIncusClient(options: IncusClientOptions = {}) {
 
   const instance = (name: string) => instancePath(name);
 
+  // Whether Incus can narrow a recursion=2 list to some state fields (LXD's
+  // instances_state_selective_recursion; Incus 6.0 cannot): unknown until its first answer.
+  let selective: boolean | undefined;
+
   const client = {
     /** The socket path or URL, for messages. */
     target,
@@ -264,6 +293,25 @@ export function createIncusClient(options: IncusClientOptions = {}) {
     /** Every instance: recursion 1 is config and status, 2 adds live state (a look inside each). */
     instances: (recursion: 1 | 2) =>
       get(`1.0/instances?recursion=${recursion}`, v.array(InstanceSchema)),
+    /**
+     * Every instance with only these costly state fields ("state.network"), or undefined where
+     * Incus cannot narrow recursion=2 (learnt from its first answer, then not asked again).
+     */
+    async narrowedInstances(fields: readonly string[]) {
+      if (selective === false) return undefined;
+      const query = encodeURIComponent(`2;fields=${fields.join(',')}`);
+      const answer = await get(
+        `1.0/instances?recursion=${query}`,
+        v.union([v.array(v.string()), v.array(InstanceSchema)]),
+      );
+      // An Incus without the selection reads "2;fields=…" as no recursion: a list of URLs.
+      const urls = answer.some((item) => typeof item === 'string');
+      if (answer.length > 0) selective = !urls;
+      return urls ? undefined : (answer as v.InferOutput<typeof InstanceSchema>[]);
+    },
+    /** A managed network's DHCP leases (and static allocations): one call for every instance on it. */
+    leases: (network: string) =>
+      get(`1.0/networks/${encodeURIComponent(network)}/leases`, v.array(LeaseSchema)),
     /** One instance, with its live state when `withState`; not_found when Incus has none. */
     instance: (name: string, { withState = false }: { withState?: boolean } = {}) =>
       get(`${instance(name)}${withState ? '?recursion=1' : ''}`, InstanceSchema),
@@ -315,12 +363,34 @@ export function createIncusClient(options: IncusClientOptions = {}) {
       await operate('DELETE', instance(name));
     },
 
-    /** Runs argv inside an instance and collects its output; never a shell string. */
-    async exec(
-      name: string,
-      command: string[],
-      options: { environment?: Record<string, string>; timeout?: number } = {},
-    ): Promise<ExecResult> {
+    /** An instance's snapshots, oldest first as Incus lists them. */
+    snapshots: (name: string) =>
+      get(`${instance(name)}/snapshots?recursion=1`, v.array(IncusSnapshotSchema)),
+    /** Takes a (stateless) snapshot of an instance's disk. */
+    async createSnapshot(name: string, snapshot: string): Promise<void> {
+      await operate('POST', `${instance(name)}/snapshots`, {
+        json: { name: snapshot, stateful: false },
+        wait: 300,
+      });
+    },
+    /** Deletes one snapshot; not_found when there is none of that name. */
+    async deleteSnapshot(name: string, snapshot: string): Promise<void> {
+      await operate('DELETE', `${instance(name)}/snapshots/${encodeURIComponent(snapshot)}`, {
+        wait: 300,
+      });
+    },
+    /** Restores an instance's disk to a snapshot; Incus stops a running one and starts it again. */
+    async restoreSnapshot(name: string, snapshot: string): Promise<void> {
+      await operate('PUT', instance(name), { json: { restore: snapshot }, wait: 300 });
+    },
+
+    /**
+     * Runs argv inside an instance and collects its output; never a shell string. `as` runs it
+     * as that account (uid, gid, working directory); `tail` reads only the last that many bytes
+     * of each stream, and marks a stream whose start was left unread as cut.
+     */
+    async exec(name: string, command: string[], options: ExecOptions = {}): Promise<ExecResult> {
+      const as = options.as;
       const operation = await operate('POST', `${instancePath(name)}/exec`, {
         json: {
           command,
@@ -328,24 +398,37 @@ export function createIncusClient(options: IncusClientOptions = {}) {
           interactive: false,
           'wait-for-websocket': false,
           'record-output': true,
+          ...(as ? { user: as.uid, group: as.gid, cwd: as.cwd } : {}),
         },
         wait: options.timeout ?? 120,
       });
       const result = parseMetadata(ExecResultSchema, operation?.metadata, 'exec');
       const log = async (path: string | undefined) => {
-        if (!path) return '';
-        const response = await send('GET', path);
-        const text = response.ok ? await response.text() : '';
+        if (!path) return { text: '', cut: false };
+        // An output log Incus cannot hand over reads as empty, as it always has here.
+        const read = await readTail(path, options.tail, { orEmpty: true });
         // Logs stay on the host until deleted; failing to delete one is not worth failing for.
         await send('DELETE', path).catch(() => undefined);
-        return text;
+        return read;
       };
       const [stdout, stderr] = await Promise.all([
         log(result.output['1']),
         log(result.output['2']),
       ]);
-      return { exitCode: result.return, stdout, stderr };
+      return {
+        exitCode: result.return,
+        stdout: stdout.text,
+        stderr: stderr.text,
+        ...(stdout.cut || stderr.cut ? { cut: { stdout: stdout.cut, stderr: stderr.cut } } : {}),
+      };
     },
+
+    /**
+     * The instance's console log, at most its last `tail` bytes. For a running container Incus
+     * hands over what the console printed since the previous read; for a stopped one, all of it.
+     */
+    consoleLog: (name: string, tail?: number) =>
+      readTail(`${instancePath(name)}/console?type=log`, tail),
 
     /** Writes a file (overwriting) with the given owner and mode. */
     async writeFile(name: string, path: string, content: string, file: FileOptions) {
@@ -390,6 +473,7 @@ export function createIncusClient(options: IncusClientOptions = {}) {
         writeFile: (path, content, file) => client.writeFile(name, path, content, file),
         makeDirectory: (path, file) => client.makeDirectory(name, path, file),
         readFile: (path) => client.readFile(name, path),
+        consoleLog: (tail) => client.consoleLog(name, tail),
       };
     },
   };

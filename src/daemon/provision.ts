@@ -1,9 +1,25 @@
 // In-container provisioning (packages, account, sudo, SSH keys), behind a small exec/file
 // interface: it never sees Incus, only a Guest, so a fake guest tests it without a container.
+import { PHASES, type Phase } from './create-progress.ts';
 import { DaemonError } from './errors.ts';
 import type { Retry } from './retry.ts';
 
-export type ExecResult = { exitCode: number; stdout: string; stderr: string };
+export type ExecResult = {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** Which streams lost their start to ExecOptions.tail; absent when neither did. */
+  cut?: { stdout: boolean; stderr: boolean };
+};
+export type ExecOptions = {
+  environment?: Record<string, string>;
+  /** Seconds to wait for the command before giving up on it. */
+  timeout?: number;
+  /** The account to run as, and where; root in / when absent. */
+  as?: { uid: number; gid: number; cwd: string };
+  /** Read only the last this many bytes of each stream. */
+  tail?: number;
+};
 export type FileOptions = { uid: number; gid: number; mode: number };
 export type FileContent = FileOptions & { content: string };
 
@@ -12,16 +28,15 @@ export type Guest = {
   /** For messages: the container's name. */
   name: string;
   /** Runs argv (never a shell string) and collects its output. */
-  exec(
-    argv: string[],
-    options?: { environment?: Record<string, string>; timeout?: number },
-  ): Promise<ExecResult>;
+  exec(argv: string[], options?: ExecOptions): Promise<ExecResult>;
   /** Writes a file whole (overwriting) with this owner and mode. */
   writeFile(path: string, content: string, file: FileOptions): Promise<void>;
   /** Creates a directory, or sets its owner and mode when it exists. */
   makeDirectory(path: string, file: FileOptions): Promise<void>;
   /** Reads a file; not_found when it does not exist. */
   readFile(path: string): Promise<FileContent>;
+  /** The console log, at most its last `tail` bytes; `cut` when more came before. */
+  consoleLog(tail?: number): Promise<{ text: string; cut: boolean }>;
 };
 
 /**
@@ -66,15 +81,21 @@ async function run(guest: Guest, argv: string[], environment: Record<string, str
   return result.stdout;
 }
 
-const has = async (guest: Guest, file: string) =>
+export const has = async (guest: Guest, file: string) =>
   (await guest.exec(['test', '-x', file])).exitCode === 0;
 
 /** The user's uid and gid from /etc/passwd, through the file API: one call, running or not. */
 export async function accountIds(guest: Guest, username: string) {
+  const account = await accountOf(guest, username);
+  return account ? { uid: account.uid, gid: account.gid } : undefined;
+}
+
+/** The account's uid, gid and home directory from /etc/passwd; undefined when it has none. */
+export async function accountOf(guest: Guest, username: string) {
   const passwd = await guest.readFile('/etc/passwd').catch(() => undefined);
   const line = passwd?.content.split('\n').find((l) => l.startsWith(`${username}:`));
-  const [, , uid, gid] = line?.split(':') ?? [];
-  return uid && gid ? { uid: Number(uid), gid: Number(gid) } : undefined;
+  const [, , uid, gid, , home] = line?.split(':') ?? [];
+  return uid && gid ? { uid: Number(uid), gid: Number(gid), home: home || '/' } : undefined;
 }
 
 /** Rewrites ~/.ssh/authorized_keys; false when the image has no such user account. */
@@ -197,6 +218,8 @@ export async function provision(
   guest: Guest,
   request: Provisioning,
   retry: Retry,
+  /** Told as each group of steps begins, for GET's phase. */
+  enter: (phase: Phase) => void = () => {},
 ): Promise<string> {
   const { username } = request;
   const step: Step = (what, work) => retry(`${what} in ${guest.name}`, work);
@@ -212,11 +235,15 @@ export async function provision(
         `the image of ${guest.name} has no apt-get, so the template's packages (${extra.join(', ')}) cannot be installed; use a Debian or Ubuntu image, or a template without packages`,
       );
     }
-    if (apt) await installPackages(guest, packageList(request), step);
+    if (apt) {
+      enter(PHASES.packages);
+      await installPackages(guest, packageList(request), step);
+    }
   }
   if (!(await step('looking for useradd', () => has(guest, '/usr/sbin/useradd')))) {
     return ' (the image has no useradd, so no user account was made and no SSH keys were installed)';
   }
+  enter(PHASES.user);
   await step('creating the account', async () => {
     if (!(await accountIds(guest, username))) {
       await run(guest, ['useradd', '-m', '-s', '/bin/bash', username]);
@@ -234,6 +261,7 @@ export async function provision(
       }
     });
   }
+  enter(PHASES.keys);
   await step('installing SSH keys', () => installKeys(guest, username, request.sshKeys));
   if (request.cached && request.enableDocker)
     await step('starting docker', () => startDocker(guest));

@@ -5,6 +5,7 @@ import * as v from 'valibot';
 import { IMAGE_FORM, isValidImage } from '../shared/image.ts';
 import { parseBool } from '../shared/parse-bool.ts';
 import { CPU_FORM, parseCpu, parseSize, SIZE_FORM } from '../shared/sizes.ts';
+import { isValidSnapshotName, SNAPSHOT_NAME_FORM } from '../shared/snapshot.ts';
 import { MAX_SSH_KEYS, normalizeSshKey, SSH_KEY_FORM } from '../shared/ssh-key.ts';
 import { isSystemAccount, isValidUsername, USERNAME_FORM } from '../shared/username.ts';
 import { CONTAINER_STATES } from '../shared/wire.ts';
@@ -48,7 +49,7 @@ const NewUsername = v.pipe(
 
 export const Bool = v.boolean('expected true or false');
 
-const Int32 = v.pipe(
+export const Int32 = v.pipe(
   v.union(
     [
       v.pipe(v.number(), v.integer()),
@@ -149,10 +150,10 @@ export const Image = v.pipe(
   v.check((image) => image === '' || isValidImage(image), `expected ${IMAGE_FORM}`),
 );
 
-const BODY = 'the request body must be a JSON object';
+export const BODY = 'the request body must be a JSON object';
 
 /** protojson takes either name; giving both is ambiguous, so it is refused like a duplicate field. */
-function either<T>(
+export function either<T>(
   body: Record<string, unknown>,
   camel: string,
   snake: string,
@@ -301,6 +302,30 @@ export const ResizeBody = v.pipe(
   }),
 );
 
+const SnapshotName = v.pipe(
+  v.string(`expected ${SNAPSHOT_NAME_FORM}`),
+  v.check((name) => name === '' || isValidSnapshotName(name), `expected ${SNAPSHOT_NAME_FORM}`),
+);
+
+/** POST .../snapshots: the name, or undefined for one made from the time (protojson's unset ""). */
+export const SnapshotBody = v.pipe(
+  v.object({ name: v.nullish(SnapshotName) }, BODY),
+  v.transform((body) => body.name || undefined),
+);
+
+/** POST .../snapshots/{name}/rollback. */
+export const RollbackBody = v.pipe(
+  v.object(
+    { force: v.nullish(Bool), destroyNewer: v.nullish(Bool), destroy_newer: v.nullish(Bool) },
+    BODY,
+  ),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    const destroyNewer = either<boolean>(dataset.value, 'destroyNewer', 'destroy_newer', addIssue);
+    if (dataset.issues) return NEVER;
+    return { force: dataset.value.force ?? false, destroyNewer: destroyNewer ?? false };
+  }),
+);
+
 /** Parses a decoded JSON body, or throws a 400 that names the field and the expected form. */
 export function parseBody<const S extends v.GenericSchema>(
   schema: S,
@@ -372,6 +397,20 @@ export function parseBoolParam(query: URLSearchParams, name: string): boolean {
     throw new DaemonError('invalid', `invalid ${name} ${quote(value)}: expected true or false`);
   }
   return parsed;
+}
+
+/** The `{name}` path segment of a snapshot route, still URL-encoded. */
+export function parseSnapshotSegment(segment: string): string {
+  let name: string;
+  try {
+    name = decodeURIComponent(segment);
+  } catch {
+    name = segment;
+  }
+  if (!isValidSnapshotName(name)) {
+    throw new DaemonError('invalid', `invalid name ${quote(name)}: expected ${SNAPSHOT_NAME_FORM}`);
+  }
+  return name;
 }
 
 /** Optional `username` query parameter (list, metrics). */

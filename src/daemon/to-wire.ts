@@ -22,6 +22,8 @@ export const stateOf = (name: ContainerState): State =>
 /** An int64 field: a decimal string ("0" for a value that is not finite). Route files use it too. */
 export const int64 = (value: number): string =>
   Number.isFinite(value) ? BigInt(Math.trunc(value)).toString() : '0';
+/** A double field: a finite number (0 for one that is not). */
+export const number = (value: number): number => (Number.isFinite(value) ? value : 0);
 /** An int32 field: a whole number. */
 export const int32 = (value: number): number => (Number.isFinite(value) ? Math.trunc(value) : 0);
 
@@ -66,6 +68,7 @@ export function emitMetrics(m: Metrics): WireMetrics {
   return {
     name: m.name,
     cpuUsageSeconds: int64(m.cpuUsageSeconds),
+    cpuUsagePercent: number(m.cpuUsagePercent),
     memoryUsageBytes: int64(m.memoryUsageBytes),
     memoryPeakBytes: int64(m.memoryPeakBytes),
     diskUsageBytes: int64(m.diskUsageBytes),
@@ -90,5 +93,11 @@ export function emitSystemInfo(i: SystemInfo): WireSystemInfo {
     containersTotal: int32(i.containersTotal),
     hostname: i.hostname,
     uptimeSeconds: int64(i.uptimeSeconds),
+    cpuLoad1min: number(i.cpuLoad1min),
+    cpuLoad5min: number(i.cpuLoad5min),
+    cpuLoad15min: number(i.cpuLoad15min),
+    committedCpus: int32(i.committedCpus),
+    committedMemoryBytes: int64(i.committedMemoryBytes),
+    committedDiskBytes: int64(i.committedDiskBytes),
   };
 }

@@ -123,8 +123,9 @@ export type Dialect = 'v0.3' | 'head';
 type Call = { signal?: AbortSignal | undefined };
 
 /**
- * A route this project added to the API (README; api/containarium.openapi.json), on a daemon that
- * lacks it: v0.3 and upstream HEAD answer 404 (or 501). Never a sign that a container is missing.
+ * A route v0.3 lacks (one of upstream HEAD's, or one this project added: README;
+ * api/containarium.openapi.json), on a daemon without it: it answers 404 (or 501). Never a sign
+ * that a container is missing.
  */
 export class RouteUnsupportedError extends Error {
   constructor(
@@ -138,7 +139,7 @@ export class RouteUnsupportedError extends Error {
   }
 }
 
-/** The GET of a route this project added: `feature` names it in the unsupported sentence. */
+/** A call of a route v0.3 lacks (HEAD's, or this project's): `feature` names it in the unsupported sentence. */
 type AddedCall = Call & { feature?: string };
 
 /**
@@ -148,13 +149,19 @@ type AddedCall = Call & { feature?: string };
  */
 export const CONTAINER_MISSING = /instance not found|container[\w ]* not found/i;
 
-/** A 404 or 501 of a call that names its `feature`, unless it says the container is missing. */
+/** A daemon's words for a missing snapshot (a 404 too), which is no missing route either. */
+const SNAPSHOT_MISSING = /\bsnapshot\b[^;]{0,160}\b(not found|does not exist)\b/i;
+
+/**
+ * A 404 or 501 of a call that names its `feature`, unless it says the container (or the snapshot)
+ * is missing.
+ */
 function unsupported(error: unknown, route: string, call: AddedCall): unknown {
   if (call.feature === undefined || !(error instanceof HTTPError)) return error;
   const status = error.response.status;
   if (status !== 404 && status !== 501) return error;
   const body = typeof error.data === 'string' ? error.data : JSON.stringify(error.data ?? '');
-  if (CONTAINER_MISSING.test(body)) return error;
+  if (CONTAINER_MISSING.test(body) || SNAPSHOT_MISSING.test(body)) return error;
   return new RouteUnsupportedError(route, call.feature, status);
 }
 
@@ -230,8 +237,30 @@ export function createClient(
   const get = <S extends v.GenericSchema>(path: string, schema: S, call: Call) =>
     http.get(path, { ...within('read'), signal: call.signal ?? null }).json(schema);
 
+  async function change<S extends v.GenericSchema>(
+    method: 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    schema: S,
+    call: AddedCall & { json?: unknown; timeoutMs?: number } = {},
+  ) {
+    const ms = Math.max(timeout('change'), call.timeoutMs ?? 0);
+    try {
+      return await http(path, {
+        method,
+        ...(call.json === undefined ? {} : { json: call.json }),
+        timeout: ms,
+        context: { timeoutMs: ms },
+        signal: call.signal ?? null,
+      }).json(schema);
+    } catch (error) {
+      throw unsupported(error, `${method} /${path}`, call);
+    }
+  }
+
   return {
     timeoutFor: timeout,
+    /** Waits `ms` unless `signal` aborts first (then rejects): the pause between polls. */
+    wait,
 
     /**
      * GET `path` (no leading slash), the answer read with `schema`: a tool file declares its own
@@ -242,11 +271,30 @@ export function createClient(
       try {
         return await get(path, schema, call);
       } catch (error) {
-        throw unsupported(error, `GET /${path}`, call);
+        throw unsupported(error, `GET /${path.split('?')[0]}`, call);
       }
     },
 
-    async createContainer(input: CreateInput, call: Call = {}) {
+    /**
+     * A change (POST, PUT, DELETE) of `path` with an optional JSON body, the answer read with
+     * `schema`, like get: never retried, waiting `timeoutMs` (or the change timeout, whichever is
+     * longer).
+     */
+    change,
+
+    /** POST `json` to `path`, the answer read with `schema`: a change (see change). */
+    post: <S extends v.GenericSchema>(
+      path: string,
+      json: unknown,
+      schema: S,
+      call: AddedCall & { timeoutMs?: number } = {},
+    ) => change('POST', path, schema, { ...call, json }),
+
+    /**
+     * With `async`, every daemon generation answers at once with the container CREATING (one
+     * that ignores it answers when done): poll getContainer until it is RUNNING or ERROR.
+     */
+    async createContainer(input: CreateInput, call: Call & { async?: boolean } = {}) {
       // The dialect of the last send: creates run in parallel, and one may switch it meanwhile.
       let sentIn: Dialect = dialect;
       const send = () => {
@@ -260,6 +308,7 @@ export function createClient(
         };
         if (input.image) body.image = input.image;
         if (input.sshKeys.length > 0) body.sshKeys = input.sshKeys;
+        if (call.async) body.async = true;
         // false is every daemon's default, so it is left out and needs no dialect. Until a daemon
         // rejects enableDocker, both names go: each older daemon ignores the one it does not know.
         if (input.enableDocker) {
@@ -292,7 +341,15 @@ export function createClient(
       }
     },
 
-    listContainers: (call: Call = {}) => get('v1/containers', ListContainersResponseSchema, call),
+    /** `state` ("running") is sent as the contract's enum name; v0.3 daemons ignore it. */
+    listContainers: (call: Call & { state?: string | undefined } = {}) =>
+      get(
+        call.state
+          ? `v1/containers?state=CONTAINER_STATE_${call.state.toUpperCase()}`
+          : 'v1/containers',
+        ListContainersResponseSchema,
+        call,
+      ),
 
     getContainer: (username: string, call: Call = {}) =>
       get(user(username), GetContainerResponseSchema, call),

@@ -29,6 +29,11 @@ export const CONTAINER: Resource = {
   remove: 'delete_container',
 };
 
+/** A failure whose message already is the sentence the model reads: the cause, then the next step. */
+export class ActionableError extends Error {
+  override name = 'ActionableError';
+}
+
 export type FailureContext = {
   /** What was being done, e.g. "create the container for alice". */
   action: string;
@@ -102,7 +107,7 @@ export function describeFailure(error: unknown, ctx: FailureContext): string {
 }
 
 function describe(error: unknown, ctx: FailureContext): string {
-  if (error instanceof ConfigError) return error.message;
+  if (error instanceof ConfigError || error instanceof ActionableError) return error.message;
   if (error instanceof RouteUnsupportedError) {
     return `This daemon does not support ${error.feature} (it has no ${error.route} route); upgrade the Containarium daemon (this project's \`containarium daemon --rest\` serves it). The other tools still work.`;
   }

@@ -1,6 +1,6 @@
 // What the model reads: wire objects turned into plain structured data and compact text in human units.
 import * as v from 'valibot';
-import { formatBytes, parseSize } from '../shared/sizes.ts';
+import { cpuCount, formatBytes, parseSize } from '../shared/sizes.ts';
 import type { Container, Metrics, SystemInfo } from '../shared/wire.ts';
 
 // ---- Structured content: the tools' output schemas, and the types they define --------------------
@@ -23,6 +23,15 @@ export const ContainerOut = v.object({
 
 export const MetricsOut = v.object({
   name: v.string(),
+  cpuPercent: v.nullable(
+    v.pipe(
+      v.number(),
+      v.description('CPU used over about the last second, % of one core; null when not reported'),
+    ),
+  ),
+  cpuLimitPercent: v.nullable(
+    v.pipe(v.number(), v.description("The same as % of the container's CPU limit")),
+  ),
   cpuSeconds: v.number(),
   memoryBytes: v.number(),
   memoryPeakBytes: v.number(),
@@ -49,6 +58,12 @@ export const SystemInfoOut = v.object({
   containersRunning: v.number(),
   containersStopped: v.number(),
   containersTotal: v.number(),
+  cpuLoad: v.nullable(
+    v.pipe(v.array(v.number()), v.description('Host load averages over 1, 5 and 15 minutes')),
+  ),
+  committedCpus: v.nullable(v.number()),
+  committedMemoryBytes: v.nullable(v.number()),
+  committedDiskBytes: v.nullable(v.number()),
 });
 
 export type ContainerView = v.InferOutput<typeof ContainerOut>;
@@ -109,9 +124,16 @@ export function limitBytes(text: string): number | null {
   return parseSize(text)?.bytes ?? null;
 }
 
+/** A share to one decimal place. */
+const oneDecimal = (n: number) => Math.round(n * 10) / 10;
+
 export function metricsView(m: Metrics, container?: ContainerView): MetricsView {
+  const cores = container ? cpuCount(container.cpu) : undefined;
+  const cpu = m.cpuUsagePercent;
   return {
     name: m.name,
+    cpuPercent: cpu,
+    cpuLimitPercent: cpu !== null && cores ? oneDecimal(cpu / cores) : null,
     cpuSeconds: m.cpuUsageSeconds,
     memoryBytes: m.memoryUsageBytes,
     memoryPeakBytes: m.memoryPeakBytes,
@@ -211,9 +233,17 @@ function keySummary(key: string): string {
   return [type, short, ...comment].join(' ').trim();
 }
 
+/** "37.5% of one core (19% of its limit)"; says so when the daemon does not report it. */
+export function cpuShare(m: MetricsView): string {
+  if (m.cpuPercent === null) return 'CPU % not reported by this daemon (only CPU time)';
+  const limit = m.cpuLimitPercent === null ? '' : ` (${m.cpuLimitPercent}% of its limit)`;
+  return `CPU ${m.cpuPercent}% of one core${limit} over the last second`;
+}
+
 export function metricsLine(m: MetricsView): string {
   return [
     `CPU time ${duration(m.cpuSeconds)}`,
+    cpuShare(m),
     `memory ${formatBytes(m.memoryBytes)}${share(m.memoryBytes, m.memoryLimitBytes)}, peak ${formatBytes(m.memoryPeakBytes)}`,
     `disk ${formatBytes(m.diskBytes)}${share(m.diskBytes, m.diskLimitBytes)}`,
     `network ↓${formatBytes(m.networkRxBytes)} ↑${formatBytes(m.networkTxBytes)}`,
@@ -232,11 +262,41 @@ export function table(header: string[], rows: string[][]): string {
   return [line(header), ...rows.map(line)].join('\n');
 }
 
-export function listText(containers: ContainerView[]): string {
-  if (containers.length === 0) return 'No containers found.';
-  const counts = new Map<string, number>();
-  for (const c of containers) counts.set(c.state, (counts.get(c.state) ?? 0) + 1);
-  const summary = [...counts].map(([state, n]) => `${n} ${state}`).join(', ');
+/** The most characters of text a tool answers with; a longer list is cut and says how to page. */
+export const TEXT_BUDGET = 20_000;
+
+/**
+ * `head`, then as many of `lines` as fit in `budget` characters; when some do not, a last line
+ * from `rest(left)` says how many were left out and how to see them. `shown` counts the lines kept.
+ */
+export function withinBudget(
+  head: string,
+  lines: string[],
+  rest: (left: number) => string,
+  budget = TEXT_BUDGET,
+): { text: string; shown: number } {
+  const whole = [head, ...lines].join('\n');
+  if (whole.length <= budget) return { text: whole, shown: lines.length };
+  // Room for the closing line at its longest (every line left out).
+  let used = head.length + 1 + rest(lines.length).length;
+  let shown = 0;
+  for (const line of lines) {
+    if (used + line.length + 1 > budget) break;
+    used += line.length + 1;
+    shown += 1;
+  }
+  const build = () => [head, ...lines.slice(0, shown), rest(lines.length - shown)].join('\n');
+  // The closing line may name the last line kept (a cursor), so its length is only known now.
+  let text = build();
+  while (text.length > budget && shown > 0) {
+    shown -= 1;
+    text = build();
+  }
+  return { text, shown };
+}
+
+/** The list_containers table: a header line, then one line per container. */
+export function listLines(containers: ContainerView[]): { header: string; rows: string[] } {
   const rows = containers.map((c) => [
     c.name,
     c.username,
@@ -247,10 +307,25 @@ export function listText(containers: ContainerView[]): string {
     c.ipAddress || '-',
     day(c.createdAt),
   ]);
-  return `${containers.length} ${containers.length === 1 ? 'container' : 'containers'} (${summary}):\n${table(
+  const [header = '', ...lines] = table(
     ['NAME', 'USER', 'STATE', 'CPUS', 'MEMORY', 'DISK', 'IP', 'CREATED'],
     rows,
-  )}`;
+  ).split('\n');
+  return { header, rows: lines };
+}
+
+/** "2 containers (1 running, 1 stopped)". */
+export function countText(containers: ContainerView[]): string {
+  const counts = new Map<string, number>();
+  for (const c of containers) counts.set(c.state, (counts.get(c.state) ?? 0) + 1);
+  const summary = [...counts].map(([state, n]) => `${n} ${state}`).join(', ');
+  return `${containers.length} ${containers.length === 1 ? 'container' : 'containers'} (${summary})`;
+}
+
+export function listText(containers: ContainerView[]): string {
+  if (containers.length === 0) return 'No containers found.';
+  const { header, rows } = listLines(containers);
+  return `${countText(containers)}:\n${header}\n${rows.join('\n')}`;
 }
 
 /** v0.3 daemons declare the host figures but send 0: those read as unknown (null). */
@@ -271,7 +346,20 @@ export function systemInfoView(info: SystemInfo): SystemInfoView {
     containersRunning: info.containersRunning,
     containersStopped: info.containersStopped,
     containersTotal: info.containersTotal,
+    cpuLoad:
+      info.cpuLoad1min === null || info.cpuLoad5min === null || info.cpuLoad15min === null
+        ? null
+        : [info.cpuLoad1min, info.cpuLoad5min, info.cpuLoad15min],
+    committedCpus: info.committedCpus,
+    committedMemoryBytes: info.committedMemoryBytes,
+    committedDiskBytes: info.committedDiskBytes,
   };
+}
+
+/** "6 CPUs of 2 (3.0×)": what limits commit against what the host has. */
+function commitment(committed: number | null, total: number | null, show: (n: number) => string) {
+  if (committed === null || !total) return undefined;
+  return `${show(committed)} of ${show(total)} (${(committed / total).toFixed(1)}×)`;
 }
 
 export function systemInfoText(s: SystemInfoView): string {
@@ -297,6 +385,22 @@ export function systemInfoText(s: SystemInfoView): string {
     host.length > 0
       ? `Host resources: ${host.join(', ')}`
       : 'Host resources: not reported by this daemon',
+  );
+  lines.push(
+    s.cpuLoad
+      ? `Load average: ${s.cpuLoad.join(', ')} (1, 5, 15 min)${s.totalCpus ? ` on ${s.totalCpus} CPUs` : ''}`
+      : 'Load average: not reported by this daemon',
+  );
+  const commits = [
+    commitment(s.committedCpus, s.totalCpus, (n) => `${n} CPUs`),
+    commitment(s.committedMemoryBytes, s.totalMemoryBytes, formatBytes),
+    commitment(s.committedDiskBytes, s.totalDiskBytes, formatBytes),
+  ];
+  const [cpu, memory, disk] = commits;
+  lines.push(
+    commits.some(Boolean)
+      ? `Committed by container limits (above 1.0× is overcommitted): CPU ${cpu ?? 'not reported'}, memory ${memory ?? 'not reported'}, disk ${disk ?? 'not reported'}`
+      : 'Committed by container limits: not reported by this daemon',
   );
   return lines.join('\n');
 }

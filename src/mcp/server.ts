@@ -22,16 +22,25 @@ import { serveStdio } from '@modelcontextprotocol/server/stdio';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
 import type { toJsonSchema } from '@valibot/to-json-schema';
 import * as v from 'valibot';
+import { clip } from '../shared/clip.ts';
 import { VERSION } from '../shared/version.ts';
 import type { ContainariumClient } from './client.ts';
 import { asSentences, type Config, secretsOf } from './config.ts';
 import { CONFIRM_KEY, confirmSchema, confirms, type Question, UNCONFIRMED } from './confirm.ts';
 import { describeFailure } from './errors.ts';
+import { TEXT_BUDGET } from './format.ts';
 import { type Guards, hiddenBy, hiddenToolText, NO_GUARDS } from './guards.ts';
 import { redact } from './log.ts';
 import { createSlots } from './slots.ts';
 import { isId } from './stdio.ts';
-import { ANNOTATIONS, type AnyTool, type Progress, type ToolContext } from './tools/define.ts';
+import {
+  ANNOTATIONS,
+  type AnyTool,
+  POLLING,
+  type Polling,
+  type Progress,
+  type ToolContext,
+} from './tools/define.ts';
 
 export const SERVER_NAME = 'containarium-mcp-server';
 
@@ -334,9 +343,14 @@ type Deps = ({ client: ContainariumClient; config: Config } | { configError: str
   onToolCall?: (call: ToolCallRecord) => void;
   /** How often a running call reports progress to a client that asked for it (tests shorten it). */
   progressEveryMs?: number;
+  /** How create follows an async create (tests shorten it); POLLING by default. */
+  polling?: Polling;
 };
 
-/** A running call tells a client that asked for progress that it is still working this often. */
+/**
+ * A running call tells a client that asked for progress that it is still working this often:
+ * well within 10 s, so a client that restarts its timeout on progress never gives up on it.
+ */
 export const PROGRESS_EVERY_MS = 5_000;
 
 /** Who a tool call acts as: the REST client with the caller's token, and the config it uses. */
@@ -374,8 +388,9 @@ export function serverFactory(deps: Deps): () => Server {
       context && deps.callerOf && !('configError' in deps) ? deps.callerOf(context) : undefined;
     /**
      * A tools/call handler that reports each call, its outcome and duration, to `onToolCall`, and
-     * while it runs tells a client that asked for progress (a `progressToken`) that it still
-     * works, every `progressEveryMs`: over HTTP that turns the answer into an SSE stream.
+     * while it runs tells a client that asked for progress (a `progressToken`) what it does: each
+     * phase the tool reports at once, and every `progressEveryMs` the last one (or that it still
+     * runs) with the seconds elapsed. Over HTTP that turns the answer into an SSE stream.
      */
     const tracked =
       <R extends { params: { name: string } }>(
@@ -384,25 +399,32 @@ export function serverFactory(deps: Deps): () => Server {
       async (request: R, ctx: ServerContext): Promise<CallResult> => {
         const started = performance.now();
         const token = ctx.mcpReq._meta?.progressToken;
-        // Progress is the seconds since the call began, in tenths, and always rises (the spec).
-        let last = -1;
-        const progress: Progress = (message) => {
+        // The spec wants progress to grow with every notification: it counts them.
+        let sent = 0;
+        let phase = '';
+        const notify = (message: string) => {
           if (token === undefined) return;
-          const elapsed = Math.round((performance.now() - started) / 100) / 10;
-          last = Math.max(elapsed, Math.round((last + 0.1) * 10) / 10);
           void ctx.mcpReq
             .notify({
               method: 'notifications/progress',
-              params: { progressToken: token, progress: last, message },
+              params: { progressToken: token, progress: ++sent, message },
             })
             .catch(() => {});
+        };
+        const progress = (message: string) => {
+          phase = message;
+          notify(message);
         };
         const beat =
           token === undefined
             ? undefined
             : setInterval(() => {
                 const seconds = Math.round((performance.now() - started) / 1000);
-                progress(`${request.params.name} is still running (${seconds} s)`);
+                notify(
+                  phase
+                    ? `${phase} (${seconds} s)`
+                    : `${request.params.name} is still running (${seconds} s)`,
+                );
               }, deps.progressEveryMs ?? PROGRESS_EVERY_MS);
         try {
           const result = await handle(request, ctx, progress);
@@ -500,6 +522,7 @@ export function serverFactory(deps: Deps): () => Server {
       slot: (task) => slots.run(signal, task),
       explain,
       progress,
+      polling: deps.polling ?? POLLING,
     };
     try {
       const policy = config.confirm ?? 'auto';
@@ -517,8 +540,10 @@ export function serverFactory(deps: Deps): () => Server {
       // A bulk tool takes a slot per item itself (ctx.slot), so it holds none while it waits.
       const run = () => tool.handle(input, toolCtx);
       const { text, structured, isError } = await (tool.bulk ? run() : slots.run(signal, run));
+      // List-like tools page within the budget themselves (format.ts withinBudget); this holds
+      // every other answer to it too.
       return {
-        content: [{ type: 'text', text }],
+        content: [{ type: 'text', text: clip(text, TEXT_BUDGET) }],
         structuredContent: structured,
         ...(isError ? { isError: true } : {}),
       };

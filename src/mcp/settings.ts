@@ -292,7 +292,7 @@ const TABLE = [
       key: 'toolsets',
       title: 'Toolsets',
       description:
-        'Comma-separated groups of tools to offer (containers, monitoring, images, keys, resources, templates, bulk); empty for all.',
+        'Comma-separated groups of tools to offer (containers, monitoring, images, keys, resources, templates, bulk, exec, logs, snapshots); empty for all.',
     },
   },
   {

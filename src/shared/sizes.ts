@@ -85,3 +85,18 @@ export function parseCpu(input: string | number): number | undefined {
 }
 
 export const CPU_FORM = 'a whole number of CPU cores from 1 to 1024, like "4"';
+
+/** How many CPUs a CPU limit (Incus `limits.cpu`) gives: "4" → 4, "0-3" → 4, "0,2" → 2; undefined when unset or odd. */
+export function cpuCount(limit: string | undefined): number | undefined {
+  if (!limit) return undefined;
+  if (/^\d+$/.test(limit)) return Number(limit) || undefined;
+  let count = 0;
+  for (const part of limit.split(',')) {
+    const range = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!range) return undefined;
+    const [first, last = first] = [Number(range[1]), range[2] ? Number(range[2]) : undefined];
+    if (last < first) return undefined;
+    count += last - first + 1;
+  }
+  return count || undefined;
+}

@@ -23,6 +23,7 @@ export type ContainerState = (typeof CONTAINER_STATES)[number];
 export const Int64Schema = v.pipe(v.string(), v.regex(/^-?\d+$/));
 export type Int64 = v.InferOutput<typeof Int64Schema>;
 const Int32Schema = v.pipe(v.number(), v.integer());
+const DoubleSchema = v.pipe(v.number(), v.finite());
 
 export const WireResourcesSchema = v.strictObject({
   cpu: v.string(),
@@ -57,6 +58,8 @@ export type WireContainer = v.InferOutput<typeof WireContainerSchema>;
 export const WireMetricsSchema = v.strictObject({
   name: v.string(),
   cpuUsageSeconds: Int64Schema,
+  /** This project's addition (api/containarium.openapi.json): percent of one core, lately. */
+  cpuUsagePercent: DoubleSchema,
   memoryUsageBytes: Int64Schema,
   memoryPeakBytes: Int64Schema,
   diskUsageBytes: Int64Schema,
@@ -80,22 +83,31 @@ export const WireSystemInfoSchema = v.strictObject({
   containersTotal: Int32Schema,
   hostname: v.string(),
   uptimeSeconds: Int64Schema,
+  /** HEAD's load averages; the committed limits are this project's addition. */
+  cpuLoad1min: DoubleSchema,
+  cpuLoad5min: DoubleSchema,
+  cpuLoad15min: DoubleSchema,
+  committedCpus: Int32Schema,
+  committedMemoryBytes: Int64Schema,
+  committedDiskBytes: Int64Schema,
 });
 export type WireSystemInfo = v.InferOutput<typeof WireSystemInfoSchema>;
 
 // ---- Lenient parsing -------------------------------------------------------------------------
 
 /** int64 or int32: a decimal string or a number; null or absent read as 0. */
-export const integer = v.nullish(
-  v.pipe(
-    v.union([v.pipe(v.string(), v.regex(/^-?\d+$/)), v.pipe(v.number(), v.integer())]),
-    v.transform(Number),
-  ),
-  0,
+const int = v.pipe(
+  v.union([v.pipe(v.string(), v.regex(/^-?\d+$/)), v.pipe(v.number(), v.integer())]),
+  v.transform(Number),
 );
+export const integer = v.nullish(int, 0);
+/** int64 or int32 that only newer daemons send: absent or null reads as unknown (null). */
+const knownInteger = v.nullish(int, null);
 /** A string; null or absent read as "". */
 export const text = v.nullish(v.string(), '');
 const flag = v.nullish(v.boolean());
+/** A number only newer daemons send; absent, null or not a finite number reads as unknown (null). */
+const known = v.nullish(v.pipe(v.number(), v.finite()), null);
 
 export const ResourcesSchema = v.object({ cpu: text, memory: text, disk: text });
 
@@ -126,12 +138,21 @@ export const ContainerSchema = v.object({
    * (no account with a key, no address). Absent from upstream daemons.
    */
   sshCommand: v.nullish(v.string()),
+  /**
+   * This project's daemon, in get answers (ContainerCreateStatus): the step a create is at while
+   * CREATING, why an async create failed, and a done one's create message. Absent from upstream.
+   */
+  phase: v.nullish(v.string()),
+  error: v.nullish(v.string()),
+  createMessage: v.nullish(v.string()),
 });
 export type Container = v.InferOutput<typeof ContainerSchema>;
 
 export const MetricsSchema = v.object({
   name: text,
   cpuUsageSeconds: integer,
+  /** This project's daemon: percent of one core over about a second; null from other daemons. */
+  cpuUsagePercent: known,
   memoryUsageBytes: integer,
   memoryPeakBytes: integer,
   diskUsageBytes: integer,
@@ -157,6 +178,14 @@ export const SystemInfoSchema = v.object({
   uptimeSeconds: integer,
   /** HEAD only */
   daemonVersion: text,
+  /** HEAD and this project's daemon: load averages; null from daemons that do not send them. */
+  cpuLoad1min: known,
+  cpuLoad5min: known,
+  cpuLoad15min: known,
+  /** This project's daemon: what the containers' limits add up to; null from other daemons. */
+  committedCpus: known,
+  committedMemoryBytes: knownInteger,
+  committedDiskBytes: knownInteger,
 });
 export type SystemInfo = v.InferOutput<typeof SystemInfoSchema>;
 

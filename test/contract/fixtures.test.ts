@@ -17,6 +17,7 @@ import {
   loadOpenApi,
   loadSwagger,
   operations,
+  responseDefinition,
   type Schema,
   SWAGGER_PATH,
   V03,
@@ -75,6 +76,19 @@ describe("this project's OpenAPI file", () => {
     }
   });
 
+  test('marks each property it adds to an upstream definition', () => {
+    const added: string[] = [];
+    for (const [name, definition] of Object.entries(doc.definitions)) {
+      for (const [key, property] of Object.entries(project.definitions[name]?.properties ?? {})) {
+        if (definition.properties?.[key]) continue;
+        expect(property).toHaveProperty('x-containarium-added', true);
+        added.push(`${name}.${key}`);
+      }
+    }
+    expect(added).toContain('ContainerMetrics.cpuUsagePercent');
+    expect(added).toContain('SystemInfo.committedCpus');
+  });
+
   test('adds only marked fields to upstream definitions: the create request takes a template', () => {
     const template = project.definitions.CreateContainerRequest?.properties?.template;
     expect(template).toMatchObject({ type: 'string', 'x-containarium-added': true });
@@ -111,6 +125,59 @@ describe("this project's OpenAPI file", () => {
     });
     expect(marked).toContain('put /v1/containers/{username}/resize');
     expect(added.filter((op) => head.has(op)).sort()).toEqual(marked.sort());
+  });
+
+  // §10's snapshot routes, field for field; anything else in them must be marked as this
+  // project's own addition.
+  const SNAPSHOT_ROUTES: Record<string, [string, string[]]> = {
+    'get /v1/containers/{username}/snapshots': ['ListSnapshotsResponse', ['snapshots']],
+    'post /v1/containers/{username}/snapshots': ['CreateSnapshotResponse', ['snapshot', 'message']],
+    'delete /v1/containers/{username}/snapshots/{name}': [
+      'DeleteSnapshotResponse',
+      ['message', 'freedBytes'],
+    ],
+    'post /v1/containers/{username}/snapshots/{name}/rollback': [
+      'RollbackSnapshotResponse',
+      ['message', 'containerStopped', 'destroyedSnapshots'],
+    ],
+  };
+  const HEAD_FIELDS: Record<string, string[]> = {
+    Snapshot: ['name', 'usedBytes', 'referencedBytes'],
+    CreateSnapshotBody: ['name'],
+    RollbackSnapshotBody: ['force', 'destroyNewer'],
+  };
+  const marks = (item: object | undefined) => item as Record<string, unknown> | undefined;
+  const isHead = (item: object | undefined) => marks(item)?.['x-containarium-upstream'] === 'HEAD';
+  const isOurs = (item: object | undefined) => marks(item)?.['x-containarium-added'] === true;
+
+  test("the snapshot routes are upstream HEAD's, in §10's shapes; createdAt is marked as ours", () => {
+    for (const [op, [definition, fields]] of Object.entries(SNAPSHOT_ROUTES)) {
+      const [method, route] = op.split(' ') as [string, string];
+      expect([op, isHead(project.paths[route]?.[method])]).toEqual([op, true]);
+      expect(responseDefinition(project, method, route)).toBe(definition);
+      HEAD_FIELDS[definition] = fields;
+    }
+    for (const [name, fields] of Object.entries(HEAD_FIELDS)) {
+      const definition = project.definitions[name];
+      expect([name, isHead(definition)]).toEqual([name, true]);
+      const properties = Object.entries(definition?.properties ?? {});
+      const upstream = properties.filter(([, p]) => !isOurs(p)).map(([key]) => key);
+      expect([name, upstream]).toEqual([name, fields]);
+    }
+    const createdAt = project.definitions.Snapshot?.properties?.createdAt;
+    expect([isOurs(createdAt), createdAt?.type, createdAt?.format]).toEqual([
+      true,
+      'string',
+      'int64',
+    ]);
+    const int64 = (def: string, field: string) => project.definitions[def]?.properties?.[field];
+    for (const [def, field] of [
+      ['Snapshot', 'usedBytes'],
+      ['Snapshot', 'referencedBytes'],
+      ['DeleteSnapshotResponse', 'freedBytes'],
+    ] as const) {
+      expect(int64(def, field)).toMatchObject({ type: 'string', format: 'int64' });
+    }
   });
 });
 
@@ -200,6 +267,7 @@ describe('HEAD fixtures through the client’s wire schemas', () => {
     expect(body.metrics).toEqual({
       name: 'alice-container',
       cpuUsageSeconds: 1234,
+      cpuUsagePercent: null,
       memoryUsageBytes: 536870912,
       memoryPeakBytes: 1073741824,
       diskUsageBytes: 5368709120,

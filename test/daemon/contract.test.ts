@@ -7,7 +7,15 @@ import { serve } from '../../src/daemon/app.ts';
 import { createAuthenticator } from '../../src/daemon/auth.ts';
 import type { Backend, Container } from '../../src/daemon/backend.ts';
 import { emitContainer } from '../../src/daemon/to-wire.ts';
+import { ExecResponseSchema } from '../../src/mcp/tools/exec.ts';
 import { ListImagesResponseSchema } from '../../src/mcp/tools/images.ts';
+import { LogsResponseSchema } from '../../src/mcp/tools/logs.ts';
+import {
+  CreateSnapshotResponseSchema,
+  DeleteSnapshotResponseSchema,
+  ListSnapshotsResponseSchema,
+  RollbackSnapshotResponseSchema,
+} from '../../src/mcp/tools/snapshots.ts';
 import { ListTemplatesResponseSchema } from '../../src/mcp/tools/templates.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 import { MemoryBackend } from '../support/memory-backend.ts';
@@ -19,6 +27,7 @@ import {
   type Strictness,
   type Swagger,
   V03,
+  V03_GET,
   V03_WITH_SSH,
   validate,
 } from '../support/swagger.ts';
@@ -67,6 +76,12 @@ beforeAll(async () => {
   memory.seed('erin', { state: 'CONTAINER_STATE_ERROR', image: '' });
 });
 afterAll(() => server.stop(true));
+
+/**
+ * Routes whose bodies carry fields this project added to upstream's definitions (metrics' CPU
+ * share, system info's load and committed limits): checked against the project's OpenAPI file.
+ */
+const ADDED = { contract: project };
 
 /** Routes checked so far, as "method route" in the swagger's spelling. */
 const covered = new Set<string>();
@@ -135,6 +150,24 @@ describe('every success body is exactly the v0.3 swagger response', () => {
       '$.container.sshCommand: not in the contract',
     ]);
     expect(validate(doc, 'GetContainerResponse', get, V03_WITH_SSH)).toEqual([]);
+    // GET's container also says what the daemon knows of the create; start's does not.
+    const status = { phase: '', error: '', createMessage: '' };
+    expect(
+      validate(
+        doc,
+        'GetContainerResponse',
+        { ...get, container: { ...withSsh, ...status } },
+        V03_GET,
+      ),
+    ).toEqual([]);
+    expect(
+      validate(
+        doc,
+        'StartContainerResponse',
+        { message: 'ok', container: { ...withSsh, ...status } },
+        V03_WITH_SSH,
+      ),
+    ).toHaveLength(3);
     expect(validate(doc, 'GetContainerResponse', { ...get, sshCommand: '' }, V03_WITH_SSH)).toEqual(
       ['$.sshCommand: not in the contract'],
     );
@@ -186,7 +219,8 @@ describe('every success body is exactly the v0.3 swagger response', () => {
   test('GET /v1/containers/{username}, with and without metrics', async () => {
     const get = (username: string) =>
       conforms('get', `/v1/containers/${username}`, '/v1/containers/{username}', {
-        strictness: V03_WITH_SSH,
+        ...ADDED,
+        strictness: V03_GET,
       });
     const running = await get('alice');
     expect(running.metrics).not.toBeNull();
@@ -197,6 +231,49 @@ describe('every success body is exactly the v0.3 swagger response', () => {
       metrics: null,
     });
     await get('erin');
+  });
+
+  test("GET /v1/containers/{username} of an async create: its phase while CREATING, then sync create's message, or why it failed", async () => {
+    const get = (username: string) =>
+      conforms('get', `/v1/containers/${username}`, '/v1/containers/{username}', {
+        ...ADDED,
+        strictness: V03_GET,
+      });
+    const start = (username: string) =>
+      conforms('post', '/v1/containers', '/v1/containers', { body: { username, async: true } });
+    await start('gail');
+    const seen: string[] = [];
+    for (let body = await get('gail'); ; body = await get('gail')) {
+      if (body.container.state !== 'CONTAINER_STATE_CREATING') {
+        expect(body.container).toMatchObject({
+          state: 'CONTAINER_STATE_RUNNING',
+          phase: '',
+          error: '',
+          createMessage: 'Container gail-container created successfully',
+        });
+        break;
+      }
+      expect(body.container).toMatchObject({ error: '', createMessage: '' });
+      seen.push(body.container.phase);
+    }
+    expect(seen).toEqual(['creating instance', 'installing packages', 'adding keys']);
+    memory.asyncFailure = 'apt-get install failed: no network';
+    await start('hank');
+    let body = await get('hank');
+    while (body.container.state === 'CONTAINER_STATE_CREATING') body = await get('hank');
+    memory.asyncFailure = undefined;
+    expect(body.container).toMatchObject({
+      state: 'CONTAINER_STATE_ERROR',
+      phase: '',
+      error: 'apt-get install failed: no network',
+      createMessage: '',
+    });
+    // Every other container says nothing of a create, in the same three fields.
+    expect((await get('alice')).container).toMatchObject({
+      phase: '',
+      error: '',
+      createMessage: '',
+    });
   });
 
   test('POST start and stop', async () => {
@@ -236,16 +313,21 @@ describe('every success body is exactly the v0.3 swagger response', () => {
   });
 
   test('GET /v1/metrics (all, one, none for a user without a container) and /v1/metrics/{username}', async () => {
-    const all = await conforms('get', '/v1/metrics', '/v1/metrics');
+    const all = await conforms('get', '/v1/metrics', '/v1/metrics', ADDED);
     expect(all.metrics.length).toBeGreaterThanOrEqual(3);
-    await conforms('get', '/v1/metrics?username=alice', '/v1/metrics');
-    await conforms('get', '/v1/metrics?username=bob', '/v1/metrics', { token: alice });
-    const one = await conforms('get', '/v1/metrics/alice', '/v1/metrics/{username}');
+    await conforms('get', '/v1/metrics?username=alice', '/v1/metrics', ADDED);
+    await conforms('get', '/v1/metrics?username=bob', '/v1/metrics', { ...ADDED, token: alice });
+    const one = await conforms('get', '/v1/metrics/alice', '/v1/metrics/{username}', ADDED);
     expect(one.metrics).toHaveLength(1);
+    // The added field is a number, as the project's OpenAPI file declares it.
+    expect(one.metrics[0].cpuUsagePercent).toBe(25);
+    const upstream = validate(doc, 'GetMetricsResponse', one, V03);
+    expect(upstream).toEqual(['$.metrics[0].cpuUsagePercent: not in the contract']);
   });
 
   test('GET /v1/system/info', async () => {
-    await conforms('get', '/v1/system/info', '/v1/system/info');
+    const { info } = await conforms('get', '/v1/system/info', '/v1/system/info', ADDED);
+    expect(info).toMatchObject({ cpuLoad1min: 0.5, committedMemoryBytes: expect.any(String) });
   });
 
   test('DELETE /v1/containers/{username}', async () => {
@@ -312,6 +394,62 @@ describe("every route this project adds is exactly its OpenAPI file's response",
     const listed = await conforms('get', '/v1/templates', '/v1/templates', contract);
     expect(listed.templates[0]).toMatchObject({ name: 'small', resources: { cpu: '1' } });
     await conforms('get', '/v1/templates', '/v1/templates', { ...contract, token: alice });
+  });
+
+  test('POST /v1/containers/{username}/exec, for an admin and for the user', async () => {
+    const contract = { contract: project, wire: ExecResponseSchema };
+    const route = '/v1/containers/{username}/exec';
+    const ran = await conforms('post', '/v1/containers/alice/exec', route, {
+      ...contract,
+      body: { command: ['echo', 'hi'], timeoutSeconds: 5, user: 'root' },
+    });
+    expect(ran).toEqual({
+      exitCode: 0,
+      stdout: 'echo hi\n',
+      stderr: '',
+      stdoutTruncated: false,
+      stderrTruncated: false,
+      timedOut: false,
+    });
+    await conforms('post', '/v1/containers/alice/exec', route, {
+      ...contract,
+      body: { command: 'true' },
+      token: alice,
+    });
+  });
+
+  test('GET /v1/containers/{username}/logs, for an admin and for the user', async () => {
+    const contract = { contract: project, wire: LogsResponseSchema };
+    const route = '/v1/containers/{username}/logs';
+    memory.logAnswer = { source: 'journal', text: 'a\nb\n', cut: false };
+    const read = await conforms('get', '/v1/containers/alice/logs?lines=1&grep=b', route, contract);
+    expect(read).toEqual({ source: 'journal', lines: ['b'], truncated: false });
+    await conforms('get', '/v1/containers/alice/logs', route, { ...contract, token: alice });
+  });
+
+  test("the snapshot routes (upstream HEAD's, plus createdAt)", async () => {
+    const on = (wire: v.GenericSchema) => ({ contract: project, wire });
+    const base = '/v1/containers/alice/snapshots';
+    const list = '/v1/containers/{username}/snapshots';
+    const one = `${list}/{name}`;
+    expect(await conforms('get', base, list, on(ListSnapshotsResponseSchema))).toEqual({
+      snapshots: [],
+    });
+    for (const name of ['one', 'two']) {
+      const made = await conforms('post', base, list, {
+        ...on(CreateSnapshotResponseSchema),
+        body: { name },
+      });
+      expect(made.snapshot.usedBytes).toBe('16384');
+    }
+    await conforms('get', base, list, { ...on(ListSnapshotsResponseSchema), token: alice });
+    const rolled = await conforms('post', `${base}/one/rollback`, `${one}/rollback`, {
+      ...on(RollbackSnapshotResponseSchema),
+      body: { force: true, destroyNewer: true },
+    });
+    expect(rolled).toMatchObject({ containerStopped: true, destroyedSnapshots: ['two'] });
+    const deleted = await conforms('delete', `${base}/one`, one, on(DeleteSnapshotResponseSchema));
+    expect(deleted.freedBytes).toBe('16384');
   });
 
   test('all of them were checked', () => {

@@ -87,6 +87,8 @@ const CONTAINER_KEYS = [
 const METRICS_KEYS = [
   'name',
   'cpuUsageSeconds',
+  // This project's addition: a number, percent of one core.
+  'cpuUsagePercent',
   'memoryUsageBytes',
   'memoryPeakBytes',
   'diskUsageBytes',
@@ -97,6 +99,8 @@ const METRICS_KEYS = [
 
 /** GET /v1/containers/{username} and start add one field to upstream's container, at the end. */
 const REACHABLE_KEYS = [...CONTAINER_KEYS, 'sshCommand'];
+/** GET's container also says what the daemon knows of its create (ContainerCreateStatus). */
+const GET_KEYS = [...REACHABLE_KEYS, 'phase', 'error', 'createMessage'];
 
 function expectWireContainer(c: unknown, keys = CONTAINER_KEYS) {
   const container = c as Record<string, unknown>;
@@ -574,7 +578,7 @@ describe('reading containers', () => {
     d.backend.seed('alice', { createdAt: 1736930000 as unknown as string });
     const body = await ok(await d.call('GET', '/v1/containers/alice'));
     expect(Object.keys(body)).toEqual(['container', 'metrics']);
-    expectWireContainer(body.container, REACHABLE_KEYS);
+    expectWireContainer(body.container, GET_KEYS);
     expect(body.container).toMatchObject({
       name: 'alice-container',
       username: 'alice',
@@ -664,6 +668,13 @@ describe('reading containers', () => {
       containersTotal: 1,
       hostname: 'testhost',
       uptimeSeconds: '3600',
+      // HEAD's load averages as numbers; the committed limits (an addition) as int32 / int64.
+      cpuLoad1min: 0.5,
+      cpuLoad5min: 0.25,
+      cpuLoad15min: 0.125,
+      committedCpus: 4,
+      committedMemoryBytes: '4000000000',
+      committedDiskBytes: '50000000000',
     });
   });
 });

@@ -5,6 +5,7 @@ import { serve } from '../../src/daemon/app.ts';
 import { createAuthenticator } from '../../src/daemon/auth.ts';
 import { createIncusClient } from '../../src/daemon/incus.ts';
 import { createIncusBackend } from '../../src/daemon/incus-backend.ts';
+import { ownerTag } from '../../src/daemon/owner.ts';
 import { signToken } from '../../src/shared/jwt.ts';
 import { MAX_SSH_KEYS } from '../../src/shared/ssh-key.ts';
 import { createRequest } from '../support/create-request.ts';
@@ -327,7 +328,7 @@ describe('create errors', () => {
 });
 
 describe('reads', () => {
-  test('list is one Incus call, shows only <user>-container containers, and filters', async () => {
+  test('list is one Incus call asking only for addresses, shows only <user>-container containers, and filters', async () => {
     const all = await instances();
     await using incus = fakeIncus({ 'GET /1.0/instances': () => sync(all) });
     const client = createIncusClient({ socket: incus.socket });
@@ -336,21 +337,150 @@ describe('reads', () => {
       (await backend.list(filter)).map((c) => c.name);
     expect(await names({})).toEqual(['bob-container', 'fixture-container']);
     expect(incus.seen.length).toBe(1);
-    expect(incus.seen[0]?.search).toBe('?recursion=2');
+    // recursion=2;fields=state.network, the selection an Incus that has it answers in full.
+    expect(decodeURIComponent(incus.seen[0]?.search ?? '')).toBe(
+      '?recursion=2;fields=state.network',
+    );
     expect(await names({ username: 'bob' })).toEqual(['bob-container']);
     expect(await names({ state: 'running' })).toEqual(['fixture-container']);
     expect(await names({ labels: { team: 'web' } })).toEqual(['bob-container']);
     expect(await names({ labels: { team: 'web', x: 'y' } })).toEqual([]);
   });
 
-  test('metrics for all containers is one Incus call', async () => {
+  test('an Incus without the field selection (it answers URLs): config and status, and the leases of the bridge, from then on', async () => {
     const all = await instances();
-    await using incus = fakeIncus({ 'GET /1.0/instances': () => sync(all) });
+    const plain = all.map((i) => ({ ...i, state: null }));
+    const [ours] = all;
+    const lease = {
+      hostname: ours.name,
+      hwaddr: ours.config['volatile.eth0.hwaddr'].toUpperCase(),
+      address: '10.98.0.81',
+      type: 'dynamic',
+    };
+    await using incus = fakeIncus({
+      // Incus 6.0 reads "2;fields=…" as no recursion at all.
+      'GET /1.0/instances': (seen) =>
+        sync(seen.search === '?recursion=1' ? plain : all.map((i) => `/1.0/instances/${i.name}`)),
+      'GET /1.0/networks/incusbr0/leases': () =>
+        sync([{ hostname: 'x', hwaddr: 'aa:bb:cc:dd:ee:ff', address: 'fd42::1' }, lease]),
+    });
+    const backend = createIncusBackend(createIncusClient({ socket: incus.socket }), { log: quiet });
+    const first = await backend.list({});
+    expect(first.map((c) => c.name)).toEqual(['bob-container', 'fixture-container']);
+    expect(first[1]?.network).toEqual({
+      ipAddress: '10.98.0.81',
+      macAddress: ours.config['volatile.eth0.hwaddr'],
+      interface: 'eth0',
+      bridge: 'incusbr0',
+    });
+    expect(first[0]?.network).toBeNull();
+    await backend.list({});
+    expect(incus.seen.map((s) => `${s.path}${decodeURIComponent(s.search)}`)).toEqual([
+      '/1.0/instances?recursion=2;fields=state.network',
+      '/1.0/instances?recursion=1',
+      '/1.0/networks/incusbr0/leases',
+      '/1.0/instances?recursion=1',
+      '/1.0/networks/incusbr0/leases',
+    ]);
+  });
+
+  test('a running container without a lease (an unmanaged NIC, no address yet): the full state is read instead', async () => {
+    const all = await instances();
+    const plain = all.map((i) => ({ ...i, state: null }));
+    await using incus = fakeIncus({
+      'GET /1.0/instances': (seen) =>
+        sync(
+          seen.search === '?recursion=1'
+            ? plain
+            : seen.search === '?recursion=2'
+              ? all
+              : all.map((i) => `/1.0/instances/${i.name}`),
+        ),
+      'GET /1.0/networks/incusbr0/leases': () => sync([]),
+    });
+    const backend = createIncusBackend(createIncusClient({ socket: incus.socket }), { log: quiet });
+    const [, running] = await backend.list({});
+    expect(running?.network?.ipAddress).toBe(all[0].state.network.eth0.addresses[0].address);
+    expect(incus.seen.map((s) => decodeURIComponent(s.search)).at(-1)).toBe('?recursion=2');
+    expect(incus.seen).toHaveLength(4);
+  });
+
+  test('get of a container still being created (running in Incus) waits for no CPU reading', async () => {
+    const [ours] = await instances();
+    // Another live process (this one) is still creating it.
+    ours.config['user.containarium.status'] = 'creating';
+    ours.config['user.containarium.create-owner'] = ownerTag();
+    await using incus = fakeIncus({ 'GET /1.0/instances/fixture-container': () => sync(ours) });
+    const clock = fakeClock();
+    const backend = createIncusBackend(createIncusClient({ socket: incus.socket }), {
+      log: quiet,
+      clock,
+    });
+    const { container, metrics } = await backend.get('fixture');
+    expect(container.state).toBe('creating');
+    expect(metrics).toBeNull();
+    expect(clock.slept).toEqual([]);
+    expect(incus.calls('GET', '/1.0/instances/fixture-container/state')).toHaveLength(0);
+  });
+
+  test('an instance that vanishes while Incus gathers the list (its 404) is skipped: the list is read again', async () => {
+    const all = await instances();
+    let calls = 0;
+    await using incus = fakeIncus({
+      'GET /1.0/instances': () => (++calls === 1 ? failure(404, 'Instance not found') : sync(all)),
+    });
     const client = createIncusClient({ socket: incus.socket });
-    const metrics = await createIncusBackend(client, { log: quiet }).metrics();
+    const backend = createIncusBackend(client, { log: quiet, clock: fakeClock() });
+    expect((await backend.list({})).map((c) => c.name)).toEqual([
+      'bob-container',
+      'fixture-container',
+    ]);
+    calls = 0;
+    expect((await backend.metrics()).map((m) => m.name)).toEqual([
+      'bob-container',
+      'fixture-container',
+    ]);
+  });
+
+  test('metrics for all containers is two Incus calls a second apart, whatever their number, with the CPU share between them', async () => {
+    const all = await instances();
+    const later = structuredClone(all);
+    // Half a core busy for the second between the readings.
+    later[0].state.cpu.usage += 0.5e9;
+    await using incus = fakeIncus({
+      'GET /1.0/instances': () => sync(incus.seen.length === 1 ? all : later),
+    });
+    const client = createIncusClient({ socket: incus.socket });
+    const clock = fakeClock();
+    const metrics = await createIncusBackend(client, { log: quiet, clock }).metrics();
     expect(metrics.map((m) => m.name)).toEqual(['bob-container', 'fixture-container']);
     expect(Number(metrics[1]?.memoryUsageBytes)).toBeGreaterThan(0);
-    expect(incus.seen.length).toBe(1);
+    expect(metrics.map((m) => m.cpuUsagePercent)).toEqual([0, 50]);
+    expect(incus.seen.map((s) => s.search)).toEqual(['?recursion=2', '?recursion=2']);
+    expect(clock.slept).toEqual([1000]);
+  });
+
+  test("one container's metrics: two readings of its state; its CPU share is of one core", async () => {
+    const [ours] = await instances();
+    const state = ours.state;
+    const busy = { ...structuredClone(state), cpu: { usage: state.cpu.usage + 1.5e9 } };
+    await using incus = fakeIncus({
+      'GET /1.0/instances/fixture-container': () => sync(ours),
+      'GET /1.0/instances/fixture-container/state': () =>
+        sync(
+          incus.calls('GET', '/1.0/instances/fixture-container/state').length === 1 ? state : busy,
+        ),
+    });
+    const backend = createIncusBackend(createIncusClient({ socket: incus.socket }), {
+      log: quiet,
+      clock: fakeClock(),
+    });
+    const [metrics] = await backend.metrics('fixture');
+    expect(metrics?.cpuUsagePercent).toBe(150);
+    expect(incus.calls('GET', '/1.0/instances/fixture-container/state')).toHaveLength(2);
+    // get reads the instance with its state, then the state (busy) once more a second later.
+    const { metrics: got } = await backend.get('fixture');
+    expect(got?.cpuUsagePercent).toBe(150);
   });
 
   test('get gives the container and, while running, its metrics', async () => {
@@ -438,6 +568,13 @@ describe('reads', () => {
       containersTotal: 2,
       hostname: 'vm',
       uptimeSeconds: expect.any(Number),
+      cpuLoad1min: expect.any(Number),
+      cpuLoad5min: expect.any(Number),
+      cpuLoad15min: expect.any(Number),
+      // The running one's 1 CPU and 64MB; the 1GB root disks of both.
+      committedCpus: 1,
+      committedMemoryBytes: 64e6,
+      committedDiskBytes: 2e9,
     });
     expect(incus.seen.length).toBe(4);
   });
@@ -552,7 +689,7 @@ describe('through the REST API', () => {
     expect(await response.json()).toEqual({
       code: 500,
       error:
-        'rpc error: code = Internal desc = Incus answered GET 1.0/instances?recursion=1 with more than 16 MiB, the most the daemon reads of one Incus response',
+        'rpc error: code = Internal desc = Incus answered GET 1.0/instances?recursion=2%3Bfields%3Dstate.network with more than 16 MiB, the most the daemon reads of one Incus response',
     });
   });
 });

@@ -131,6 +131,7 @@ describe('metrics', () => {
     expect(metrics).toEqual({
       name: 'fixture-container',
       cpuUsageSeconds: Math.floor(raw.cpu.usage / 1e9),
+      cpuUsagePercent: 0,
       memoryUsageBytes: raw.memory.usage,
       memoryPeakBytes: raw.memory.usage_peak,
       diskUsageBytes: raw.disk.root.usage,

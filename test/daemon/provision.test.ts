@@ -46,6 +46,9 @@ function fakeGuest(
     async writeFile(path, content, file) {
       files.set(path, { content, ...file });
     },
+    async consoleLog() {
+      return { text: '', cut: false };
+    },
     async makeDirectory(path, file) {
       directories.set(path, file);
     },

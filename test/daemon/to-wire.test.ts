@@ -35,6 +35,7 @@ describe('to-wire', () => {
     const wire = emitMetrics({
       name: 'x',
       cpuUsageSeconds: 12,
+      cpuUsagePercent: 37.5,
       memoryUsageBytes: 2 ** 40,
       memoryPeakBytes: 2 ** 40 + 1,
       diskUsageBytes: 0,
@@ -46,5 +47,7 @@ describe('to-wire', () => {
     expect(wire.memoryPeakBytes).toBe('1099511627777');
     expect(wire.networkRxBytes).toBe('9007199254740991');
     expect(wire.processCount).toBe(42);
+    // A double: a plain JSON number, not an int64 string.
+    expect(wire.cpuUsagePercent).toBe(37.5);
   });
 });

@@ -2,31 +2,24 @@
 // from the daemon over Incus (its address, its disk use), and does nothing when the container was
 // deleted and created again while the user was being asked.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { Client as ClientV2 } from '@modelcontextprotocol/client';
 import { StdioClientTransport as StdioV2 } from '@modelcontextprotocol/client/stdio';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport as StdioV1 } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import {
-  CONTAINARIUM,
   connectMcp,
   type Daemon,
-  generateToken,
   MCP_SERVER,
   type Mcp,
-  startDaemon,
+  missingPrerequisites,
+  startAdminDaemon,
   stopAll,
 } from './harness.ts';
-import { INCUS_SOCKET, instance, ipv4, removeInstance } from './incus.ts';
+import { instance, ipv4, removeInstance } from './incus.ts';
 
-const missing = [INCUS_SOCKET, MCP_SERVER, CONTAINARIUM].filter((path) => !existsSync(path));
-if (missing.length > 0) {
-  if (process.env.CI) throw new Error(`confirm.test.ts cannot run: missing ${missing.join(', ')}`);
-  console.warn(`confirm.test.ts: SKIPPED — missing ${missing.join(', ')}`);
-}
+const missing = missingPrerequisites('confirm.test.ts');
 
 const username = `e2ec${Math.random().toString(36).slice(2, 8)}`;
 const name = `${username}-container`;
@@ -48,12 +41,7 @@ describe.skipIf(missing.length > 0)('confirmation on real Incus', () => {
   });
 
   beforeAll(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'containarium-confirm-'));
-    const secretFile = join(tmp, 'jwt.secret');
-    const secret = Buffer.from(crypto.getRandomValues(new Uint8Array(48))).toString('base64');
-    writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
-    daemon = await startDaemon({ secretFile });
-    token = generateToken({ username: 'e2e-admin', roles: 'admin', secretFile });
+    ({ tmp, daemon, token } = await startAdminDaemon('containarium-confirm-'));
     other = await connectMcp(daemon.url, token);
     const made = await other.call('create_container', busybox, 120_000);
     if (made.isError) throw new Error(made.text);

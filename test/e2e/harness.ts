@@ -1,10 +1,13 @@
 // The processes of an end-to-end run: compiled containarium daemons, tokens from its CLI, and real
 // MCP clients that spawn the compiled mcp-server over stdio. Everything started here is tracked so
 // afterAll can end it.
-import { resolve } from 'node:path';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { INCUS_SOCKET } from './incus.ts';
 
 export const ROOT = resolve(import.meta.dir, '../..');
 export const MCP_SERVER = resolve(ROOT, 'dist/mcp-server');
@@ -168,4 +171,31 @@ export async function stopAll(): Promise<void> {
       clearTimeout(killer);
     }),
   );
+}
+
+/**
+ * What an end-to-end file needs and does not find (Incus's socket, the binaries): in CI that is
+ * an error, elsewhere the file is skipped and says why. `file` names it in that line.
+ */
+export function missingPrerequisites(file: string): string[] {
+  const missing = [INCUS_SOCKET, MCP_SERVER, CONTAINARIUM].filter((path) => !existsSync(path));
+  if (missing.length > 0) {
+    if (process.env.CI) throw new Error(`${file} cannot run: missing ${missing.join(', ')}`);
+    console.warn(`${file}: SKIPPED — missing ${missing.join(', ')}`);
+  }
+  return missing;
+}
+
+/**
+ * A daemon of its own for one test file: a new temporary folder with a random JWT secret file
+ * (mode 0600), the daemon started with it, and an admin token it accepts.
+ */
+export async function startAdminDaemon(prefix: string) {
+  const tmp = mkdtempSync(join(tmpdir(), prefix));
+  const secretFile = join(tmp, 'jwt.secret');
+  const secret = Buffer.from(crypto.getRandomValues(new Uint8Array(48))).toString('base64');
+  writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
+  const daemon = await startDaemon({ secretFile });
+  const token = generateToken({ username: 'e2e-admin', roles: 'admin', secretFile });
+  return { tmp, secretFile, daemon, token };
 }

@@ -50,7 +50,7 @@ describe('settings', () => {
   test('an unknown toolset or tool is refused with the list of valid ones', () => {
     expect(() => loadConfig({ ...base, CONTAINARIUM_TOOLSETS: 'containers,network' })).toThrow(
       new ConfigError(
-        'CONTAINARIUM_TOOLSETS names "network", which does not exist; the valid names are containers, monitoring, images, keys, resources, templates, bulk',
+        'CONTAINARIUM_TOOLSETS names "network", which does not exist; the valid names are containers, monitoring, images, keys, resources, templates, bulk, exec, logs, snapshots',
       ),
     );
     const refusal = () =>
@@ -104,12 +104,23 @@ describe('tools/list and tools/call through an MCP client', () => {
       'list_images',
       'get_quota',
       'list_templates',
+      'get_logs',
+      'list_snapshots',
     ]);
   });
 
   test('disable-destructive: the tools marked destructiveHint are gone', async () => {
     expect(await listed({ CONTAINARIUM_DISABLE_DESTRUCTIVE: 'true' })).toEqual(
-      ALL.filter((name) => name !== 'delete_container' && name !== 'delete_containers'),
+      ALL.filter(
+        (name) =>
+          ![
+            'delete_container',
+            'delete_containers',
+            'exec_command',
+            'restore_snapshot',
+            'delete_snapshot',
+          ].includes(name),
+      ),
     );
   });
 

@@ -5,6 +5,7 @@
 import { describe, expect, test } from 'bun:test';
 import { foreign, stillCreating } from '../../src/daemon/incus-instances.ts';
 import { ED25519 } from '../support/keys.ts';
+import { ASYNC_PHASES } from '../support/memory-backend.ts';
 import { startOwnDaemon } from '../support/own-daemon.ts';
 
 /** The own daemon with an admin's mcp-server connected. */
@@ -19,8 +20,11 @@ async function setup() {
  * get_metrics' structured usage of a container: the memory backend's figures (sent as int64
  * strings, several past 32 bits) read back as numbers, beside the limits in bytes.
  */
-const usage = (name: string, memoryLimitBytes: number, diskLimitBytes: number) => ({
+/** The memory backend's figures; 25% of one core, shown too as a share of `cores`. */
+const usage = (name: string, memoryLimitBytes: number, diskLimitBytes: number, cores = 4) => ({
   name,
+  cpuPercent: 25,
+  cpuLimitPercent: Math.round((25 / cores) * 10) / 10,
   cpuSeconds: 12,
   memoryBytes: 536870912,
   memoryPeakBytes: 1073741824,
@@ -36,7 +40,7 @@ const NO_CONTAINER = (user: string) =>
   `No container exists for user ${user}. Call list_containers to see which containers exist.`;
 
 describe('mcp-server against its own daemon', () => {
-  test('create_container: limits in the unit given, keys and docker reach the daemon; one request', async () => {
+  test('create_container: limits in the unit given, keys and docker reach the daemon; one async create, followed to the end', async () => {
     await using d = await setup();
     const result = await d.mcp.call('create_container', {
       username: 'carol',
@@ -57,8 +61,12 @@ describe('mcp-server against its own daemon', () => {
         'Daemon: Container carol-container created successfully',
       ].join('\n'),
     );
-    // One POST: the daemon took enableDocker (mcp-server's first dialect), so no second try.
-    expect(d.routes()).toEqual(['POST /v1/containers']);
+    // One POST: the daemon took enableDocker (mcp-server's first dialect), so no second try;
+    // then a get per phase of the async create, and one that finds it running.
+    expect(d.routes()).toEqual([
+      'POST /v1/containers',
+      ...Array(ASYNC_PHASES.length + 1).fill('GET /v1/containers/carol'),
+    ]);
     expect(d.requests[0]?.status).toBe(200);
     const [call] = d.backend.calls;
     expect(call).toEqual({
@@ -74,7 +82,7 @@ describe('mcp-server against its own daemon', () => {
           image: 'debian/12',
           enableDocker: true,
         },
-        { async: false },
+        { async: true },
       ],
     });
     const created = d.backend.containers.get('carol');
@@ -266,11 +274,11 @@ describe('mcp-server against its own daemon', () => {
         'Labels: team=ml',
         'Created: 2025-01-15, updated 2026-01-01',
         // 536870912 of 1 GiB; 5368709120 (past 32 bits) of 20 GB.
-        'Usage: CPU time 12s, memory 512 MiB of 1 GiB (50%), peak 1 GiB, disk 5 GiB of 18.6 GiB (27%), network ↓100 MiB ↑50 MiB, 42 processes',
+        'Usage: CPU time 12s, CPU 25% of one core (12.5% of its limit) over the last second, memory 512 MiB of 1 GiB (50%), peak 1 GiB, disk 5 GiB of 18.6 GiB (27%), network ↓100 MiB ↑50 MiB, 42 processes',
       ].join('\n'),
     );
     expect((result.structuredContent as { metrics: unknown }).metrics).toEqual(
-      usage('alice-container', 1073741824, 20_000_000_000),
+      usage('alice-container', 1073741824, 20_000_000_000, 2),
     );
     expect(d.routes().sort()).toEqual(['GET /v1/containers/alice', 'GET /v1/metrics/alice']);
   });
@@ -283,17 +291,18 @@ describe('mcp-server against its own daemon', () => {
     expect(all.isError).toBeFalsy();
     expect(all.text).toBe(
       [
-        'Usage of 2 containers (% of limit):',
-        'NAME            CPU TIME MEMORY  MEM% PEAK  DISK  DISK% NET IN/OUT     PROCS',
-        'alice-container 12s      512 MiB 13%  1 GiB 5 GiB 11%   100 MiB/50 MiB 42',
-        'bob-container   12s      512 MiB 50%  1 GiB 5 GiB 50%   100 MiB/50 MiB 42',
+        'Usage of 2 containers (CPU: % of one core over the last second; CPU%, MEM%, DISK%: of each limit):',
+        'NAME            CPU CPU% CPU TIME MEMORY  MEM% PEAK  DISK  DISK% NET IN/OUT     PROCS',
+        'alice-container 25% 6.3% 12s      512 MiB 13%  1 GiB 5 GiB 11%   100 MiB/50 MiB 42',
+        'bob-container   25% 25%  12s      512 MiB 50%  1 GiB 5 GiB 50%   100 MiB/50 MiB 42',
       ].join('\n'),
     );
     const one = await d.mcp.call('get_metrics', { username: 'bob' });
-    expect(one.text).toStartWith('Usage of 1 container (% of limit):');
-    expect(one.text).toContain('bob-container 12s      512 MiB 50%');
+    expect(one.text).toStartWith('Usage of 1 container (CPU: % of one core');
+    expect(one.text).toContain('bob-container 25% 25%  12s      512 MiB 50%');
     expect(one.structuredContent).toEqual({
-      metrics: [usage('bob-container', 1073741824, 10737418240)],
+      metrics: [usage('bob-container', 1073741824, 10737418240, 1)],
+      totalCount: 1,
     });
     expect(d.routes().sort()).toEqual([
       'GET /v1/containers',
@@ -315,6 +324,8 @@ describe('mcp-server against its own daemon', () => {
         'Host testhost: Debian GNU/Linux, kernel 6.1.0-test, Incus 6.0.4',
         'Containers: 1 running, 2 stopped, 3 total',
         'Host resources: 2 CPUs, memory 2 GiB free of 4 GiB, disk 5 GiB free of 10 GiB, up 1h 0m',
+        'Load average: 0.5, 0.25, 0.125 (1, 5, 15 min) on 2 CPUs',
+        'Committed by container limits (above 1.0× is overcommitted): CPU 4 CPUs of 2 CPUs (2.0×), memory 3.7 GiB of 4 GiB (0.9×), disk 140 GiB of 10 GiB (14.0×)',
       ].join('\n'),
     );
     expect((result.structuredContent as { info: unknown }).info).toEqual({
@@ -332,6 +343,10 @@ describe('mcp-server against its own daemon', () => {
       containersRunning: 1,
       containersStopped: 2,
       containersTotal: 3,
+      cpuLoad: [0.5, 0.25, 0.125],
+      committedCpus: 4,
+      committedMemoryBytes: 4e9,
+      committedDiskBytes: 150e9,
     });
   });
 
@@ -449,7 +464,7 @@ describe("a user's token", () => {
       totalCount: 1,
     });
     const metrics = await d.mcp.call('get_metrics');
-    expect(metrics.text).toStartWith('Usage of 1 container (% of limit):');
+    expect(metrics.text).toStartWith('Usage of 1 container (CPU: % of one core');
     expect(metrics.text).toContain('alice-container');
     expect(metrics.text).not.toContain('bob');
     const own = await d.mcp.call('get_container', { username: 'alice' });
@@ -572,7 +587,8 @@ test('bad arguments are refused by mcp-server before anything reaches the daemon
     ['stop_container', { username: 'alice', force: 'yes' }, '"force"'],
     ['start_container', { username: 'alice', now: true }, '"now" is not an argument'],
     ['delete_container', {}, '"username" is required'],
-    ['list_containers', { state: 'running' }, '"state" is not an argument'],
+    ['list_containers', { state: 'sleeping' }, '"state" must be one of running, stopped'],
+    ['list_containers', { sort_by: 'memory' }, '"sort_by" is not an argument'],
     ['get_system_info', { verbose: true }, '"verbose" is not an argument'],
   ] as const) {
     const result = await d.mcp.call(tool, args);

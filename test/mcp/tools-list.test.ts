@@ -18,6 +18,16 @@ test('tools/list matches the reviewed golden file', async () => {
   expectGolden(GOLDEN, `${JSON.stringify(tools, null, 2)}\n`);
 });
 
+test('the whole tools/list stays under 9,000 tokens (bytes / 4), as a model pays for it on every turn', async () => {
+  await using mcp = await connectMcp({
+    CONTAINARIUM_SERVER_URL: 'http://127.0.0.1:9',
+    CONTAINARIUM_JWT_TOKEN: await makeToken(),
+  });
+  const { tools } = await mcp.client.listTools();
+  const bytes = new TextEncoder().encode(JSON.stringify({ tools })).length;
+  expect(bytes / 4).toBeLessThan(9000);
+});
+
 test('golden files are compared under CI, and a rewrite is only ever asked for', () => {
   expect(goldenMode({ CI: 'true' })).toBe('compare');
   expect(goldenMode({})).toBe('compare');
@@ -48,6 +58,12 @@ test('every tool is fully described', async () => {
     'list_templates',
     'create_containers',
     'delete_containers',
+    'exec_command',
+    'get_logs',
+    'create_snapshot',
+    'list_snapshots',
+    'restore_snapshot',
+    'delete_snapshot',
   ]);
   for (const tool of tools) {
     expect(tool.title).toBeTruthy();
@@ -70,12 +86,15 @@ test('every tool is fully described', async () => {
     'get_system_info',
     'list_images',
     'list_templates',
+    'list_snapshots',
   ];
   for (const name of reads) {
     expect(hints[name]?.readOnlyHint).toBe(true);
   }
   expect(hints.delete_container?.destructiveHint).toBe(true);
   expect(hints.delete_containers?.destructiveHint).toBe(true);
+  expect(hints.restore_snapshot?.destructiveHint).toBe(true);
+  expect(hints.delete_snapshot?.destructiveHint).toBe(true);
   expect(hints.start_container?.idempotentHint).toBe(true);
   expect(hints.stop_container?.idempotentHint).toBe(true);
   const create = tools[0]!.inputSchema as {

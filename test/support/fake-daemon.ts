@@ -35,6 +35,8 @@ export type FakeMetrics = {
   networkRxBytes: Int;
   networkTxBytes: Int;
   processCount: number;
+  /** This project's daemon only: CPU % of one core over the last second; upstream sends none. */
+  cpuUsagePercent?: number;
 };
 
 /** What the fake knows about one instance; each generation renders what its daemon would. */
@@ -67,6 +69,10 @@ export type FakeContainer = {
   metrics: FakeMetrics;
   /** Set while an async create is tracked: GET shows CREATING, then ERROR if it failed. */
   pending?: 'creating' | 'error' | undefined;
+  /** With `asyncPhases`: the phases this create has still to show, one per GET. */
+  phases?: string[] | undefined;
+  /** With `asyncPhases`: the phase the last GET showed. */
+  phase?: string | undefined;
 };
 
 /** A container to start with: `username` or `name` (e.g. a non-Containarium "ws2022"), the rest defaulted. */
@@ -119,6 +125,14 @@ export type FakeDaemonOptions = {
   asyncCreateMs?: number;
   /** Async creates end in ERROR instead of RUNNING. */
   asyncCreateFails?: boolean;
+  /**
+   * Like this project's daemon: a creating container's GET shows the next of these as `phase`
+   * (and `error`, the failure's reason, once it failed); the create ends at the GET after the
+   * last one, instead of after asyncCreateMs.
+   */
+  asyncPhases?: string[];
+  /** With asyncPhases: the `error` an async create that fails shows. */
+  asyncCreateError?: string;
   /** HEAD: acting on these usernames is 403 PermissionDenied (another tenant's containers). */
   forbiddenUsernames?: string[];
   /** HEAD: whether the token holds the admin role (system info is admin-only). Default true. */
@@ -497,8 +511,9 @@ export function startFakeDaemon(options: FakeDaemonOptions): FakeDaemon {
             osType: 'OS_TYPE_UNSPECIFIED',
             accessType: 'ACCESS_TYPE_UNSPECIFIED',
             rdpAddress: '',
+            ...ownFields(c),
           }
-        : { ...common, dockerEnabled: false };
+        : { ...common, dockerEnabled: false, ...ownFields(c) };
     }
     if (!head) {
       // v0.3 fills only name, username, state, cpu, memory, ip and createdAt; disk is read
@@ -547,6 +562,16 @@ export function startFakeDaemon(options: FakeDaemonOptions): FakeDaemon {
     };
   }
 
+  /** The fields this project's daemon adds to a creating container, when the fake plays it. */
+  function ownFields(c: FakeContainer) {
+    if (!options.asyncPhases) return {};
+    const failed = c.pending === 'error';
+    return {
+      phase: failed ? '' : (c.phase ?? ''),
+      error: failed ? (options.asyncCreateError ?? '') : '',
+    };
+  }
+
   function renderMetrics(c: FakeContainer) {
     const m = c.metrics;
     const live = ONLINE.has(c.state);
@@ -559,6 +584,7 @@ export function startFakeDaemon(options: FakeDaemonOptions): FakeDaemon {
       networkRxBytes: live ? String(m.networkRxBytes) : '0',
       networkTxBytes: live ? String(m.networkTxBytes) : '0',
       processCount: live ? m.processCount : 0,
+      ...(m.cpuUsagePercent === undefined ? {} : { cpuUsagePercent: live ? m.cpuUsagePercent : 0 }),
     };
   }
 
@@ -654,6 +680,15 @@ export function startFakeDaemon(options: FakeDaemonOptions): FakeDaemon {
       updatedAt: head ? now() : 0,
       backendId: (body.backendId as string | undefined) || 'local',
     });
+    if (body.async === true && options.asyncPhases) {
+      record.pending = 'creating';
+      record.phases = [...options.asyncPhases];
+      return json({
+        container: renderContainer(record),
+        message: `Container creation started for user ${username}. Poll GET /v1/containers/${username} to check status.`,
+        sshCommand: '',
+      });
+    }
     if (body.async === true) {
       record.pending = 'creating';
       const timer = setTimeout(() => {
@@ -701,6 +736,10 @@ export function startFakeDaemon(options: FakeDaemonOptions): FakeDaemon {
   function getContainer(username: string): Response | RpcError {
     const c = find(username, 'get container');
     if (c instanceof RpcError) return c;
+    if (c.pending === 'creating' && c.phases) {
+      c.phase = c.phases.shift();
+      if (c.phase === undefined) c.pending = options.asyncCreateFails ? 'error' : undefined;
+    }
     const metrics = head && options.headGetMetrics && !c.pending ? renderMetrics(c) : null;
     return json({ container: renderContainer(c), metrics });
   }

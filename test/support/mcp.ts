@@ -6,6 +6,10 @@ import { SignJWT } from 'jose';
 import { createClient } from '../../src/mcp/client.ts';
 import { loadConfig } from '../../src/mcp/config.ts';
 import { createServer } from '../../src/mcp/server.ts';
+import type { Polling } from '../../src/mcp/tools/define.ts';
+
+/** Create's polls in tests: quick, as the fakes move on per poll or within milliseconds. */
+export const TEST_POLLING: Polling = { firstMs: 5, maxMs: 20, limitMs: 60_000 };
 
 export const TEST_SECRET = 'test-secret-that-is-32-bytes-long!!';
 
@@ -25,9 +29,17 @@ export async function makeToken(
 }
 
 /** A connected MCP client talking to an in-memory mcp-server configured from `env`. */
-export async function connectMcp(env: Record<string, string>) {
+export async function connectMcp(
+  env: Record<string, string>,
+  options: { polling?: Polling; progressEveryMs?: number } = {},
+) {
   const config = loadConfig(env);
-  const server = createServer({ client: createClient(config), config });
+  const server = createServer({
+    client: createClient(config),
+    config,
+    polling: options.polling ?? TEST_POLLING,
+    ...(options.progressEveryMs && { progressEveryMs: options.progressEveryMs }),
+  });
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
   const client = new Client({ name: 'test-client', version: '1.0.0' });
   await Promise.all([server.connect(serverSide), client.connect(clientSide)]);

@@ -3,11 +3,18 @@ import type {
   Backend,
   Container,
   CreateRequest,
+  CreateStatus,
+  ExecOutcome,
+  ExecRequest,
   Image,
   Images,
   ListFilter,
+  LogsOutcome,
+  LogsRequest,
   Metrics,
   ResizeRequest,
+  Rollback,
+  Snapshot,
   State,
   SystemInfo,
 } from '../../src/daemon/backend.ts';
@@ -29,6 +36,9 @@ type Seed = Partial<Omit<Container, 'state' | 'createdAt' | 'updatedAt'>> & {
 const ADDRESS = { ipAddress: '10.98.0.10', macAddress: '', interface: 'eth0', bridge: '' };
 
 type Call = { method: keyof Backend; args: unknown[] };
+
+/** The phases an async create shows, one per get, before it ends. */
+export const ASYNC_PHASES = ['creating instance', 'installing packages', 'adding keys'];
 
 export class MemoryBackend implements Backend {
   readonly containers = new Map<string, Container>();
@@ -61,6 +71,27 @@ export class MemoryBackend implements Backend {
       createdAt: 1_764_391_472,
     },
   ];
+  /**
+   * What get reports of each user's create. An async create runs through ASYNC_PHASES, one per
+   * get, then ends running (or in ERROR with `asyncFailure`, when set), as the Incus backend's would.
+   */
+  readonly creates = new Map<string, CreateStatus & { left: string[] }>();
+  asyncFailure: string | undefined;
+  /** What exec answers: by default the command's words, as `echo` would print them. */
+  execAnswer: (username: string, request: ExecRequest) => ExecOutcome = (_username, request) => ({
+    exitCode: 0,
+    stdout: `${[request.command].flat().join(' ')}\n`,
+    stderr: '',
+    stdoutCut: false,
+    stderrCut: false,
+    timedOut: false,
+  });
+  /** The journal (or console log) every container has; logs answers its last `lines` lines. */
+  logAnswer: LogsOutcome = { source: 'journal', text: '', cut: false };
+  /** Each user's snapshots, oldest first. */
+  readonly snapshots = new Map<string, Snapshot[]>();
+  /** Act like a storage driver that restores only the newest snapshot (ZFS). */
+  newestOnly = false;
   private clock = 1_736_930_000;
   /** Each stopped container's address, back when it starts (Incus reports one only while running). */
   private parked = new Map<string, Container['network']>();
@@ -120,9 +151,23 @@ export class MemoryBackend implements Backend {
       image: request.image,
       dockerEnabled: request.enableDocker,
     });
+    const message = `Container ${container.name} created successfully${lowered.length ? ` (defaults lowered to what this host has: ${lowered.join(', ')})` : ''}`;
+    if (options.async) {
+      this.creates.set(request.username, {
+        phase: '',
+        error: '',
+        message,
+        left: [...ASYNC_PHASES],
+      });
+      return {
+        container: { ...container },
+        message: `Container creation started for user ${request.username}. Poll GET /v1/containers/${request.username} to check status.`,
+        sshCommand: '',
+      };
+    }
     return {
       container,
-      message: `Container ${container.name} created successfully${lowered.length ? ` (defaults lowered to what this host has: ${lowered.join(', ')})` : ''}`,
+      message,
       // No key, no account to log in to: the Incus backend sends no command then either.
       sshCommand: request.sshKeys.length > 0 ? `ssh ${request.username}@${ADDRESS.ipAddress}` : '',
     };
@@ -141,7 +186,26 @@ export class MemoryBackend implements Backend {
   async get(username: string): ReturnType<Backend['get']> {
     this.enter('get', username);
     const container = this.find(username);
-    return { container, metrics: null, sshCommand: this.sshCommand(container) };
+    const create = this.advance(container);
+    return { container, metrics: null, sshCommand: this.sshCommand(container), create };
+  }
+
+  /** One step of an async create, as a get sees it: the next phase, or its end. */
+  private advance(container: Container): CreateStatus {
+    const status = this.creates.get(container.username);
+    if (!status) return { phase: '', error: '', message: '' };
+    if (container.state !== 'creating')
+      return { phase: '', error: status.error, message: status.message };
+    const phase = status.left.shift();
+    if (phase) return { phase, error: '', message: '' };
+    if (this.asyncFailure) {
+      container.state = 'error';
+      status.error = this.asyncFailure;
+      return { phase: '', error: status.error, message: '' };
+    }
+    container.state = 'running';
+    container.network = ADDRESS;
+    return { phase: '', error: '', message: status.message };
   }
 
   /** The Incus backend's rule, with the account made at create: a key and a running address. */
@@ -158,6 +222,7 @@ export class MemoryBackend implements Backend {
     this.enter('delete', username, options);
     const container = this.find(username);
     this.containers.delete(username);
+    this.creates.delete(username);
     return { containerName: container.name };
   }
 
@@ -186,6 +251,7 @@ export class MemoryBackend implements Backend {
     return containers.map((c) => ({
       name: c.name,
       cpuUsageSeconds: 12,
+      cpuUsagePercent: c.state === 'running' ? 25 : 0,
       memoryUsageBytes: 536870912,
       memoryPeakBytes: 1073741824,
       diskUsageBytes: 5368709120,
@@ -213,6 +279,12 @@ export class MemoryBackend implements Backend {
       containersTotal: all.length,
       hostname: 'testhost',
       uptimeSeconds: 3600,
+      cpuLoad1min: 0.5,
+      cpuLoad5min: 0.25,
+      cpuLoad15min: 0.125,
+      committedCpus: 4 * running,
+      committedMemoryBytes: 4e9 * running,
+      committedDiskBytes: 50e9 * all.length,
     };
   }
 
@@ -260,6 +332,94 @@ export class MemoryBackend implements Backend {
       disk: change.disk ?? now.disk,
     };
     return container;
+  }
+
+  /** The Incus backend's rule: exec and logs need a running container. */
+  private running(username: string): Container {
+    const container = this.find(username);
+    if (container.state !== 'running') {
+      throw new DaemonError(
+        'invalid',
+        `container ${container.name} is not running (${container.state}); start it first`,
+      );
+    }
+    return container;
+  }
+
+  async exec(username: string, request: ExecRequest) {
+    this.enter('exec', username, request);
+    this.running(username);
+    return this.execAnswer(username, request);
+  }
+
+  async logs(username: string, request: LogsRequest) {
+    this.enter('logs', username, request);
+    this.running(username);
+    const lines = this.logAnswer.text.split('\n');
+    if (lines.at(-1) === '') lines.pop();
+    const text = lines.slice(-request.lines).join('\n');
+    return { ...this.logAnswer, text: text && `${text}\n` };
+  }
+
+  async listSnapshots(username: string) {
+    this.enter('listSnapshots', username);
+    this.find(username);
+    return [...(this.snapshots.get(username) ?? [])];
+  }
+
+  async createSnapshot(username: string, name: string) {
+    this.enter('createSnapshot', username, name);
+    this.find(username);
+    const list = this.snapshots.get(username) ?? [];
+    if (list.some((s) => s.name === name)) {
+      throw new DaemonError('conflict', `snapshot "${name}" already exists`);
+    }
+    const snapshot = { name, usedBytes: 16384, referencedBytes: 0, createdAt: this.clock++ };
+    this.snapshots.set(username, [...list, snapshot]);
+    return snapshot;
+  }
+
+  /** The user's snapshots, and where `name` is in them (not_found when absent). */
+  private snapshotOf(username: string, name: string) {
+    this.find(username);
+    const list = this.snapshots.get(username) ?? [];
+    const index = list.findIndex((s) => s.name === name);
+    if (index < 0) {
+      throw new DaemonError(
+        'not_found',
+        `snapshot "${name}" not found in the container for user ${username}`,
+      );
+    }
+    return { list, index, snapshot: list[index] as Snapshot };
+  }
+
+  async deleteSnapshot(username: string, name: string) {
+    this.enter('deleteSnapshot', username, name);
+    const { list, index, snapshot } = this.snapshotOf(username, name);
+    this.snapshots.set(username, list.toSpliced(index, 1));
+    return { freedBytes: snapshot.usedBytes };
+  }
+
+  async rollbackSnapshot(
+    username: string,
+    name: string,
+    options: { force: boolean; destroyNewer: boolean },
+  ): Promise<Rollback> {
+    this.enter('rollbackSnapshot', username, name, options);
+    const { list, index } = this.snapshotOf(username, name);
+    const running = this.find(username).state === 'running';
+    if (running && !options.force) {
+      throw new DaemonError('invalid', `the container for user ${username} is running`);
+    }
+    const newer = list.slice(index + 1).map((s) => s.name);
+    if (newer.length > 0 && this.newestOnly && !options.destroyNewer) {
+      throw new DaemonError('invalid', `snapshot "${name}" is not the newest`);
+    }
+    if (options.destroyNewer) this.snapshots.set(username, list.slice(0, index + 1));
+    return {
+      containerStopped: running,
+      destroyedSnapshots: options.destroyNewer ? newer.reverse() : [],
+    };
   }
 
   async ping() {

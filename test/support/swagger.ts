@@ -60,6 +60,20 @@ export const loadSwagger = (): Swagger => JSON.parse(readFileSync(SWAGGER_PATH, 
 export const OPENAPI_PATH = path.resolve(import.meta.dir, '../../api/containarium.openapi.json');
 export const loadOpenApi = (): Swagger => JSON.parse(readFileSync(OPENAPI_PATH, 'utf8'));
 
+/**
+ * GET /v1/containers/{username}: sshCommand and what the daemon knows of the create, the
+ * properties of api/containarium.openapi.json's ContainerCreateStatus.
+ */
+export const V03_GET: Strictness = {
+  ...V03,
+  extra: {
+    '$.container': [
+      'sshCommand',
+      ...Object.keys(loadOpenApi().definitions.ContainerCreateStatus?.properties ?? {}),
+    ],
+  },
+};
+
 /** Every operation of a document as "method path", e.g. "get /v1/images". */
 export const operations = (doc: Swagger): string[] =>
   Object.entries(doc.paths).flatMap(([route, methods]) =>

@@ -7,9 +7,12 @@ import { getContainer } from './containers-get.ts';
 import { listContainers } from './containers-list.ts';
 import { resizeContainer } from './containers-resize.ts';
 import { startContainer, stopContainer } from './containers-start-stop.ts';
+import { execCommand } from './exec.ts';
 import { listImages } from './images.ts';
+import { getLogs } from './logs.ts';
 import { allMetrics, userMetrics } from './metrics.ts';
 import { getQuota } from './quotas.ts';
+import { createSnapshot, deleteSnapshot, listSnapshots, rollbackSnapshot } from './snapshots.ts';
 import { addSshKey, removeSshKey } from './ssh-keys.ts';
 import { systemInfo } from './system-info.ts';
 import { listTemplates } from './templates.ts';
@@ -30,4 +33,10 @@ export const ROUTES: readonly Route[] = [
   resizeContainer,
   getQuota,
   listTemplates,
+  execCommand,
+  getLogs,
+  listSnapshots,
+  createSnapshot,
+  deleteSnapshot,
+  rollbackSnapshot,
 ];

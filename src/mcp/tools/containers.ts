@@ -6,30 +6,35 @@ import { formatBytes } from '../../shared/sizes.ts';
 import { containerName, isSystemAccount } from '../../shared/username.ts';
 import type { ContainariumClient } from '../client.ts';
 import type { Question } from '../confirm.ts';
-import { CONTAINER, daemonMessage } from '../errors.ts';
+import { ActionableError, CONTAINER, daemonMessage } from '../errors.ts';
 import {
   ContainerOut,
   containerText,
   containerView,
-  limit,
-  listText,
+  countText,
+  limit as limitText,
+  listLines,
   MetricsOut,
   metricsLine,
   metricsView,
   resources,
   sshCommand,
   sshLine,
+  withinBudget,
 } from '../format.ts';
+import { log } from '../log.ts';
 import {
   cpu,
   daemonDefault,
   defineTool,
   force,
+  limit,
   size,
   sshKeys,
   type ToolContext,
   username,
 } from './define.ts';
+import { snapshotNames } from './snapshots.ts';
 import { checkTemplates } from './templates.ts';
 
 export const createContainer = defineTool({
@@ -83,21 +88,23 @@ export const createContainer = defineTool({
   }),
   output: v.object({ container: ContainerOut, message: v.string(), sshCommand: v.string() }),
   action: (input) => `create the container for ${input.username}`,
-  async handle(input, { client, signal }) {
+  async handle(input, ctx) {
     // A daemon without templates would ignore the name: it must have it before anything is made.
-    if (input.template) await checkTemplates([input.template], client, signal);
-    const response = await client.createContainer(
-      {
-        username: input.username,
-        cpu: input.cpu,
-        memory: input.memory,
-        disk: input.disk,
-        sshKeys: input.ssh_keys,
-        image: input.image,
-        enableDocker: input.enable_docker ?? (input.template ? undefined : true),
-        template: input.template,
-      },
-      { signal },
+    if (input.template) await checkTemplates([input.template], ctx.client, ctx.signal);
+    const response = await createAndFollow(input.username, ctx, () =>
+      ctx.client.createContainer(
+        {
+          username: input.username,
+          cpu: input.cpu,
+          memory: input.memory,
+          disk: input.disk,
+          sshKeys: input.ssh_keys,
+          image: input.image,
+          enableDocker: input.enable_docker ?? (input.template ? undefined : true),
+          template: input.template,
+        },
+        { signal: ctx.signal, async: true },
+      ),
     );
     const container = containerView(
       response.container ?? {
@@ -138,24 +145,185 @@ export const createContainer = defineTool({
   },
 });
 
+/** The states list_containers filters by, as its text and structured content spell them. */
+const LIST_STATES = ['running', 'stopped', 'frozen', 'error', 'creating'] as const;
+const CURSOR_FORM = 'must be the nextCursor of an earlier list_containers answer';
+
+/**
+ * Opaque to the model: the name of the last container a page showed, base64url-encoded (not as
+ * JSON, whose base64 starts like a JWT's and would be redacted from the answer).
+ */
+const cursorFor = (name: string) => Buffer.from(`after:${name}`).toString('base64url');
+function afterOf(cursor: string): string | undefined {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const name = text.startsWith('after:') ? text.slice('after:'.length) : '';
+  // Only a cursor that encodes back the same way, so junk is refused rather than half-read.
+  return name && cursorFor(name) === cursor ? name : undefined;
+}
+
+const byName = (a: { name: string }, b: { name: string }) =>
+  a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+
+type Created = Awaited<ReturnType<ContainariumClient['createContainer']>>;
+type WireContainer = NonNullable<Created['container']>;
+
+/** States of a create still under way: HEAD's daemon adds PROVISIONING after CREATING. */
+const UNDER_WAY = new Set(['CONTAINER_STATE_CREATING', 'CONTAINER_STATE_PROVISIONING']);
+
+/**
+ * Starts an async create and polls get until the container is RUNNING or ERROR, telling the
+ * client each phase. A daemon that ignores `async` answers when it is done: that answer is used.
+ * Cancelled, it stops waiting (never deleting) and says what state the container is in.
+ */
+async function createAndFollow(
+  username: string,
+  ctx: ToolContext,
+  start: () => Promise<Created>,
+): Promise<Created> {
+  const { client, signal, progress, polling } = ctx;
+  const name = containerName(username);
+  let accepted = false;
+  let phase = '';
+  const tell = (now: string) => {
+    if (now !== phase) progress(`creating ${name}: ${now}`);
+    phase = now;
+  };
+  try {
+    tell('requesting the create');
+    const response = await start();
+    accepted = true;
+    let container = response.container;
+    let waited = 0;
+    for (let pause = polling.firstMs; container && UNDER_WAY.has(container.state); ) {
+      tell(container.phase || 'creating');
+      if (waited >= polling.limitMs) {
+        throw new ActionableError(
+          `The daemon is still creating ${name} after ${Math.round(waited / 60_000)} min (${phase}); mcp-server stopped waiting, and the container was not deleted. Call get_container for ${username} later to follow it; do not create it again.`,
+        );
+      }
+      await client.wait(pause, signal);
+      waited += pause;
+      pause = Math.min(polling.maxMs, Math.round(pause * 1.5));
+      container = await readCreating(username, ctx);
+    }
+    if (container?.state === 'CONTAINER_STATE_ERROR') throw createFailed(username, container);
+    if (container === response.container) return response;
+    return {
+      container,
+      message: container?.createMessage || `Container ${name} created successfully`,
+      sshCommand: container?.sshCommand,
+    };
+  } catch (error) {
+    if (!signal.aborted) throw error;
+    const text = accepted
+      ? `The call was cancelled while the daemon was still creating ${name}${phase ? ` (${phase})` : ''}: mcp-server stopped waiting, and the container was not deleted. Check it with get_container for ${username}, or delete it with delete_container.`
+      : `The call was cancelled before the daemon answered the create of ${name}: it may or may not be creating it. Check with get_container for ${username} before trying again; delete it with delete_container if it is not wanted.`;
+    // A cancelled request gets no answer: the log at least says what was left behind.
+    log(text);
+    throw new ActionableError(text);
+  }
+}
+
+/** The container being created, as get shows it now; a failed read says the create goes on. */
+async function readCreating(username: string, { client, signal }: ToolContext) {
+  try {
+    const { container } = await client.getContainer(username, { signal });
+    return container;
+  } catch (error) {
+    if (signal.aborted) throw error;
+    const why = error instanceof HTTPError ? daemonMessage(error.data) : String(error);
+    throw new ActionableError(
+      `The daemon accepted the create of ${containerName(username)}, but reading its progress failed (${why || 'no reason given'}). Call get_container for ${username} to follow it; do not create it again.`,
+    );
+  }
+}
+
+/** An async create that ended in ERROR: the daemon's reason, and how to try again. */
+function createFailed(username: string, container: WireContainer) {
+  const why = container.error
+    ? `: ${container.error}`
+    : ' (this daemon does not say why; its log does)';
+  return new ActionableError(
+    `The daemon could not create the container for ${username}${why}. ${container.name || containerName(username)} shows the ERROR state: delete it with delete_container, then correct the cause and create it again.`,
+  );
+}
+
 const listContainers = defineTool({
   name: 'list_containers',
   title: 'List containers',
   description:
-    'List every container with its user, state, CPU, memory and disk limits, IP address and creation date. Use it to find out which users have containers before acting on one.',
+    'List containers with their user, state, limits, IP address and creation date, optionally only those in one state, a page at a time with limit and cursor.',
   effect: 'read',
   toolset: 'containers',
   resource: null,
-  input: v.strictObject({}),
-  output: v.object({ containers: v.array(ContainerOut), totalCount: v.number() }),
+  input: v.strictObject({
+    state: v.optional(
+      v.pipe(
+        v.picklist(LIST_STATES, `must be one of ${LIST_STATES.join(', ')}`),
+        v.description('Only containers in this state.'),
+      ),
+    ),
+    limit: limit('At most this many containers; the answer says how to get the next page.'),
+    cursor: v.optional(
+      v.pipe(
+        v.string(CURSOR_FORM),
+        v.description("The previous answer's nextCursor, for the page after it."),
+        v.check((c) => afterOf(c) !== undefined, CURSOR_FORM),
+        v.transform((c) => afterOf(c) as string),
+      ),
+    ),
+  }),
+  output: v.object({
+    containers: v.array(ContainerOut),
+    totalCount: v.pipe(v.number(), v.description('Containers matching state, on every page')),
+    nextCursor: v.nullable(v.pipe(v.string(), v.description('For the next page; null at the end'))),
+  }),
   action: () => 'list containers',
-  async handle(_input, { client, signal }) {
-    const response = await client.listContainers({ signal });
-    const containers = (response.containers ?? []).map(containerView);
-    // The array is the truth: some daemons leave totalCount at 0 (upstream #1214).
+  async handle(input, { client, signal }) {
+    const response = await client.listContainers({ signal, state: input.state });
+    // v0.3 daemons ignore the state filter, so it is applied here too.
+    const all = (response.containers ?? [])
+      .map(containerView)
+      .filter((c) => !input.state || c.state === input.state)
+      .sort(byName);
+    const after = input.cursor;
+    const rest = after === undefined ? all : all.filter((c) => c.name > after);
+    const page = rest.slice(0, input.limit ?? rest.length);
+    const which = input.state ? `${input.state} ` : '';
+    if (page.length === 0) {
+      const text =
+        after === undefined
+          ? `No ${which}containers found.`
+          : `No more ${which}containers: this was the last page.`;
+      return { text, structured: { containers: [], totalCount: all.length, nextCursor: null } };
+    }
+    const skipped = all.length - rest.length;
+    const paged = page.length < all.length;
+    const head = paged
+      ? `${countText(page)}, ${skipped + 1}-${skipped + page.length} of ${all.length} ${which}containers:`
+      : `${countText(page)}:`;
+    const { header, rows } = listLines(page);
+    const stateArg = input.state ? ` and state "${input.state}"` : '';
+    const next = (shown: number) => {
+      const last = page[shown - 1]?.name;
+      return last === undefined ? (input.cursor ?? null) : cursorFor(last);
+    };
+    const more = (shown: number) => rest.length - shown;
+    const { text, shown } = withinBudget(
+      `${head}\n${header}`,
+      rows,
+      (left) =>
+        `… ${more(page.length - left)} more not shown (the answer's size limit); call list_containers with cursor "${next(page.length - left)}"${stateArg} for the next ones, or give a smaller limit.`,
+    );
+    const remaining = more(shown);
+    const nextCursor = remaining > 0 ? next(shown) : null;
+    const footer =
+      shown === page.length && nextCursor
+        ? `\n${remaining} more; call list_containers with cursor "${nextCursor}"${stateArg} for the next page.`
+        : '';
     return {
-      text: listText(containers),
-      structured: { containers, totalCount: containers.length },
+      text: text + footer,
+      structured: { containers: page.slice(0, shown), totalCount: all.length, nextCursor },
     };
   },
 });
@@ -195,17 +363,24 @@ async function readContainer(username: string, { client, signal }: ToolContext) 
 
 /** What deleting would destroy, from a fresh read: the question the user confirms. */
 async function deleteQuestion(username: string, ctx: ToolContext): Promise<Question> {
-  const { container, metrics } = await readContainer(username, ctx);
+  const [{ container, metrics }, snapshots] = await Promise.all([
+    readContainer(username, ctx),
+    snapshotNames(username, ctx),
+  ]);
   const disk = metrics
-    ? `${formatBytes(metrics.diskBytes)} used${container.disk ? ` of ${limit(container.disk)}` : ''}`
-    : `not reported while ${container.state}${container.disk ? ` (limit ${limit(container.disk)})` : ''}`;
+    ? `${formatBytes(metrics.diskBytes)} used${container.disk ? ` of ${limitText(container.disk)}` : ''}`
+    : `not reported while ${container.state}${container.disk ? ` (limit ${limitText(container.disk)})` : ''}`;
   const message = [
     `Delete ${container.name} (user ${container.username || username}) and all its data, permanently?`,
     // The daemon reports no start time, so the uptime is not known; the creation date is.
     `State: ${container.state}; uptime not reported by the daemon; created ${container.createdAt ?? 'at an unknown time'}.`,
     `IP: ${container.ipAddress || 'none'}.`,
     `Disk: ${disk}.`,
-    'Snapshots: none known (the daemon does not report snapshots); any there are go with it.',
+    snapshots === undefined
+      ? 'Snapshots: none known (the daemon does not report snapshots); any there are go with it.'
+      : snapshots.length > 0
+        ? `Snapshots: ${snapshots.length} (${snapshots.join(', ')}), deleted with it.`
+        : 'Snapshots: none.',
     `To confirm, type the username "${username}".`,
   ].join('\n');
   return { message, typed: username, identity: `${container.name}@${container.createdAt ?? ''}` };
@@ -233,7 +408,8 @@ export const deleteContainer = defineTool({
       message: why,
     }),
   },
-  async handle(input, { client, signal }) {
+  async handle(input, { client, signal, progress }) {
+    progress(`deleting ${containerName(input.username)}`);
     const response = await client.deleteContainer(input.username, input.force, { signal });
     const name = response.containerName || containerName(input.username);
     return {
@@ -257,7 +433,7 @@ async function startOrStop(
   username: string,
   target: 'running' | 'stopped',
   change: () => ReturnType<ContainariumClient['startContainer']>,
-  { client, signal }: ToolContext,
+  { client, signal, progress }: ToolContext,
 ) {
   const read = await client
     .getContainer(username, { signal })
@@ -269,6 +445,8 @@ async function startOrStop(
     });
   const before = read ? containerView(read) : null;
   const already = before?.state === target;
+  if (!already)
+    progress(`${target === 'running' ? 'starting' : 'stopping'} ${containerName(username)}`);
   const response = already
     ? undefined
     : await change().catch((error: unknown) => {

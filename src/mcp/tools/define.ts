@@ -17,8 +17,19 @@ export type ToolContext = {
   slot<T>(task: () => Promise<T>): Promise<T>;
   /** A failure of one call of `tool` with `input` as the sentence that call would answer. */
   explain(error: unknown, tool: AnyTool, input: unknown): string;
+  /**
+   * Tells a client that asked for progress what the call is doing now ("deleting
+   * alice-container"); the server repeats it with the seconds elapsed while the call runs.
+   */
   progress: Progress;
+  /** How a long call follows the daemon's work (create's polls). */
+  polling: Polling;
 };
+
+/** How create follows an async create: the first pause, the longest pause, and the most in all. */
+export type Polling = { firstMs: number; maxMs: number; limitMs: number };
+/** Every 0.5 s at first, backing off to every 2 s; at most 15 minutes, like an image download. */
+export const POLLING: Polling = { firstMs: 500, maxMs: 2000, limitMs: 15 * 60_000 };
 
 /** The four MCP annotations, always all set: derived from what the tool does. */
 export type Effect = 'read' | 'create' | 'destroy' | 'change';
@@ -52,7 +63,10 @@ export type Toolset =
   | 'keys'
   | 'resources'
   | 'templates'
-  | 'bulk';
+  | 'bulk'
+  | 'exec'
+  | 'logs'
+  | 'snapshots';
 
 export type Tool<I extends v.GenericSchema, O extends v.GenericSchema> = {
   name: string;
@@ -174,6 +188,22 @@ export const sshKeys = defaulted(
       description,
     ),
 );
+
+/** The most items a page of a list-like tool holds. */
+export const MAX_LIMIT = 500;
+const LIMIT_FORM = `must be a whole number from 1 to ${MAX_LIMIT}`;
+
+/** An optional page size, 1 to MAX_LIMIT; absent means every item (within the text budget). */
+export const limit = (about: string) =>
+  v.optional(
+    v.pipe(
+      v.number(LIMIT_FORM),
+      v.integer(LIMIT_FORM),
+      v.minValue(1, LIMIT_FORM),
+      v.maxValue(MAX_LIMIT, LIMIT_FORM),
+      v.description(about),
+    ),
+  );
 
 export const force = (about: string) =>
   defaulted(false, about, (description) => v.pipe(v.boolean('must be true or false'), description));

@@ -7,20 +7,31 @@ import {
   containerView,
   duration,
   MetricsOut,
+  type MetricsView,
   metricsView,
   percentOf,
   SystemInfoOut,
   systemInfoText,
   systemInfoView,
   table,
+  withinBudget,
 } from '../format.ts';
-import { defineTool, username } from './define.ts';
+import { defineTool, limit, username } from './define.ts';
+
+const SORTS = ['cpu', 'memory', 'disk'] as const;
+
+/** Heaviest first: CPU by its recent share (by CPU time where the daemon reports none). */
+const ORDER: Record<(typeof SORTS)[number], (a: MetricsView, b: MetricsView) => number> = {
+  cpu: (a, b) => (b.cpuPercent ?? -1) - (a.cpuPercent ?? -1) || b.cpuSeconds - a.cpuSeconds,
+  memory: (a, b) => b.memoryBytes - a.memoryBytes,
+  disk: (a, b) => b.diskBytes - a.diskBytes,
+};
 
 const getMetrics = defineTool({
   name: 'get_metrics',
   title: 'Get metrics',
   description:
-    'Get current resource usage of one container or of all of them: CPU time, memory (and peak), disk, network traffic and processes, with memory and disk as a share of their limits. Leave username empty for all containers; use it to find the heaviest users.',
+    'Get resource usage of one container or all (username empty): CPU as % of a core and of its limit, CPU time, memory, disk, network and processes; sort_by and limit give the heaviest few.',
   effect: 'read',
   toolset: 'monitoring',
   resource: CONTAINER,
@@ -33,8 +44,15 @@ const getMetrics = defineTool({
       ),
       '',
     ),
+    sort_by: v.optional(
+      v.pipe(
+        v.picklist(SORTS, `must be one of ${SORTS.join(', ')}`),
+        v.description('Heaviest first by this; without it, by name.'),
+      ),
+    ),
+    limit: limit('At most this many containers (with sort_by: the heaviest).'),
   }),
-  output: v.object({ metrics: v.array(MetricsOut) }),
+  output: v.object({ metrics: v.array(MetricsOut), totalCount: v.number() }),
   action: (input) =>
     input.username ? `get metrics for ${input.username}` : 'get metrics for all containers',
   async handle(input, { client, signal }) {
@@ -54,19 +72,23 @@ const getMetrics = defineTool({
     const byName = new Map<string, ContainerView>(
       limits.map((c) => [c.name, containerView(c)] as const),
     );
-    const metrics = (response.metrics ?? []).map((m) => metricsView(m, byName.get(m.name)));
-    if (metrics.length === 0) {
+    const all = (response.metrics ?? []).map((m) => metricsView(m, byName.get(m.name)));
+    if (all.length === 0) {
       // Some daemons answer [] for a user without a container: the lookup says why, as get_container does.
       if (one && lookupError !== undefined) throw lookupError;
       return {
         text: one
           ? `No metrics for ${one}'s container (is it running?).`
           : 'No metrics available: no containers are running.',
-        structured: { metrics },
+        structured: { metrics: all, totalCount: 0 },
       };
     }
+    const sorted = input.sort_by ? [...all].sort(ORDER[input.sort_by]) : all;
+    const metrics = sorted.slice(0, input.limit ?? sorted.length);
     const rows = metrics.map((m) => [
       m.name,
+      m.cpuPercent === null ? '?' : `${m.cpuPercent}%`,
+      m.cpuLimitPercent === null ? '-' : `${m.cpuLimitPercent}%`,
       duration(m.cpuSeconds),
       formatBytes(m.memoryBytes),
       percentOf(m.memoryBytes, m.memoryLimitBytes) ?? '-',
@@ -78,6 +100,8 @@ const getMetrics = defineTool({
     ]);
     const header = [
       'NAME',
+      'CPU',
+      'CPU%',
       'CPU TIME',
       'MEMORY',
       'MEM%',
@@ -87,9 +111,24 @@ const getMetrics = defineTool({
       'NET IN/OUT',
       'PROCS',
     ];
+    const [head = '', ...lines] = table(header, rows).split('\n');
+    const noun = (n: number) => `${n} ${n === 1 ? 'container' : 'containers'}`;
+    const which =
+      metrics.length < all.length
+        ? `the ${metrics.length} of ${all.length} containers${input.sort_by ? ` using the most ${input.sort_by}` : ''}`
+        : `${noun(all.length)}${input.sort_by ? `, most ${input.sort_by} first` : ''}`;
+    const unknown = all.some((m) => m.cpuPercent === null)
+      ? '\nCPU % is not reported by this daemon (CPU TIME is since boot).'
+      : '';
+    const { text, shown } = withinBudget(
+      `Usage of ${which} (CPU: % of one core over the last second; CPU%, MEM%, DISK%: of each limit):${unknown}\n${head}`,
+      lines,
+      (left) =>
+        `… ${left} more not shown (the answer's size limit); ask again with sort_by and a smaller limit for the heaviest.`,
+    );
     return {
-      text: `Usage of ${metrics.length} ${metrics.length === 1 ? 'container' : 'containers'} (% of limit):\n${table(header, rows)}`,
-      structured: { metrics },
+      text,
+      structured: { metrics: metrics.slice(0, shown), totalCount: all.length },
     };
   },
 });
@@ -98,7 +137,7 @@ const getSystemInfo = defineTool({
   name: 'get_system_info',
   title: 'Get system info',
   description:
-    'Get information about the Containarium host: host name, OS, kernel and Incus versions, how many containers are running and stopped, and host CPU, memory and disk where the daemon reports them.',
+    "Get information about the Containarium host: versions, container counts, host CPU, memory and disk, load average, and how much of them the containers' limits commit (overcommit).",
   effect: 'read',
   toolset: 'monitoring',
   resource: null,

@@ -75,7 +75,11 @@ describe("against this project's daemon", () => {
       packages: ['git', 'jq'],
       labels: { team: 'ml' },
     });
-    expect(d.daemon.routes()).toEqual(['GET /v1/templates', 'POST /v1/containers']);
+    // The create's own polls of the container follow the POST.
+    expect(new Set(d.daemon.routes())).toEqual(
+      new Set(['GET /v1/templates', 'POST /v1/containers', 'GET /v1/containers/bob']),
+    );
+    expect(d.daemon.routes().slice(0, 2)).toEqual(['GET /v1/templates', 'POST /v1/containers']);
   });
 
   test("an explicit enable_docker false wins over the template's true", async () => {
@@ -96,7 +100,10 @@ describe("against this project's daemon", () => {
     expect(d.daemon.backend.calls.find((c) => c.method === 'create')?.args[0]).toMatchObject({
       enableDocker: true,
     });
-    expect(d.daemon.routes()).toEqual(['POST /v1/containers']);
+    expect(d.daemon.routes()[0]).toBe('POST /v1/containers');
+    expect(new Set(d.daemon.routes())).toEqual(
+      new Set(['POST /v1/containers', 'GET /v1/containers/dave']),
+    );
   });
 
   test('an unknown template: nothing is created, and the names are listed', async () => {

@@ -336,7 +336,7 @@ describe.skipIf(!present && !ci)('image cache on real Incus', () => {
     expect((await instanceOf(warm)).config[KEY.cachedImage]).toBe(entry?.fingerprint as string);
     const guest = client.guest(`${warm}-container`);
     let active = '';
-    for (let i = 0; i < 120 && active !== 'active'; i++) {
+    for (let i = 0; i < 240 && active !== 'active'; i++) {
       active = (await guest.exec(['systemctl', 'is-active', 'docker'])).stdout.trim();
       if (active !== 'active') await Bun.sleep(500);
     }

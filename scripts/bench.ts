@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { SignJWT } from 'jose';
 import { TEXT_BUDGET } from '../src/mcp/format.ts';
 import { startFakeDaemon } from '../test/support/fake-daemon.ts';
+import { benchCreate } from './bench-create.ts';
 import { benchIncus } from './bench-incus.ts';
 
 const ROOT = resolve(import.meta.dir, '..');
@@ -354,6 +355,7 @@ await fake.stop();
 rmSync(work, { recursive: true, force: true });
 
 if (process.env.BENCH_INCUS !== '0') await benchIncus(report);
+if (process.env.BENCH_INCUS !== '0') await benchCreate(report);
 
 /** The upstream v0.3 MCP server's list format (CONTAINARIUM-API.md §4.6), for comparison. */
 function upstreamListText(body: {

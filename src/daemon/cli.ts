@@ -58,15 +58,25 @@ export type DaemonCommand = {
   quotaSource: string;
   /** The create templates: the built-ins, and those of --templates FILE. */
   templates: Templates;
+  /** How old a cached provisioned image may get before it is rebuilt; 0 turns the cache off. */
+  imageCacheMaxAgeMs: number;
   /** Non-fatal notes for stderr (e.g. a secret given twice). */
   warnings: string[];
+};
+
+/** `containarium image-cache list|clear`: the daemon's cached images, read or removed in Incus. */
+export type ImageCacheCommand = {
+  kind: 'image-cache';
+  action: 'list' | 'clear';
+  incus: IncusTarget;
 };
 
 export type Command =
   | { kind: 'help'; text: string }
   | { kind: 'version'; text: string }
   | TokenCommand
-  | DaemonCommand;
+  | DaemonCommand
+  | ImageCacheCommand;
 
 type Env = Record<string, string | undefined>;
 
@@ -75,6 +85,7 @@ export const MAIN_HELP = `containarium ${VERSION}: manage per-user LXC container
 Usage:
   containarium daemon --rest [flags]     serve the REST API (see containarium daemon --help)
   containarium token generate [flags]    mint an API token (see containarium token generate --help)
+  containarium image-cache list|clear    show or remove the daemon's cached images (see --help)
   containarium --version | --help
 `;
 
@@ -189,6 +200,13 @@ export const DAEMON_FLAGS: readonly Flag[] = [
     help: 'on SIGTERM or SIGINT, how long to wait for creates still running, as a Go duration; what is left unfinished resumes at the next start',
   },
   {
+    name: 'image-cache-max-age',
+    kind: 'string',
+    value: 'D',
+    default: '7d',
+    help: 'creates start from a cached provisioned image (built after the first create from each image and package set); an entry older than this is rebuilt from its source image, so the packages in it are at most this old. A Go duration or whole days like 7d; 0 turns the cache off',
+  },
+  {
     name: 'audit-log',
     kind: 'string',
     value: 'FILE',
@@ -233,6 +251,21 @@ export const TOKEN_FLAGS: readonly Flag[] = [
     help: 'file holding the secret (surrounding whitespace ignored), readable by its owner alone (chmod 600)',
   },
 ];
+
+/** `containarium image-cache`'s flags: where Incus is, as the daemon's. */
+export const IMAGE_CACHE_FLAGS: readonly Flag[] = DAEMON_FLAGS.filter((flag) =>
+  flag.name.startsWith('incus-'),
+);
+
+export const IMAGE_CACHE_HELP = `Usage: containarium image-cache list|clear [flags]
+
+The daemon's cache of provisioned images, in Incus: images aliased containarium-cache/<key>.
+  list    prints each cached image: alias, source image, packages, build time, size
+  clear   deletes every cached image (and any unfinished build instance); creates after it
+          provision from the source image again and rebuild the cache
+Only images the daemon marked as its cache are read or removed.
+
+${flagsHelp(IMAGE_CACHE_FLAGS)}`;
 
 export const DAEMON_HELP = `Usage: containarium daemon --rest [flags]
 
@@ -309,6 +342,20 @@ export function parseCommandLine(argv: readonly string[], env: Env = {}): Comman
       throw new CliError(`unknown command "token ${sub}"; only "token generate" exists`, 2);
     }
     return parseToken(parseFlags(flags, TOKEN_FLAGS, 'containarium token generate'));
+  }
+  if (first === 'image-cache') {
+    const [action, ...flags] = rest;
+    if (action === undefined || isHelp(action) || flags.some(isHelp)) {
+      return { kind: 'help', text: IMAGE_CACHE_HELP };
+    }
+    if (action !== 'list' && action !== 'clear') {
+      throw new CliError(
+        `unknown command "image-cache ${action}"; expected "image-cache list" or "image-cache clear"`,
+        2,
+      );
+    }
+    const parsed = parseFlags(flags, IMAGE_CACHE_FLAGS, `containarium image-cache ${action}`);
+    return { kind: 'image-cache', action, incus: parseIncus(parsed) };
   }
   throw new CliError(`unknown command "${first}"\n\n${MAIN_HELP}`, 2);
 }
@@ -513,6 +560,15 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     );
   }
 
+  const maxAge = flagValue(flags, DAEMON_FLAGS, 'image-cache-max-age') ?? '';
+  const days = /^(\d{1,5})d$/.exec(maxAge.trim());
+  const imageCacheMaxAgeMs = days ? Number(days[1]) * 86_400_000 : parseDuration(maxAge);
+  if (imageCacheMaxAgeMs === undefined || imageCacheMaxAgeMs < 0) {
+    throw new CliError(
+      `invalid --image-cache-max-age "${maxAge}": expected whole days like "7d" or ${DURATION_FORM}; 0 turns the image cache off`,
+    );
+  }
+
   const auditLog = env[AUDIT_ENV] || one(flags, 'audit-log');
   if (auditLog !== undefined && auditLog.trim() === '') {
     throw new CliError(
@@ -560,6 +616,7 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     quotas,
     quotaSource: quotaFile === undefined ? 'defaults' : `--quota-file ${quotaFile}`,
     templates,
+    imageCacheMaxAgeMs,
     warnings,
   };
 }

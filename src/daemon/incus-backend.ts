@@ -70,6 +70,11 @@ export type IncusBackendOptions = {
    * manages only instances with its id (default "default", which instances without one have).
    */
   daemonId?: string;
+  /**
+   * How old a cached provisioned image may be before it is rebuilt (--image-cache-max-age);
+   * 0 turns the image cache off, as by default here (the daemon's flag defaults to 7 days).
+   */
+  imageCacheMaxAgeMs?: number;
 };
 
 /** The Backend plus the daemon's own lifecycle: resume on start, drain on stop. */
@@ -82,6 +87,8 @@ export type IncusBackend = Backend & {
   settled(): Promise<void>;
   /** The users whose creates are in flight, for the shutdown log. */
   inFlight(): string[];
+  /** Resolves once no image-cache build runs in this process. */
+  cacheIdle(): Promise<void>;
 };
 
 export function createIncusBackend(
@@ -101,6 +108,7 @@ export function createIncusBackend(
     sshJump: options.sshJump,
     owner: ownerTag(),
     daemonId,
+    imageCacheMaxAgeMs: options.imageCacheMaxAgeMs ?? 0,
   });
   const clock = options.clock ?? systemClock;
   const locks = new Map<string, Promise<unknown>>();
@@ -365,6 +373,7 @@ export function createIncusBackend(
     close: flow.close,
     settled: flow.settled,
     inFlight: flow.inFlight,
+    cacheIdle: flow.cacheIdle,
     create: (request, how) =>
       flow.create(
         defaultImage && request.defaulted?.includes('image')

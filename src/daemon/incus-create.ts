@@ -8,6 +8,7 @@ import type { Container, CreateRequest, CreateResult } from './backend.ts';
 import type { Clock } from './clock.ts';
 import { createProgress, PHASES } from './create-progress.ts';
 import { DaemonError, type ErrorKind } from './errors.ts';
+import { type CachePick, imageCache } from './image-cache.ts';
 import type { IncusClient } from './incus.ts';
 import {
   exists,
@@ -40,7 +41,7 @@ import {
 } from './limits.ts';
 import type { Logger } from './log.ts';
 import { ownerAlive } from './owner.ts';
-import { type Provisioning, provision } from './provision.ts';
+import { type Provisioning, packageList, provision } from './provision.ts';
 import { message, retrying } from './retry.ts';
 import { containerAccess } from './ssh-access.ts';
 
@@ -70,6 +71,8 @@ export type CreateFlowOptions = {
   owner: string;
   /** This daemon's id, stored on the instances it creates; only those are its own. */
   daemonId: string;
+  /** The image cache's --image-cache-max-age; 0 turns it off. */
+  imageCacheMaxAgeMs: number;
 };
 
 export type CreateFlow = ReturnType<typeof createFlow>;
@@ -172,6 +175,16 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     return { request, note };
   }
 
+  /** The keys Docker needs inside a container (also the image cache's builder's). */
+  const dockerConfig = (enableDocker: boolean): Record<string, string> =>
+    enableDocker
+      ? {
+          'security.nesting': 'true',
+          'security.syscalls.intercept.mknod': 'true',
+          'security.syscalls.intercept.setxattr': 'true',
+        }
+      : {};
+
   function createConfig(request: CreateRequest, image: string): Record<string, string> {
     return {
       'limits.cpu': String(request.cpu),
@@ -186,17 +199,16 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
       [KEY.status]: 'creating',
       [KEY.owner]: owner,
       [KEY.daemon]: daemonId,
-      ...(request.enableDocker
-        ? {
-            'security.nesting': 'true',
-            'security.syscalls.intercept.mknod': 'true',
-            'security.syscalls.intercept.setxattr': 'true',
-          }
-        : {}),
+      ...dockerConfig(request.enableDocker),
     };
   }
 
-  async function createInstance(request: CreateRequest, image: string, source: ImageSource) {
+  async function createInstance(
+    request: CreateRequest,
+    image: string,
+    source: ImageSource,
+    cached?: string,
+  ) {
     const name = containerName(request.username);
     // Marks the instance as this create's own, so a failure never deletes a racing winner's.
     const createId = crypto.randomUUID();
@@ -206,7 +218,11 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
           name,
           type: 'container',
           source,
-          config: { ...createConfig(request, image), [KEY.createId]: createId },
+          config: {
+            ...createConfig(request, image),
+            [KEY.createId]: createId,
+            ...(cached ? { [KEY.cachedImage]: cached } : {}),
+          },
           devices: { root: { type: 'disk', path: '/', pool, size: request.disk } },
         },
         'server' in source ? 900 : 300,
@@ -252,6 +268,21 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
       throw new DaemonError('internal', `failed to create container ${name}: ${text}`);
     }
   }
+
+  const cache = imageCache(client, {
+    maxAgeMs: options.imageCacheMaxAgeMs,
+    pool,
+    daemonId,
+    owner,
+    log,
+    clock,
+    retry,
+    start: async (name) => {
+      await retry(`starting ${name}`, () => ensureRunning(name));
+      await waitForAddress(name).finally(() => memoryPeaks.delete(name));
+    },
+    remove,
+  });
 
   /** The highest memory use seen while each container started, for blameMemory. */
   const memoryPeaks = new Map<string, number>();
@@ -392,9 +423,13 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
   }
 
   /** The rest of a create once its instance exists, and the answer a sync create gives. */
-  async function complete(request: CreateRequest, fitted: string): Promise<CreateResult> {
+  async function complete(
+    request: CreateRequest,
+    fitted: string,
+    cached: boolean,
+  ): Promise<CreateResult> {
     const name = containerName(request.username);
-    const { container, note } = await build(request);
+    const { container, note } = await build({ ...request, cached });
     const access = await containerAccess(client.guest(name), container, options.sshJump);
     return {
       container,
@@ -417,15 +452,30 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     if (creating.has(username)) throw exists(username);
     creating.set(username, creatingContainer(request));
     let source: ImageSource;
+    let pick: CachePick;
     try {
       const existing = await lookup(client, username, NO_STATE);
       if (existing) throw isOurs(existing, daemonId) ? exists(username, existing) : foreign(name);
       source = await resolveImage(image);
+      pick = await cache
+        .pick(source, packageList(request), dockerConfig(request.enableDocker))
+        .catch((error) => {
+          log(`image cache: ${message(error)}; creating ${name} without it`);
+          return undefined;
+        });
       failedEarly.delete(username);
     } catch (error) {
       release(username);
       throw error;
     }
+
+    // From the cached image when there is one: its packages are in place.
+    const cached = pick && 'use' in pick ? pick.use : undefined;
+    const from: ImageSource = cached ? { type: 'image', alias: cached.alias } : source;
+    /** After a create without a cached image: build the entry for the next ones. */
+    const fill = () => {
+      if (pick && 'build' in pick) cache.refresh(pick.build);
+    };
 
     progress.enter(username, PHASES.creating);
     if (async) {
@@ -433,10 +483,11 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
       void (async () => {
         let instanceExists = false;
         try {
-          await createInstance(request, image, source);
+          await createInstance(request, image, from, cached?.fingerprint);
           instanceExists = true;
-          const { message } = await complete(request, fitted);
+          const { message } = await complete(request, fitted, cached !== undefined);
           progress.end(username, { message });
+          fill();
         } catch (error) {
           await recordFailure(request, error, instanceExists);
         } finally {
@@ -451,9 +502,11 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     }
 
     try {
-      await createInstance(request, image, source);
+      await createInstance(request, image, from, cached?.fingerprint);
       try {
-        return await complete(request, fitted);
+        const result = await complete(request, fitted, cached !== undefined);
+        fill();
+        return result;
       } catch (error) {
         await remove(name).catch((failure) =>
           log(`could not remove half-made ${name}: ${message(failure)}`),
@@ -540,6 +593,7 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
       sshKeys: sshKeysOf(instance.config),
       enableDocker: instance.config[KEY.docker] === 'true',
       packages: packagesOf(instance.config),
+      cached: instance.config[KEY.cachedImage] !== undefined,
     };
     try {
       if (closed) return;
@@ -600,6 +654,8 @@ export function createFlow(client: IncusClient, options: CreateFlowOptions) {
     adoptAbandoned(instances: Instance[]) {
       for (const instance of instances) void adopt(instance);
     },
+    /** Resolves once no image-cache build runs in this process. */
+    cacheIdle: cache.idle,
     /** Refuses new creates and resumes from now on (503). */
     close() {
       closed = true;

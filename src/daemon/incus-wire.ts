@@ -20,6 +20,8 @@ export const KEY = {
   createId: 'user.containarium.create-id',
   /** The daemon process working on a create ("<host> <pid> <start time>"), while it creates. */
   owner: 'user.containarium.create-owner',
+  /** The image-cache image the container started from (its packages were in place already). */
+  cachedImage: 'user.containarium.cached-image',
   /** Which daemon manages the instance (--daemon-id); written by create's first Incus call. */
   daemon: 'user.containarium.daemon',
 } as const;

@@ -261,6 +261,35 @@ export function createIncusClient(options: IncusClientOptions = {}) {
     /** One local image by fingerprint. */
     image: (fingerprint: string) =>
       get(`1.0/images/${encodeURIComponent(fingerprint)}`, ImageSchema),
+    /** Publishes a stopped instance as a local image with these properties; its fingerprint. */
+    async publishImage(instanceName: string, properties: Record<string, string>): Promise<string> {
+      const operation = await operate('POST', '1.0/images', {
+        json: { source: { type: 'instance', name: instanceName }, properties, public: false },
+        wait: 900,
+      });
+      const fingerprint = operation?.metadata.fingerprint;
+      if (typeof fingerprint !== 'string' || !fingerprint) {
+        throw new DaemonError(
+          'internal',
+          `Incus published ${instanceName} but gave no fingerprint`,
+        );
+      }
+      return fingerprint;
+    },
+    /** Deletes a local image by fingerprint. */
+    async deleteImage(fingerprint: string): Promise<void> {
+      await operate('DELETE', `1.0/images/${encodeURIComponent(fingerprint)}`);
+    },
+    /** Points an alias at an image: made when missing (conflict when it exists), else moved. */
+    async setAlias(name: string, target: string, { move }: { move: boolean }): Promise<void> {
+      if (move) {
+        await request('PUT', `1.0/images/aliases/${encodeURIComponent(name)}`, {
+          json: { target, description: '' },
+        });
+      } else {
+        await request('POST', '1.0/images/aliases', { json: { name, target } });
+      }
+    },
     /** Every instance: recursion 1 is config and status, 2 adds live state (a look inside each). */
     instances: (recursion: 1 | 2) =>
       get(`1.0/instances?recursion=${recursion}`, v.array(InstanceSchema)),

@@ -4,7 +4,7 @@ import { formatCidr } from '../shared/address.ts';
 import { errorText } from '../shared/error-text.ts';
 import type { AuditSink } from './audit.ts';
 import { createAuthenticator } from './auth.ts';
-import { CliError, type DaemonCommand, parseCommandLine } from './cli.ts';
+import { CliError, type DaemonCommand, type ImageCacheCommand, parseCommandLine } from './cli.ts';
 import { stderrLogger } from './log.ts';
 
 /** The daemon's one logger: every part below gets it, none writes to stderr itself. */
@@ -25,6 +25,7 @@ async function runDaemon(command: DaemonCommand): Promise<void> {
     log,
     sshJump: command.sshJump,
     daemonId: command.daemonId,
+    imageCacheMaxAgeMs: command.imageCacheMaxAgeMs,
   });
   const auth = createAuthenticator({ secret: command.secret, log });
   const audit = await openAudit(command.auditLog);
@@ -131,6 +132,36 @@ async function openAudit(target: string | undefined) {
   return createAuditLog(sink, { log, routes: ROUTES });
 }
 
+/** `image-cache list|clear`: straight to Incus, touching only images marked as the cache's. */
+async function runImageCache(command: ImageCacheCommand): Promise<void> {
+  const { createIncusClient } = await import('./incus.ts');
+  const { clearCache, listCache } = await import('./image-cache.ts');
+  const { formatBytes } = await import('../shared/sizes.ts');
+  const client = createIncusClient(command.incus);
+  try {
+    if (command.action === 'clear') {
+      const removed = await clearCache(client);
+      process.stdout.write(
+        `removed ${removed.images} cached image(s) and ${removed.builders} unfinished build instance(s)\n`,
+      );
+      return;
+    }
+    const entries = await listCache(client);
+    if (entries.length === 0) {
+      process.stdout.write('no cached images\n');
+      return;
+    }
+    for (const e of entries.sort((a, b) => a.alias.localeCompare(b.alias))) {
+      const built = e.builtAt ? new Date(e.builtAt).toISOString() : 'unknown';
+      process.stdout.write(
+        `${e.alias}  from ${e.sourceImage} (${e.sourceFingerprint.slice(0, 12)})  packages ${e.packages.join(',') || 'none'}  built ${built}  ${formatBytes(e.sizeBytes)}\n`,
+      );
+    }
+  } catch (error) {
+    throw new CliError(`image-cache ${command.action}: ${reason(error)}`);
+  }
+}
+
 async function main(): Promise<void> {
   const command = parseCommandLine(process.argv.slice(2), process.env);
   switch (command.kind) {
@@ -145,6 +176,9 @@ async function main(): Promise<void> {
     }
     case 'daemon':
       await runDaemon(command);
+      return;
+    case 'image-cache':
+      await runImageCache(command);
       return;
   }
 }

@@ -3,7 +3,6 @@ import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  CliError,
   type Command,
   DAEMON_HELP,
   type DaemonCommand,
@@ -12,6 +11,7 @@ import {
 } from '../../src/daemon/cli.ts';
 import { formatCidr } from '../../src/shared/address.ts';
 import { signToken } from '../../src/shared/jwt.ts';
+import { refused } from '../support/cli.ts';
 
 const ROOT = resolve(import.meta.dir, '../..');
 const ENV_SECRET = 'E'.repeat(32);
@@ -26,16 +26,6 @@ function daemon(args: string[], env: Record<string, string> = {}): DaemonCommand
   const command: Command = parseCommandLine(['daemon', ...args], env);
   if (command.kind !== 'daemon') throw new Error(`expected a daemon command, got ${command.kind}`);
   return command;
-}
-
-function refused(argv: string[], env: Record<string, string> = {}): CliError {
-  try {
-    parseCommandLine(argv, env);
-  } catch (error) {
-    if (error instanceof CliError) return error;
-    throw error;
-  }
-  throw new Error(`${argv.join(' ')} was accepted`);
 }
 
 describe('daemon flags', () => {

@@ -2,11 +2,16 @@
 import { describe, expect, test } from 'bun:test';
 import { DaemonError } from '../../src/daemon/errors.ts';
 import {
+  DOCKER_WANTS,
   type ExecResult,
   type FileContent,
   type Guest,
+  HOST_KEYS,
   installKeys,
+  packageList,
+  prepareImage,
   provision,
+  SSH_KEYGEN_DROP_IN,
 } from '../../src/daemon/provision.ts';
 import { retrying } from '../../src/daemon/retry.ts';
 import { fakeClock } from '../support/fake-clock.ts';
@@ -133,5 +138,103 @@ describe("a template's packages", () => {
     );
     await expect(failed).rejects.toMatchObject({ kind: 'invalid' });
     expect(commands.some((c) => c[0] === 'useradd')).toBe(false);
+  });
+});
+
+describe('provisioning with the image cache', () => {
+  const debian = [
+    '/usr/bin/apt-get',
+    '/usr/bin/systemctl',
+    '/usr/sbin/useradd',
+    '/usr/bin/sudo',
+    '/usr/bin/ssh-keygen',
+    '/usr/sbin/sshd',
+  ];
+
+  test('the package list: ssh and sudo, docker.io with Docker, then the extra ones, once each', () => {
+    expect(packageList({ enableDocker: false })).toEqual(['openssh-server', 'sudo']);
+    expect(packageList({ enableDocker: true, packages: ['jq', 'sudo'] })).toEqual([
+      'openssh-server',
+      'sudo',
+      'docker.io',
+      'jq',
+    ]);
+  });
+
+  test('a create from a cached image runs no apt: it starts ssh (which makes host keys), adds the user', async () => {
+    const { guest, files, commands } = fakeGuest(debian);
+    expect(await provision(guest, { ...request, cached: true }, retry)).toBe('');
+    expect(commands.filter((c) => c[0] !== 'test')).toEqual([
+      ['systemctl', 'start', 'ssh'],
+      ['useradd', '-m', '-s', '/bin/bash', 'alice'],
+    ]);
+    expect(files.get('/home/alice/.ssh/authorized_keys')?.content).toBe(`${KEY}\n`);
+  });
+
+  test('with Docker, the builder defers docker and the create enables and starts it at the end', async () => {
+    const docker = [...debian, '/usr/bin/docker'];
+    const builder = fakeGuest(docker);
+    await prepareImage(builder.guest, packageList({ enableDocker: true }), retry);
+    expect(builder.commands).toContainEqual(['systemctl', 'disable', 'docker.service']);
+
+    const { guest, commands } = fakeGuest(docker);
+    await provision(guest, { ...request, enableDocker: true, cached: true }, retry);
+    expect(commands.filter((c) => c[0] !== 'test').slice(-3)).toEqual([
+      ['usermod', '-aG', 'docker', 'alice'],
+      ['ln', '-sf', DOCKER_WANTS.unit, DOCKER_WANTS.link],
+      ['systemctl', 'start', '--no-block', 'docker.service'],
+    ]);
+    // A create that installs docker by apt leaves it as apt set it up.
+    const cold = fakeGuest(docker);
+    await provision(cold.guest, { ...request, enableDocker: true }, retry);
+    expect(cold.commands.some((c) => c[0] === 'ln')).toBe(false);
+  });
+
+  test('an image without systemd gets its host keys from ssh-keygen -A', async () => {
+    const { guest, commands } = fakeGuest(['/usr/bin/ssh-keygen', '/usr/sbin/useradd']);
+    await provision(guest, { ...request, cached: true }, retry);
+    expect(commands.filter((c) => c[0] !== 'test')[0]).toEqual(['ssh-keygen', '-A']);
+  });
+
+  test('a builder gets the packages, then loses host keys, machine id and apt lists', async () => {
+    const { guest, files, commands, directories } = fakeGuest(debian);
+    files.set('/etc/machine-id', { content: 'f'.repeat(32), uid: 0, gid: 0, mode: 0o444 });
+    await prepareImage(guest, ['docker.io', 'openssh-server', 'sudo'], retry);
+    expect(commands.filter((c) => c[0] !== 'test')).toEqual([
+      ['apt-get', 'update'],
+      [
+        'apt-get',
+        'install',
+        '-y',
+        '--no-install-recommends',
+        'docker.io',
+        'openssh-server',
+        'sudo',
+      ],
+      ['systemctl', 'enable', '--now', 'ssh'],
+      ['rm', '-f', ...HOST_KEYS],
+      ['apt-get', 'clean'],
+      ['find', '/var/lib/apt/lists', '-type', 'f', '-delete'],
+    ]);
+    expect(HOST_KEYS).toContain('/etc/ssh/ssh_host_ed25519_key');
+    expect(files.get('/etc/machine-id')?.content).toBe('');
+    // ssh.service makes the new container's own host keys at boot, before sshd checks its config.
+    expect(directories.get('/etc/systemd/system/ssh.service.d')).toEqual({
+      uid: 0,
+      gid: 0,
+      mode: 0o755,
+    });
+    expect(files.get(SSH_KEYGEN_DROP_IN.path)?.content).toEndWith(
+      [
+        '[Service]',
+        'ExecStartPre=',
+        `ExecStartPre=/bin/sh -c 'test -s /etc/ssh/ssh_host_ed25519_key || ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key'`,
+        `ExecStartPre=/bin/sh -c 'test -s /etc/ssh/ssh_host_ecdsa_key || ssh-keygen -q -t ecdsa -N "" -f /etc/ssh/ssh_host_ecdsa_key'`,
+        'ExecStartPre=/usr/sbin/sshd -t',
+        '',
+      ].join('\n'),
+    );
+    // No account is ever made in an image.
+    expect(files.get('/etc/passwd')?.content).not.toContain('alice');
   });
 });

@@ -49,6 +49,10 @@ export async function startDaemon(options: {
     // One id for every daemon of this run, restarts included: creates that other runs on the
     // shared Incus abandon are never resumed here, nor this run's there.
     ...(options.args?.includes('--daemon-id') ? [] : ['--daemon-id', RUN_DAEMON_ID]),
+    // The image cache builds in the background after a first create; tests that want it say so.
+    ...(options.args?.some((a) => a.startsWith('--image-cache-max-age'))
+      ? []
+      : ['--image-cache-max-age', '0']),
     ...(options.args ?? []),
   ];
   const proc = Bun.spawn(args, { env: baseEnv(), stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' });

@@ -64,11 +64,13 @@ export type DaemonCommand = {
   warnings: string[];
 };
 
-/** `containarium image-cache list|clear`: the daemon's cached images, read or removed in Incus. */
+/** `containarium image-cache list|clear`: one daemon id's cached images, read or removed in Incus. */
 export type ImageCacheCommand = {
   kind: 'image-cache';
   action: 'list' | 'clear';
   incus: IncusTarget;
+  /** Whose entries (--daemon-id, as the daemon's): only those are listed or cleared. */
+  daemonId: string;
 };
 
 export type Command =
@@ -184,7 +186,7 @@ export const DAEMON_FLAGS: readonly Flag[] = [
     kind: 'string',
     value: 'NAME',
     default: 'default',
-    help: 'this daemon\'s name on a shared Incus, stored on every container it creates: it lists, changes and resumes only containers with its id (ones made before ids existed count as "default"). Keep it across restarts',
+    help: 'this daemon\'s name on a shared Incus, stored on every container and cached image it creates: it lists, changes and resumes only containers with its id (ones made before ids existed count as "default") and uses only its own cached images. Keep it across restarts',
   },
   {
     name: 'templates',
@@ -252,18 +254,20 @@ export const TOKEN_FLAGS: readonly Flag[] = [
   },
 ];
 
-/** `containarium image-cache`'s flags: where Incus is, as the daemon's. */
-export const IMAGE_CACHE_FLAGS: readonly Flag[] = DAEMON_FLAGS.filter((flag) =>
-  flag.name.startsWith('incus-'),
+/** `containarium image-cache`'s flags: where Incus is and whose cache, as the daemon's. */
+export const IMAGE_CACHE_FLAGS: readonly Flag[] = DAEMON_FLAGS.filter(
+  (flag) => flag.name.startsWith('incus-') || flag.name === 'daemon-id',
 );
 
-export const IMAGE_CACHE_HELP = `Usage: containarium image-cache list|clear [flags]
+export const IMAGE_CACHE_HELP = `Usage: containarium image-cache list|clear [--daemon-id NAME] [flags]
 
-The daemon's cache of provisioned images, in Incus: images aliased containarium-cache/<key>.
-  list    prints each cached image: alias, source image, packages, build time, size
-  clear   deletes every cached image (and any unfinished build instance); creates after it
+The cache of provisioned images of the daemon with this --daemon-id, in Incus: images aliased
+containarium-cache/<key>.
+  list    prints each of its cached images: alias, source image, packages, build time, size
+  clear   deletes its cached images (and its unfinished build instances); its creates after it
           provision from the source image again and rebuild the cache
-Only images the daemon marked as its cache are read or removed.
+Only images that daemon marked as its cache are read or removed; the cache entries of other
+daemons (other ids) on a shared Incus are never touched.
 
 ${flagsHelp(IMAGE_CACHE_FLAGS)}`;
 
@@ -355,7 +359,12 @@ export function parseCommandLine(argv: readonly string[], env: Env = {}): Comman
       );
     }
     const parsed = parseFlags(flags, IMAGE_CACHE_FLAGS, `containarium image-cache ${action}`);
-    return { kind: 'image-cache', action, incus: parseIncus(parsed) };
+    return {
+      kind: 'image-cache',
+      action,
+      incus: parseIncus(parsed),
+      daemonId: parseDaemonId(parsed),
+    };
   }
   throw new CliError(`unknown command "${first}"\n\n${MAIN_HELP}`, 2);
 }
@@ -548,10 +557,7 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
       `--trusted-proxy ${formatCidr(cidr)} trusts every ${cidr.bytes.length === 4 ? 'IPv4' : 'IPv6'} address as a proxy, so any client can choose its own address in X-Forwarded-For and escape its failed-login lock-out; list only your proxies' addresses`,
     );
   }
-  const daemonId = flagValue(flags, DAEMON_FLAGS, 'daemon-id') ?? '';
-  if (!DAEMON_ID.test(daemonId)) {
-    throw new CliError(`invalid --daemon-id "${daemonId}": expected ${DAEMON_ID_FORM}`);
-  }
+  const daemonId = parseDaemonId(flags);
   const grace = flagValue(flags, DAEMON_FLAGS, 'shutdown-grace') ?? '';
   const shutdownGraceMs = parseDuration(grace);
   if (shutdownGraceMs === undefined || shutdownGraceMs < 0 || shutdownGraceMs > 3_600_000) {
@@ -619,6 +625,15 @@ function parseDaemon(flags: Flags, env: Env): DaemonCommand {
     imageCacheMaxAgeMs,
     warnings,
   };
+}
+
+/** --daemon-id, for the daemon and `image-cache` alike: one default, one check. */
+function parseDaemonId(flags: Flags): string {
+  const daemonId = flagValue(flags, DAEMON_FLAGS, 'daemon-id') ?? '';
+  if (!DAEMON_ID.test(daemonId)) {
+    throw new CliError(`invalid --daemon-id "${daemonId}": expected ${DAEMON_ID_FORM}`);
+  }
+  return daemonId;
 }
 
 function parseIncus(flags: Flags): IncusTarget {

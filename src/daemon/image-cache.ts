@@ -3,8 +3,10 @@
 // the same source image gets the packages, is sealed (no SSH host keys, an empty machine id, no
 // user) and published as a local image under the alias containarium-cache/<key>. Later creates
 // from that image start from the cached one and only add the user, keys and limits.
-// The key is a hash of the source image's fingerprint and the package set, so a source alias moved
-// to a new image misses and builds anew; entries older than the max age are not used and rebuilt.
+// The key is a hash of the daemon id, the source image's fingerprint and the package set, so a
+// source alias moved to a new image misses and builds anew; entries older than the max age are not
+// used and rebuilt. An Incus may be shared: each daemon id has its own entries and builders, and
+// reads, uses and deletes only those.
 import { createHash } from 'node:crypto';
 import type { Clock } from './clock.ts';
 import { DaemonError } from './errors.ts';
@@ -20,6 +22,8 @@ export const CACHE_ALIAS_PREFIX = 'containarium-cache/';
 export const BUILDER_PREFIX = 'containarium-cache-';
 /** The builder instance's config key holding the owner tag of the daemon process building it. */
 export const BUILDER_KEY = 'user.containarium.cache-build';
+/** The builder instance's config key holding the --daemon-id whose entry it builds. */
+export const BUILDER_DAEMON_KEY = 'user.containarium.cache-daemon';
 
 /** The properties that mark an image as a cache entry of ours, and describe it. */
 export const PROP = {
@@ -32,10 +36,20 @@ export const PROP = {
   daemon: 'containarium.cache.daemon',
 } as const;
 
-/** The entry key: the source image's fingerprint and the canonical (sorted, unique) package set. */
-export function cacheKey(fingerprint: string, packages: readonly string[]): string {
+/**
+ * The entry key: the daemon id, the source image's fingerprint and the canonical (sorted, unique)
+ * package set. With the id in it, two daemons on one Incus never share an alias or a builder name.
+ */
+export function cacheKey(
+  daemonId: string,
+  fingerprint: string,
+  packages: readonly string[],
+): string {
   const canonical = [...new Set(packages)].sort().join(' ');
-  return createHash('sha256').update(`${fingerprint}\n${canonical}`).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(`${daemonId}\n${fingerprint}\n${canonical}`)
+    .digest('hex')
+    .slice(0, 16);
 }
 
 export type CacheEntry = {
@@ -74,20 +88,29 @@ export function cacheEntries(images: readonly IncusImage[]): CacheEntry[] {
     });
 }
 
-/** Every cache entry on this Incus. */
-export const listCache = async (client: IncusClient) => cacheEntries(await client.images());
+/** The entries of one daemon id among these images; another id's are never read as its own. */
+export const entriesOf = (images: readonly IncusImage[], daemonId: string) =>
+  cacheEntries(images).filter((entry) => entry.daemon === daemonId);
+
+/** The cache entries of one daemon id on this Incus. */
+export const listCache = async (client: IncusClient, daemonId: string) =>
+  entriesOf(await client.images(), daemonId);
 
 /**
- * Deletes every cache entry and any builder instance left behind; nothing without our marker.
- * Returns what was removed, for the command's output.
+ * Deletes one daemon id's cache entries and any builder instance of that id left behind; nothing
+ * without our marker, nothing of another id. Returns what was removed, for the command's output.
  */
 export async function clearCache(
   client: IncusClient,
+  daemonId: string,
 ): Promise<{ images: number; builders: number }> {
-  const entries = await listCache(client);
+  const entries = await listCache(client, daemonId);
   for (const entry of entries) await client.deleteImage(entry.fingerprint);
   const builders = (await client.instances(1)).filter(
-    (i) => i.name.startsWith(BUILDER_PREFIX) && i.config[BUILDER_KEY] !== undefined,
+    (i) =>
+      i.name.startsWith(BUILDER_PREFIX) &&
+      i.config[BUILDER_KEY] !== undefined &&
+      i.config[BUILDER_DAEMON_KEY] === daemonId,
   );
   for (const builder of builders) {
     await client.changeState(builder.name, 'stop', { force: true }).catch(() => undefined);
@@ -130,7 +153,7 @@ export type ImageCacheOptions = {
 export type ImageCache = ReturnType<typeof imageCache>;
 
 export function imageCache(client: IncusClient, options: ImageCacheOptions) {
-  const { maxAgeMs, log, clock } = options;
+  const { maxAgeMs, log, clock, daemonId } = options;
   /** Builds in flight in this process, by key: concurrent first creates build once. */
   const building = new Map<string, Promise<void>>();
 
@@ -149,8 +172,8 @@ export function imageCache(client: IncusClient, options: ImageCacheOptions) {
     const images = await client.images();
     const from = images.find((i) => i.aliases.some((a) => a.name === source.alias));
     if (!from?.fingerprint || from.properties[PROP.marker] === 'true') return undefined;
-    const key = cacheKey(from.fingerprint, packages);
-    const entry = cacheEntries(images).find((e) => e.alias === CACHE_ALIAS_PREFIX + key);
+    const key = cacheKey(daemonId, from.fingerprint, packages);
+    const entry = entriesOf(images, daemonId).find((e) => e.alias === CACHE_ALIAS_PREFIX + key);
     if (entry && fresh(entry)) {
       return { use: { alias: entry.alias, fingerprint: entry.fingerprint } };
     }
@@ -177,14 +200,14 @@ export function imageCache(client: IncusClient, options: ImageCacheOptions) {
     building.set(plan.key, job);
   }
 
-  /** A builder instance (marked with this process's tag) from an image, by fingerprint. */
+  /** A builder instance (marked with this process's tag and the daemon id) from an image. */
   const builderFrom = (name: string, fingerprint: string, config: Record<string, string>) =>
     client.createInstance(
       {
         name,
         type: 'container',
         source: { type: 'image', fingerprint },
-        config: { ...config, [BUILDER_KEY]: options.owner },
+        config: { ...config, [BUILDER_KEY]: options.owner, [BUILDER_DAEMON_KEY]: daemonId },
         devices: { root: { type: 'disk', path: '/', pool: options.pool } },
       },
       600,
@@ -192,7 +215,7 @@ export function imageCache(client: IncusClient, options: ImageCacheOptions) {
 
   /**
    * Makes the builder instance; false when another daemon process (or this one) is building the
-   * same entry. A builder whose process is gone is removed and made again.
+   * same entry. A builder of this daemon id whose process is gone is removed and made again.
    */
   async function makeBuilder(name: string, plan: BuildPlan): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
@@ -205,7 +228,8 @@ export function imageCache(client: IncusClient, options: ImageCacheOptions) {
         }
         const other = await client.instance(name).catch(() => undefined);
         const tag = other?.config[BUILDER_KEY];
-        if (attempt > 1 || tag === undefined || ownerAlive(tag)) return false;
+        const ours = other?.config[BUILDER_DAEMON_KEY] === daemonId;
+        if (attempt > 1 || tag === undefined || !ours || ownerAlive(tag)) return false;
         log(`image cache: removing ${name}, left by a builder that is gone`);
         await options.remove(name);
       }
@@ -216,7 +240,7 @@ export function imageCache(client: IncusClient, options: ImageCacheOptions) {
     const name = BUILDER_PREFIX + plan.key;
     const alias = CACHE_ALIAS_PREFIX + plan.key;
     // Another create (or daemon) may have built it since this create looked.
-    const now = cacheEntries(await client.images()).find((e) => e.alias === alias);
+    const now = entriesOf(await client.images(), daemonId).find((e) => e.alias === alias);
     if (now && fresh(now)) return;
     if (!(await makeBuilder(name, plan))) return;
     log(`image cache: building ${alias} from ${plan.sourceImage} (${plan.packages.join(', ')})`);
@@ -232,17 +256,17 @@ export function imageCache(client: IncusClient, options: ImageCacheOptions) {
         [PROP.sourceFingerprint]: plan.sourceFingerprint,
         [PROP.packages]: plan.packages.join(' '),
         [PROP.built]: new Date(clock.now()).toISOString(),
-        [PROP.daemon]: options.daemonId,
+        [PROP.daemon]: daemonId,
         description: `Containarium cache: ${plan.sourceImage} with ${plan.packages.join(', ')}`,
       });
       // The alias is the entry: made, or moved from the old image in one call, only now.
-      const before = cacheEntries(await client.images()).find((e) => e.alias === alias);
+      const before = entriesOf(await client.images(), daemonId).find((e) => e.alias === alias);
       await client.setAlias(alias, published, { move: before !== undefined });
       const image = published;
       published = undefined;
       log(`image cache: ${alias} is ${image}`);
       if (before && before.fingerprint !== image) await client.deleteImage(before.fingerprint);
-      await dropStale();
+      await dropStale(client, daemonId, log);
       // Incus unpacks an image into the pool when it is first used: here, not in the next create.
       await options.remove(name);
       await builderFrom(name, image, {});
@@ -256,22 +280,6 @@ export function imageCache(client: IncusClient, options: ImageCacheOptions) {
     }
   }
 
-  /** Entries whose source image no alias names any more: no create can use them again. */
-  async function dropStale() {
-    const images = await client.images();
-    const named = new Set(
-      images
-        .filter((i) => i.properties[PROP.marker] !== 'true' && i.aliases.length > 0)
-        .map((i) => i.fingerprint),
-    );
-    for (const entry of cacheEntries(images)) {
-      if (entry.alias.startsWith(CACHE_ALIAS_PREFIX) && !named.has(entry.sourceFingerprint)) {
-        log(`image cache: dropping ${entry.alias}, its source image ${entry.sourceImage} changed`);
-        await client.deleteImage(entry.fingerprint).catch(() => undefined);
-      }
-    }
-  }
-
   return {
     pick,
     refresh,
@@ -280,6 +288,25 @@ export function imageCache(client: IncusClient, options: ImageCacheOptions) {
       while (building.size > 0) await Promise.all(building.values());
     },
   };
+}
+
+/**
+ * Deletes this daemon id's entries whose source image no alias names any more: no create can use
+ * them again. Another id's entries are left to that daemon, stale or not.
+ */
+export async function dropStale(client: IncusClient, daemonId: string, log: Logger) {
+  const images = await client.images();
+  const named = new Set(
+    images
+      .filter((i) => i.properties[PROP.marker] !== 'true' && i.aliases.length > 0)
+      .map((i) => i.fingerprint),
+  );
+  for (const entry of entriesOf(images, daemonId)) {
+    if (entry.alias.startsWith(CACHE_ALIAS_PREFIX) && !named.has(entry.sourceFingerprint)) {
+      log(`image cache: dropping ${entry.alias}, its source image ${entry.sourceImage} changed`);
+      await client.deleteImage(entry.fingerprint).catch(() => undefined);
+    }
+  }
 }
 
 const isConflict = (error: unknown) => error instanceof DaemonError && error.kind === 'conflict';

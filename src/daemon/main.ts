@@ -132,7 +132,7 @@ async function openAudit(target: string | undefined) {
   return createAuditLog(sink, { log, routes: ROUTES });
 }
 
-/** `image-cache list|clear`: straight to Incus, touching only images marked as the cache's. */
+/** `image-cache list|clear`: straight to Incus, touching only the cache entries of --daemon-id. */
 async function runImageCache(command: ImageCacheCommand): Promise<void> {
   const { createIncusClient } = await import('./incus.ts');
   const { clearCache, listCache } = await import('./image-cache.ts');
@@ -140,15 +140,15 @@ async function runImageCache(command: ImageCacheCommand): Promise<void> {
   const client = createIncusClient(command.incus);
   try {
     if (command.action === 'clear') {
-      const removed = await clearCache(client);
+      const removed = await clearCache(client, command.daemonId);
       process.stdout.write(
-        `removed ${removed.images} cached image(s) and ${removed.builders} unfinished build instance(s)\n`,
+        `removed ${removed.images} cached image(s) and ${removed.builders} unfinished build instance(s) of daemon id ${command.daemonId}\n`,
       );
       return;
     }
-    const entries = await listCache(client);
+    const entries = await listCache(client, command.daemonId);
     if (entries.length === 0) {
-      process.stdout.write('no cached images\n');
+      process.stdout.write(`no cached images of daemon id ${command.daemonId}\n`);
       return;
     }
     for (const e of entries.sort((a, b) => a.alias.localeCompare(b.alias))) {

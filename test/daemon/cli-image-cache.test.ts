@@ -35,11 +35,13 @@ describe('image cache flags and command', () => {
       kind: 'image-cache',
       action: 'list',
       incus: {},
+      daemonId: 'default',
     });
     expect(parseCommandLine(['image-cache', 'clear', '--incus-socket', '/run/x.socket'])).toEqual({
       kind: 'image-cache',
       action: 'clear',
       incus: { socket: '/run/x.socket' },
+      daemonId: 'default',
     });
     expect(parseCommandLine(['image-cache'])).toEqual({ kind: 'help', text: IMAGE_CACHE_HELP });
     expect(IMAGE_CACHE_HELP).toContain('--incus-socket PATH');
@@ -52,5 +54,27 @@ describe('image cache flags and command', () => {
     expect(refused(['image-cache', 'list', '--jwt-secret', 'x']).message).toStartWith(
       'unknown flag --jwt-secret for containarium image-cache list',
     );
+  });
+
+  test('image-cache takes --daemon-id as the daemon does: the same default and the same check', () => {
+    for (const action of ['list', 'clear'] as const) {
+      expect(parseCommandLine(['image-cache', action, '--daemon-id', 'ci-7'])).toEqual({
+        kind: 'image-cache',
+        action,
+        incus: {},
+        daemonId: 'ci-7',
+      });
+    }
+    expect(parseCommandLine(['image-cache', 'list', '--daemon-id=prod'])).toMatchObject({
+      daemonId: 'prod',
+    });
+    for (const bad of ['', '-x', 'a b', 'x'.repeat(64)]) {
+      const daemonRefusal = refused(['daemon', `--daemon-id=${bad}`], env).message;
+      expect(daemonRefusal).toStartWith(`invalid --daemon-id "${bad}": expected a name of 1 to 63`);
+      expect(refused(['image-cache', 'clear', `--daemon-id=${bad}`]).message).toBe(daemonRefusal);
+    }
+    expect(IMAGE_CACHE_HELP).toContain('--daemon-id NAME');
+    expect(IMAGE_CACHE_HELP).toContain('(default "default")');
+    expect(IMAGE_CACHE_HELP).toContain('image-cache list|clear [--daemon-id NAME]');
   });
 });

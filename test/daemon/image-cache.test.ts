@@ -2,11 +2,19 @@
 // creates start from it; a moved source alias, an old entry, concurrent first creates, a failed
 // build and the clear command. Each test gets its own source image (a busybox copy with a random
 // file, so its own fingerprint and key); one debian/12 test proves the account, keys and host keys.
+// The Incus may be shared: this file uses its own random daemon ids and looks only at their entries.
 import { afterAll, describe, expect, test } from 'bun:test';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CreateRequest } from '../../src/daemon/backend.ts';
-import { BUILDER_PREFIX, cacheKey, listCache } from '../../src/daemon/image-cache.ts';
+import {
+  BUILDER_DAEMON_KEY,
+  BUILDER_KEY,
+  BUILDER_PREFIX,
+  cacheKey,
+  clearCache,
+  listCache,
+} from '../../src/daemon/image-cache.ts';
 import { createIncusClient, INCUS_SOCKET, type IncusClient } from '../../src/daemon/incus.ts';
 import { createIncusBackend, type IncusBackend } from '../../src/daemon/incus-backend.ts';
 import { KEY } from '../../src/daemon/incus-wire.ts';
@@ -23,6 +31,8 @@ if (!present && !ci) {
 
 const run = Math.random().toString(36).slice(2, 7);
 const DAEMON = `test-${run}`;
+/** A second daemon on the same Incus, whose entries this file's DAEMON must never touch. */
+const OTHER = `test-${run}-other`;
 const HOUR = 3_600_000;
 const BUSYBOX_PACKAGES = packageList({ enableDocker: false }).sort();
 
@@ -46,27 +56,25 @@ function countingPublishes() {
 
 describe.skipIf(!present && !ci)('image cache on real Incus', () => {
   const client = createIncusClient({ socket: INCUS_SOCKET });
-  const users = new Set<string>();
+  /** Usernames this file created, with the daemon id that made them. */
+  const users = new Map<string, string>();
   const backends: IncusBackend[] = [];
-  /** Images (source copies) this file published; cache entries built from them are removed too. */
+  /** Images (source copies) this file published. */
   const sources = new Map<string, string>();
   const otherInstances = new Set<string>();
-  /** The debian/12 entry, when this file built it (removed afterwards). */
-  let debianEntry: string | undefined;
-  let dockerEntry: string | undefined;
 
-  const backend = (maxAgeMs: number, over: { client?: IncusClient } = {}) => {
+  const backend = (maxAgeMs: number, over: { client?: IncusClient; daemonId?: string } = {}) => {
     const made = createIncusBackend(over.client ?? client, {
-      daemonId: DAEMON,
+      daemonId: over.daemonId ?? DAEMON,
       imageCacheMaxAgeMs: maxAgeMs,
       log: () => undefined,
     });
     backends.push(made);
     return made;
   };
-  const user = (tag: string) => {
+  const user = (tag: string, daemonId = DAEMON) => {
     const name = `c${run}${tag}`;
-    users.add(name);
+    users.set(name, daemonId);
     return name;
   };
   const request = (username: string, image: string, over: Partial<CreateRequest> = {}) => ({
@@ -102,29 +110,26 @@ describe.skipIf(!present && !ci)('image cache on real Incus', () => {
     return fingerprint;
   }
 
-  const entryOf = async (sourceFingerprint: string) =>
-    (await listCache(client)).filter((e) => e.sourceFingerprint === sourceFingerprint);
+  /** This file's entries (of DAEMON, unless said) built from one source image. */
+  const entryOf = async (sourceFingerprint: string, daemonId = DAEMON) =>
+    (await listCache(client, daemonId)).filter((e) => e.sourceFingerprint === sourceFingerprint);
   const instanceOf = (username: string) => client.instance(`${username}-container`);
   const builders = async () =>
     (await client.instances(1)).filter((i) => i.name.startsWith(BUILDER_PREFIX));
 
   afterAll(async () => {
     for (const made of backends) await made.cacheIdle();
-    const cleaner = createIncusBackend(client, { daemonId: DAEMON });
-    for (const username of users) {
+    for (const [username, daemonId] of users) {
+      const cleaner = createIncusBackend(client, { daemonId });
       await cleaner.delete(username, { force: true }).catch(() => undefined);
     }
     for (const name of otherInstances) {
       await client.changeState(name, 'stop', { force: true }).catch(() => undefined);
       await client.deleteInstance(name).catch(() => undefined);
     }
-    for (const entry of await listCache(client)) {
-      if (sources.has(entry.sourceFingerprint) || entry.sourceImage.startsWith(`c${run}`)) {
-        await client.deleteImage(entry.fingerprint).catch(() => undefined);
-      }
-    }
-    for (const entry of [debianEntry, dockerEntry]) {
-      if (entry) await client.deleteImage(entry).catch(() => undefined);
+    // Every entry and builder of this file's daemon ids, and nothing of anyone else's.
+    for (const daemonId of [DAEMON, OTHER]) {
+      await clearCache(client, daemonId).catch(() => undefined);
     }
     for (const fingerprint of sources.keys()) {
       await client.deleteImage(fingerprint).catch(() => undefined);
@@ -142,7 +147,9 @@ describe.skipIf(!present && !ci)('image cache on real Incus', () => {
 
     const [entry, ...more] = await entryOf(fingerprint);
     expect(more).toEqual([]);
-    expect(entry?.alias).toBe(`containarium-cache/${cacheKey(fingerprint, BUSYBOX_PACKAGES)}`);
+    expect(entry?.alias).toBe(
+      `containarium-cache/${cacheKey(DAEMON, fingerprint, BUSYBOX_PACKAGES)}`,
+    );
     expect(entry?.packages).toEqual(BUSYBOX_PACKAGES);
     expect(entry?.sourceImage).toBe(source);
     expect(entry?.daemon).toBe(DAEMON);
@@ -170,7 +177,7 @@ describe.skipIf(!present && !ci)('image cache on real Incus', () => {
     expect((await daemon.get(username)).container.state).toBe('running');
     await daemon.cacheIdle();
     expect((await entryOf(fingerprint)).map((e) => e.key)).toEqual([
-      cacheKey(fingerprint, BUSYBOX_PACKAGES),
+      cacheKey(DAEMON, fingerprint, BUSYBOX_PACKAGES),
     ]);
   }, 240_000);
 
@@ -210,7 +217,7 @@ describe.skipIf(!present && !ci)('image cache on real Incus', () => {
       (i) => i.properties['containarium.cache.source-fingerprint'] === fingerprint,
     );
     expect(marked).toEqual([]);
-    const key = cacheKey(fingerprint, BUSYBOX_PACKAGES);
+    const key = cacheKey(DAEMON, fingerprint, BUSYBOX_PACKAGES);
     expect((await builders()).map((b) => b.name)).not.toContain(`${BUILDER_PREFIX}${key}`);
   }, 240_000);
 
@@ -231,7 +238,9 @@ describe.skipIf(!present && !ci)('image cache on real Incus', () => {
     expect(instance.config[KEY.cachedImage]).toBeUndefined();
     await daemon.cacheIdle();
     expect(await entryOf(before)).toEqual([]);
-    expect((await entryOf(after)).map((e) => e.key)).toEqual([cacheKey(after, BUSYBOX_PACKAGES)]);
+    expect((await entryOf(after)).map((e) => e.key)).toEqual([
+      cacheKey(DAEMON, after, BUSYBOX_PACKAGES),
+    ]);
   }, 240_000);
 
   test('an entry older than the max age is not used and is rebuilt', async () => {
@@ -273,16 +282,14 @@ describe.skipIf(!present && !ci)('image cache on real Incus', () => {
     const daemon = backend(HOUR);
     const images = await client.images();
     const debian = images.find((i) => i.aliases.some((a) => a.name === 'debian/12'));
-    const key = cacheKey(debian?.fingerprint as string, BUSYBOX_PACKAGES);
-    const existed = (await listCache(client)).some((e) => e.key === key);
+    const key = cacheKey(DAEMON, debian?.fingerprint as string, BUSYBOX_PACKAGES);
     const first = user('d1');
     await daemon.create(request(first, 'debian/12', { memory: '512MB', disk: '2GB' }), {
       async: false,
     });
     await daemon.cacheIdle();
-    const entry = (await listCache(client)).find((e) => e.key === key);
+    const entry = (await listCache(client, DAEMON)).find((e) => e.key === key);
     expect(entry).toBeDefined();
-    if (!existed) debianEntry = entry?.fingerprint;
 
     const sshKey = randomSshKey(`warm@${run}`);
     const warm = user('d2');
@@ -322,14 +329,12 @@ describe.skipIf(!present && !ci)('image cache on real Incus', () => {
     const images = await client.images();
     const debian = images.find((i) => i.aliases.some((a) => a.name === 'debian/12'));
     const packages = packageList({ enableDocker: true });
-    const key = cacheKey(debian?.fingerprint as string, packages);
-    const existed = (await listCache(client)).some((e) => e.key === key);
+    const key = cacheKey(DAEMON, debian?.fingerprint as string, packages);
     const limits = { memory: '1GB', disk: '4GB', enableDocker: true };
     await daemon.create(request(user('w1'), 'debian/12', limits), { async: false });
     await daemon.cacheIdle();
-    const entry = (await listCache(client)).find((e) => e.key === key);
+    const entry = (await listCache(client, DAEMON)).find((e) => e.key === key);
     expect(entry).toBeDefined();
-    if (!existed) dockerEntry = entry?.fingerprint;
 
     const warm = user('w2');
     await daemon.create(request(warm, 'debian/12', limits), { async: false });
@@ -348,33 +353,68 @@ describe.skipIf(!present && !ci)('image cache on real Incus', () => {
     expect((await guest.exec(['id', '-nG', warm])).stdout).toContain('docker');
   }, 600_000);
 
-  test('containarium image-cache list shows entries; clear removes only cache images', async () => {
+  test("containarium image-cache list and clear see only their --daemon-id's entries and builders", async () => {
     const source = `c${run}-clear`;
     const fingerprint = await publishSource(source);
-    const daemon = backend(HOUR);
+    // The same image and packages cached by two daemons: this file's and another one.
+    const mine = backend(HOUR);
+    const theirs = backend(HOUR, { daemonId: OTHER });
     const kept = user('k');
-    await daemon.create(request(kept, source), { async: false });
-    await daemon.cacheIdle();
+    await mine.create(request(kept, source), { async: false });
+    await theirs.create(request(user('t', OTHER), source), { async: false });
+    await Promise.all([mine.cacheIdle(), theirs.cacheIdle()]);
     const [entry] = await entryOf(fingerprint);
+    const [other] = await entryOf(fingerprint, OTHER);
+    expect(other).toBeDefined();
+    expect(other?.alias).not.toBe(entry?.alias as string);
+    // A builder instance of each id, as a build cut short leaves one.
+    const builderOf = async (daemonId: string, tag: string) => {
+      const name = `${BUILDER_PREFIX}${run}${tag}`;
+      otherInstances.add(name);
+      await client.createInstance(
+        {
+          name,
+          type: 'container',
+          source: { type: 'image', alias: 'busybox' },
+          config: { [BUILDER_KEY]: 'gone 1 1', [BUILDER_DAEMON_KEY]: daemonId },
+        },
+        120,
+      );
+      return name;
+    };
+    const myBuilder = await builderOf(DAEMON, 'a');
+    const theirBuilder = await builderOf(OTHER, 'b');
+
     const binary = join(import.meta.dir, '../../dist/containarium');
     const cli = (action: string) =>
-      Bun.spawnSync([binary, 'image-cache', action, '--incus-socket', INCUS_SOCKET], {
-        stdout: 'pipe',
-        stderr: 'pipe',
-      });
+      Bun.spawnSync(
+        [binary, 'image-cache', action, '--incus-socket', INCUS_SOCKET, '--daemon-id', DAEMON],
+        { stdout: 'pipe', stderr: 'pipe' },
+      );
     const list = cli('list');
     expect(list.exitCode).toBe(0);
     expect(list.stdout.toString()).toContain(`${entry?.alias}  from ${source} `);
+    expect(list.stdout.toString()).not.toContain(other?.alias as string);
 
+    const count = (await listCache(client, DAEMON)).length;
     const clear = cli('clear');
     expect(clear.stderr.toString()).toBe('');
     expect(clear.exitCode).toBe(0);
-    expect(clear.stdout.toString()).toMatch(/^removed \d+ cached image\(s\)/);
-    expect(await listCache(client)).toEqual([]);
-    // The source image (not marked) and the user's container stay.
+    expect(clear.stdout.toString()).toBe(
+      `removed ${count} cached image(s) and 1 unfinished build instance(s) of daemon id ${DAEMON}\n`,
+    );
+    expect(await listCache(client, DAEMON)).toEqual([]);
+    // The other daemon's entry and builder, the source image (not marked) and the user's
+    // container stay.
+    expect((await entryOf(fingerprint, OTHER)).map((e) => e.fingerprint)).toEqual([
+      other?.fingerprint as string,
+    ]);
+    const instances = (await client.instances(1)).map((i) => i.name);
+    expect(instances).not.toContain(myBuilder);
+    expect(instances).toContain(theirBuilder);
     const images = (await client.images()).map((i) => i.fingerprint);
     expect(images).toContain(fingerprint);
     expect((await instanceOf(kept)).status).toBe('Running');
-    expect(cli('list').stdout.toString()).toBe('no cached images\n');
+    expect(cli('list').stdout.toString()).toBe(`no cached images of daemon id ${DAEMON}\n`);
   }, 240_000);
 });

@@ -239,7 +239,7 @@ export function imageCache(client: IncusClient, options: ImageCacheOptions) {
   async function build(plan: BuildPlan): Promise<void> {
     const name = BUILDER_PREFIX + plan.key;
     const alias = CACHE_ALIAS_PREFIX + plan.key;
-    // Another create (or daemon) may have built it since this create looked.
+    // Another create (or daemon process with this id) may have built it since this create looked.
     const now = entriesOf(await client.images(), daemonId).find((e) => e.alias === alias);
     if (now && fresh(now)) return;
     if (!(await makeBuilder(name, plan))) return;

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, test } from 'bun:test';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CreateRequest } from '../../src/daemon/backend.ts';
+import { systemClock } from '../../src/daemon/clock.ts';
 import {
   BUILDER_DAEMON_KEY,
   BUILDER_KEY,
@@ -19,6 +20,7 @@ import { createIncusClient, INCUS_SOCKET, type IncusClient } from '../../src/dae
 import { createIncusBackend, type IncusBackend } from '../../src/daemon/incus-backend.ts';
 import { KEY } from '../../src/daemon/incus-wire.ts';
 import { packageList } from '../../src/daemon/provision.ts';
+import { retrying } from '../../src/daemon/retry.ts';
 import { incusProxy } from '../support/incus-proxy.ts';
 import { randomSshKey } from '../support/keys.ts';
 import { failure } from './incus-fake.ts';
@@ -56,6 +58,16 @@ function countingPublishes() {
 
 describe.skipIf(!present && !ci)('image cache on real Incus', () => {
   const client = createIncusClient({ socket: INCUS_SOCKET });
+  /** The test's own looks inside a container, tried again after a transient Incus failure
+   * ("Failed to retrieve PID of executing child process" under load), as the daemon's steps are. */
+  const retry = retrying({ attempts: 4, delayMs: 500, clock: systemClock, log: () => {} });
+  const guestOf = (name: string) => {
+    const guest = client.guest(name);
+    return {
+      exec: (argv: string[]) => retry(`exec in ${name}`, () => guest.exec(argv)),
+      readFile: (path: string) => retry(`read ${path} in ${name}`, () => guest.readFile(path)),
+    };
+  };
   /** Usernames this file created, with the daemon id that made them. */
   const users = new Map<string, string>();
   const backends: IncusBackend[] = [];
@@ -299,7 +311,7 @@ describe.skipIf(!present && !ci)('image cache on real Incus', () => {
     );
     const instance = await instanceOf(warm);
     expect(instance.config['volatile.base_image']).toBe(entry?.fingerprint as string);
-    const guest = client.guest(`${warm}-container`);
+    const guest = guestOf(`${warm}-container`);
     const sh = async (...argv: string[]) => (await guest.exec(argv)).stdout.trim();
     // apt-get update never ran: the cached image's package lists were dropped when it was sealed.
     expect(await sh('find', '/var/lib/apt/lists', '-name', '*Packages*')).toBe('');
@@ -312,7 +324,7 @@ describe.skipIf(!present && !ci)('image cache on real Incus', () => {
     );
     expect(await sh('systemctl', 'is-active', 'ssh')).toBe('active');
     // Its own host keys and machine id, not the cached image's nor the first container's.
-    const other = client.guest(`${first}-container`);
+    const other = guestOf(`${first}-container`);
     const hostKey = '/etc/ssh/ssh_host_ed25519_key.pub';
     const mine = (await guest.readFile(hostKey)).content;
     expect(mine).toStartWith('ssh-ed25519 ');
@@ -339,7 +351,7 @@ describe.skipIf(!present && !ci)('image cache on real Incus', () => {
     const warm = user('w2');
     await daemon.create(request(warm, 'debian/12', limits), { async: false });
     expect((await instanceOf(warm)).config[KEY.cachedImage]).toBe(entry?.fingerprint as string);
-    const guest = client.guest(`${warm}-container`);
+    const guest = guestOf(`${warm}-container`);
     let active = '';
     for (let i = 0; i < 240 && active !== 'active'; i++) {
       active = (await guest.exec(['systemctl', 'is-active', 'docker'])).stdout.trim();

@@ -2,7 +2,7 @@
 // interface: it never sees Incus, only a Guest, so a fake guest tests it without a container.
 import { PHASES, type Phase } from './create-progress.ts';
 import { DaemonError } from './errors.ts';
-import type { Retry } from './retry.ts';
+import { message, type Retry } from './retry.ts';
 
 export type ExecResult = {
   exitCode: number;
@@ -111,11 +111,31 @@ export async function installKeys(guest: Guest, username: string, keys: string[]
 
 type Step = <T>(what: string, work: () => Promise<T>) => Promise<T>;
 
+/**
+ * How long apt-get waits while another apt holds its lock: the image's own apt at first boot
+ * (Ubuntu's apt-daily), or the first run of a step tried again after a transient Incus failure,
+ * still going inside the container. apt's own DPkg::Lock::Timeout does not cover the lists lock
+ * that apt-get update takes.
+ */
+export const APT_LOCK = { pauseMs: 1000, tries: 120 };
+
+/** apt-get with these arguments; while another apt holds its lock, it waits and tries again. */
+async function aptGet(guest: Guest, args: string[]) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run(guest, ['apt-get', ...args], APT_ENV);
+    } catch (error) {
+      if (attempt >= APT_LOCK.tries || !/Could not get lock/.test(message(error))) throw error;
+      await Bun.sleep(APT_LOCK.pauseMs);
+    }
+  }
+}
+
 /** apt-get update and install of these packages, then ssh enabled and started. */
 export async function installPackages(guest: Guest, packages: string[], step: Step) {
-  await step('apt-get update', () => run(guest, ['apt-get', 'update'], APT_ENV));
+  await step('apt-get update', () => aptGet(guest, ['update']));
   await step('apt-get install', () =>
-    run(guest, ['apt-get', 'install', '-y', '--no-install-recommends', ...packages], APT_ENV),
+    aptGet(guest, ['install', '-y', '--no-install-recommends', ...packages]),
   );
   await step('enabling ssh', () => enableSsh(guest));
 }

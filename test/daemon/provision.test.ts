@@ -2,6 +2,7 @@
 import { describe, expect, test } from 'bun:test';
 import { DaemonError } from '../../src/daemon/errors.ts';
 import {
+  APT_LOCK,
   DOCKER_WANTS,
   type ExecResult,
   type FileContent,
@@ -103,6 +104,33 @@ describe('provisioning through a guest', () => {
     await expect(provision(guest, request, retry)).rejects.toThrow(
       '"apt-get update" failed in alice-container (exit 100): E: no network',
     );
+  });
+
+  test('apt-get waits while another apt holds its lock, then goes on', async () => {
+    let held = 2;
+    const { guest, commands } = fakeGuest(['/usr/bin/apt-get', '/usr/sbin/useradd'], (argv) =>
+      argv[0] === 'apt-get' && held-- > 0
+        ? {
+            exitCode: 100,
+            stdout: '',
+            stderr:
+              'E: Could not get lock /var/lib/apt/lists/lock. It is held by process 74 (apt-get)\nE: Unable to lock directory /var/lib/apt/lists/\n',
+          }
+        : undefined,
+    );
+    const pause = APT_LOCK.pauseMs;
+    APT_LOCK.pauseMs = 1;
+    try {
+      expect(await provision(guest, request, retry)).toBe('');
+    } finally {
+      APT_LOCK.pauseMs = pause;
+    }
+    expect(commands.filter((c) => c[0] === 'apt-get').map((c) => c[1])).toEqual([
+      'update',
+      'update',
+      'update',
+      'install',
+    ]);
   });
 
   test('keys for a user the image lacks are not installed', async () => {

@@ -53,6 +53,8 @@ export const UNCONFIRMED = {
     `The confirmation to ${action} did not match: the user had to type "${typed}" exactly, so nothing was changed. Ask the user whether to try again.`,
   changed: (action: string) =>
     `The target changed since the user was asked (it was deleted and created again, or replaced), so nothing was done to ${action}. Call the tool again to ask about what is there now.`,
+  otherCall: (action: string) =>
+    `The confirmation the user gave was for other arguments, so nothing was done to ${action}. Call the tool again to ask the user about these arguments.`,
   cannotAsk: (action: string) =>
     `This server is set to ask the user before it can ${action} (CONTAINARIUM_CONFIRM=always), but this MCP client cannot ask (it did not declare elicitation), so nothing was changed. Use a client that supports elicitation, or ask the user to set CONTAINARIUM_CONFIRM=auto in this server's entry of the MCP client's config.`,
 } as const;

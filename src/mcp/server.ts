@@ -1,9 +1,11 @@
 // The one module that uses the MCP SDK's server API: tools/list and tools/call on the low-level
 // Server, served over a stdio transport in both protocol eras (2025 handshake and 2026-07-28).
+import { createHash } from 'node:crypto';
 import {
   type CallToolResult,
   CLIENT_CAPABILITIES_META_KEY,
   createMcpHandler,
+  createRequestStateCodec,
   type InputRequiredResult,
   inputRequired,
   inputResponse,
@@ -11,6 +13,7 @@ import {
   type McpRequestContext,
   type Tool as McpTool,
   ProtocolErrorCode,
+  type RequestStateCodec,
   Server,
   type ServerContext,
   type StandardSchemaV1Sync,
@@ -313,7 +316,11 @@ type CallResult = CallToolResult | InputRequiredResult;
 
 /** Everything that leaves the server, text and structured content alike, redacted like the logs. */
 function redactResult<R extends CallResult>(result: R, secrets: readonly string[]): R {
-  return JSON.parse(redact(JSON.stringify(result), secrets)) as R;
+  // A question's requestState is minted here and signed (its form looks like a JWT to the
+  // redactor): it passes as it is, and holds no secret.
+  const { requestState, ...rest } = result as R & { requestState?: unknown };
+  const redacted = JSON.parse(redact(JSON.stringify(rest), secrets)) as R;
+  return requestState === undefined ? redacted : { ...redacted, requestState };
 }
 
 /** How long a 2026 client may keep the tool list: it is fixed for the life of the process. */
@@ -381,6 +388,13 @@ export function serverFactory(deps: Deps): () => Server {
   const slots = createSlots();
   // Read for each answer: the token may be rotated in its file.
   const secrets = () => secretsOf('config' in deps ? deps.config : undefined);
+  // A confirmation's state round-trips through the client: it is signed with a key of this
+  // process (the SDK's HMAC codec; a forged or altered state is refused) and names the call it
+  // confirms, so an answer cannot be replayed for other arguments.
+  const stateCodec = createRequestStateCodec<Asked>({
+    key: crypto.getRandomValues(new Uint8Array(32)),
+    ttlSeconds: CONFIRM_TTL_S,
+  });
 
   return (context?: McpRequestContext) => {
     // The caller of this instance: per request over HTTP, the process's own otherwise.
@@ -446,6 +460,7 @@ export function serverFactory(deps: Deps): () => Server {
         instructions: INSTRUCTIONS,
         cacheHints: { 'tools/list': { ttlMs: TOOLS_TTL_MS, cacheScope: 'public' } },
         jsonSchemaValidator,
+        requestState: { verify: stateCodec.verify },
       },
     );
     server.setRequestHandler('tools/list', async () => ({ tools: (await tools()).listed }));
@@ -530,7 +545,7 @@ export function serverFactory(deps: Deps): () => Server {
         if (clientCanAsk) {
           // The question's reads count against the daemon's slots like any call.
           const ask = () => slots.run(signal, () => tool.confirm!.ask(input, toolCtx));
-          const unconfirmed = await confirmation(tool, input, ask, ctx);
+          const unconfirmed = await confirmation(tool, input, ask, ctx, stateCodec);
           if (unconfirmed) return unconfirmed;
         } else if (policy === 'always') {
           return failure(UNCONFIRMED.cannotAsk(tool.action(input)));
@@ -579,15 +594,17 @@ async function confirmation(
   input: unknown,
   ask: () => Promise<Question>,
   ctx: ServerContext,
+  codec: RequestStateCodec<Asked>,
 ): Promise<CallResult | undefined> {
   const confirm = tool.confirm!;
+  const call = callOf(tool, input);
   const question = async () => {
     const { message, typed, identity } = await ask();
     return inputRequired({
       inputRequests: {
         [CONFIRM_KEY]: inputRequired.elicit({ message, requestedSchema: confirmSchema(typed) }),
       },
-      requestState: JSON.stringify({ typed, identity }),
+      requestState: await codec.mint({ typed, identity, call }),
     });
   };
   const answer = inputResponse(ctx.mcpReq.inputResponses, CONFIRM_KEY);
@@ -602,6 +619,7 @@ async function confirmation(
   const asked = askedOf(ctx.mcpReq.requestState());
   // An answer without the state of its question: the question is asked again.
   if (!asked) return question();
+  if (asked.call !== call) return untouched(UNCONFIRMED.otherCall(action));
   if (!confirms(answer.content, asked.typed)) {
     return untouched(UNCONFIRMED.mismatch(action, asked.typed));
   }
@@ -612,17 +630,35 @@ async function confirmation(
   return undefined;
 }
 
-/** The question's typed answer and target identity, as the request state carries them. */
-function askedOf(state: unknown): { typed: string; identity: string } | undefined {
-  if (typeof state !== 'string') return undefined;
-  try {
-    const parsed = JSON.parse(state) as { typed?: unknown; identity?: unknown };
-    return typeof parsed.typed === 'string' && typeof parsed.identity === 'string'
-      ? { typed: parsed.typed, identity: parsed.identity }
-      : undefined;
-  } catch {
-    return undefined;
-  }
+/** What a question's state carries: the typed answer, the target's identity, the call asked about. */
+type Asked = { typed: string; identity: string; call: string };
+
+/** How long a person may take to answer a confirmation before it is asked again. */
+const CONFIRM_TTL_S = 15 * 60;
+
+/** The state the SDK's codec verified and decoded, when it has the shape of ours. */
+function askedOf(state: unknown): Asked | undefined {
+  const { typed, identity, call } = (state ?? {}) as Partial<Record<keyof Asked, unknown>>;
+  return typeof typed === 'string' && typeof identity === 'string' && typeof call === 'string'
+    ? { typed, identity, call }
+    : undefined;
+}
+
+/** The call a confirmation is for: the tool and its parsed arguments, keys in a fixed order. */
+function callOf(tool: AnyTool, input: unknown): string {
+  const canonical = (value: unknown): unknown =>
+    Array.isArray(value)
+      ? value.map(canonical)
+      : value !== null && typeof value === 'object'
+        ? Object.fromEntries(
+            Object.keys(value)
+              .sort()
+              .map((key) => [key, canonical((value as Record<string, unknown>)[key])]),
+          )
+        : value;
+  return createHash('sha256')
+    .update(`${tool.name}\0${JSON.stringify(canonical(input))}`)
+    .digest('base64url');
 }
 
 /** One server, 2025 era, for in-process tests. */

@@ -320,6 +320,77 @@ describe('the serving flag', () => {
     expect((await mcp.close()).code).toBe(0);
   });
 
+  test('2026 wire: an answer holds only for the call it was asked about, and a forged state is refused', async () => {
+    const fake = daemon();
+    const mcp = spawnMcp({ CONTAINARIUM_SERVER_URL: fake.url, CONTAINARIUM_JWT_TOKEN: token }, [
+      'bun',
+      resolve(ROOT, 'src/mcp/main.ts'),
+    ]);
+    const canAsk = envelope({ elicitation: { form: {} } });
+    mcp.send({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'delete_container', arguments: { username: 'alice' }, _meta: canAsk },
+    });
+    const asked = (await mcp.reply(1)).result as { requestState: string };
+    expect(asked.requestState).toStartWith('v1.');
+    const accept = { confirm: { action: 'accept', content: { username: 'alice' } } };
+
+    // The person's answer and the state of that question, sent with other arguments (force).
+    mcp.send({
+      jsonrpc: '2.0',
+      id: 2,
+      method: 'tools/call',
+      params: {
+        name: 'delete_container',
+        arguments: { username: 'alice', force: true },
+        inputResponses: accept,
+        requestState: asked.requestState,
+        _meta: canAsk,
+      },
+    });
+    const replayed = (await mcp.reply(2)).result as { content: { text: string }[] };
+    expect(replayed.content[0]!.text).toStartWith(
+      'The confirmation the user gave was for other arguments, so nothing was done',
+    );
+
+    // A state the server never minted: refused as protocol misuse.
+    mcp.send({
+      jsonrpc: '2.0',
+      id: 3,
+      method: 'tools/call',
+      params: {
+        name: 'delete_container',
+        arguments: { username: 'alice' },
+        inputResponses: accept,
+        requestState: JSON.stringify({ typed: 'alice', identity: 'alice-container@1780000000' }),
+        _meta: canAsk,
+      },
+    });
+    const forged = await mcp.reply(3);
+    expect(forged.error).toMatchObject({ code: -32602 });
+    expect(deletes(fake)).toBe(0);
+
+    // The state as minted, with the arguments it was asked about, does delete.
+    mcp.send({
+      jsonrpc: '2.0',
+      id: 4,
+      method: 'tools/call',
+      params: {
+        name: 'delete_container',
+        arguments: { username: 'alice' },
+        inputResponses: accept,
+        requestState: asked.requestState,
+        _meta: canAsk,
+      },
+    });
+    const done = (await mcp.reply(4)).result as { content: { text: string }[] };
+    expect(done.content[0]!.text).toContain('Deleted alice-container');
+    expect(deletes(fake)).toBe(1);
+    expect((await mcp.close()).code).toBe(0);
+  });
+
   test('--confirm is a serving flag', () => {
     expect(servingFlagsEnv(['--confirm', 'never'])).toEqual({ CONTAINARIUM_CONFIRM: 'never' });
   });

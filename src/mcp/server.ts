@@ -359,6 +359,14 @@ type Deps = ({ client: ContainariumClient; config: Config } | { configError: str
  * well within 10 s, so a client that restarts its timeout on progress never gives up on it.
  */
 export const PROGRESS_EVERY_MS = 5_000;
+/** How many calls' progress the server remembers between the re-entries of a confirmation. */
+const PROGRESS_TOKENS = 1_024;
+/** A confirmation's verified state as a key of the progress it continues. */
+const stateKey = (state: unknown, caller: Caller | undefined) =>
+  state === undefined ? undefined : progressKey(`state:${JSON.stringify(state)}`, caller);
+/** A progress token's key: tokens of different callers (over HTTP) are different calls. */
+const progressKey = (token: string | number, caller: Caller | undefined) =>
+  `${caller?.config.token.get() ?? ''}\n${typeof token}:${token}`;
 
 /** Who a tool call acts as: the REST client with the caller's token, and the config it uses. */
 export type Caller = { client: ContainariumClient; config: Config };
@@ -395,6 +403,20 @@ export function serverFactory(deps: Deps): () => Server {
     key: crypto.getRandomValues(new Uint8Array(32)),
     ttlSeconds: CONFIRM_TTL_S,
   });
+  // The progress of each call a client follows, by its progress token: a call that pauses for a
+  // confirmation is entered again with the answer under the same token (the SDK's 2025 shim), or
+  // retried under a new one echoing the question's state (2026, also a key here), and its
+  // progress goes on rising from where it was. Dropped with the final result; the oldest go first
+  // past PROGRESS_TOKENS (a client that never answers).
+  const progressOf = new Map<string, { sent: number; started: number }>();
+  const rememberProgress = (key: string, counter: { sent: number; started: number }) => {
+    progressOf.delete(key);
+    progressOf.set(key, counter);
+    for (const oldest of progressOf.keys()) {
+      if (progressOf.size <= PROGRESS_TOKENS) break;
+      progressOf.delete(oldest);
+    }
+  };
 
   return (context?: McpRequestContext) => {
     // The caller of this instance: per request over HTTP, the process's own otherwise.
@@ -411,17 +433,31 @@ export function serverFactory(deps: Deps): () => Server {
         handle: (request: R, ctx: ServerContext, progress: Progress) => Promise<CallResult>,
       ) =>
       async (request: R, ctx: ServerContext): Promise<CallResult> => {
-        const started = performance.now();
+        const entered = performance.now();
         const token = ctx.mcpReq._meta?.progressToken;
-        // The spec wants progress to grow with every notification: it counts them.
-        let sent = 0;
+        // The spec wants progress to grow with every notification: it counts them, across the
+        // re-entries of a call that paused for a confirmation too.
+        const echoed = stateKey(ctx.mcpReq.requestState(), caller);
+        const key = token === undefined ? undefined : progressKey(token, caller);
+        const counter = (key !== undefined &&
+          (progressOf.get(key) ?? (echoed && progressOf.get(echoed)))) || {
+          sent: 0,
+          started: performance.now(),
+        };
+        if (key !== undefined) rememberProgress(key, counter);
+        const { started } = counter;
+        const callerSecrets = () => (caller ? secretsOf(caller.config) : secrets());
         let phase = '';
         const notify = (message: string) => {
           if (token === undefined) return;
           void ctx.mcpReq
             .notify({
               method: 'notifications/progress',
-              params: { progressToken: token, progress: ++sent, message },
+              params: {
+                progressToken: token,
+                progress: ++counter.sent,
+                message: redact(message, callerSecrets()),
+              },
             })
             .catch(() => {});
         };
@@ -442,13 +478,25 @@ export function serverFactory(deps: Deps): () => Server {
               }, deps.progressEveryMs ?? PROGRESS_EVERY_MS);
         try {
           const result = await handle(request, ctx, progress);
+          if (key !== undefined) {
+            const { requestState } = result as { requestState?: unknown };
+            if (!('inputRequests' in result)) progressOf.delete(key);
+            else if (typeof requestState === 'string') {
+              const asked = stateKey(await stateCodec.verify(requestState, ctx), caller);
+              if (asked) rememberProgress(asked, counter);
+            }
+            if (echoed) progressOf.delete(echoed);
+          }
           deps.onToolCall?.({
             tool: request.params.name,
             context,
             outcome: 'inputRequests' in result ? 'asking' : result.isError ? 'error' : 'ok',
-            ms: performance.now() - started,
+            ms: performance.now() - entered,
           });
           return result;
+        } catch (error) {
+          if (key !== undefined) progressOf.delete(key);
+          throw error;
         } finally {
           clearInterval(beat);
         }

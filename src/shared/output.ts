@@ -9,9 +9,14 @@ export const OUTPUT_CAP_BYTES = 16 * 1024;
 const ESCAPES =
   // biome-ignore lint/suspicious/noControlCharactersInRegex: escapes are what it matches
   /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[ -/]*[0-~]?/g;
-/** C0 controls but tab and newline, DEL, C1 controls, and the Unicode bidirectional overrides. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: controls are what it matches
-const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+/**
+ * C0 controls but tab and newline, DEL, C1 controls, the Unicode bidirectional controls (the
+ * Arabic letter mark, the marks and overrides, the isolates), the zero-width characters and byte
+ * order mark, and the line and paragraph separators: what is invisible or moves text around.
+ */
+const CONTROLS =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: controls are what it matches
+  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
 
 /** Without ANSI escapes and control characters; "\r\n" becomes "\n"; tabs and newlines stay. */
 export function cleanOutput(text: string): string {

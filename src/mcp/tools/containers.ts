@@ -3,7 +3,12 @@ import { HTTPError } from 'ky';
 import * as v from 'valibot';
 import { IMAGE, IMAGE_FORM } from '../../shared/image.ts';
 import { formatBytes } from '../../shared/sizes.ts';
-import { containerName, isSystemAccount } from '../../shared/username.ts';
+import {
+  containerName,
+  isSystemAccount,
+  isValidUsername,
+  usernameOf,
+} from '../../shared/username.ts';
 import type { ContainariumClient } from '../client.ts';
 import type { Question } from '../confirm.ts';
 import { ActionableError, CONTAINER, daemonMessage } from '../errors.ts';
@@ -154,11 +159,15 @@ const CURSOR_FORM = 'must be the nextCursor of an earlier list_containers answer
  * JSON, whose base64 starts like a JWT's and would be redacted from the answer).
  */
 const cursorFor = (name: string) => Buffer.from(`after:${name}`).toString('base64url');
+/** The longest cursor read: one of a container name is far shorter. */
+const CURSOR_MAX = 512;
 function afterOf(cursor: string): string | undefined {
+  if (cursor.length > CURSOR_MAX) return undefined;
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
   const name = text.startsWith('after:') ? text.slice('after:'.length) : '';
-  // Only a cursor that encodes back the same way, so junk is refused rather than half-read.
-  return name && cursorFor(name) === cursor ? name : undefined;
+  // Only a cursor that encodes back the same way and names a container (a username, with or
+  // without "-container"), so junk is refused rather than half-read.
+  return name && cursorFor(name) === cursor && isValidUsername(usernameOf(name)) ? name : undefined;
 }
 
 const byName = (a: { name: string }, b: { name: string }) =>

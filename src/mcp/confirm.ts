@@ -20,6 +20,8 @@ export type Question = {
   typed: string;
   /** Who the target is now (its name and creation time): read again after the answer. */
   identity: string;
+  /** Users the question found with no container: a confirmed bulk delete leaves them be. */
+  absent?: readonly string[];
 };
 
 /** The key of the one input request a confirmation makes, and the field the person types into. */

@@ -592,7 +592,12 @@ export function serverFactory(deps: Deps): () => Server {
       if (tool.confirm && policy !== 'never') {
         if (clientCanAsk) {
           // The question's reads count against the daemon's slots like any call.
-          const ask = () => slots.run(signal, () => tool.confirm!.ask(input, toolCtx));
+          // The last question asked is the fresh read made after the answer: the tool acts on it.
+          const ask = () =>
+            slots.run(signal, async () => {
+              toolCtx.confirmed = await tool.confirm!.ask(input, toolCtx);
+              return toolCtx.confirmed;
+            });
           const unconfirmed = await confirmation(tool, input, ask, ctx, stateCodec);
           if (unconfirmed) return unconfirmed;
         } else if (policy === 'always') {

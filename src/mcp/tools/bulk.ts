@@ -53,6 +53,11 @@ const items = <S extends v.GenericSchema>(item: S, name: (value: v.InferOutput<S
     }, 'must not name the same user twice'),
   );
 
+/** What `run` answers for an item with nothing to do: its container is already gone. */
+const ABSENT = Symbol('absent');
+const ABSENT_TEXT = (name: string) =>
+  `${containerName(name)} did not exist when the deletion was confirmed; nothing was sent`;
+
 /**
  * Runs each item through `run` in its own slot, telling the client after each one, and words the
  * outcome: one line per item, a tool error only when every item failed (nothing was done then;
@@ -61,35 +66,45 @@ const items = <S extends v.GenericSchema>(item: S, name: (value: v.InferOutput<S
 async function runItems(
   usernames: readonly string[],
   verb: { done: string; doing: string },
-  run: (index: number) => Promise<string>,
+  run: (index: number) => Promise<string | typeof ABSENT>,
   ctx: ToolContext,
   explain: (error: unknown, index: number) => string,
 ) {
   let finished = 0;
+  const absent = new Set<string>();
   const results = await eachBounded(usernames, PARALLEL, async (name, index): Promise<Item> => {
     const item = await ctx
       .slot(() => run(index))
       .then(
-        (message) => ({ username: name, ok: true, message }),
+        (message) => {
+          if (message !== ABSENT) return { username: name, ok: true, message };
+          absent.add(name);
+          return { username: name, ok: true, message: `already absent: ${ABSENT_TEXT(name)}` };
+        },
         (error: unknown) => ({ username: name, ok: false, message: explain(error, index) }),
       );
     finished += 1;
-    ctx.progress(
-      `${finished} of ${usernames.length} done: ${name} ${item.ok ? verb.done : 'failed'}`,
-    );
+    const outcome = absent.has(name) ? 'already absent' : item.ok ? verb.done : 'failed';
+    ctx.progress(`${finished} of ${usernames.length} done: ${name} ${outcome}`);
     return item;
   });
   const ok = results.filter((r) => r.ok).length;
   const failed = results.length - ok;
+  const done = ok - absent.size;
   const noun = (n: number) => (n === 1 ? 'container' : 'containers');
+  const Done = `${verb.done[0]!.toUpperCase()}${verb.done.slice(1)}`;
+  const absentNote = absent.size > 0 ? `; ${absent.size} already absent` : '';
   const head =
     failed === 0
-      ? `${verb.done[0]!.toUpperCase()}${verb.done.slice(1)} all ${ok} ${noun(ok)}:`
+      ? absent.size === 0
+        ? `${Done} all ${ok} ${noun(ok)}:`
+        : `${Done} ${done} of ${results.length} ${noun(results.length)}${absentNote}:`
       : ok === 0
         ? `Could not ${verb.doing} any of the ${failed} ${noun(failed)}; nothing was ${verb.done}:`
-        : `${verb.done[0]!.toUpperCase()}${verb.done.slice(1)} ${ok} of ${results.length} ${noun(results.length)}; ${failed} failed (the others are done; retry only the failed ones):`;
+        : `${Done} ${done} of ${results.length} ${noun(results.length)}${absentNote}; ${failed} failed (the others are done; retry only the failed ones):`;
   const lines = results.map(
-    (r) => `- ${r.username}: ${r.ok ? `${verb.done}, ${r.message}` : `failed: ${r.message}`}`,
+    (r) =>
+      `- ${r.username}: ${absent.has(r.username) ? r.message : r.ok ? `${verb.done}, ${r.message}` : `failed: ${r.message}`}`,
   );
   return {
     text: [head, ...lines].join('\n'),
@@ -166,12 +181,13 @@ async function deleteQuestion(
             ? `disk limit ${limit(c.disk)}`
             : 'disk use not reported';
       const line = `- ${c.name} (user ${name}): ${c.state}${c.ipAddress ? `, IP ${c.ipAddress}` : ''}, ${disk}, created ${c.createdAt ?? 'at an unknown time'}.`;
-      return { line, identity: `${c.name}@${c.createdAt ?? ''}` };
+      return { line, identity: `${c.name}@${c.createdAt ?? ''}`, absent: undefined };
     } catch (error) {
       if (!missing(error)) throw error;
       return {
         line: `- ${containerName(name)} (user ${name}): does not exist; nothing to delete.`,
         identity: `${name}:none`,
+        absent: name,
       };
     }
   });
@@ -182,7 +198,12 @@ async function deleteQuestion(
     ...read.map((r) => r.line),
     `To confirm, type "${typed}".`,
   ].join('\n');
-  return { message, typed, identity: read.map((r) => r.identity).join(' ') };
+  return {
+    message,
+    typed,
+    identity: read.map((r) => r.identity).join(' '),
+    absent: read.flatMap((r) => (r.absent === undefined ? [] : [r.absent])),
+  };
 }
 
 const deleteContainers = defineTool({
@@ -216,6 +237,8 @@ const deleteContainers = defineTool({
       { done: 'deleted', doing: 'delete' },
       async (index) => {
         const item = { username: input.usernames[index]!, force: input.force };
+        // The confirmed question found no container for this user just now: no DELETE.
+        if (ctx.confirmed?.absent?.includes(item.username)) return ABSENT;
         const { structured } = await deleteContainer.handle(item, ctx);
         return structured.containerName;
       },

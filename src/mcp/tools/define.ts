@@ -24,6 +24,8 @@ export type ToolContext = {
   progress: Progress;
   /** How a long call follows the daemon's work (create's polls). */
   polling: Polling;
+  /** The question the person confirmed, read again after the answer (none was asked: unset). */
+  confirmed?: Question;
 };
 
 /** How create follows an async create: the first pause, the longest pause, and the most in all. */

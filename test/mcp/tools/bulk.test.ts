@@ -239,18 +239,35 @@ describe('delete_containers', () => {
     }
   });
 
-  test('a user without a container is listed as such, and its line says it failed', async () => {
-    const { call, asked } = await start(three, {
+  test('a user the confirmation found without a container is already absent: no DELETE is sent for it', async () => {
+    const { fake, call, asked } = await start(three, {
       person: () => ({ action: 'accept', content: { username: 'delete 2 containers' } }),
     });
     const result = await call('delete_containers', { usernames: ['alice', 'zed'], force: true });
     expect(asked[0]).toContain('- zed-container (user zed): does not exist; nothing to delete.');
     expect(result.isError).toBeFalsy();
     expect(result.text.split('\n')).toEqual([
-      'Deleted 1 of 2 containers; 1 failed (the others are done; retry only the failed ones):',
+      'Deleted 1 of 2 containers; 1 already absent:',
       '- alice: deleted, alice-container',
-      '- zed: failed: No container exists for user zed. Call list_containers to see which containers exist.',
+      '- zed: already absent: zed-container did not exist when the deletion was confirmed; nothing was sent',
     ]);
+    expect(fake.requests.filter((r) => r.method === 'DELETE').map((r) => r.path)).toEqual([
+      '/v1/containers/alice',
+    ]);
+    expect(result.structuredContent).toMatchObject({ succeeded: 2, failed: 0 });
+  });
+
+  test('every user already absent: not an error, and nothing is deleted', async () => {
+    const { fake, call } = await start(three, {
+      person: () => ({ action: 'accept', content: { username: 'delete 1 container' } }),
+    });
+    const result = await call('delete_containers', { usernames: ['zed'] });
+    expect(result.isError).toBeFalsy();
+    expect(result.text.split('\n')).toEqual([
+      'Deleted 0 of 1 container; 1 already absent:',
+      '- zed: already absent: zed-container did not exist when the deletion was confirmed; nothing was sent',
+    ]);
+    expect(deletes(fake)).toBe(0);
   });
 
   test('a client that cannot ask: deleted at once under the default policy', async () => {

@@ -9,7 +9,7 @@ import { containerName } from '../../shared/username.ts';
 import { integer, text } from '../../shared/wire.ts';
 import type { Question } from '../confirm.ts';
 import { CONTAINER, daemonMessage } from '../errors.ts';
-import { containerView, table, timestamp } from '../format.ts';
+import { containerView, table, timestamp, withinBudget } from '../format.ts';
 import { defineTool, type ToolContext, username } from './define.ts';
 
 // ---- The wire, read leniently (api/containarium.openapi.json) ---------------------------------
@@ -172,23 +172,40 @@ const createSnapshot = defineTool({
 const listSnapshots = defineTool({
   name: 'list_snapshots',
   title: 'List snapshots',
-  description: "List the snapshots of a user's container, oldest first: name, creation time, size.",
+  description: "List the snapshots of a user's container, newest first: name, creation time, size.",
   effect: 'read',
   toolset: 'snapshots',
   resource: CONTAINER,
   input: v.strictObject({ username: username('User whose snapshots to list, e.g. "alice".') }),
-  output: v.object({ username: v.string(), snapshots: v.array(SnapshotOut) }),
+  output: v.object({
+    username: v.string(),
+    snapshots: v.pipe(v.array(SnapshotOut), v.description('The ones the text shows, newest first')),
+    totalCount: v.pipe(v.number(), v.description('All snapshots of the container')),
+  }),
   action: (input) => `list the snapshots of the container for ${input.username}`,
   async handle(input, ctx) {
-    const snapshots = await snapshotsOf(input.username, ctx);
+    // The daemon lists them oldest first.
+    const snapshots = (await snapshotsOf(input.username, ctx)).reverse();
     const name = containerName(input.username);
-    const text = snapshots.length
-      ? `${snapshots.length} ${snapshots.length === 1 ? 'snapshot' : 'snapshots'} of ${name}, oldest first:\n${table(
-          ['NAME', 'CREATED', 'SIZE'],
-          snapshots.map((s) => [s.name, s.createdAt ?? '-', formatBytes(s.sizeBytes)]),
-        )}`
-      : `${name} has no snapshots; create_snapshot takes one.`;
-    return { text, structured: { username: input.username, snapshots } };
+    const totalCount = snapshots.length;
+    if (totalCount === 0) {
+      const text = `${name} has no snapshots; create_snapshot takes one.`;
+      return { text, structured: { username: input.username, snapshots, totalCount } };
+    }
+    const [header, ...rows] = table(
+      ['NAME', 'CREATED', 'SIZE'],
+      snapshots.map((s) => [s.name, s.createdAt ?? '-', formatBytes(s.sizeBytes)]),
+    ).split('\n');
+    const { text, shown } = withinBudget(
+      `${totalCount} ${totalCount === 1 ? 'snapshot' : 'snapshots'} of ${name}, newest first:\n${header}`,
+      rows,
+      (left) =>
+        `… ${left} older ${left === 1 ? 'snapshot' : 'snapshots'} not shown (the answer's size limit); delete_snapshot removes the ones no longer needed.`,
+    );
+    return {
+      text,
+      structured: { username: input.username, snapshots: snapshots.slice(0, shown), totalCount },
+    };
   },
 });
 

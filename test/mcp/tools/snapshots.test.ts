@@ -85,11 +85,12 @@ describe("snapshots against this project's daemon", () => {
     });
     const listed = await d.mcp.call('list_snapshots', { username: 'alice' });
     expect(listed.text).toBe(
-      `1 snapshot of alice-container, oldest first:\nNAME           CREATED              SIZE\nbefore-upgrade ${createdAt} 16 KiB`,
+      `1 snapshot of alice-container, newest first:\nNAME           CREATED              SIZE\nbefore-upgrade ${createdAt} 16 KiB`,
     );
     expect(listed.structuredContent).toEqual({
       username: 'alice',
       snapshots: [{ name: 'before-upgrade', createdAt, sizeBytes: 16384 }],
+      totalCount: 1,
     });
   });
 

@@ -42,7 +42,7 @@ const FRAME_ROOM = 1_000;
  * How many characters of each stream the text shows: all of a stream that fits its fair share of
  * `room`, and what that one leaves over goes to the others.
  */
-export function shares(sizes: readonly number[], room: number): number[] {
+function shares(sizes: readonly number[], room: number): number[] {
   const out = sizes.map(() => 0);
   let left = room;
   let streams = sizes.length;

@@ -100,9 +100,9 @@ describe.skipIf(missing.length > 0)('snapshots through the stack on real Incus',
 
     const listed = await mcp.call('list_snapshots', { username });
     const { snapshots } = ok<Snapshots>(listed);
-    expect(snapshots.map((s) => s.name)).toEqual(['first', second.snapshot.name]);
+    expect(snapshots.map((s) => s.name)).toEqual([second.snapshot.name, 'first']);
     expect(snapshots.every((s) => s.createdAt?.startsWith('20'))).toBe(true);
-    expect(listed.text).toStartWith(`2 snapshots of ${container}, oldest first:\nNAME`);
+    expect(listed.text).toStartWith(`2 snapshots of ${container}, newest first:\nNAME`);
 
     const restored = await mcp.call('restore_snapshot', { username, name: 'first' }, 180_000);
     expect(restored.text).toBe(

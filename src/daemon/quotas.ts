@@ -44,11 +44,21 @@ const Entry = v.strictObject(
   },
   'expected an object with some of containers, cpus, memory and disk, like {"cpus": 8, "memory": "16GB"}',
 );
+const UNLISTABLE = ['constructor', 'prototype'];
 const QuotaFile = v.strictObject(
   {
     default: v.optional(Entry),
     users: v.optional(
       v.pipe(
+        v.custom<Record<string, unknown>>(
+          (users) => typeof users === 'object' && users !== null && !Array.isArray(users),
+          'expected an object of usernames to quotas',
+        ),
+        // valibot's records leave these keys out, so an entry for them would silently not apply.
+        v.check(
+          (users) => !Object.keys(users).some((name) => UNLISTABLE.includes(name)),
+          `expected usernames other than ${UNLISTABLE.join(' and ')} (those users get the default quota)`,
+        ),
         v.record(v.string(), Entry, 'expected an object of usernames to quotas'),
         v.check(
           (users) => Object.keys(users).every(isValidUsername),
@@ -95,8 +105,9 @@ export function loadQuotaFile(path: string): QuotaTable {
   return parseQuotaFile(readFileSync(path, 'utf8'));
 }
 
+/** The user's own entry, else the default; a name like "constructor" is never read off Object. */
 export const quotaOf = (table: QuotaTable, username: string): Quota =>
-  table.users[username] ?? table.default;
+  Object.hasOwn(table.users, username) ? (table.users[username] ?? table.default) : table.default;
 
 const bytes = (size: string) => parseSize(size)?.bytes ?? 0;
 
@@ -138,7 +149,8 @@ export function resizeAsks(container: Container, change: ResizeRequest): Use {
 
 /**
  * 403 when `asked` on top of `use` goes past the quota, naming each quantity with its use:
- * "quota exceeded for alice: memory 14.9 GiB used + 3.7 GiB asked > 16GB quota".
+ * "quota exceeded for alice: memory 14.9 GiB used + 3.7 GiB asked > 14.9 GiB quota (16GB)";
+ * sizes all in the same binary units, the quota also as the quota file spells it.
  */
 export function enforceQuota(username: string, quota: Quota, use: Use, asked: Use): void {
   const over: string[] = [];
@@ -148,22 +160,19 @@ export function enforceQuota(username: string, quota: Quota, use: Use, asked: Us
     more: number,
     most: number,
     show: (n: number) => string,
-    shown: string,
+    spelled?: string,
   ) => {
     if (more > 0 && used + more > most) {
-      over.push(`${what} ${show(used)} used + ${show(more)} asked > ${shown} quota`);
+      const as =
+        spelled === undefined || spelled.replace(/\s/g, '') === show(most).replace(/\s/g, '')
+          ? ''
+          : ` (${spelled})`;
+      over.push(`${what} ${show(used)} used + ${show(more)} asked > ${show(most)} quota${as}`);
     }
   };
   const count = (n: number) => String(n);
-  check(
-    'containers',
-    use.containers,
-    asked.containers,
-    quota.containers,
-    count,
-    String(quota.containers),
-  );
-  check('cpus', use.cpus, asked.cpus, quota.cpus, count, String(quota.cpus));
+  check('containers', use.containers, asked.containers, quota.containers, count);
+  check('cpus', use.cpus, asked.cpus, quota.cpus, count);
   check(
     'memory',
     use.memoryBytes,

@@ -150,7 +150,7 @@ describe('quotas', () => {
     expect(over.body).toEqual({
       code: 403,
       error:
-        'rpc error: code = PermissionDenied desc = quota exceeded for alice: cpus 4 used + 12 asked > 8 quota; memory 3.7 GiB used + 14.9 GiB asked > 16GB quota; ask for less, or ask an administrator to raise the quota',
+        'rpc error: code = PermissionDenied desc = quota exceeded for alice: cpus 4 used + 12 asked > 8 quota; memory 3.7 GiB used + 14.9 GiB asked > 14.9 GiB quota (16GB); ask for less, or ask an administrator to raise the quota',
     });
     expect(d.backend.calls.filter((c) => c.method === 'resize')).toEqual([]);
     // Within the quota, and lowering, are fine; the admin is not held to it.

@@ -79,16 +79,14 @@ export async function readLogs(guest: Guest, request: LogsRequest): Promise<Logs
     const { text, cut } = await guest.consoleLog(LOG_TAIL_BYTES);
     return { source: 'console', text, cut };
   }
-  const argv = [
-    journalctl,
-    '--no-pager',
-    '--quiet',
-    '-o',
-    'short-iso',
-    '-n',
-    String(request.lines),
-  ];
-  if (request.since !== undefined) argv.push(`--since=@${request.since}`);
+  // journalctl -n with --since gives the OLDEST entries after since; without -n, the newest are
+  // the end of the output, which is what the tail read (and the route's last `lines`) keep.
+  const argv = [journalctl, '--no-pager', '--quiet', '-o', 'short-iso'];
+  argv.push(
+    ...(request.since === undefined
+      ? ['-n', String(request.lines)]
+      : [`--since=@${request.since}`]),
+  );
   const result = await guest.exec(argv, { timeout: 60, tail: LOG_TAIL_BYTES });
   if (result.exitCode !== 0) {
     const detail = (result.stderr || result.stdout).trim().split('\n').slice(-2).join(' ');

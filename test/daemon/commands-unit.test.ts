@@ -1,7 +1,7 @@
 // What exec and logs ask of a container, against a scripted Guest: the argv they run and how they
 // read the answer.
 import { describe, expect, test } from 'bun:test';
-import { LOG_TAIL_BYTES, readLogs } from '../../src/daemon/commands.ts';
+import { LOG_TAIL_BYTES, readLogs, runCommand } from '../../src/daemon/commands.ts';
 import type { ExecOptions, ExecResult, Guest } from '../../src/daemon/provision.ts';
 
 /** A guest whose programs all exist; `answer` decides what each other command prints. */
@@ -55,5 +55,23 @@ describe('readLogs', () => {
     ]);
     expect(call?.options?.tail).toBe(LOG_TAIL_BYTES);
     expect(read.text).toBe('old\nnew\n');
+  });
+});
+
+describe('runCommand', () => {
+  test('a wait that ran out is timedOut, even when no time seems to have passed', async () => {
+    const { guest } = scriptedGuest(() => ({
+      exitCode: 124,
+      stdout: 'started\n',
+      stderr: '',
+      timedOut: true,
+    }));
+    const clock = { now: () => 0, sleep: async () => {} };
+    const outcome = await runCommand(
+      guest,
+      { command: 'sleep 99', user: 'root', timeoutSeconds: 5 },
+      clock,
+    );
+    expect(outcome).toMatchObject({ exitCode: 124, stdout: 'started\n', timedOut: true });
   });
 });

@@ -9,8 +9,17 @@ import type { Container, CreateRequest, ResizeRequest } from './backend.ts';
 import { DaemonError } from './errors.ts';
 import type { Context } from './router.ts';
 
-/** One user's quota; sizes as the quota file spells them ("16GB"). */
-export type Quota = { containers: number; cpus: number; memory: string; disk: string };
+/**
+ * One user's quota; sizes as the quota file spells them ("16GB"). `snapshots` is how many each
+ * of the user's containers may keep.
+ */
+export type Quota = {
+  containers: number;
+  cpus: number;
+  memory: string;
+  disk: string;
+  snapshots: number;
+};
 
 /** The quota of every user without an entry, and the entries. */
 export type QuotaTable = { default: Quota; users: Record<string, Quota> };
@@ -19,7 +28,13 @@ export type QuotaTable = { default: Quota; users: Record<string, Quota> };
 export type Use = { containers: number; cpus: number; memoryBytes: number; diskBytes: number };
 
 /** The quota when no --quota-file is given, and what a file's `default` leaves out. */
-export const DEFAULT_QUOTA: Quota = { containers: 3, cpus: 8, memory: '16GB', disk: '100GB' };
+export const DEFAULT_QUOTA: Quota = {
+  containers: 3,
+  cpus: 8,
+  memory: '16GB',
+  disk: '100GB',
+  snapshots: 10,
+};
 
 export const DEFAULT_QUOTAS: QuotaTable = { default: DEFAULT_QUOTA, users: {} };
 
@@ -41,8 +56,9 @@ const Entry = v.strictObject(
     cpus: v.optional(Whole),
     memory: v.optional(Size),
     disk: v.optional(Size),
+    snapshots: v.optional(Whole),
   },
-  'expected an object with some of containers, cpus, memory and disk, like {"cpus": 8, "memory": "16GB"}',
+  'expected an object with some of containers, cpus, memory, disk and snapshots, like {"cpus": 8, "memory": "16GB"}',
 );
 const UNLISTABLE = ['constructor', 'prototype'];
 const QuotaFile = v.strictObject(
@@ -98,6 +114,7 @@ function over(base: Quota, entry: Partial<Record<keyof Quota, number | string | 
   if (typeof entry.cpus === 'number') quota.cpus = entry.cpus;
   if (typeof entry.memory === 'string') quota.memory = entry.memory;
   if (typeof entry.disk === 'string') quota.disk = entry.disk;
+  if (typeof entry.snapshots === 'number') quota.snapshots = entry.snapshots;
   return quota;
 }
 
@@ -203,4 +220,23 @@ export async function guardQuota(
   const mine = await c.backend.list({ username });
   const asked = asks(mine);
   if (asked) enforceQuota(username, quotaOf(c.quotas, username), useOf(mine), asked);
+}
+
+/**
+ * For a caller without the admin role: 403 when the user's container already keeps as many
+ * snapshots as the quota allows each container. Admins pass at once.
+ */
+export async function guardSnapshotQuota(
+  c: Pick<Context, 'principal' | 'backend' | 'quotas'>,
+  username: string,
+): Promise<void> {
+  if (c.principal.admin) return;
+  const most = quotaOf(c.quotas, username).snapshots;
+  const kept = (await c.backend.listSnapshots(username)).length;
+  if (kept >= most) {
+    throw new DaemonError(
+      'forbidden',
+      `quota exceeded for ${username}: snapshots ${kept} kept + 1 asked > ${most} quota per container; delete a snapshot first, or ask an administrator to raise the quota`,
+    );
+  }
 }

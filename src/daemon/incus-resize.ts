@@ -20,12 +20,14 @@ export const diskFloor = (usedBytes: number): number =>
 /** "12MiB": a size at least `bytes`, in whole MiB, as users type it back. */
 const sizeAtLeast = (bytes: number) => `${Math.ceil(bytes / 2 ** 20)}MiB`;
 
-/** The root disk device (mounted at /) under its device name, from the instance's full view. */
-function rootDevice(instance: Instance): [string, Record<string, string>] | undefined {
-  return Object.entries(instance.expanded_devices).find(
-    ([, device]) => device.type === 'disk' && device.path === '/',
-  );
-}
+/** The root disk device (mounted at /) under its device name, from these devices. */
+export const rootOf = (
+  devices: Instance['devices'],
+): [string, Record<string, string>] | undefined =>
+  Object.entries(devices).find(([, device]) => device.type === 'disk' && device.path === '/');
+
+/** The root disk device from the instance's full view (its profiles' devices too). */
+const rootDevice = (instance: Instance) => rootOf(instance.expanded_devices);
 
 /** The bytes the container's root filesystem holds, as du counts them inside it (running only). */
 async function diskUse(client: IncusClient, instance: Instance, username: string) {

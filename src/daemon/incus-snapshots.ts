@@ -5,6 +5,7 @@ import type { Backend, Rollback, Snapshot } from './backend.ts';
 import { DaemonError } from './errors.ts';
 import type { IncusClient } from './incus.ts';
 import { stillCreating } from './incus-instances.ts';
+import { rootOf } from './incus-resize.ts';
 import { type Instance, toSnapshot } from './incus-wire.ts';
 
 export type SnapshotDeps = {
@@ -34,6 +35,43 @@ export const snapshotNotFound = (username: string, name: string) =>
  */
 const NEWEST_ONLY =
   /subsequent snapshot|not the (latest|newest|most recent)|only the (latest|newest)/i;
+
+/** The limits a restore must not bring back from a snapshot. */
+const LIMIT_KEYS = ['limits.cpu', 'limits.memory'];
+
+/**
+ * After a restore (Incus brings back the snapshot's config and devices too): puts the limits
+ * `before` had back, CPU, memory and the root disk size, so they never come from a snapshot.
+ */
+async function keepLimits(client: IncusClient, before: Instance, username: string) {
+  const after = await client.instance(before.name);
+  const config: Record<string, string> = {};
+  for (const key of LIMIT_KEYS) {
+    const was = before.config[key] ?? '';
+    // An empty value removes the key, as it was absent before.
+    if ((after.config[key] ?? '') !== was) config[key] = was;
+  }
+  const devices: Record<string, Record<string, string>> = {};
+  const root = rootOf(before.devices);
+  if (root) {
+    const [key, device] = root;
+    const now = after.devices[key];
+    if (now && (now.size ?? '') !== (device.size ?? ''))
+      devices[key] = { ...now, size: device.size ?? '' };
+  }
+  if (Object.keys(config).length + Object.keys(devices).length === 0) return;
+  await client
+    .patchInstance(before.name, {
+      ...(Object.keys(config).length > 0 ? { config } : {}),
+      ...(Object.keys(devices).length > 0 ? { devices } : {}),
+    })
+    .catch((error: unknown) => {
+      throw new DaemonError(
+        'internal',
+        `the container for user ${username} was rolled back, but its limits could not be set back to what they were before (${(error as Error).message}); resize it to the limits it should have`,
+      );
+    });
+}
 
 export function snapshotMethods({
   client,
@@ -109,6 +147,7 @@ export function snapshotMethods({
             `snapshot "${name}" is not the newest of the container for user ${username} (newer: ${names}), and its storage restores only the newest; roll back with destroyNewer to delete the newer snapshots first`,
           );
         });
+        await keepLimits(client, instance, username);
         return { containerStopped: running, destroyedSnapshots: destroyed };
       }),
   };

@@ -196,14 +196,19 @@ export function createIncusClient(options: IncusClientOptions = {}) {
   /** Waits for an operation; a failed or cancelled one throws with Incus's message. */
   async function wait(id: string, timeoutSeconds: number): Promise<Operation> {
     const path = `1.0/operations/${encodeURIComponent(id)}/wait?timeout=${timeoutSeconds}`;
-    const envelope = await request('GET', path, { timeout: timeoutSeconds + 15 });
+    const envelope = await request('GET', path, { timeout: timeoutSeconds + 15 }).catch(
+      (error: unknown) => {
+        // Incus 6.0 answers a wait that runs out with an error: "context deadline exceeded".
+        if (error instanceof DaemonError && DEADLINE.test(error.message)) {
+          throw new NotFinished(timeoutSeconds);
+        }
+        throw error;
+      },
+    );
     const operation = parseMetadata(OperationSchema, envelope.metadata, path);
     if (operation.status_code === 200) return operation;
     if (operation.status_code === 103 || operation.status_code === 105) {
-      throw new DaemonError(
-        'unavailable',
-        `Incus operation did not finish within ${timeoutSeconds} s; it may still complete`,
-      );
+      throw new NotFinished(timeoutSeconds);
     }
     // Failure (400) or Cancelled (401): the operation's own error text is the useful part.
     const text = operation.err || `Incus operation ${operation.status}`;
@@ -218,11 +223,16 @@ export function createIncusClient(options: IncusClientOptions = {}) {
   ): Promise<Operation | undefined> {
     const envelope = await request(method, path, options);
     if (envelope.type !== 'async') return undefined;
+    return wait(operationId(envelope, method, path), options.wait ?? 60);
+  }
+
+  /** The id of the operation an async answer started. */
+  function operationId(envelope: v.InferOutput<typeof Envelope>, method: Method, path: string) {
     const id = v.safeParse(v.object({ id: v.string() }), envelope.metadata);
     const opId = id.success ? id.output.id : envelope.operation.split('/').pop();
     if (!opId)
       throw new DaemonError('internal', `Incus gave no operation id for ${method} ${path}`);
-    return wait(opId, options.wait ?? 60);
+    return opId;
   }
 
   const instance = (name: string) => instancePath(name);
@@ -389,9 +399,15 @@ export function createIncusClient(options: IncusClientOptions = {}) {
      * as that account (uid, gid, working directory); `tail` reads only the last that many bytes
      * of each stream, and marks a stream whose start was left unread as cut.
      */
+    /**
+     * Runs argv and reads both output logs, deleting them on every path. A command that exits
+     * 126 or 127 (Incus fails the operation: "Command not found") is still a result; one still
+     * running when the wait runs out is cancelled where Incus allows it and answers timedOut.
+     */
     async exec(name: string, command: string[], options: ExecOptions = {}): Promise<ExecResult> {
       const as = options.as;
-      const operation = await operate('POST', `${instancePath(name)}/exec`, {
+      const path = `${instancePath(name)}/exec`;
+      const started = await request('POST', path, {
         json: {
           command,
           environment: options.environment ?? {},
@@ -400,26 +416,52 @@ export function createIncusClient(options: IncusClientOptions = {}) {
           'record-output': true,
           ...(as ? { user: as.uid, group: as.gid, cwd: as.cwd } : {}),
         },
-        wait: options.timeout ?? 120,
       });
-      const result = parseMetadata(ExecResultSchema, operation?.metadata, 'exec');
-      const log = async (path: string | undefined) => {
-        if (!path) return { text: '', cut: false };
+      const opId = operationId(started, 'POST', path);
+      // Where Incus records the output (also named in the finished operation's metadata).
+      const logPath = (stream: string) =>
+        `${instancePath(name)}/logs/exec-output/exec_${opId}.${stream}`;
+      const log = async (path: string) => {
         // An output log Incus cannot hand over reads as empty, as it always has here.
         const read = await readTail(path, options.tail, { orEmpty: true });
         // Logs stay on the host until deleted; failing to delete one is not worth failing for.
         await send('DELETE', path).catch(() => undefined);
         return read;
       };
+      let exitCode: number;
+      let timedOut = false;
+      let output: Record<string, string> = {};
+      try {
+        const operation = await wait(opId, options.timeout ?? 120);
+        const result = parseMetadata(ExecResultSchema, operation.metadata, 'exec');
+        exitCode = result.return;
+        output = result.output;
+      } catch (error) {
+        const failed =
+          error instanceof DaemonError ? EXIT_OF_FAILURE.get(error.message) : undefined;
+        if (error instanceof NotFinished) {
+          await send('DELETE', `1.0/operations/${encodeURIComponent(opId)}`).catch(() => undefined);
+          exitCode = 124;
+          timedOut = true;
+        } else if (failed !== undefined) {
+          exitCode = failed;
+        } else {
+          await Promise.all(
+            ['stdout', 'stderr'].map((s) => log(logPath(s)).catch(() => undefined)),
+          );
+          throw error;
+        }
+      }
       const [stdout, stderr] = await Promise.all([
-        log(result.output['1']),
-        log(result.output['2']),
+        log(output['1'] ?? logPath('stdout')),
+        log(output['2'] ?? logPath('stderr')),
       ]);
       return {
-        exitCode: result.return,
+        exitCode,
         stdout: stdout.text,
         stderr: stderr.text,
         ...(stdout.cut || stderr.cut ? { cut: { stdout: stdout.cut, stderr: stderr.cut } } : {}),
+        ...(timedOut ? { timedOut } : {}),
       };
     },
 
@@ -509,6 +551,25 @@ function parseMetadata<S extends v.GenericSchema>(schema: S, metadata: unknown, 
 }
 
 /** Incus's HTTP-like status codes to our error kinds; the message stays Incus's own. */
+/** How Incus 6.0 words a wait that ran out. */
+const DEADLINE = /context deadline exceeded/i;
+
+/** An operation still running when its wait ran out: unavailable (503), and exec tells it apart. */
+class NotFinished extends DaemonError {
+  constructor(seconds: number) {
+    super(
+      'unavailable',
+      `Incus operation did not finish within ${seconds} s; it may still complete`,
+    );
+  }
+}
+
+/** The errors Incus ends an exec operation with when the command exits 126 or 127. */
+const EXIT_OF_FAILURE = new Map([
+  ['Command not executable', 126],
+  ['Command not found', 127],
+]);
+
 export function incusError(code: number, message: string): DaemonError {
   const busy = busyError(message);
   if (busy) return busy;

@@ -10,6 +10,8 @@ export type ExecResult = {
   stderr: string;
   /** Which streams lost their start to ExecOptions.tail; absent when neither did. */
   cut?: { stdout: boolean; stderr: boolean };
+  /** The command was still running when the wait ran out (exit code 124). */
+  timedOut?: boolean;
 };
 export type ExecOptions = {
   environment?: Record<string, string>;

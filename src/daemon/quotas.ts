@@ -9,8 +9,17 @@ import type { Container, CreateRequest, ResizeRequest } from './backend.ts';
 import { DaemonError } from './errors.ts';
 import type { Context } from './router.ts';
 
-/** One user's quota; sizes as the quota file spells them ("16GB"). */
-export type Quota = { containers: number; cpus: number; memory: string; disk: string };
+/**
+ * One user's quota; sizes as the quota file spells them ("16GB"). `snapshots` is how many each
+ * of the user's containers may keep.
+ */
+export type Quota = {
+  containers: number;
+  cpus: number;
+  memory: string;
+  disk: string;
+  snapshots: number;
+};
 
 /** The quota of every user without an entry, and the entries. */
 export type QuotaTable = { default: Quota; users: Record<string, Quota> };
@@ -19,7 +28,13 @@ export type QuotaTable = { default: Quota; users: Record<string, Quota> };
 export type Use = { containers: number; cpus: number; memoryBytes: number; diskBytes: number };
 
 /** The quota when no --quota-file is given, and what a file's `default` leaves out. */
-export const DEFAULT_QUOTA: Quota = { containers: 3, cpus: 8, memory: '16GB', disk: '100GB' };
+export const DEFAULT_QUOTA: Quota = {
+  containers: 3,
+  cpus: 8,
+  memory: '16GB',
+  disk: '100GB',
+  snapshots: 10,
+};
 
 export const DEFAULT_QUOTAS: QuotaTable = { default: DEFAULT_QUOTA, users: {} };
 
@@ -41,14 +56,25 @@ const Entry = v.strictObject(
     cpus: v.optional(Whole),
     memory: v.optional(Size),
     disk: v.optional(Size),
+    snapshots: v.optional(Whole),
   },
-  'expected an object with some of containers, cpus, memory and disk, like {"cpus": 8, "memory": "16GB"}',
+  'expected an object with some of containers, cpus, memory, disk and snapshots, like {"cpus": 8, "memory": "16GB"}',
 );
+const UNLISTABLE = ['constructor', 'prototype'];
 const QuotaFile = v.strictObject(
   {
     default: v.optional(Entry),
     users: v.optional(
       v.pipe(
+        v.custom<Record<string, unknown>>(
+          (users) => typeof users === 'object' && users !== null && !Array.isArray(users),
+          'expected an object of usernames to quotas',
+        ),
+        // valibot's records leave these keys out, so an entry for them would silently not apply.
+        v.check(
+          (users) => !Object.keys(users).some((name) => UNLISTABLE.includes(name)),
+          `expected usernames other than ${UNLISTABLE.join(' and ')} (those users get the default quota)`,
+        ),
         v.record(v.string(), Entry, 'expected an object of usernames to quotas'),
         v.check(
           (users) => Object.keys(users).every(isValidUsername),
@@ -88,6 +114,7 @@ function over(base: Quota, entry: Partial<Record<keyof Quota, number | string | 
   if (typeof entry.cpus === 'number') quota.cpus = entry.cpus;
   if (typeof entry.memory === 'string') quota.memory = entry.memory;
   if (typeof entry.disk === 'string') quota.disk = entry.disk;
+  if (typeof entry.snapshots === 'number') quota.snapshots = entry.snapshots;
   return quota;
 }
 
@@ -95,8 +122,9 @@ export function loadQuotaFile(path: string): QuotaTable {
   return parseQuotaFile(readFileSync(path, 'utf8'));
 }
 
+/** The user's own entry, else the default; a name like "constructor" is never read off Object. */
 export const quotaOf = (table: QuotaTable, username: string): Quota =>
-  table.users[username] ?? table.default;
+  Object.hasOwn(table.users, username) ? (table.users[username] ?? table.default) : table.default;
 
 const bytes = (size: string) => parseSize(size)?.bytes ?? 0;
 
@@ -138,7 +166,8 @@ export function resizeAsks(container: Container, change: ResizeRequest): Use {
 
 /**
  * 403 when `asked` on top of `use` goes past the quota, naming each quantity with its use:
- * "quota exceeded for alice: memory 14.9 GiB used + 3.7 GiB asked > 16GB quota".
+ * "quota exceeded for alice: memory 14.9 GiB used + 3.7 GiB asked > 14.9 GiB quota (16GB)";
+ * sizes all in the same binary units, the quota also as the quota file spells it.
  */
 export function enforceQuota(username: string, quota: Quota, use: Use, asked: Use): void {
   const over: string[] = [];
@@ -148,22 +177,19 @@ export function enforceQuota(username: string, quota: Quota, use: Use, asked: Us
     more: number,
     most: number,
     show: (n: number) => string,
-    shown: string,
+    spelled?: string,
   ) => {
     if (more > 0 && used + more > most) {
-      over.push(`${what} ${show(used)} used + ${show(more)} asked > ${shown} quota`);
+      const as =
+        spelled === undefined || spelled.replace(/\s/g, '') === show(most).replace(/\s/g, '')
+          ? ''
+          : ` (${spelled})`;
+      over.push(`${what} ${show(used)} used + ${show(more)} asked > ${show(most)} quota${as}`);
     }
   };
   const count = (n: number) => String(n);
-  check(
-    'containers',
-    use.containers,
-    asked.containers,
-    quota.containers,
-    count,
-    String(quota.containers),
-  );
-  check('cpus', use.cpus, asked.cpus, quota.cpus, count, String(quota.cpus));
+  check('containers', use.containers, asked.containers, quota.containers, count);
+  check('cpus', use.cpus, asked.cpus, quota.cpus, count);
   check(
     'memory',
     use.memoryBytes,
@@ -194,4 +220,23 @@ export async function guardQuota(
   const mine = await c.backend.list({ username });
   const asked = asks(mine);
   if (asked) enforceQuota(username, quotaOf(c.quotas, username), useOf(mine), asked);
+}
+
+/**
+ * For a caller without the admin role: 403 when the user's container already keeps as many
+ * snapshots as the quota allows each container. Admins pass at once.
+ */
+export async function guardSnapshotQuota(
+  c: Pick<Context, 'principal' | 'backend' | 'quotas'>,
+  username: string,
+): Promise<void> {
+  if (c.principal.admin) return;
+  const most = quotaOf(c.quotas, username).snapshots;
+  const kept = (await c.backend.listSnapshots(username)).length;
+  if (kept >= most) {
+    throw new DaemonError(
+      'forbidden',
+      `quota exceeded for ${username}: snapshots ${kept} kept + 1 asked > ${most} quota per container; delete a snapshot first, or ask an administrator to raise the quota`,
+    );
+  }
 }

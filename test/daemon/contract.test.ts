@@ -383,6 +383,7 @@ describe("every route this project adds is exactly its OpenAPI file's response",
         memoryBytes: '16000000000',
         disk: '100GB',
         diskBytes: '100000000000',
+        snapshots: 10,
       },
       used: { containers: 1, cpus: 2, memoryBytes: '2000000000', diskBytes: '60000000000' },
     });

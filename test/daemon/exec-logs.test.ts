@@ -238,6 +238,10 @@ describe('GET /v1/containers/{username}/logs', () => {
       /invalid since: expected a time like/,
     );
     await expectInvalid(await call('GET', `${path}?since=-5m`), /invalid since/);
+    await expectInvalid(
+      await call('GET', `${path}?since=1969-12-31T23:59:59Z`),
+      /invalid since: expected a time like "2026-01-31T12:00:00Z" \(RFC 3339, not before 1970\)/,
+    );
     expect(logCalls().length).toBe(before);
   });
 

@@ -1,5 +1,6 @@
 // exec and logs of the Incus backend on the real Incus of this machine, in one busybox container
-// (no journal, so its logs are the console log). Random names; the container is deleted after.
+// (no journal, so its logs are the console log), including the exits Incus fails on (126/127).
+// Random names; the container is deleted after.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync } from 'node:fs';
 import type { ExecRequest } from '../../src/daemon/backend.ts';
@@ -21,6 +22,10 @@ const username = `x${run}exec`;
 describe.skipIf(!present && !ci)('exec and logs on real Incus (busybox)', () => {
   const client = createIncusClient({ socket: INCUS_SOCKET });
   const backend = createIncusBackend(client, { daemonId: `test-${run}`, log: () => undefined });
+  const name = `${username}-container`;
+  /** The exec output logs Incus still keeps for the container: none once exec has read them. */
+  const outputLogs = async () =>
+    (await client.request('GET', `1.0/instances/${name}/logs/exec-output`)).metadata;
   const exec = (over: Partial<ExecRequest>) =>
     backend.exec(username, { command: 'true', user: 'root', timeoutSeconds: 60, ...over });
 
@@ -93,6 +98,23 @@ describe.skipIf(!present && !ci)('exec and logs on real Incus (busybox)', () => 
     expect(Buffer.byteLength(result.stdout)).toBeLessThanOrEqual(RAW_TAIL_BYTES);
     expect(result.stderrCut).toBe(false);
   });
+
+  test('exit 127 and a missing program are exit code 127 with their output, not errors', async () => {
+    const shell = await exec({ command: 'echo before; echo oops >&2; exit 127' });
+    expect(shell).toMatchObject({ exitCode: 127, stdout: 'before\n', stderr: 'oops\n' });
+    expect((await exec({ command: 'no-such-program-here' })).exitCode).toBe(127);
+    expect((await exec({ command: ['/no/such/program'] })).exitCode).toBe(127);
+    expect((await exec({ command: 'exit 126' })).exitCode).toBe(126);
+    expect(await outputLogs()).toEqual([]);
+  }, 60_000);
+
+  test('a wait that runs out answers timed out with the output so far', async () => {
+    const result = await client.exec(name, ['sh', '-c', 'echo started; exec sleep 4'], {
+      timeout: 1,
+    });
+    expect(result).toMatchObject({ exitCode: 124, stdout: 'started\n', timedOut: true });
+    expect(await outputLogs()).toEqual([]);
+  }, 30_000);
 
   test('without a journal, logs are the console log', async () => {
     const marker = `console-${run}-${Date.now()}`;

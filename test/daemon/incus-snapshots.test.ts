@@ -22,10 +22,12 @@ describe.skipIf(missing.length > 0)('snapshots on real Incus', () => {
   const username = `s${run}snap`;
   const name = `${username}-container`;
   const foreign = `s${run}other`;
+  const limited = `s${run}limits`;
 
   afterAll(async () => {
     await backend.delete(username, { force: true }).catch(() => undefined);
     await client.deleteInstance(`${foreign}-container`).catch(() => undefined);
+    await backend.delete(limited, { force: true }).catch(() => undefined);
   }, 60_000);
 
   const marker = () =>
@@ -113,4 +115,30 @@ describe.skipIf(missing.length > 0)('snapshots on real Incus', () => {
     }
     expect(await client.snapshots(other)).toEqual([]);
   }, 120_000);
+
+  test('a rollback brings back files, not limits: those set after the snapshot stay', async () => {
+    const limitedName = `${limited}-container`;
+    await backend.create(
+      createRequest({
+        username: limited,
+        cpu: 1,
+        memory: '128MB',
+        disk: '1GB',
+        image: 'busybox',
+      }),
+      { async: false },
+    );
+    await backend.createSnapshot(limited, 'roomy');
+    await backend.resize(limited, { memory: '96MB', disk: '2GB' });
+    await backend.rollbackSnapshot(limited, 'roomy', { force: true, destroyNewer: false });
+    const after = await client.instance(limitedName);
+    expect(after.config['limits.memory']).toBe('96MB');
+    expect(after.config['limits.cpu']).toBe('1');
+    expect(Object.values(after.devices).find((d) => d.path === '/')?.size).toBe('2GB');
+    expect(after.status).toBe('Running');
+    expect((await backend.get(limited)).container.resources).toMatchObject({
+      memory: '96MB',
+      disk: '2GB',
+    });
+  }, 180_000);
 });

@@ -150,7 +150,7 @@ describe('quotas', () => {
     expect(over.body).toEqual({
       code: 403,
       error:
-        'rpc error: code = PermissionDenied desc = quota exceeded for alice: cpus 4 used + 12 asked > 8 quota; memory 3.7 GiB used + 14.9 GiB asked > 16GB quota; ask for less, or ask an administrator to raise the quota',
+        'rpc error: code = PermissionDenied desc = quota exceeded for alice: cpus 4 used + 12 asked > 8 quota; memory 3.7 GiB used + 14.9 GiB asked > 14.9 GiB quota (16GB); ask for less, or ask an administrator to raise the quota',
     });
     expect(d.backend.calls.filter((c) => c.method === 'resize')).toEqual([]);
     // Within the quota, and lowering, are fine; the admin is not held to it.
@@ -197,6 +197,28 @@ describe('quotas', () => {
     expect((await d.call('POST', '/v1/containers', { username: 'alice' })).status).toBe(200);
   });
 
+  test('a user keeps at most its quota of snapshots per container; an admin is not held to it', async () => {
+    const quotas = parseQuotaFile('users:\n  alice: {snapshots: 2}\n');
+    const d = await daemon({ quotas });
+    d.backend.seed('alice');
+    const take = (name: string, as = d.alice) =>
+      d.call('POST', '/v1/containers/alice/snapshots', { name }, as);
+    expect((await take('one')).status).toBe(200);
+    expect((await take('two')).status).toBe(200);
+    const over = await take('three');
+    expect(over.status).toBe(403);
+    expect(desc(over.body)).toBe(
+      'quota exceeded for alice: snapshots 2 kept + 1 asked > 2 quota per container; delete a snapshot first, or ask an administrator to raise the quota',
+    );
+    expect(d.backend.calls.filter((c) => c.method === 'createSnapshot').length).toBe(2);
+    expect((await take('three', d.admin)).status).toBe(200);
+    // Deleting one makes room again.
+    await d.call('DELETE', '/v1/containers/alice/snapshots/one', undefined, d.alice);
+    await d.call('DELETE', '/v1/containers/alice/snapshots/two', undefined, d.alice);
+    expect((await take('four')).status).toBe(200);
+    expect(DEFAULT_QUOTA.snapshots).toBe(10);
+  });
+
   test('GET /v1/quotas/{username}: quota and use, int64 as strings; a user sees only its own', async () => {
     const quotas = parseQuotaFile(
       '{"default": {"cpus": 6}, "users": {"bob": {"memory": "32GiB"}}}',
@@ -215,6 +237,7 @@ describe('quotas', () => {
           memoryBytes: '16000000000',
           disk: '100GB',
           diskBytes: '100000000000',
+          snapshots: 10,
         },
         used: { containers: 1, cpus: 2, memoryBytes: '536870912', diskBytes: '10000000000' },
       },
@@ -261,6 +284,9 @@ describe('the quota file', () => {
       'has an invalid users.alice.cpus: expected a whole number of at least 0, like 3',
     );
     expect(refused('users: {alice: {gpus: 1}}')).toStartWith('has an invalid users.alice.gpus');
+    expect(refused('default: {snapshots: 1.5}')).toBe(
+      'has an invalid default.snapshots: expected a whole number of at least 0, like 3',
+    );
     expect(refused('users: {Alice: {cpus: 1}}')).toStartWith(
       'has an invalid users: expected usernames of 1 to 32 characters',
     );

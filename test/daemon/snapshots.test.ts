@@ -198,7 +198,11 @@ describe('snapshot routes', () => {
     ] as const) {
       expect((await call(method, path, method === 'POST' ? {} : undefined, bob)).status).toBe(403);
     }
-    expect(backend.calls.map((c) => c.args[0])).toEqual(['bob']);
+    // A user's create counts its snapshots against the quota first.
+    expect(backend.calls.map((c) => [c.method, c.args[0]])).toEqual([
+      ['listSnapshots', 'bob'],
+      ['createSnapshot', 'bob'],
+    ]);
   });
 
   test('each change is one audit line naming the route, the user and the snapshot', async () => {

@@ -109,7 +109,7 @@ describe.skipIf(missing.length > 0)('resize and quotas on real Incus', () => {
     const over = await user.call('resize_container', { username: alice, memory: '512MB' });
     expect(over.isError).toBe(true);
     expect(over.text).toBe(
-      `The daemon refused to resize the container for ${alice}: quota exceeded for ${alice}: memory 244 MiB used + 244 MiB asked > 256MB quota; ask for less, or ask an administrator to raise the quota (403). Call get_quota to see the quota and what is used of it.`,
+      `The daemon refused to resize the container for ${alice}: quota exceeded for ${alice}: memory 244 MiB used + 244 MiB asked > 244 MiB quota (256MB); ask for less, or ask an administrator to raise the quota (403). Call get_quota to see the quota and what is used of it.`,
     );
     expect((await instance(`${alice}-container`)).metadata.config['limits.memory']).toBe('256MB');
     const quota = await user.call('get_quota');

@@ -18,6 +18,7 @@ export const getQuota = route('GET', '/v1/quotas/:username', async (c) => {
       memoryBytes: int64(parseSize(quota.memory)?.bytes ?? 0),
       disk: quota.disk,
       diskBytes: int64(parseSize(quota.disk)?.bytes ?? 0),
+      snapshots: int32(quota.snapshots),
     },
     used: {
       containers: int32(used.containers),

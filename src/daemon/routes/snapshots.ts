@@ -6,6 +6,7 @@ import * as v from 'valibot';
 import { defaultSnapshotName } from '../../shared/snapshot.ts';
 import { Int64Schema } from '../../shared/wire.ts';
 import type { Snapshot } from '../backend.ts';
+import { guardSnapshotQuota } from '../quotas.ts';
 import { parseBody, parseSnapshotSegment, RollbackBody, SnapshotBody } from '../requests.ts';
 import { type Context, pathUser, route } from '../router.ts';
 import { int64 } from '../to-wire.ts';
@@ -38,6 +39,7 @@ export const createSnapshot = route(
   async (c) => {
     const username = pathUser(c);
     const name = parseBody(SnapshotBody, await c.body()) ?? defaultSnapshotName(new Date());
+    await guardSnapshotQuota(c, username);
     const snapshot = await c.backend.createSnapshot(username, name);
     return {
       snapshot: emitSnapshot(snapshot),

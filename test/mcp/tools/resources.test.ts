@@ -67,7 +67,7 @@ describe("resize_container against this project's daemon", () => {
     const over = await alice.call('resize_container', { username: 'alice', memory: '20GB' });
     expect(over.isError).toBe(true);
     expect(over.text).toBe(
-      'The daemon refused to resize the container for alice: quota exceeded for alice: memory 3.7 GiB used + 14.9 GiB asked > 16GB quota; ask for less, or ask an administrator to raise the quota (403). Call get_quota to see the quota and what is used of it.',
+      'The daemon refused to resize the container for alice: quota exceeded for alice: memory 3.7 GiB used + 14.9 GiB asked > 14.9 GiB quota (16GB); ask for less, or ask an administrator to raise the quota (403). Call get_quota to see the quota and what is used of it.',
     );
     expect(d.backend.containers.get('alice')?.resources?.memory).toBe('4GB');
   });

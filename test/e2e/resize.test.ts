@@ -114,7 +114,7 @@ describe.skipIf(missing.length > 0)('resize and quotas on real Incus', () => {
     expect((await instance(`${alice}-container`)).metadata.config['limits.memory']).toBe('256MB');
     const quota = await user.call('get_quota');
     expect(quota.text.split('\n')[0]).toBe(
-      `Quota of ${alice}: containers 1 of 3; cpus 2 of 4; memory 244 MiB of 256MB (244 MiB); disk 954 MiB of 100GB (93.1 GiB).`,
+      `Quota of ${alice}: containers 1 of 3; cpus 2 of 4; memory 244 MiB of 256MB (244 MiB); disk 954 MiB of 100GB (93.1 GiB); at most 10 snapshots per container.`,
     );
     // Within the quota the same token may resize.
     const fits = await user.call('resize_container', { username: alice, cpu: '1' });

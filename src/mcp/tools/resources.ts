@@ -78,6 +78,8 @@ export const GetQuotaResponseSchema = v.object({
     memoryBytes: integer,
     disk: text,
     diskBytes: integer,
+    /** Snapshots a container may have; daemons before the snapshot cap leave it out. */
+    snapshots: v.optional(integer),
   }),
   used: v.object({ containers: integer, cpus: integer, memoryBytes: integer, diskBytes: integer }),
 });
@@ -88,7 +90,7 @@ const getQuota = defineTool({
   name: 'get_quota',
   title: 'Get quota',
   description:
-    "Show a user's quota (containers, CPUs, memory, disk) against what its containers use. Default user: the token's own.",
+    "Show a user's quota (containers, CPUs, memory, disk, snapshots) against what its containers use. Default user: the token's own.",
   effect: 'read',
   toolset: 'resources',
   resource: null,
@@ -101,6 +103,7 @@ const getQuota = defineTool({
     cpus: Amount,
     memoryBytes: Amount,
     diskBytes: Amount,
+    snapshotsPerContainer: v.optional(v.number()),
     note: v.string(),
   }),
   action: (input) => `get the quota${input.username ? ` of ${input.username}` : ''}`,
@@ -126,6 +129,9 @@ const getQuota = defineTool({
       `cpus ${used.cpus} of ${quota.cpus}`,
       `memory ${formatBytes(used.memoryBytes)} of ${size(quota.memoryBytes, quota.memory)}`,
       `disk ${formatBytes(used.diskBytes)} of ${size(quota.diskBytes, quota.disk)}`,
+      ...(quota.snapshots === undefined
+        ? []
+        : [`at most ${quota.snapshots} snapshots per container`]),
     ];
     const note =
       'Use is the sum of the limits of the containers; creates and resizes by tokens without the admin role cannot go past the quota, admin tokens are not held to it.';
@@ -137,6 +143,7 @@ const getQuota = defineTool({
         cpus: { used: used.cpus, quota: quota.cpus },
         memoryBytes: { used: used.memoryBytes, quota: quota.memoryBytes },
         diskBytes: { used: used.diskBytes, quota: quota.diskBytes },
+        ...(quota.snapshots === undefined ? {} : { snapshotsPerContainer: quota.snapshots }),
         note,
       },
     };

@@ -141,7 +141,7 @@ describe('get_quota', () => {
     expect(result.isError).toBeFalsy();
     expect(result.text).toBe(
       [
-        'Quota of alice: containers 1 of 3; cpus 4 of 8; memory 3.7 GiB of 16GB (14.9 GiB); disk 46.6 GiB of 100GB (93.1 GiB).',
+        'Quota of alice: containers 1 of 3; cpus 4 of 8; memory 3.7 GiB of 16GB (14.9 GiB); disk 46.6 GiB of 100GB (93.1 GiB); at most 10 snapshots per container.',
         'Use is the sum of the limits of the containers; creates and resizes by tokens without the admin role cannot go past the quota, admin tokens are not held to it.',
       ].join('\n'),
     );
@@ -151,6 +151,7 @@ describe('get_quota', () => {
       cpus: { used: 4, quota: 8 },
       memoryBytes: { used: 4e9, quota: 16e9 },
       diskBytes: { used: 50e9, quota: 100e9 },
+      snapshotsPerContainer: 10,
     });
     expect(d.routes()).toEqual(['GET /v1/quotas/alice']);
     const other = await mcp.call('get_quota', { username: 'bob' });

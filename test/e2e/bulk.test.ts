@@ -3,27 +3,23 @@
 // template (its limits, image and labels land in Incus), a template's packages reach provisioning,
 // and delete_containers removes all three after one confirmation.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { type CallToolResult, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import {
-  CONTAINARIUM,
   type Daemon,
   generateToken,
   MCP_SERVER,
+  missingPrerequisites,
   startDaemon,
   stopAll,
 } from './harness.ts';
-import { exec, INCUS_SOCKET, instance, removeInstance } from './incus.ts';
+import { exec, instance, removeInstance } from './incus.ts';
 
-const missing = [INCUS_SOCKET, MCP_SERVER, CONTAINARIUM].filter((path) => !existsSync(path));
-if (missing.length > 0) {
-  if (process.env.CI) throw new Error(`bulk.test.ts cannot run: missing ${missing.join(', ')}`);
-  console.warn(`bulk.test.ts: SKIPPED — missing ${missing.join(', ')}`);
-}
+const missing = missingPrerequisites('bulk.test.ts');
 
 const run = Math.random().toString(36).slice(2, 7);
 const users = ['a', 'b', 'c'].map((letter) => `e2eb${letter}${run}`);

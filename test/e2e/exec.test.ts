@@ -1,26 +1,21 @@
 // exec_command and get_logs on real Incus, through the compiled daemon and mcp-server with a real
 // MCP client: a debian/12 container (its user account made at create, systemd's journal running).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  CONTAINARIUM,
   connectMcp,
   type Daemon,
   generateToken,
-  MCP_SERVER,
   type Mcp,
+  missingPrerequisites,
   startDaemon,
   stopAll,
 } from './harness.ts';
-import { INCUS_SOCKET, removeInstance } from './incus.ts';
+import { removeInstance } from './incus.ts';
 
-const missing = [INCUS_SOCKET, MCP_SERVER, CONTAINARIUM].filter((path) => !existsSync(path));
-if (missing.length > 0) {
-  if (process.env.CI) throw new Error(`exec.test.ts cannot run: missing ${missing.join(', ')}`);
-  console.warn(`exec.test.ts: SKIPPED — missing ${missing.join(', ')}`);
-}
+const missing = missingPrerequisites('exec.test.ts');
 
 const run = Math.random().toString(36).slice(2, 8);
 const username = `e2ex${run}`;

@@ -1,12 +1,13 @@
 // The processes of an end-to-end run: compiled containarium daemons, tokens from its CLI, and real
 // MCP clients that spawn the compiled mcp-server over stdio. Everything started here is tracked so
 // afterAll can end it.
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { BUILD, INCUS_SETUP, missingPrerequisites as missingOf } from '../support/prerequisites.ts';
 import { INCUS_SOCKET } from './incus.ts';
 
 export const ROOT = resolve(import.meta.dir, '../..');
@@ -177,14 +178,8 @@ export async function stopAll(): Promise<void> {
  * What an end-to-end file needs and does not find (Incus's socket, the binaries): in CI that is
  * an error, elsewhere the file is skipped and says why. `file` names it in that line.
  */
-export function missingPrerequisites(file: string): string[] {
-  const missing = [INCUS_SOCKET, MCP_SERVER, CONTAINARIUM].filter((path) => !existsSync(path));
-  if (missing.length > 0) {
-    if (process.env.CI) throw new Error(`${file} cannot run: missing ${missing.join(', ')}`);
-    console.warn(`${file}: SKIPPED — missing ${missing.join(', ')}`);
-  }
-  return missing;
-}
+export const missingPrerequisites = (file: string): string[] =>
+  missingOf(file, { [INCUS_SOCKET]: INCUS_SETUP, [MCP_SERVER]: BUILD, [CONTAINARIUM]: BUILD });
 
 /**
  * A daemon of its own for one test file: a new temporary folder with a random JWT secret file

@@ -2,26 +2,21 @@
 // dist/mcp-server over stdio → compiled dist/containarium daemon with --quota-file → Incus. What
 // happened is read back from Incus itself; busybox containers, random names, removed afterwards.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  CONTAINARIUM,
   connectMcp,
   type Daemon,
   generateToken,
-  MCP_SERVER,
   type Mcp,
+  missingPrerequisites,
   startDaemon,
   stopAll,
 } from './harness.ts';
-import { INCUS_SOCKET, instance, removeInstance } from './incus.ts';
+import { instance, removeInstance } from './incus.ts';
 
-const missing = [INCUS_SOCKET, MCP_SERVER, CONTAINARIUM].filter((path) => !existsSync(path));
-if (missing.length > 0) {
-  if (process.env.CI) throw new Error(`resize.test.ts cannot run: missing ${missing.join(', ')}`);
-  console.warn(`resize.test.ts: SKIPPED — missing ${missing.join(', ')}`);
-}
+const missing = missingPrerequisites('resize.test.ts');
 
 const run = Math.random().toString(36).slice(2, 8);
 /** Holds a container; its quota allows 256MB of memory in all. */

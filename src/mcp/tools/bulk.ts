@@ -7,7 +7,7 @@ import { formatBytes } from '../../shared/sizes.ts';
 import { containerName } from '../../shared/username.ts';
 import type { Question } from '../confirm.ts';
 import { containerView, limit } from '../format.ts';
-import { createContainer, deleteContainer } from './containers.ts';
+import { createChecked, createContainer, deleteContainer } from './containers.ts';
 import { defineTool, force, type ToolContext, username } from './define.ts';
 import { checkTemplates } from './templates.ts';
 
@@ -143,7 +143,7 @@ const createContainers = defineTool({
       input.containers.map((c) => c.username),
       { done: 'created', doing: 'create' },
       async (index) => {
-        const { structured } = await createContainer.handle(input.containers[index]!, ctx);
+        const { structured } = await createChecked(input.containers[index]!, ctx);
         const c = structured.container;
         return `${c.name} ${c.state}${c.ipAddress ? `, IP ${c.ipAddress}` : ''}`;
       },

@@ -42,6 +42,49 @@ import {
 import { snapshotNames } from './snapshots.ts';
 import { checkTemplates } from './templates.ts';
 
+/** create_container's arguments. */
+const CreateInput = v.strictObject({
+  username: v.pipe(
+    username('Linux user name that owns the container, e.g. "alice".'),
+    v.check(
+      (name) => !isSystemAccount(name),
+      'must not be a system account of the image (like root, admin or ubuntu)',
+    ),
+  ),
+  cpu,
+  memory: size('Memory limit with a unit, e.g. "4GB", "2048MB" or "8GiB".', '4GB'),
+  disk: size('Root disk size with a unit, e.g. "50GB" or "100GiB".', '50GB'),
+  ssh_keys: sshKeys,
+  image: daemonDefault(
+    'usually "images:ubuntu/24.04"',
+    'Image to create from, e.g. "images:ubuntu/24.04", "images:debian/12" or a local alias.',
+    (description) =>
+      v.pipe(
+        v.string(`must be ${IMAGE_FORM}`),
+        v.trim(),
+        v.regex(IMAGE, `must be ${IMAGE_FORM}`),
+        description,
+      ),
+  ),
+  // Left out when not given, so a template's setting can apply; true otherwise.
+  enable_docker: v.optional(
+    v.pipe(
+      v.boolean('must be true or false'),
+      v.description(
+        "Allow Docker inside the container (nesting). When left out: the template's setting, else true.",
+      ),
+    ),
+  ),
+  template: v.optional(
+    v.pipe(
+      v.string('must be a template name'),
+      v.description('Template whose values fill what this call leaves out; see list_templates.'),
+      v.trim(),
+      v.nonEmpty('must be a template name'),
+    ),
+  ),
+});
+
 export const createContainer = defineTool({
   name: 'create_container',
   title: 'Create container',
@@ -50,105 +93,70 @@ export const createContainer = defineTool({
   effect: 'create',
   toolset: 'containers',
   resource: CONTAINER,
-  input: v.strictObject({
-    username: v.pipe(
-      username('Linux user name that owns the container, e.g. "alice".'),
-      v.check(
-        (name) => !isSystemAccount(name),
-        'must not be a system account of the image (like root, admin or ubuntu)',
-      ),
-    ),
-    cpu,
-    memory: size('Memory limit with a unit, e.g. "4GB", "2048MB" or "8GiB".', '4GB'),
-    disk: size('Root disk size with a unit, e.g. "50GB" or "100GiB".', '50GB'),
-    ssh_keys: sshKeys,
-    image: daemonDefault(
-      'usually "images:ubuntu/24.04"',
-      'Image to create from, e.g. "images:ubuntu/24.04", "images:debian/12" or a local alias.',
-      (description) =>
-        v.pipe(
-          v.string(`must be ${IMAGE_FORM}`),
-          v.trim(),
-          v.regex(IMAGE, `must be ${IMAGE_FORM}`),
-          description,
-        ),
-    ),
-    // Left out when not given, so a template's setting can apply; true otherwise.
-    enable_docker: v.optional(
-      v.pipe(
-        v.boolean('must be true or false'),
-        v.description(
-          "Allow Docker inside the container (nesting). When left out: the template's setting, else true.",
-        ),
-      ),
-    ),
-    template: v.optional(
-      v.pipe(
-        v.string('must be a template name'),
-        v.description('Template whose values fill what this call leaves out; see list_templates.'),
-        v.trim(),
-        v.nonEmpty('must be a template name'),
-      ),
-    ),
-  }),
+  input: CreateInput,
   output: v.object({ container: ContainerOut, message: v.string(), sshCommand: v.string() }),
   action: (input) => `create the container for ${input.username}`,
   async handle(input, ctx) {
     // A daemon without templates would ignore the name: it must have it before anything is made.
     if (input.template) await checkTemplates([input.template], ctx.client, ctx.signal);
-    const response = await createAndFollow(input.username, ctx, () =>
-      ctx.client.createContainer(
-        {
-          username: input.username,
-          cpu: input.cpu,
-          memory: input.memory,
-          disk: input.disk,
-          sshKeys: input.ssh_keys,
-          image: input.image,
-          enableDocker: input.enable_docker ?? (input.template ? undefined : true),
-          template: input.template,
-        },
-        { signal: ctx.signal, async: true },
-      ),
-    );
-    const container = containerView(
-      response.container ?? {
-        name: containerName(input.username),
-        username: input.username,
-        state: 'CONTAINER_STATE_UNSPECIFIED',
-        resources: { cpu: input.cpu ?? '', memory: input.memory ?? '', disk: input.disk ?? '' },
-        sshKeys: input.ssh_keys,
-        network: null,
-        createdAt: 0,
-        updatedAt: 0,
-        labels: {},
-        image: input.image ?? '',
-        dockerEnabled: input.enable_docker ?? false,
-        podmanEnabled: undefined,
-      },
-    );
-    // What was used, as the daemon reports it: the limits it chose when none were given.
-    const lines = [
-      container.state === 'creating'
-        ? `Creating ${container.name} for ${container.username}; call get_container to follow it.`
-        : `Created ${container.name} for ${container.username}: ${container.state}.`,
-      `Resources: ${resources(container)}`,
-      `Image: ${container.image || input.image || "the daemon's default (not reported)"}`,
-    ];
-    if (container.ipAddress) lines.push(`IP: ${container.ipAddress}`);
-    // The daemon's command is the truth ("" when it made no account), except that upstream
-    // daemons send one even when no key was given, and without a key it would not log in.
-    const keys = Math.max(input.ssh_keys.length, container.sshKeys.length);
-    const command = sshCommand(container, keys, keys === 0 ? '' : response.sshCommand);
-    const ssh = sshLine(command);
-    if (ssh) lines.push(ssh);
-    if (response.message) lines.push(`Daemon: ${response.message}`);
-    return {
-      text: lines.join('\n'),
-      structured: { container, message: response.message, sshCommand: command },
-    };
+    return createChecked(input, ctx);
   },
 });
+
+/** create_container once its template, if any, is known to the daemon (bulk checks all at once). */
+export async function createChecked(input: v.InferOutput<typeof CreateInput>, ctx: ToolContext) {
+  const response = await createAndFollow(input.username, ctx, () =>
+    ctx.client.createContainer(
+      {
+        username: input.username,
+        cpu: input.cpu,
+        memory: input.memory,
+        disk: input.disk,
+        sshKeys: input.ssh_keys,
+        image: input.image,
+        enableDocker: input.enable_docker ?? (input.template ? undefined : true),
+        template: input.template,
+      },
+      { signal: ctx.signal, async: true },
+    ),
+  );
+  const container = containerView(
+    response.container ?? {
+      name: containerName(input.username),
+      username: input.username,
+      state: 'CONTAINER_STATE_UNSPECIFIED',
+      resources: { cpu: input.cpu ?? '', memory: input.memory ?? '', disk: input.disk ?? '' },
+      sshKeys: input.ssh_keys,
+      network: null,
+      createdAt: 0,
+      updatedAt: 0,
+      labels: {},
+      image: input.image ?? '',
+      dockerEnabled: input.enable_docker ?? false,
+      podmanEnabled: undefined,
+    },
+  );
+  // What was used, as the daemon reports it: the limits it chose when none were given.
+  const lines = [
+    container.state === 'creating'
+      ? `Creating ${container.name} for ${container.username}; call get_container to follow it.`
+      : `Created ${container.name} for ${container.username}: ${container.state}.`,
+    `Resources: ${resources(container)}`,
+    `Image: ${container.image || input.image || "the daemon's default (not reported)"}`,
+  ];
+  if (container.ipAddress) lines.push(`IP: ${container.ipAddress}`);
+  // The daemon's command is the truth ("" when it made no account), except that upstream
+  // daemons send one even when no key was given, and without a key it would not log in.
+  const keys = Math.max(input.ssh_keys.length, container.sshKeys.length);
+  const command = sshCommand(container, keys, keys === 0 ? '' : response.sshCommand);
+  const ssh = sshLine(command);
+  if (ssh) lines.push(ssh);
+  if (response.message) lines.push(`Daemon: ${response.message}`);
+  return {
+    text: lines.join('\n'),
+    structured: { container, message: response.message, sshCommand: command },
+  };
+}
 
 /** The states list_containers filters by, as its text and structured content spell them. */
 const LIST_STATES = ['running', 'stopped', 'frozen', 'error', 'creating'] as const;

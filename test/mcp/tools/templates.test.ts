@@ -106,6 +106,18 @@ describe("against this project's daemon", () => {
     );
   });
 
+  test('create_containers asks the daemon for its templates once, not once per item', async () => {
+    await using d = await ownDaemon();
+    const result = await d.mcp.call('create_containers', {
+      containers: ['ann', 'ben', 'cat'].map((username) => ({ username, template: 'gpu-dev' })),
+    });
+    expect(result.isError).toBeFalsy();
+    expect(d.daemon.routes().filter((r) => r === 'GET /v1/templates')).toEqual([
+      'GET /v1/templates',
+    ]);
+    expect(d.daemon.backend.calls.filter((c) => c.method === 'create')).toHaveLength(3);
+  });
+
   test('an unknown template: nothing is created, and the names are listed', async () => {
     await using d = await ownDaemon();
     const result = await d.mcp.call('create_container', { username: 'erin', template: 'huge' });

@@ -1,7 +1,3 @@
-// Per-user quotas (--quota-file): how many containers, and how many CPUs, how much memory and disk
-// in all, a caller without the admin role may give its own containers. Use is the sum of the
-// limits of the user's containers, so a create or a resize is checked before anything changes.
-import { readFileSync } from 'node:fs';
 import * as v from 'valibot';
 import { formatBytes, parseCpu, parseSize, SIZE_FORM } from '../shared/sizes.ts';
 import { isValidUsername, USERNAME_FORM } from '../shared/username.ts';
@@ -116,10 +112,6 @@ function over(base: Quota, entry: Partial<Record<keyof Quota, number | string | 
   if (typeof entry.disk === 'string') quota.disk = entry.disk;
   if (typeof entry.snapshots === 'number') quota.snapshots = entry.snapshots;
   return quota;
-}
-
-export function loadQuotaFile(path: string): QuotaTable {
-  return parseQuotaFile(readFileSync(path, 'utf8'));
 }
 
 /** The user's own entry, else the default; a name like "constructor" is never read off Object. */
